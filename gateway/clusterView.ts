@@ -1,0 +1,114 @@
+import { EventEmitter } from 'node:events';
+import {
+  memberDataSchema,
+  ZkError,
+  type ClusterEventRecord,
+  type ClusterNames,
+  type Logger,
+  type MemberData,
+  type WorkerRecord,
+  type Zk,
+} from '../schema';
+
+/**
+ * The gateway's live picture of the cluster, from ZooKeeper watches on the membership
+ * znodes and the epoch. Emits 'event' (ClusterEventRecord) on join, leave and election.
+ */
+export class ClusterView extends EventEmitter {
+  private members = new Map<string, MemberData>();
+  epoch = 0;
+  private closed = false;
+
+  constructor(
+    private readonly zk: Zk,
+    private readonly names: ClusterNames,
+    private readonly log: Logger,
+  ) {
+    super();
+  }
+
+  async start(): Promise<void> {
+    await this.zk.mkdirp(this.names.zkWorkers);
+    await this.zk.mkdirp(this.names.zkElection);
+    await this.zk.ensure(this.names.zkEpoch, Buffer.from('0'));
+    await Promise.all([this.watchMembers(), this.watchEpoch()]);
+  }
+
+  close(): void {
+    this.closed = true;
+  }
+
+  workers(): WorkerRecord[] {
+    return [...this.members.values()].map(toWorker).sort((a, b) => a.pid - b.pid);
+  }
+
+  master(): WorkerRecord | null {
+    return this.workers().find((w) => w.role === 'MASTER') ?? null;
+  }
+
+  slaves(): WorkerRecord[] {
+    return this.workers().filter((w) => w.role === 'SLAVE');
+  }
+
+  /** Membership znode names of a worker (normally one). */
+  nodesOf(workerId: string): string[] {
+    return [...this.members.entries()].filter(([, m]) => m.id === workerId).map(([node]) => node);
+  }
+
+  private emitEvent(event: Omit<ClusterEventRecord, 'at'>): void {
+    this.emit('event', { at: new Date().toISOString(), ...event } satisfies ClusterEventRecord);
+  }
+
+  private guard(what: string) {
+    return (err: unknown) => {
+      if (this.closed) return;
+      this.log.error({ err }, `cluster view: ${what} failed`);
+    };
+  }
+
+  private async watchMembers(): Promise<void> {
+    if (this.closed) return;
+    const children = await this.zk.getChildren(this.names.zkWorkers, () => void this.watchMembers().catch(this.guard('member list')));
+    const present = new Set(children);
+    for (const [node, member] of this.members) {
+      if (present.has(node)) continue;
+      this.members.delete(node);
+      this.emitEvent({ type: 'WORKER_LEFT', workerId: member.id, pid: member.pid, epoch: this.epoch });
+    }
+    await Promise.all(children.filter((c) => !this.members.has(c)).map((c) => this.watchMember(c)));
+  }
+
+  private async watchMember(node: string): Promise<void> {
+    if (this.closed) return;
+    const path = `${this.names.zkWorkers}/${node}`;
+    let got;
+    try {
+      got = await this.zk.getData(path, () => void this.watchMember(node).catch(this.guard('member data')));
+    } catch (err) {
+      if (err instanceof ZkError && err.code === 'NO_NODE') return;
+      throw err;
+    }
+    if (!got) return;
+    const parsed = memberDataSchema.safeParse(JSON.parse(got.data.toString()));
+    if (!parsed.success) {
+      this.log.warn({ node }, 'unreadable membership znode');
+      return;
+    }
+    const before = this.members.get(node);
+    this.members.set(node, parsed.data);
+    if (!before) this.emitEvent({ type: 'WORKER_JOINED', workerId: parsed.data.id, pid: parsed.data.pid, epoch: this.epoch });
+    if (parsed.data.role === 'MASTER' && before?.role !== 'MASTER') {
+      this.emitEvent({ type: 'LEADER_ELECTED', workerId: parsed.data.id, pid: parsed.data.pid, epoch: parsed.data.epoch });
+    }
+  }
+
+  private async watchEpoch(): Promise<void> {
+    if (this.closed) return;
+    const got = await this.zk.getData(this.names.zkEpoch, () => void this.watchEpoch().catch(this.guard('epoch')));
+    if (got) this.epoch = Number(got.data.toString() || '0');
+  }
+}
+
+function toWorker(m: MemberData): WorkerRecord {
+  return { id: m.id, pid: m.pid, containerId: m.containerId, role: m.role, appliedSeq: m.appliedSeq, startedAt: m.startedAt };
+}

@@ -1,0 +1,19 @@
+import type { ClusterView } from '../clusterView';
+import type { Orchestrator } from '../orchestrator';
+import type { RequestContext, RideService } from '../service';
+
+/** API requests since the last reset (the original RideShare `_count`). */
+export interface RequestCounter {
+  count: number;
+}
+
+/** What every resolver gets: the request's own context and the gateway's parts. */
+export interface GqlContext {
+  request: RequestContext;
+  service: RideService;
+  view: ClusterView;
+  orchestrator: Orchestrator;
+  counter: RequestCounter;
+  /** Per-request memo, so sibling fields share one RPC. */
+  memo: Map<string, Promise<unknown>>;
+}

@@ -1,0 +1,162 @@
+import { Arg, Ctx, FieldResolver, Int, Mutation, Query, Resolver, Root, GraphQLISODateTime } from 'type-graphql';
+import { Area, Cluster, Ride, User, Worker } from '../../schema/graphql';
+import type { ClusterRecord, RideRecord, UserRecord, UserRidesRecord } from '../../schema';
+import { requireAdmin } from '../errors';
+import type { GqlContext } from './context';
+
+function clusterOf(c: GqlContext): ClusterRecord {
+  const master = c.view.master();
+  return {
+    master,
+    slaves: c.view.slaves(),
+    epoch: c.view.epoch,
+    lastSeq: Math.max(c.service.lastSeq, master?.appliedSeq ?? 0),
+    runtime: c.orchestrator.runtimeName,
+    desiredSlaves: c.orchestrator.desiredSlaves,
+    readsThisInterval: c.service.readsThisInterval,
+  };
+}
+
+@Resolver()
+export class QueryResolver {
+  @Query(() => [User])
+  users(@Ctx() c: GqlContext): Promise<UserRecord[]> {
+    return c.service.users(c.request);
+  }
+
+  @Query(() => User, { nullable: true })
+  user(@Arg('username') username: string, @Ctx() c: GqlContext): Promise<UserRecord | null> {
+    return c.service.user(c.request, username);
+  }
+
+  @Query(() => [Ride], { description: 'Rides between two areas, by timestamp.' })
+  rides(
+    @Arg('source', () => Int) source: number,
+    @Arg('destination', () => Int) destination: number,
+    @Arg('upcomingOnly', () => Boolean, { defaultValue: true }) upcomingOnly: boolean,
+    @Ctx() c: GqlContext,
+  ): Promise<RideRecord[]> {
+    return c.service.rides(c.request, source, destination, upcomingOnly);
+  }
+
+  @Query(() => Ride, { nullable: true })
+  ride(@Arg('id', () => Int) id: number, @Ctx() c: GqlContext): Promise<RideRecord | null> {
+    return c.service.ride(c.request, id);
+  }
+
+  @Query(() => Int)
+  rideCount(@Ctx() c: GqlContext): Promise<number> {
+    return c.service.rideCount(c.request);
+  }
+
+  @Query(() => [Area])
+  areas(@Ctx() c: GqlContext) {
+    return c.service.areas(c.request);
+  }
+
+  @Query(() => [Worker], { description: 'Every live worker, sorted by pid ascending.' })
+  workers(@Ctx() c: GqlContext) {
+    return c.view.workers();
+  }
+
+  @Query(() => Cluster)
+  cluster(@Ctx() c: GqlContext): ClusterRecord {
+    return clusterOf(c);
+  }
+
+  @Query(() => Int, { description: 'API requests since the last reset.' })
+  requestCount(@Ctx() c: GqlContext): number {
+    return c.counter.count;
+  }
+}
+
+@Resolver()
+export class MutationResolver {
+  @Mutation(() => User)
+  createUser(@Arg('username') username: string, @Arg('password') password: string, @Ctx() c: GqlContext) {
+    return c.service.createUser(c.request, username, password);
+  }
+
+  @Mutation(() => Boolean, { description: "Also deletes the user's rides and memberships." })
+  deleteUser(@Arg('username') username: string, @Ctx() c: GqlContext) {
+    return c.service.deleteUser(c.request, username);
+  }
+
+  @Mutation(() => Ride)
+  createRide(
+    @Arg('createdBy') createdBy: string,
+    @Arg('timestamp', () => GraphQLISODateTime) timestamp: Date,
+    @Arg('source', () => Int) source: number,
+    @Arg('destination', () => Int) destination: number,
+    @Ctx() c: GqlContext,
+  ) {
+    return c.service.createRide(c.request, { createdBy, timestamp: timestamp.toISOString(), source, destination });
+  }
+
+  @Mutation(() => Ride, { description: 'Idempotent.' })
+  joinRide(@Arg('rideId', () => Int) rideId: number, @Arg('username') username: string, @Ctx() c: GqlContext) {
+    return c.service.joinRide(c.request, rideId, username);
+  }
+
+  @Mutation(() => Boolean)
+  deleteRide(@Arg('rideId', () => Int) rideId: number, @Ctx() c: GqlContext) {
+    return c.service.deleteRide(c.request, rideId);
+  }
+
+  @Mutation(() => Boolean, { description: 'Admin.' })
+  clearDatabase(@Ctx() c: GqlContext) {
+    requireAdmin(c.request.isAdmin);
+    return c.service.clearDatabase(c.request);
+  }
+
+  @Mutation(() => Worker, { description: "Admin: kills the master's process/container, returns it." })
+  crashMaster(@Ctx() c: GqlContext) {
+    requireAdmin(c.request.isAdmin);
+    return c.orchestrator.crashMaster();
+  }
+
+  @Mutation(() => Worker, { description: 'Admin: kills the slave with the highest pid, returns it.' })
+  crashSlave(@Ctx() c: GqlContext) {
+    requireAdmin(c.request.isAdmin);
+    return c.orchestrator.crashSlave();
+  }
+
+  @Mutation(() => Cluster, { description: 'Admin: manual slave target, within MIN_SLAVES..MAX_SLAVES.' })
+  async scaleSlaves(@Arg('count', () => Int) count: number, @Ctx() c: GqlContext): Promise<ClusterRecord> {
+    requireAdmin(c.request.isAdmin);
+    await c.orchestrator.scaleSlaves(count, 'manual scaleSlaves');
+    return clusterOf(c);
+  }
+
+  @Mutation(() => Boolean, { description: 'Admin.' })
+  resetRequestCount(@Ctx() c: GqlContext): boolean {
+    requireAdmin(c.request.isAdmin);
+    c.counter.count = 0;
+    return true;
+  }
+}
+
+@Resolver(() => User)
+export class UserFieldsResolver {
+  private ridesOf(user: UserRecord, c: GqlContext): Promise<UserRidesRecord> {
+    const key = `userRides:${user.username}`;
+    let pending = c.memo.get(key) as Promise<UserRidesRecord> | undefined;
+    if (!pending) {
+      pending = c.service.userRides(c.request, user.username);
+      c.memo.set(key, pending);
+    }
+    return pending;
+  }
+
+  @FieldResolver(() => [Ride])
+  async ridesCreated(@Root() user: UserRecord, @Ctx() c: GqlContext): Promise<RideRecord[]> {
+    return (await this.ridesOf(user, c)).created;
+  }
+
+  @FieldResolver(() => [Ride])
+  async ridesJoined(@Root() user: UserRecord, @Ctx() c: GqlContext): Promise<RideRecord[]> {
+    return (await this.ridesOf(user, c)).joined;
+  }
+}
+
+export const resolvers = [QueryResolver, MutationResolver, UserFieldsResolver] as const;

@@ -1,0 +1,54 @@
+import 'reflect-metadata';
+import { randomBytes } from 'node:crypto';
+import { clusterNames, createLogger, loadConfig, Zk } from '../schema';
+import { ClusterView } from './clusterView';
+import { Orchestrator } from './orchestrator';
+import { RpcClient } from './rpcClient';
+import { createRuntime } from './runtimes';
+import { startServer } from './server';
+import { RideService } from './service';
+
+/** The gateway process: wiring only. */
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const gatewayId = `g${randomBytes(4).toString('hex')}`;
+  const names = clusterNames(config.cluster);
+  const log = createLogger(config.logLevel, { cluster: config.cluster, gatewayId, component: 'gateway' });
+
+  const rpc = await RpcClient.connect(config.amqpUrl, names, gatewayId, config, log);
+  const zk = await Zk.connect(config.zkHosts, config.zkSessionTimeoutMs);
+  const view = new ClusterView(zk, names, log);
+  view.on('event', (event) => log.info(event, 'cluster event'));
+  await view.start();
+
+  const orchestrator = new Orchestrator(createRuntime(config), view, zk, names, config, log);
+  const service = new RideService(rpc);
+  const server = await startServer({ config, service, view, orchestrator, log });
+  await orchestrator.start();
+
+  log.info({ port: server.port, runtime: config.workerRuntime }, `ridedb gateway listening on http://localhost:${server.port}/graphql`);
+  if (config.adminTokenGenerated) {
+    // Printed once, on purpose: this is the only place an operator can learn it.
+    process.stdout.write(`\nDBAAS_ADMIN_TOKEN=${config.adminToken}\n(admin token generated for this run; set DBAAS_ADMIN_TOKEN to choose your own)\n\n`);
+  }
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'stopping gateway and its workers');
+    await orchestrator.stop();
+    await server.close();
+    view.close();
+    zk.close();
+    await rpc.close();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`gateway failed to start: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});

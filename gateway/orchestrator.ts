@@ -1,0 +1,156 @@
+import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { badInput, parseSequentialName, unavailable, type ClusterEventRecord, type ClusterNames, type Config, type Logger, type WorkerRecord, type Zk } from '../schema';
+import type { ClusterView } from './clusterView';
+import type { RuntimeWorker, WorkerRuntime } from './runtimes/runtime';
+
+const RESTART_BACKOFF_MS = [0, 250, 1000, 5000, 15000];
+const QUICK_EXIT_MS = 10_000;
+
+export function newWorkerId(): string {
+  return `w${randomBytes(4).toString('hex')}`;
+}
+
+/**
+ * Keeps the cluster at one master plus `desiredSlaves` slaves through a runtime: spawns
+ * at start, replaces any worker that dies (same id, so it resumes from its own database),
+ * and on a death clears its znodes at once so the election does not wait for the
+ * ZooKeeper session timeout. Emits 'event' for scaling changes.
+ */
+export class Orchestrator extends EventEmitter {
+  desiredSlaves: number;
+  private stopping = false;
+  private retiring = new Set<string>();
+  private quickExits = new Map<string, number>();
+  private startedAt = new Map<string, number>();
+
+  constructor(
+    private readonly runtime: WorkerRuntime,
+    private readonly view: ClusterView,
+    private readonly zk: Zk,
+    private readonly names: ClusterNames,
+    private readonly config: Config,
+    private readonly log: Logger,
+  ) {
+    super();
+    this.desiredSlaves = Math.max(1, config.minSlaves);
+    this.desiredSlaves = Math.min(this.desiredSlaves, Math.max(config.maxSlaves, 1));
+    runtime.on('exit', (worker: RuntimeWorker, detail: string) => void this.onExit(worker, detail));
+  }
+
+  get runtimeName(): string {
+    return this.runtime.name;
+  }
+
+  private workerEnv(): Record<string, string> {
+    const c = this.config;
+    return {
+      AMQP_URL: c.amqpUrl,
+      ZK_HOSTS: c.zkHosts,
+      DATABASE_URL: c.databaseUrl,
+      DBAAS_CLUSTER: c.cluster,
+      ZK_SESSION_TIMEOUT_MS: String(c.zkSessionTimeoutMs),
+      LOG_LEVEL: c.logLevel,
+    };
+  }
+
+  private async spawn(workerId: string): Promise<RuntimeWorker> {
+    const worker = await this.runtime.spawn({ workerId, env: this.workerEnv() });
+    this.startedAt.set(workerId, Date.now());
+    this.log.info({ workerId, pid: worker.pid, runtime: this.runtime.name }, 'worker spawned');
+    return worker;
+  }
+
+  /** Spawns one master and the desired slaves. */
+  async start(): Promise<void> {
+    const first = newWorkerId();
+    await this.spawn(first);
+    // The first worker wins the first election; the others queue behind it.
+    await Promise.all(Array.from({ length: this.desiredSlaves }, () => this.spawn(newWorkerId())));
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await this.runtime.stopAll();
+  }
+
+  /** Removes a dead worker's znodes now rather than after its session times out. */
+  private async clearZnodes(workerId: string): Promise<void> {
+    const election = await this.zk.getChildren(this.names.zkElection);
+    const paths = [
+      ...this.view.nodesOf(workerId).map((n) => `${this.names.zkWorkers}/${n}`),
+      ...election.filter((n) => parseSequentialName(n).workerId === workerId).map((n) => `${this.names.zkElection}/${n}`),
+    ];
+    await Promise.all(paths.map((p) => this.zk.remove(p)));
+  }
+
+  private async onExit(worker: RuntimeWorker, detail: string): Promise<void> {
+    const { workerId } = worker;
+    this.log.warn({ workerId, pid: worker.pid, detail }, 'worker exited');
+    try {
+      await this.clearZnodes(workerId);
+    } catch (err) {
+      this.log.error({ err, workerId }, 'could not clear znodes of a dead worker');
+    }
+    if (this.stopping) return;
+    if (this.retiring.delete(workerId)) return;
+
+    const lived = Date.now() - (this.startedAt.get(workerId) ?? 0);
+    const quick = lived < QUICK_EXIT_MS ? (this.quickExits.get(workerId) ?? 0) + 1 : 0;
+    this.quickExits.set(workerId, quick);
+    const delay = RESTART_BACKOFF_MS[Math.min(quick, RESTART_BACKOFF_MS.length - 1)];
+    if (delay) this.log.warn({ workerId, delay }, 'worker keeps exiting; backing off before restart');
+    setTimeout(() => {
+      if (this.stopping) return;
+      this.spawn(workerId).catch((err: Error) => this.log.error({ err, workerId }, 'could not restart worker'));
+    }, delay);
+  }
+
+  /** crashMaster: SIGKILL the master, as a real crash would. */
+  async crashMaster(): Promise<WorkerRecord> {
+    const master = this.view.master();
+    if (!master) throw unavailable('there is no master to crash');
+    await this.runtime.kill(master.id);
+    return master;
+  }
+
+  /** crashSlave: SIGKILL the slave with the highest pid. */
+  async crashSlave(): Promise<WorkerRecord> {
+    const slaves = this.view.slaves();
+    const victim = slaves[slaves.length - 1];
+    if (!victim) throw unavailable('there is no slave to crash');
+    await this.runtime.kill(victim.id);
+    return victim;
+  }
+
+  /** Sets the slave target, spawning or retiring (highest pid first) to reach it. */
+  async scaleSlaves(count: number, reason: string): Promise<void> {
+    const { minSlaves, maxSlaves } = this.config;
+    if (!Number.isInteger(count) || count < minSlaves || count > maxSlaves) {
+      throw badInput(`count must be an integer within MIN_SLAVES..MAX_SLAVES (${minSlaves}..${maxSlaves})`);
+    }
+    const from = this.desiredSlaves;
+    if (count === from) return;
+    this.desiredSlaves = count;
+    if (count > from) {
+      await Promise.all(Array.from({ length: count - from }, () => this.spawn(newWorkerId())));
+    } else {
+      const masterId = this.view.master()?.id;
+      const live = this.runtime.list().filter((w) => w.workerId !== masterId && !this.retiring.has(w.workerId));
+      const victims = live.sort((a, b) => b.pid - a.pid).slice(0, Math.max(0, live.length - count));
+      for (const v of victims) {
+        this.retiring.add(v.workerId);
+        await this.runtime.kill(v.workerId);
+      }
+    }
+    const event: ClusterEventRecord = {
+      type: count > from ? 'SCALED_UP' : 'SCALED_DOWN',
+      at: new Date().toISOString(),
+      fromSlaves: from,
+      toSlaves: count,
+      reason,
+    };
+    this.log.info(event, 'scaled');
+    this.emit('event', event);
+  }
+}

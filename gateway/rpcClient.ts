@@ -1,0 +1,161 @@
+import { randomUUID } from 'node:crypto';
+import amqp, { type Channel, type ChannelModel, type ConfirmChannel } from 'amqplib';
+import {
+  assertTopology,
+  DbaasError,
+  decode,
+  encode,
+  rpcReplySchema,
+  unavailable,
+  type ClusterNames,
+  type Logger,
+  type ReadArgs,
+  type ReadOpName,
+  type ReadResult,
+  type RpcReply,
+  type WriteArgs,
+  type WriteOpName,
+  type WriteResult,
+} from '../schema';
+
+export interface ReadOptions {
+  minSeq: number;
+  consistency: 'strong' | 'eventual';
+}
+
+export interface ReadAnswer<R> {
+  result: R;
+  workerId: string;
+}
+
+export interface WriteAnswer<R> {
+  result: R;
+  workerId: string;
+  seq: number;
+}
+
+interface Pending {
+  resolve(reply: RpcReply): void;
+  timer: NodeJS.Timeout;
+}
+
+const LAG_RETRY_DELAY_MS = 5;
+
+/**
+ * The gateway's side of the RPCs: one AMQP connection, long-lived channels, one reply
+ * queue per gateway, replies matched by correlation id.
+ */
+export class RpcClient {
+  private pending = new Map<string, Pending>();
+  /** Highest seq this gateway saw committed: the floor for read-your-writes. */
+  lastSeq = 0;
+
+  private constructor(
+    private readonly connection: ChannelModel,
+    private readonly publishChannel: Channel,
+    private readonly writeChannel: ConfirmChannel,
+    private readonly replyQueue: string,
+    private readonly names: ClusterNames,
+    private readonly readTimeoutMs: number,
+    private readonly writeTimeoutMs: number,
+  ) {}
+
+  static async connect(
+    amqpUrl: string,
+    names: ClusterNames,
+    gatewayId: string,
+    timeouts: { readTimeoutMs: number; writeTimeoutMs: number },
+    log: Logger,
+  ): Promise<RpcClient> {
+    const connection = await amqp.connect(amqpUrl);
+    connection.on('error', (err: Error) => log.error({ err }, 'AMQP connection error'));
+    const publishChannel = await connection.createChannel();
+    await assertTopology(publishChannel, names);
+    const writeChannel = await connection.createConfirmChannel();
+    const replyQueue = names.responseQ(gatewayId);
+    await publishChannel.assertQueue(replyQueue, { exclusive: true, autoDelete: true, durable: false });
+    const client = new RpcClient(connection, publishChannel, writeChannel, replyQueue, names, timeouts.readTimeoutMs, timeouts.writeTimeoutMs);
+    await publishChannel.consume(
+      replyQueue,
+      (msg) => {
+        if (!msg) return;
+        const pending = client.pending.get(msg.properties.correlationId as string);
+        if (!pending) return; // a reply after its timeout
+        try {
+          pending.resolve(decode(rpcReplySchema, msg.content));
+        } catch (err) {
+          log.error({ err }, 'malformed reply from a worker');
+        }
+      },
+      { noAck: true },
+    );
+    return client;
+  }
+
+  private awaitReply(correlationId: string, timeoutMs: number, what: string): Promise<RpcReply> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(correlationId);
+        reject(unavailable(`no worker answered the ${what} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.pending.set(correlationId, {
+        timer,
+        resolve: (reply) => {
+          clearTimeout(timer);
+          this.pending.delete(correlationId);
+          resolve(reply);
+        },
+      });
+    });
+  }
+
+  async read<N extends ReadOpName>(op: N, args: ReadArgs<N>, options: ReadOptions): Promise<ReadAnswer<ReadResult<N>>> {
+    const deadline = Date.now() + this.readTimeoutMs;
+    const body = encode({ op, args, minSeq: options.minSeq, consistency: options.consistency });
+    for (;;) {
+      const remaining = deadline - Date.now();
+      if (remaining <= 0) throw unavailable(`no slave reached seq ${options.minSeq} within ${this.readTimeoutMs} ms`);
+      const correlationId = randomUUID();
+      const answer = this.awaitReply(correlationId, remaining, `read ${op}`);
+      // Expire with the request, so a slave never works on a read nobody waits for.
+      this.publishChannel.sendToQueue(this.names.readQ, body, {
+        correlationId,
+        replyTo: this.replyQueue,
+        expiration: String(remaining),
+        contentType: 'application/json',
+      });
+      const reply = await answer;
+      if (reply.ok) return { result: reply.result as ReadResult<N>, workerId: reply.workerId };
+      if (!reply.lagging) throw new DbaasError(reply.error.code, reply.error.message);
+      await new Promise((r) => setTimeout(r, LAG_RETRY_DELAY_MS));
+    }
+  }
+
+  async write<N extends WriteOpName>(op: N, args: WriteArgs<N>): Promise<WriteAnswer<WriteResult<N>>> {
+    const correlationId = randomUUID();
+    const answer = this.awaitReply(correlationId, this.writeTimeoutMs, `write ${op}`);
+    const body = encode({ requestId: correlationId, op, args });
+    await new Promise<void>((resolve, reject) =>
+      this.writeChannel.sendToQueue(
+        this.names.writeQ,
+        body,
+        { correlationId, replyTo: this.replyQueue, persistent: true, contentType: 'application/json' },
+        (err) => (err ? reject(unavailable('the broker did not accept the write')) : resolve()),
+      ),
+    ).catch((err: Error) => {
+      this.pending.get(correlationId)?.resolve({ ok: false, workerId: '', appliedSeq: 0, error: { code: 'UNAVAILABLE', message: err.message } });
+      throw err;
+    });
+    const reply = await answer;
+    if (!reply.ok) throw new DbaasError(reply.error.code, reply.error.message);
+    const seq = reply.seq ?? reply.appliedSeq;
+    if (seq > this.lastSeq) this.lastSeq = seq;
+    return { result: reply.result as WriteResult<N>, workerId: reply.workerId, seq };
+  }
+
+  async close(): Promise<void> {
+    for (const [, p] of this.pending) clearTimeout(p.timer);
+    this.pending.clear();
+    await this.connection.close();
+  }
+}

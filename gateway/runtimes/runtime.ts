@@ -1,0 +1,28 @@
+import type { EventEmitter } from 'node:events';
+
+/** A worker as a runtime knows it: enough to find and kill it. */
+export interface RuntimeWorker {
+  workerId: string;
+  pid: number;
+  containerId: string | null;
+}
+
+export interface WorkerSpec {
+  workerId: string;
+  /** Cluster settings the worker needs (AMQP_URL, ZK_HOSTS, ...). */
+  env: Record<string, string>;
+}
+
+/**
+ * Where workers run. The orchestrator drives every runtime through this interface only.
+ * Emits 'exit' (worker: RuntimeWorker, detail: string) whenever a worker stops, for any reason.
+ */
+export interface WorkerRuntime extends EventEmitter {
+  readonly name: string;
+  spawn(spec: WorkerSpec): Promise<RuntimeWorker>;
+  /** Kills a worker at once (SIGKILL): a crash, as far as the cluster can tell. */
+  kill(workerId: string): Promise<void>;
+  list(): RuntimeWorker[];
+  /** Stops every worker this runtime started (SIGTERM, then SIGKILL after a grace period). */
+  stopAll(): Promise<void>;
+}

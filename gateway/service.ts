@@ -1,0 +1,103 @@
+import {
+  parseArgs,
+  passwordSchema,
+  readOperations,
+  writeOperations,
+  type ReadArgs,
+  type ReadOpName,
+  type ReadResult,
+  type RideRecord,
+  type UserRecord,
+  type WriteArgs,
+  type WriteOpName,
+  type WriteResult,
+} from '../schema';
+import { hashPassword } from './passwords';
+import type { RpcClient } from './rpcClient';
+
+/** Per API request: the consistency it asked for and what answered it. */
+export interface RequestContext {
+  /** From X-DBaaS-Min-Seq; the gateway's own last seq is the floor anyway. */
+  clientMinSeq: number;
+  consistency: 'strong' | 'eventual';
+  isAdmin: boolean;
+  trace: { seq?: number; workers: Set<string> };
+}
+
+export function newRequestContext(partial: Partial<Omit<RequestContext, 'trace'>> = {}): RequestContext {
+  return { clientMinSeq: 0, consistency: 'strong', isAdmin: false, ...partial, trace: { workers: new Set() } };
+}
+
+/**
+ * The rideshare operations as both GraphQL and REST see them: validation against the
+ * catalogue, then one RPC. No rule lives anywhere else.
+ */
+export class RideService {
+  /** Reads since the autoscaler last looked. */
+  readsThisInterval = 0;
+
+  constructor(private readonly rpc: RpcClient) {}
+
+  get lastSeq(): number {
+    return this.rpc.lastSeq;
+  }
+
+  private async read<N extends ReadOpName>(ctx: RequestContext, op: N, args: ReadArgs<N>): Promise<ReadResult<N>> {
+    parseArgs(readOperations[op].args as Parameters<typeof parseArgs>[0], args);
+    this.readsThisInterval++;
+    const minSeq = ctx.consistency === 'eventual' ? 0 : Math.max(ctx.clientMinSeq, this.rpc.lastSeq);
+    const answer = await this.rpc.read(op, args, { minSeq, consistency: ctx.consistency });
+    ctx.trace.workers.add(answer.workerId);
+    return answer.result;
+  }
+
+  private async write<N extends WriteOpName>(ctx: RequestContext, op: N, args: WriteArgs<N>): Promise<WriteResult<N>> {
+    parseArgs(writeOperations[op].args as Parameters<typeof parseArgs>[0], args);
+    const answer = await this.rpc.write(op, args);
+    ctx.trace.workers.add(answer.workerId);
+    ctx.trace.seq = Math.max(ctx.trace.seq ?? 0, answer.seq);
+    return answer.result;
+  }
+
+  areas(ctx: RequestContext) {
+    return this.read(ctx, 'areas', {});
+  }
+  users(ctx: RequestContext) {
+    return this.read(ctx, 'users', {});
+  }
+  user(ctx: RequestContext, username: string) {
+    return this.read(ctx, 'user', { username });
+  }
+  userRides(ctx: RequestContext, username: string) {
+    return this.read(ctx, 'userRides', { username });
+  }
+  rides(ctx: RequestContext, source: number, destination: number, upcomingOnly = true) {
+    return this.read(ctx, 'rides', { source, destination, upcomingOnly });
+  }
+  ride(ctx: RequestContext, id: number) {
+    return this.read(ctx, 'ride', { id });
+  }
+  rideCount(ctx: RequestContext) {
+    return this.read(ctx, 'rideCount', {});
+  }
+
+  async createUser(ctx: RequestContext, username: string, password: string): Promise<UserRecord> {
+    parseArgs(passwordSchema, password);
+    return this.write(ctx, 'createUser', { username, passwordHash: await hashPassword(password) });
+  }
+  deleteUser(ctx: RequestContext, username: string) {
+    return this.write(ctx, 'deleteUser', { username });
+  }
+  createRide(ctx: RequestContext, ride: { createdBy: string; timestamp: string; source: number; destination: number }): Promise<RideRecord> {
+    return this.write(ctx, 'createRide', ride);
+  }
+  joinRide(ctx: RequestContext, rideId: number, username: string) {
+    return this.write(ctx, 'joinRide', { rideId, username });
+  }
+  deleteRide(ctx: RequestContext, rideId: number) {
+    return this.write(ctx, 'deleteRide', { rideId });
+  }
+  clearDatabase(ctx: RequestContext) {
+    return this.write(ctx, 'clearDatabase', {});
+  }
+}

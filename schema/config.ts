@@ -1,0 +1,88 @@
+import { randomBytes } from 'node:crypto';
+import { z } from 'zod';
+
+/**
+ * Every setting of ridedb, read once from the environment. DESIGN section 2 fixes the
+ * names and defaults; docs/operations.md explains each trade-off.
+ */
+const intFromEnv = (fallback: number, min = 0) =>
+  z.coerce.number().int().min(min).default(fallback);
+
+const envSchema = z.object({
+  PORT: intFromEnv(4000),
+  AMQP_URL: z.string().min(1).default('amqp://guest:guest@127.0.0.1:5672'),
+  ZK_HOSTS: z.string().min(1).default('127.0.0.1:2181'),
+  DATABASE_URL: z.string().min(1).default('postgres://postgres@127.0.0.1:5432/postgres'),
+  // Used verbatim in queue, znode and database names, so only safe characters.
+  DBAAS_CLUSTER: z
+    .string()
+    .regex(/^[a-z][a-z0-9_]{0,39}$/, 'DBAAS_CLUSTER must be lower-case letters, digits and _ (max 40), starting with a letter')
+    .default('ridedb'),
+  WORKER_RUNTIME: z.enum(['process', 'docker']).default('process'),
+  WORKER_IMAGE: z.string().min(1).default('ridedb-worker:latest'),
+  DBAAS_ADMIN_TOKEN: z.string().min(1).optional(),
+  SCALE_INTERVAL_SECONDS: intFromEnv(120, 1),
+  READS_PER_SLAVE: intFromEnv(20, 1),
+  MIN_SLAVES: intFromEnv(1, 0),
+  MAX_SLAVES: intFromEnv(8, 0),
+  READ_TIMEOUT_MS: intFromEnv(5000, 50),
+  WRITE_TIMEOUT_MS: intFromEnv(10000, 50),
+  ZK_SESSION_TIMEOUT_MS: intFromEnv(6000, 1000),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export interface Config {
+  port: number;
+  amqpUrl: string;
+  zkHosts: string;
+  databaseUrl: string;
+  cluster: string;
+  workerRuntime: 'process' | 'docker';
+  workerImage: string;
+  adminToken: string;
+  /** True when the token was generated here and must be shown to the operator once. */
+  adminTokenGenerated: boolean;
+  scaleIntervalSeconds: number;
+  readsPerSlave: number;
+  minSlaves: number;
+  maxSlaves: number;
+  readTimeoutMs: number;
+  writeTimeoutMs: number;
+  zkSessionTimeoutMs: number;
+  logLevel: string;
+}
+
+export class ConfigError extends Error {
+  readonly code = 'CONFIG';
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
+    throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+  }
+  const e = parsed.data;
+  if (e.MIN_SLAVES > e.MAX_SLAVES) {
+    throw new ConfigError(`invalid configuration: MIN_SLAVES (${e.MIN_SLAVES}) > MAX_SLAVES (${e.MAX_SLAVES})`);
+  }
+  return {
+    port: e.PORT,
+    amqpUrl: e.AMQP_URL,
+    zkHosts: e.ZK_HOSTS,
+    databaseUrl: e.DATABASE_URL,
+    cluster: e.DBAAS_CLUSTER,
+    workerRuntime: e.WORKER_RUNTIME,
+    workerImage: e.WORKER_IMAGE,
+    adminToken: e.DBAAS_ADMIN_TOKEN ?? randomBytes(24).toString('hex'),
+    adminTokenGenerated: e.DBAAS_ADMIN_TOKEN === undefined,
+    scaleIntervalSeconds: e.SCALE_INTERVAL_SECONDS,
+    readsPerSlave: e.READS_PER_SLAVE,
+    minSlaves: e.MIN_SLAVES,
+    maxSlaves: e.MAX_SLAVES,
+    readTimeoutMs: e.READ_TIMEOUT_MS,
+    writeTimeoutMs: e.WRITE_TIMEOUT_MS,
+    zkSessionTimeoutMs: e.ZK_SESSION_TIMEOUT_MS,
+    logLevel: e.LOG_LEVEL,
+  };
+}

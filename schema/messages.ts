@@ -1,0 +1,105 @@
+import { z } from 'zod';
+import { ERROR_CODES } from './errors';
+
+/**
+ * The message contracts of the four queues. Both sides encode and decode through these
+ * schemas, so a malformed message is rejected at the edge with a reason.
+ */
+
+/** ReadQ: gateway → any slave. */
+export const readRequestSchema = z.object({
+  op: z.string(),
+  args: z.unknown(),
+  /** The slave answers only once it has applied at least this seq (read-your-writes). */
+  minSeq: z.number().int().min(0),
+  consistency: z.enum(['strong', 'eventual']),
+});
+export type ReadRequest = z.infer<typeof readRequestSchema>;
+
+/** WriteQ: gateway → the master. */
+export const writeRequestSchema = z.object({
+  /** Chosen by the gateway; the master's log dedupes on it (exactly-once effect). */
+  requestId: z.string().min(8).max(64),
+  op: z.string(),
+  args: z.unknown(),
+});
+export type WriteRequest = z.infer<typeof writeRequestSchema>;
+
+const replyError = z.object({ code: z.enum(ERROR_CODES), message: z.string() });
+
+/** ResponseQ: worker → the gateway that asked (correlated by correlationId). */
+export const rpcReplySchema = z.discriminatedUnion('ok', [
+  z.object({
+    ok: z.literal(true),
+    workerId: z.string(),
+    result: z.unknown(),
+    /** For writes: the log position of this write. */
+    seq: z.number().int().optional(),
+    appliedSeq: z.number().int(),
+  }),
+  z.object({
+    ok: z.literal(false),
+    workerId: z.string(),
+    error: replyError,
+    /** A slave behind minSeq says so, and the gateway tries again (maybe elsewhere). */
+    lagging: z.boolean().optional(),
+    appliedSeq: z.number().int(),
+  }),
+]);
+export type RpcReply = z.infer<typeof rpcReplySchema>;
+
+/** SyncQ: the durable log. Args and result are fully resolved by the master. */
+export const writeEntrySchema = z.object({
+  kind: z.literal('write'),
+  epoch: z.number().int().min(0),
+  seq: z.number().int().min(1),
+  requestId: z.string(),
+  op: z.string(),
+  args: z.unknown(),
+  result: z.unknown(),
+});
+export const epochMarkerSchema = z.object({
+  kind: z.literal('epoch'),
+  epoch: z.number().int().min(1),
+  workerId: z.string(),
+  /** Unique per promotion, so the new master recognises its own marker. */
+  markerId: z.string(),
+});
+export const logEntrySchema = z.discriminatedUnion('kind', [writeEntrySchema, epochMarkerSchema]);
+export type WriteEntry = z.infer<typeof writeEntrySchema>;
+export type EpochMarker = z.infer<typeof epochMarkerSchema>;
+export type LogEntry = z.infer<typeof logEntrySchema>;
+
+/** ZooKeeper: the data of each worker's membership znode. */
+export const workerRoleSchema = z.enum(['MASTER', 'SLAVE', 'STARTING']);
+export type WorkerRole = z.infer<typeof workerRoleSchema>;
+export const memberDataSchema = z.object({
+  id: z.string(),
+  pid: z.number().int(),
+  containerId: z.string().nullable(),
+  role: workerRoleSchema,
+  appliedSeq: z.number().int(),
+  epoch: z.number().int(),
+  startedAt: z.string(),
+});
+export type MemberData = z.infer<typeof memberDataSchema>;
+
+export function encode(value: unknown): Buffer {
+  return Buffer.from(JSON.stringify(value));
+}
+
+export class MalformedMessageError extends Error {
+  readonly code = 'MALFORMED_MESSAGE';
+}
+
+export function decode<T>(schema: z.ZodType<T>, body: Buffer): T {
+  let json: unknown;
+  try {
+    json = JSON.parse(body.toString('utf8'));
+  } catch (err) {
+    throw new MalformedMessageError(`not JSON: ${(err as Error).message}`);
+  }
+  const parsed = schema.safeParse(json);
+  if (!parsed.success) throw new MalformedMessageError(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
+  return parsed.data;
+}

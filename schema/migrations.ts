@@ -1,0 +1,78 @@
+import { AREAS } from './areas';
+
+/**
+ * SQL migrations of a worker's database, applied in order, each once.
+ * Domain tables hold only replicated data, so every caught-up replica's domain tables are
+ * identical. Bookkeeping tables start with `_` and differ per worker.
+ */
+export interface Migration {
+  name: string;
+  sql: string;
+}
+
+const areaRows = AREAS.map((a) => `(${a.id}, '${a.name.replace(/'/g, "''")}')`).join(',\n  ');
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    name: '001_domain',
+    sql: `
+CREATE TABLE areas (
+  id   integer PRIMARY KEY,
+  name text NOT NULL UNIQUE
+);
+INSERT INTO areas (id, name) VALUES
+  ${areaRows};
+
+CREATE TABLE users (
+  username      text PRIMARY KEY,
+  password_hash text NOT NULL,
+  created_at    timestamptz NOT NULL
+);
+
+-- Ids come from the master's nextval and are replayed explicitly (see createRide).
+CREATE SEQUENCE rides_id_seq;
+CREATE TABLE rides (
+  id          bigint PRIMARY KEY,
+  created_by  text NOT NULL REFERENCES users (username) ON DELETE CASCADE,
+  ts          timestamptz NOT NULL,
+  source      integer NOT NULL REFERENCES areas (id),
+  destination integer NOT NULL REFERENCES areas (id),
+  CHECK (source <> destination)
+);
+CREATE INDEX rides_route_ts ON rides (source, destination, ts);
+CREATE INDEX rides_created_by ON rides (created_by);
+
+CREATE TABLE ride_riders (
+  ride_id   bigint NOT NULL REFERENCES rides (id) ON DELETE CASCADE,
+  username  text NOT NULL REFERENCES users (username) ON DELETE CASCADE,
+  joined_at timestamptz NOT NULL,
+  PRIMARY KEY (ride_id, username)
+);
+CREATE INDEX ride_riders_username ON ride_riders (username);
+`,
+  },
+  {
+    name: '002_bookkeeping',
+    sql: `
+-- Every applied write, by seq; request_id makes writes exactly-once across failovers.
+CREATE TABLE _dbaas_log (
+  seq        bigint PRIMARY KEY,
+  epoch      integer NOT NULL,
+  request_id text NOT NULL UNIQUE,
+  op         text NOT NULL,
+  args       jsonb NOT NULL,
+  result     jsonb NOT NULL,
+  applied_at timestamptz NOT NULL DEFAULT now()
+);
+
+-- One row: how far this worker has applied the durable log.
+CREATE TABLE _dbaas_state (
+  singleton     boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+  applied_seq   bigint NOT NULL,
+  epoch         integer NOT NULL,
+  stream_offset bigint NOT NULL
+);
+INSERT INTO _dbaas_state (applied_seq, epoch, stream_offset) VALUES (0, 0, 0);
+`,
+  },
+];

@@ -1,0 +1,38 @@
+/** Every broker, ZooKeeper and database name derived from DBAAS_CLUSTER (DESIGN section 2). */
+export interface ClusterNames {
+  readQ: string;
+  writeQ: string;
+  responseQ(gatewayId: string): string;
+  syncExchange: string;
+  syncLog: string;
+  deadLetterExchange: string;
+  zkRoot: string;
+  zkWorkers: string;
+  zkElection: string;
+  zkEpoch: string;
+  workerDatabase(workerId: string): string;
+  /** Prefix shared by every worker database of the cluster (for teardown). */
+  workerDatabasePrefix: string;
+}
+
+export const WORKER_ID_PATTERN = /^[a-z0-9_]{1,40}$/;
+
+export function clusterNames(cluster: string): ClusterNames {
+  return {
+    readQ: `${cluster}.readQ`,
+    writeQ: `${cluster}.writeQ`,
+    responseQ: (gatewayId) => `${cluster}.responseQ.${gatewayId}`,
+    syncExchange: `${cluster}.syncQ`,
+    syncLog: `${cluster}.syncQ.log`,
+    deadLetterExchange: `${cluster}.dead`,
+    zkRoot: `/${cluster}`,
+    zkWorkers: `/${cluster}/workers`,
+    zkElection: `/${cluster}/election`,
+    zkEpoch: `/${cluster}/epoch`,
+    workerDatabase: (workerId) => {
+      if (!WORKER_ID_PATTERN.test(workerId)) throw new Error(`invalid worker id: ${workerId}`);
+      return `${cluster}_w_${workerId}`;
+    },
+    workerDatabasePrefix: `${cluster}_w_`,
+  };
+}

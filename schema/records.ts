@@ -1,0 +1,58 @@
+/** The shapes that reads and writes return, as JSON crosses the queues. Times are ISO-8601 UTC. */
+export interface AreaRecord {
+  id: number;
+  name: string;
+}
+
+export interface UserRecord {
+  username: string;
+  createdAt: string;
+}
+
+export interface RideRecord {
+  id: number;
+  createdBy: UserRecord;
+  timestamp: string;
+  source: AreaRecord;
+  destination: AreaRecord;
+  riders: UserRecord[];
+}
+
+export interface UserRidesRecord {
+  created: RideRecord[];
+  joined: RideRecord[];
+}
+
+export type WorkerRoleName = 'MASTER' | 'SLAVE' | 'STARTING';
+
+export interface WorkerRecord {
+  id: string;
+  pid: number;
+  containerId: string | null;
+  role: WorkerRoleName;
+  appliedSeq: number;
+  startedAt: string;
+}
+
+export interface ClusterRecord {
+  master: WorkerRecord | null;
+  slaves: WorkerRecord[];
+  epoch: number;
+  lastSeq: number;
+  runtime: string;
+  desiredSlaves: number;
+  readsThisInterval: number;
+}
+
+export type ClusterEventTypeName = 'WORKER_JOINED' | 'WORKER_LEFT' | 'LEADER_ELECTED' | 'SCALED_UP' | 'SCALED_DOWN';
+
+export interface ClusterEventRecord {
+  type: ClusterEventTypeName;
+  at: string;
+  workerId?: string | null;
+  pid?: number | null;
+  epoch?: number | null;
+  fromSlaves?: number | null;
+  toSlaves?: number | null;
+  reason?: string | null;
+}

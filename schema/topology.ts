@@ -1,0 +1,20 @@
+import type { Channel } from 'amqplib';
+import type { ClusterNames } from './names';
+
+/**
+ * Declares the cluster's queues and exchanges. Gateway and workers both call this, with
+ * identical arguments, so whichever starts first creates them.
+ */
+export async function assertTopology(channel: Channel, names: ClusterNames): Promise<void> {
+  // SyncQ: a fanout exchange into a stream queue, so the log is durable, ordered and can
+  // be re-read from any offset by any number of workers.
+  await channel.assertExchange(names.syncExchange, 'fanout', { durable: true });
+  await channel.assertQueue(names.syncLog, { durable: true, arguments: { 'x-queue-type': 'stream' } });
+  await channel.bindQueue(names.syncLog, names.syncExchange, '');
+
+  // Reads are cheap to retry, so they are not persisted; each carries its own expiration.
+  await channel.assertQueue(names.readQ, { durable: true });
+  // One active consumer at a time: the elected master. Requests are persistent, so a write
+  // survives the master's crash and is redelivered to its successor.
+  await channel.assertQueue(names.writeQ, { durable: true, arguments: { 'x-single-active-consumer': true } });
+}

@@ -1,0 +1,171 @@
+import zookeeper, { type Client, type Event } from 'node-zookeeper-client';
+
+/**
+ * A promise API over node-zookeeper-client, plus the znode naming both sides rely on:
+ * members and election candidates are `<workerId>-<10-digit sequence>`.
+ */
+export class ZkError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export const SEQUENCE_DIGITS = 10;
+
+/** `w1-0000000007` → { workerId: 'w1', sequence: 7 } */
+export function parseSequentialName(name: string): { workerId: string; sequence: number } {
+  const cut = name.length - SEQUENCE_DIGITS;
+  return { workerId: name.slice(0, cut - 1), sequence: Number(name.slice(cut)) };
+}
+
+export function sortBySequence(names: string[]): string[] {
+  return [...names].sort((a, b) => parseSequentialName(a).sequence - parseSequentialName(b).sequence);
+}
+
+type Watcher = (event: Event) => void;
+
+function codeOf(err: unknown): string {
+  if (err instanceof zookeeper.Exception) return err.getName();
+  return 'UNKNOWN';
+}
+
+function settle<T>(resolve: (v: T) => void, reject: (e: Error) => void) {
+  return (err: Error | zookeeper.Exception | null, value: T) => {
+    if (err) reject(new ZkError(codeOf(err), err.toString()));
+    else resolve(value);
+  };
+}
+
+export class Zk {
+  private constructor(readonly client: Client) {}
+
+  static connect(hosts: string, sessionTimeoutMs: number, connectTimeoutMs = 15_000): Promise<Zk> {
+    const client = zookeeper.createClient(hosts, { sessionTimeout: sessionTimeoutMs, spinDelay: 200, retries: 3 });
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        client.close();
+        reject(new ZkError('CONNECTION_LOSS', `ZooKeeper at ${hosts} did not answer within ${connectTimeoutMs} ms`));
+      }, connectTimeoutMs);
+      client.once('connected', () => {
+        clearTimeout(timer);
+        resolve(new Zk(client));
+      });
+      client.connect();
+    });
+  }
+
+  close(): void {
+    this.client.close();
+  }
+
+  get sessionTimeoutMs(): number {
+    return this.client.getSessionTimeout();
+  }
+
+  mkdirp(path: string): Promise<string> {
+    return new Promise((resolve, reject) => this.client.mkdirp(path, settle(resolve, reject)));
+  }
+
+  create(path: string, data: Buffer, mode: number): Promise<string> {
+    return new Promise((resolve, reject) => this.client.create(path, data, mode, settle(resolve, reject)));
+  }
+
+  createEphemeralSequential(path: string, data: Buffer): Promise<string> {
+    return this.create(path, data, zookeeper.CreateMode.EPHEMERAL_SEQUENTIAL);
+  }
+
+  /** Creates a persistent node unless it exists. */
+  async ensure(path: string, data: Buffer): Promise<void> {
+    try {
+      await this.create(path, data, zookeeper.CreateMode.PERSISTENT);
+    } catch (err) {
+      if (!(err instanceof ZkError && err.code === 'NODE_EXISTS')) throw err;
+    }
+  }
+
+  getChildren(path: string, watcher?: Watcher): Promise<string[]> {
+    return new Promise((resolve, reject) => {
+      if (watcher) this.client.getChildren(path, watcher, settle(resolve, reject));
+      else this.client.getChildren(path, settle(resolve, reject));
+    });
+  }
+
+  /** null when the node does not exist. */
+  getData(path: string, watcher?: Watcher): Promise<{ data: Buffer; version: number } | null> {
+    return new Promise((resolve, reject) => {
+      const done = (err: Error | zookeeper.Exception | null, data: Buffer, stat: zookeeper.Stat) => {
+        if (err && codeOf(err) === 'NO_NODE') resolve(null);
+        else if (err) reject(new ZkError(codeOf(err), err.toString()));
+        else resolve({ data, version: stat.version });
+      };
+      if (watcher) this.client.getData(path, watcher, done);
+      else this.client.getData(path, done);
+    });
+  }
+
+  setData(path: string, data: Buffer, version = -1): Promise<number> {
+    return new Promise((resolve, reject) =>
+      this.client.setData(path, data, version, (err, stat) => {
+        if (err) reject(new ZkError(codeOf(err), err.toString()));
+        else resolve(stat.version);
+      }),
+    );
+  }
+
+  /** True if the node exists; the watcher fires on its next change (including deletion). */
+  exists(path: string, watcher?: Watcher): Promise<boolean> {
+    return new Promise((resolve, reject) => {
+      const done = (err: Error | zookeeper.Exception | null, stat: zookeeper.Stat | null) => {
+        if (err) reject(new ZkError(codeOf(err), err.toString()));
+        else resolve(Boolean(stat));
+      };
+      if (watcher) this.client.exists(path, watcher, done);
+      else this.client.exists(path, done);
+    });
+  }
+
+  /** Removes a node; a node already gone is not an error. */
+  remove(path: string): Promise<void> {
+    return new Promise((resolve, reject) =>
+      this.client.remove(path, (err) => {
+        if (err && codeOf(err) !== 'NO_NODE') reject(new ZkError(codeOf(err), err.toString()));
+        else resolve();
+      }),
+    );
+  }
+
+  async removeRecursive(path: string): Promise<void> {
+    let children: string[];
+    try {
+      children = await this.getChildren(path);
+    } catch (err) {
+      if (err instanceof ZkError && err.code === 'NO_NODE') return;
+      throw err;
+    }
+    await Promise.all(children.map((c) => this.removeRecursive(`${path}/${c}`)));
+    await this.remove(path);
+  }
+
+  /**
+   * Advances a counter node with a versioned write, so two contenders never both get
+   * the same value. Returns the new value.
+   */
+  async increment(path: string): Promise<number> {
+    for (;;) {
+      const current = await this.getData(path);
+      if (!current) throw new ZkError('NO_NODE', `${path} does not exist`);
+      const next = Number(current.data.toString() || '0') + 1;
+      try {
+        await this.setData(path, Buffer.from(String(next)), current.version);
+        return next;
+      } catch (err) {
+        if (!(err instanceof ZkError && err.code === 'BAD_VERSION')) throw err;
+      }
+    }
+  }
+}
+
+export const ZkState = zookeeper.State;

@@ -1,0 +1,125 @@
+import {
+  encode,
+  memberDataSchema,
+  parseSequentialName,
+  sortBySequence,
+  ZkState,
+  type ClusterNames,
+  type Logger,
+  type MemberData,
+  type Zk,
+} from '../schema';
+
+const MEMBER_UPDATE_INTERVAL_MS = 250;
+
+/**
+ * This worker's presence in ZooKeeper: its membership znode (kept current, throttled),
+ * its candidacy in the election, and fail-stop when the session is lost.
+ */
+export class Coordination {
+  private memberPath: string | null = null;
+  private member: MemberData;
+  private published = '';
+  private updateTimer: NodeJS.Timeout | null = null;
+  private closed = false;
+
+  constructor(
+    private readonly zk: Zk,
+    private readonly names: ClusterNames,
+    initial: MemberData,
+    private readonly log: Logger,
+    private readonly failStop: (reason: string) => void,
+  ) {
+    this.member = initial;
+    this.watchSession();
+  }
+
+  private watchSession(): void {
+    let lostTimer: NodeJS.Timeout | null = null;
+    this.zk.client.on('state', (state) => {
+      if (this.closed) return;
+      if (state === ZkState.EXPIRED) this.failStop('ZooKeeper session expired');
+      else if (state === ZkState.DISCONNECTED) {
+        // The server expires the session after its timeout; we cannot learn that while
+        // cut off, so assume the worst at the same moment.
+        lostTimer = setTimeout(() => this.failStop('ZooKeeper unreachable for a whole session timeout'), this.zk.sessionTimeoutMs);
+      } else if (state === ZkState.SYNC_CONNECTED && lostTimer) {
+        clearTimeout(lostTimer);
+        lostTimer = null;
+      }
+    });
+  }
+
+  async register(): Promise<void> {
+    await this.zk.mkdirp(this.names.zkWorkers);
+    await this.zk.mkdirp(this.names.zkElection);
+    await this.zk.ensure(this.names.zkEpoch, Buffer.from('0'));
+    this.published = JSON.stringify(this.member);
+    this.memberPath = await this.zk.createEphemeralSequential(`${this.names.zkWorkers}/${this.member.id}-`, encode(this.member));
+    this.updateTimer = setInterval(() => void this.flush(), MEMBER_UPDATE_INTERVAL_MS);
+  }
+
+  update(patch: Partial<MemberData>): void {
+    this.member = { ...this.member, ...patch };
+  }
+
+  /** Role changes are published at once; seq progress on the next tick. */
+  async flush(): Promise<void> {
+    const body = JSON.stringify(this.member);
+    if (!this.memberPath || body === this.published || this.closed) return;
+    this.published = body;
+    try {
+      await this.zk.setData(this.memberPath, Buffer.from(body));
+    } catch (err) {
+      this.log.warn({ err }, 'could not update membership znode');
+    }
+  }
+
+  /** The master's advertised applied seq, or 0 when there is no master. */
+  async masterAppliedSeq(): Promise<number> {
+    const children = await this.zk.getChildren(this.names.zkWorkers);
+    for (const child of children) {
+      const node = await this.zk.getData(`${this.names.zkWorkers}/${child}`);
+      if (!node) continue;
+      const parsed = memberDataSchema.safeParse(JSON.parse(node.data.toString()));
+      if (parsed.success && parsed.data.role === 'MASTER') return parsed.data.appliedSeq;
+    }
+    return 0;
+  }
+
+  /**
+   * The standard recipe: a sequential ephemeral candidate node; the lowest leads; every
+   * other candidate watches only its predecessor, so a leader's death wakes one worker.
+   */
+  async runForLeader(onElected: () => Promise<void>): Promise<void> {
+    const path = await this.zk.createEphemeralSequential(`${this.names.zkElection}/${this.member.id}-`, Buffer.from(this.member.id));
+    const myName = path.slice(this.names.zkElection.length + 1);
+    let elected = false;
+    const check = async (): Promise<void> => {
+      if (this.closed || elected) return;
+      const candidates = sortBySequence(await this.zk.getChildren(this.names.zkElection));
+      const index = candidates.indexOf(myName);
+      if (index === -1) return this.failStop('election candidacy znode was removed');
+      if (index === 0) {
+        elected = true;
+        return onElected();
+      }
+      const predecessor = `${this.names.zkElection}/${candidates[index - 1]}`;
+      const exists = await this.zk.exists(predecessor, () => void check().catch((err: Error) => this.failStop(err.message)));
+      if (!exists) return check();
+      this.log.debug({ watching: parseSequentialName(candidates[index - 1]).workerId }, 'waiting behind predecessor');
+    };
+    await check();
+  }
+
+  /** Advances the cluster epoch with a versioned write (no two masters share one). */
+  advanceEpoch(): Promise<number> {
+    return this.zk.increment(this.names.zkEpoch);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.updateTimer) clearInterval(this.updateTimer);
+    this.zk.close();
+  }
+}

@@ -1,0 +1,71 @@
+import { Client, Pool } from 'pg';
+import { MIGRATIONS, type Logger } from '../schema';
+
+/** Where this worker stands in the durable log, as persisted in `_dbaas_state`. */
+export interface AppliedPosition {
+  appliedSeq: number;
+  epoch: number;
+  /** Next stream offset to read from SyncQ's log. */
+  streamOffset: number;
+}
+
+function withDatabase(serverUrl: string, database: string): string {
+  const url = new URL(serverUrl);
+  url.pathname = `/${database}`;
+  return url.toString();
+}
+
+/** Creates the worker's own database on the server if it is not there yet. */
+async function ensureDatabase(serverUrl: string, database: string): Promise<void> {
+  const admin = new Client({ connectionString: serverUrl });
+  await admin.connect();
+  try {
+    const { rowCount } = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [database]);
+    if (rowCount) return;
+    // Identifiers cannot be parameters; `database` is built from validated names only.
+    await admin.query(`CREATE DATABASE "${database}"`);
+  } catch (err) {
+    // Two starts of the same worker may race; the loser finds it created.
+    if ((err as { code?: string }).code !== '42P04') throw err;
+  } finally {
+    await admin.end();
+  }
+}
+
+async function migrate(pool: Pool, log: Logger): Promise<void> {
+  await pool.query('CREATE TABLE IF NOT EXISTS _dbaas_migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())');
+  const { rows } = await pool.query<{ name: string }>('SELECT name FROM _dbaas_migrations');
+  const done = new Set(rows.map((r) => r.name));
+  for (const m of MIGRATIONS) {
+    if (done.has(m.name)) continue;
+    const client = await pool.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query(m.sql);
+      await client.query('INSERT INTO _dbaas_migrations (name) VALUES ($1)', [m.name]);
+      await client.query('COMMIT');
+      log.info({ migration: m.name }, 'migration applied');
+    } catch (err) {
+      await client.query('ROLLBACK');
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+}
+
+export async function readPosition(pool: Pool): Promise<AppliedPosition> {
+  const { rows } = await pool.query<{ applied_seq: string; epoch: number; stream_offset: string }>(
+    'SELECT applied_seq, epoch, stream_offset FROM _dbaas_state',
+  );
+  return { appliedSeq: Number(rows[0].applied_seq), epoch: rows[0].epoch, streamOffset: Number(rows[0].stream_offset) };
+}
+
+/** Opens (creating and migrating if needed) the worker's database; one pool per process. */
+export async function openWorkerDatabase(serverUrl: string, database: string, log: Logger): Promise<Pool> {
+  await ensureDatabase(serverUrl, database);
+  const pool = new Pool({ connectionString: withDatabase(serverUrl, database), max: 10 });
+  pool.on('error', (err) => log.error({ err }, 'idle PostgreSQL connection failed'));
+  await migrate(pool, log);
+  return pool;
+}

@@ -1,0 +1,100 @@
+import { randomBytes } from 'node:crypto';
+import amqp from 'amqplib';
+import {
+  assertTopology,
+  clusterNames,
+  createLogger,
+  loadConfig,
+  WORKER_ID_PATTERN,
+  Zk,
+} from '../schema';
+import { Coordination } from './coordination';
+import { openWorkerDatabase, readPosition } from './database';
+import { startLogTail } from './logTail';
+import { fenceLog, startWriteServer } from './master';
+import { Replica } from './replica';
+import { startReadServer } from './slave';
+
+/**
+ * One worker process: own database, catch up from the durable log, serve reads as a
+ * slave, and take over writes if elected. Wiring only; each step lives in its module.
+ */
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const workerId = process.env.WORKER_ID ?? `w${randomBytes(4).toString('hex')}`;
+  if (!WORKER_ID_PATTERN.test(workerId)) throw new Error(`WORKER_ID must match ${WORKER_ID_PATTERN}`);
+  const names = clusterNames(config.cluster);
+  const log = createLogger(config.logLevel, { cluster: config.cluster, workerId });
+  const failStop = (reason: string): never => {
+    log.fatal({ reason }, 'fail-stop');
+    process.exit(70);
+  };
+
+  const pool = await openWorkerDatabase(config.databaseUrl, names.workerDatabase(workerId), log);
+  const replica = new Replica(pool, await readPosition(pool), log);
+
+  const connection = await amqp.connect(config.amqpUrl);
+  connection.on('error', (err: Error) => log.error({ err }, 'AMQP connection error'));
+  connection.on('close', () => failStop('AMQP connection closed'));
+  const setup = await connection.createChannel();
+  await assertTopology(setup, names);
+  await setup.close();
+
+  const zk = await Zk.connect(config.zkHosts, config.zkSessionTimeoutMs);
+  const coordination = new Coordination(
+    zk,
+    names,
+    {
+      id: workerId,
+      pid: Number(process.env.WORKER_PID ?? process.pid),
+      containerId: process.env.WORKER_CONTAINER_ID ?? null,
+      role: 'STARTING',
+      appliedSeq: replica.appliedSeq,
+      epoch: replica.epoch,
+      startedAt: new Date().toISOString(),
+    },
+    log,
+    failStop,
+  );
+  await coordination.register();
+  setInterval(() => coordination.update({ appliedSeq: replica.appliedSeq, epoch: replica.epoch }), 100).unref();
+
+  const tail = await startLogTail(connection, names.syncLog, replica, log, (err) => failStop(`log apply failed: ${err.message}`));
+  const target = await coordination.masterAppliedSeq();
+  log.info({ from: replica.appliedSeq, target }, 'catching up');
+  while (!(await replica.waitFor(target, 1000))) log.info({ appliedSeq: replica.appliedSeq, target }, 'catching up');
+
+  const reads = await startReadServer(connection, names.readQ, pool, replica, workerId, log);
+  coordination.update({ role: 'SLAVE', appliedSeq: replica.appliedSeq });
+  await coordination.flush();
+  log.info({ appliedSeq: replica.appliedSeq }, 'serving reads');
+
+  await coordination.runForLeader(async () => {
+    const epoch = await coordination.advanceEpoch();
+    log.info({ epoch }, 'elected; fencing the log');
+    const sync = await connection.createConfirmChannel();
+    const deps = { connection, names, pool, replica, workerId, log, failStop };
+    await fenceLog(deps, epoch, sync);
+    await tail.stop();
+    await reads.stop();
+    await startWriteServer(deps, epoch, sync);
+    coordination.update({ role: 'MASTER', epoch, appliedSeq: replica.appliedSeq });
+    await coordination.flush();
+  });
+
+  const shutdown = async (signal: string) => {
+    log.info({ signal }, 'stopping');
+    connection.removeAllListeners('close');
+    await coordination.close();
+    await connection.close().catch((err: Error) => log.warn({ err }, 'AMQP close failed'));
+    await pool.end();
+    process.exit(0);
+  };
+  process.once('SIGTERM', () => void shutdown('SIGTERM'));
+  process.once('SIGINT', () => void shutdown('SIGINT'));
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`worker failed to start: ${err instanceof Error ? err.stack : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,19 @@
+import type { Channel, ConsumeMessage } from 'amqplib';
+import { DbaasError, encode, MalformedMessageError, type Logger, type RpcReply } from '../schema';
+
+/** Sends a reply to the gateway that asked, matched by its correlation id. */
+export function reply(channel: Channel, request: ConsumeMessage, body: RpcReply): void {
+  const { replyTo, correlationId } = request.properties;
+  if (!replyTo) return;
+  channel.sendToQueue(replyTo, encode(body), { correlationId, contentType: 'application/json' });
+}
+
+/** Maps any failure to the reply error shape; internals are logged, never sent. */
+export function errorReply(err: unknown, workerId: string, appliedSeq: number, log: Logger): RpcReply {
+  if (err instanceof DbaasError) return { ok: false, workerId, appliedSeq, error: { code: err.code, message: err.message } };
+  if (err instanceof MalformedMessageError) {
+    return { ok: false, workerId, appliedSeq, error: { code: 'BAD_USER_INPUT', message: `malformed request: ${err.message}` } };
+  }
+  log.error({ err }, 'request failed');
+  return { ok: false, workerId, appliedSeq, error: { code: 'INTERNAL_SERVER_ERROR', message: 'internal error' } };
+}
