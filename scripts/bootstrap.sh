@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# Makes this machine ready to run ridedb: services reachable, dependencies installed,
+# TypeScript built. Used by `npm start` and `npm test`; safe to run again (it only does
+# what is missing). On Debian as root it installs and starts missing services from
+# Debian's packages; anywhere else it says exactly what to run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf '[bootstrap] %s\n' "$*"; }
+die() { printf '[bootstrap] ERROR: %s\n' "$*" >&2; exit 1; }
+
+AMQP_URL="${AMQP_URL:-amqp://guest:guest@127.0.0.1:5672}"
+ZK_HOSTS="${ZK_HOSTS:-127.0.0.1:2181}"
+DATABASE_URL="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+
+# host:port of a URL (or of the first entry of a ZooKeeper connection string).
+url_hostport() { node -e 'const u=new URL(process.argv[1]); console.log(`${u.hostname}:${u.port||process.argv[2]}`)' "$1" "$2"; }
+AMQP_AT=$(url_hostport "$AMQP_URL" 5672)
+PG_AT=$(url_hostport "$DATABASE_URL" 5432)
+ZK_AT=$(printf '%s' "${ZK_HOSTS%%,*}" | sed 's#/.*##')
+
+reachable() { # host:port
+  local host=${1%:*} port=${1##*:}
+  (exec 3<>"/dev/tcp/$host/$port") 2>/dev/null
+}
+is_local() { case ${1%:*} in 127.*|localhost|::1) return 0 ;; *) return 1 ;; esac; }
+can_install() { [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; }
+
+APT_UPDATED=0
+apt_install() { # package...
+  if [ "$APT_UPDATED" = 0 ]; then
+    say "apt-get update (once)"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
+    APT_UPDATED=1
+  fi
+  say "installing $* from Debian's packages (this can take a minute)"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+wait_for() { # name host:port seconds
+  local name=$1 at=$2 limit=$3 waited=0
+  until reachable "$at"; do
+    sleep 1
+    waited=$((waited + 1))
+    [ $((waited % 10)) = 0 ] && say "still waiting for $name at $at (${waited}s)"
+    [ "$waited" -ge "$limit" ] && die "$name did not come up at $at within ${limit}s"
+  done
+  say "$name is up at $at"
+}
+
+ensure_service() { # name host:port manual-hint install-fn start-fn
+  local name=$1 at=$2 hint=$3 install=$4 start=$5
+  if reachable "$at"; then say "$name reachable at $at"; return; fi
+  is_local "$at" || die "$name is not reachable at $at (a remote address: start it there, or fix the setting)"
+  can_install || die "$name is not reachable at $at. Start it yourself: $hint"
+  $install
+  say "starting $name"
+  $start
+  wait_for "$name" "$at" 120
+}
+
+install_rabbitmq() { command -v rabbitmq-server >/dev/null || apt_install rabbitmq-server; }
+start_rabbitmq() { rabbitmq-server -detached >/dev/null 2>&1 || true; }
+
+ZK_BIN=/usr/share/zookeeper/bin/zkServer.sh
+install_zookeeper() { [ -x "$ZK_BIN" ] || apt_install zookeeper; }
+start_zookeeper() { "$ZK_BIN" start >/dev/null 2>&1; }
+
+install_postgres() {
+  if ! ls /etc/postgresql/*/main >/dev/null 2>&1; then
+    apt_install postgresql
+    # A fresh Debian cluster asks for passwords on TCP; ridedb's default URL expects
+    # trust on loopback, as on the machines it is developed on.
+    local hba; hba=$(ls /etc/postgresql/*/main/pg_hba.conf | head -1)
+    sed -i -E 's/^(host\s+all\s+all\s+(127\.0\.0\.1\/32|::1\/128)\s+)\S+/\1trust/' "$hba"
+  fi
+}
+start_postgres() { pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start; }
+
+ensure_service RabbitMQ "$AMQP_AT" "rabbitmq-server -detached" install_rabbitmq start_rabbitmq
+ensure_service ZooKeeper "$ZK_AT" "apt-get install zookeeper && $ZK_BIN start" install_zookeeper start_zookeeper
+ensure_service PostgreSQL "$PG_AT" "pg_ctlcluster --skip-systemctl-redirect \$(ls /etc/postgresql) main start" install_postgres start_postgres
+
+# npm dependencies, when missing or older than the lock file.
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  say "installing npm dependencies (npm ci)"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+
+# Build, when any source is newer than the last build.
+STAMP=dist/.build-stamp
+if [ ! -f "$STAMP" ] || [ -n "$(find gateway worker schema tsconfig.json package-lock.json -newer "$STAMP" -print -quit)" ]; then
+  say "building (tsc)"
+  rm -rf dist
+  npx tsc -p .
+  touch "$STAMP"
+fi
+say "ready"

@@ -1,0 +1,197 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { Client } from 'pg';
+import { clusterNames, loadConfig, type Config } from '../../schema';
+import { destroyCluster } from '../../gateway/teardown';
+
+const ROOT = path.resolve(__dirname, '../..');
+export const GATEWAY_ENTRY = path.join(ROOT, 'dist/gateway/main.js');
+export const WORKER_ENTRY = path.join(ROOT, 'dist/worker/main.js');
+
+export interface GqlResponse<T = Record<string, unknown>> {
+  status: number;
+  headers: Headers;
+  data: T | null;
+  errors?: Array<{ message: string; extensions?: { code?: string } }>;
+  extensions?: { dbaas?: { seq: number | null; workerId: string | null; workers: string[] } };
+}
+
+export interface WorkerInfo {
+  id: string;
+  pid: number;
+  role: 'MASTER' | 'SLAVE' | 'STARTING';
+  appliedSeq: number;
+}
+
+export function uniqueClusterName(): string {
+  return `t_${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export async function waitUntil<T>(what: string, probe: () => Promise<T | undefined | null | false>, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const value = await probe();
+      if (value) return value;
+    } catch (err) {
+      lastError = err;
+    }
+    await sleep(100);
+  }
+  throw new Error(`timed out waiting for ${what}${lastError ? `: ${String(lastError)}` : ''}`);
+}
+
+/** A whole ridedb cluster in its own namespace, started as a user would: the gateway binary. */
+export class TestCluster {
+  readonly url: string;
+  readonly names;
+  private exited: Promise<void>;
+
+  private constructor(
+    readonly config: Config,
+    readonly gateway: ChildProcess,
+    readonly logFile: string,
+  ) {
+    this.url = `http://127.0.0.1:${config.port}`;
+    this.names = clusterNames(config.cluster);
+    this.exited = new Promise((resolve) => gateway.once('exit', () => resolve()));
+  }
+
+  static async start(extraEnv: Record<string, string> = {}): Promise<TestCluster> {
+    const env: Record<string, string> = {
+      ...(process.env as Record<string, string>),
+      DBAAS_CLUSTER: uniqueClusterName(),
+      PORT: String(await freePort()),
+      DBAAS_ADMIN_TOKEN: randomBytes(16).toString('hex'),
+      LOG_LEVEL: 'info',
+      ...extraEnv,
+    };
+    const config = loadConfig(env);
+    const logFile = path.join(os.tmpdir(), `ridedb-${config.cluster}.log`);
+    const out = fs.openSync(logFile, 'a');
+    const gateway = spawn(process.execPath, [GATEWAY_ENTRY], { env, stdio: ['ignore', out, out] });
+    fs.closeSync(out);
+    const cluster = new TestCluster(config, gateway, logFile);
+    await cluster.waitHealthy();
+    return cluster;
+  }
+
+  async waitHealthy(timeoutMs = 60_000): Promise<void> {
+    await waitUntil(
+      `a healthy cluster (log: ${this.logFile})`,
+      async () => {
+        if (this.gateway.exitCode !== null) throw new Error(`gateway exited (${this.gateway.exitCode}); see ${this.logFile}`);
+        return (await fetch(`${this.url}/healthz`)).status === 200;
+      },
+      timeoutMs,
+    );
+  }
+
+  async gql<T = Record<string, unknown>>(
+    query: string,
+    variables: Record<string, unknown> = {},
+    headers: Record<string, string> = {},
+  ): Promise<GqlResponse<T>> {
+    const res = await fetch(`${this.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...headers },
+      body: JSON.stringify({ query, variables }),
+    });
+    const body = (await res.json()) as Omit<GqlResponse<T>, 'status' | 'headers'>;
+    return { status: res.status, headers: res.headers, ...body };
+  }
+
+  /** Like gql, but with the admin token. */
+  admin<T = Record<string, unknown>>(query: string, variables: Record<string, unknown> = {}) {
+    return this.gql<T>(query, variables, { authorization: `Bearer ${this.config.adminToken}` });
+  }
+
+  /** Runs a query and fails the test on any GraphQL error. */
+  async data<T = Record<string, unknown>>(query: string, variables: Record<string, unknown> = {}): Promise<T> {
+    const res = await this.gql<T>(query, variables);
+    if (res.errors?.length || !res.data) throw new Error(`GraphQL errors: ${JSON.stringify(res.errors)}`);
+    return res.data;
+  }
+
+  async workers(): Promise<WorkerInfo[]> {
+    return (await this.data<{ workers: WorkerInfo[] }>('{ workers { id pid role appliedSeq } }')).workers;
+  }
+
+  async master(): Promise<WorkerInfo> {
+    return waitUntil('a master', async () => (await this.workers()).find((w) => w.role === 'MASTER'));
+  }
+
+  workerDatabaseUrl(workerId: string): string {
+    const url = new URL(this.config.databaseUrl);
+    url.pathname = `/${this.names.workerDatabase(workerId)}`;
+    return url.toString();
+  }
+
+  /** Environment for starting a worker by hand in this cluster. */
+  workerEnv(workerId: string): Record<string, string> {
+    return { ...(process.env as Record<string, string>), ...this.envOf(), WORKER_ID: workerId };
+  }
+
+  private envOf(): Record<string, string> {
+    const c = this.config;
+    return { AMQP_URL: c.amqpUrl, ZK_HOSTS: c.zkHosts, DATABASE_URL: c.databaseUrl, DBAAS_CLUSTER: c.cluster, LOG_LEVEL: 'info' };
+  }
+
+  /** Stops the gateway (which stops its workers) and removes the namespace. */
+  async stop(): Promise<void> {
+    if (this.gateway.exitCode === null) {
+      this.gateway.kill('SIGTERM');
+      await Promise.race([this.exited, sleep(15_000)]);
+      if (this.gateway.exitCode === null) this.gateway.kill('SIGKILL');
+    }
+    await destroyCluster(this.config);
+  }
+}
+
+const DOMAIN_TABLES = ['areas', 'users', 'rides', 'ride_riders'];
+
+/** md5 of every domain table's rows, in a stable order. */
+export async function domainChecksums(databaseUrl: string): Promise<Record<string, string>> {
+  const client = new Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    const sums: Record<string, string> = {};
+    for (const table of DOMAIN_TABLES) {
+      const { rows } = await client.query(`SELECT count(*)::int AS n, md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) AS sum FROM ${table} t`);
+      sums[table] = `${rows[0].n}:${rows[0].sum}`;
+    }
+    return sums;
+  } finally {
+    await client.end();
+  }
+}
+
+export async function queryOne<T>(databaseUrl: string, sql: string, values: unknown[] = []): Promise<T> {
+  const client = new Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    return (await client.query(sql, values)).rows[0] as T;
+  } finally {
+    await client.end();
+  }
+}
+
+export const PASSWORD = '3da541559918a808c2402bba5012f6c60b27661c';
