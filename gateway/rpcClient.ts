@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import amqp, { type Channel, type ChannelModel, type ConfirmChannel } from 'amqplib';
+import type { Channel, ChannelModel, ConfirmChannel } from 'amqplib';
 import {
   assertTopology,
+  connectBroker,
   DbaasError,
   decode,
   encode,
@@ -67,7 +68,7 @@ export class RpcClient {
     timeouts: { readTimeoutMs: number; writeTimeoutMs: number },
     log: Logger,
   ): Promise<RpcClient> {
-    const connection = await amqp.connect(amqpUrl);
+    const connection = await connectBroker(amqpUrl);
     connection.on('error', (err: Error) => log.error({ err }, 'AMQP connection error'));
     const publishChannel = await connection.createChannel();
     await assertTopology(publishChannel, names);

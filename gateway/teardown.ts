@@ -1,6 +1,5 @@
-import amqp from 'amqplib';
 import { Client } from 'pg';
-import { clusterNames, loadConfig, Zk, type Config } from '../schema';
+import { clusterNames, connectBroker, loadConfig, Zk, type Config } from '../schema';
 
 /**
  * Removes every trace of one cluster namespace: its queues and exchange, its znodes and
@@ -9,7 +8,7 @@ import { clusterNames, loadConfig, Zk, type Config } from '../schema';
 export async function destroyCluster(config: Config): Promise<void> {
   const names = clusterNames(config.cluster);
 
-  const connection = await amqp.connect(config.amqpUrl);
+  const connection = await connectBroker(config.amqpUrl);
   try {
     const channel = await connection.createChannel();
     for (const queue of [names.readQ, names.writeQ, names.syncLog]) await channel.deleteQueue(queue);

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import amqp from 'amqplib';
 import {
   assertTopology,
+  connectBroker,
   clusterNames,
   createLogger,
   loadConfig,
@@ -33,7 +33,7 @@ async function main(): Promise<void> {
   const pool = await openWorkerDatabase(config.databaseUrl, names.workerDatabase(workerId), log);
   const replica = new Replica(pool, await readPosition(pool), log);
 
-  const connection = await amqp.connect(config.amqpUrl);
+  const connection = await connectBroker(config.amqpUrl);
   connection.on('error', (err: Error) => log.error({ err }, 'AMQP connection error'));
   connection.on('close', () => failStop('AMQP connection closed'));
   const setup = await connection.createChannel();

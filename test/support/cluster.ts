@@ -158,9 +158,10 @@ export class TestCluster {
   /** Stops the gateway (which stops its workers) and removes the namespace. */
   async stop(): Promise<void> {
     if (this.gateway.exitCode === null) {
+      const force = setTimeout(() => this.gateway.kill('SIGKILL'), 15_000);
       this.gateway.kill('SIGTERM');
-      await Promise.race([this.exited, sleep(15_000)]);
-      if (this.gateway.exitCode === null) this.gateway.kill('SIGKILL');
+      await this.exited;
+      clearTimeout(force);
     }
     await destroyCluster(this.config);
   }

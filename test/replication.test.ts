@@ -1,0 +1,127 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { connectBroker, decode, encode, rpcReplySchema, type RpcReply } from '../schema';
+import { domainChecksums, PASSWORD, queryOne, TestCluster, waitUntil, WORKER_ENTRY } from './support/cluster';
+
+let cluster: TestCluster;
+
+beforeAll(async () => {
+  cluster = await TestCluster.start();
+});
+afterAll(async () => {
+  await cluster?.stop();
+});
+
+async function appliedSeq(databaseUrl: string): Promise<number> {
+  return Number((await queryOne<{ applied_seq: string }>(databaseUrl, 'SELECT applied_seq FROM _dbaas_state')).applied_seq);
+}
+
+/** n writes, `concurrency` at a time: users, rides, and joins. */
+async function writeMany(n: number, tag: string, concurrency = 8): Promise<void> {
+  let next = 0;
+  const users = Math.max(2, Math.floor(n / 20));
+  for (let i = 0; i < users; i++) await cluster.data('mutation($u: String!, $p: String!) { createUser(username: $u, password: $p) { username } }', { u: `${tag}_${i}`, p: PASSWORD });
+  const rideIds: number[] = [];
+  const one = async (i: number) => {
+    if (i % 4 === 3 && rideIds.length) {
+      await cluster.data('mutation($r: Int!, $u: String!) { joinRide(rideId: $r, username: $u) { id } }', { r: rideIds[i % rideIds.length], u: `${tag}_${i % users}` });
+    } else {
+      const ts = new Date(Date.UTC(2031, 0, 1) + i * 60_000).toISOString();
+      const r = await cluster.data<{ createRide: { id: number } }>(
+        'mutation($by: String!, $ts: DateTimeISO!, $s: Int!, $d: Int!) { createRide(createdBy: $by, timestamp: $ts, source: $s, destination: $d) { id } }',
+        { by: `${tag}_${i % users}`, ts, s: (i % 10) + 1, d: ((i + 1) % 10) + 1 },
+      );
+      rideIds.push(r.createRide.id);
+    }
+  };
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      for (let i = next++; i < n - users; i = next++) await one(i);
+    }),
+  );
+}
+
+function startWorker(workerId: string): { child: ChildProcess; output: () => string } {
+  let out = '';
+  const child = spawn(process.execPath, [WORKER_ENTRY], { env: cluster.workerEnv(workerId), stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  return { child, output: () => out };
+}
+
+function stopped(child: ChildProcess): Promise<void> {
+  return child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise((r) => child.once('exit', () => r()));
+}
+
+describe('the durable log', () => {
+  it('brings a worker started after 1,000 writes to identical domain tables, and resumes it after SIGKILL without applying anything twice', async () => {
+    await writeMany(1000, 'late');
+    const master = await cluster.master();
+    const masterDb = cluster.workerDatabaseUrl(master.id);
+    const head = await appliedSeq(masterDb);
+    expect(head).toBeGreaterThanOrEqual(1000);
+
+    const late = startWorker('late_joiner');
+    const lateDb = cluster.workerDatabaseUrl('late_joiner');
+    try {
+      await waitUntil('the late worker to reach the head', async () => (await appliedSeq(lateDb).catch(() => 0)) >= head, 60_000);
+      expect(await domainChecksums(lateDb)).toEqual(await domainChecksums(masterDb));
+
+      // Crash it, write more, restart it: it resumes from its own applied position.
+      late.child.kill('SIGKILL');
+      await stopped(late.child);
+      const before = await appliedSeq(lateDb);
+      await writeMany(100, 'after');
+      const head2 = await appliedSeq(masterDb);
+
+      const again = startWorker('late_joiner');
+      try {
+        await waitUntil('the restarted worker to reach the head', async () => (await appliedSeq(lateDb)) >= head2, 60_000);
+        const resumed = /"offset":(\d+),"appliedSeq":(\d+),"msg":"tailing the log"/.exec(again.output());
+        expect(resumed).not.toBeNull();
+        expect(Number(resumed![2])).toBe(before);
+        expect(Number(resumed![1])).toBeGreaterThan(0);
+        expect(await domainChecksums(lateDb)).toEqual(await domainChecksums(masterDb));
+        // Every seq applied exactly once: one log row per seq, no gaps, no repeats.
+        const log = await queryOne<{ n: string; max: string; distinct: string }>(lateDb, 'SELECT count(*) AS n, max(seq) AS max, count(DISTINCT request_id) AS distinct FROM _dbaas_log');
+        expect(Number(log.n)).toBe(head2);
+        expect(Number(log.max)).toBe(head2);
+        expect(Number(log.distinct)).toBe(head2);
+      } finally {
+        again.child.kill('SIGTERM');
+        await stopped(again.child);
+      }
+    } finally {
+      late.child.kill('SIGKILL');
+    }
+  });
+});
+
+describe('exactly-once writes', () => {
+  it('gives one effect and the same result when the same write request id is delivered twice', async () => {
+    await cluster.data('mutation($u: String!, $p: String!) { createUser(username: $u, password: $p) { username } }', { u: 'twice', p: PASSWORD });
+    const { rideCount: before } = await cluster.data<{ rideCount: number }>('{ rideCount }');
+
+    const connection = await connectBroker(cluster.config.amqpUrl);
+    try {
+      const channel = await connection.createChannel();
+      const { queue } = await channel.assertQueue('', { exclusive: true, autoDelete: true });
+      const replies: RpcReply[] = [];
+      await channel.consume(queue, (msg) => msg && replies.push(decode(rpcReplySchema, msg.content)), { noAck: true });
+      const request = {
+        requestId: randomUUID(),
+        op: 'createRide',
+        args: { createdBy: 'twice', timestamp: '2032-02-02T02:02:02.000Z', source: 1, destination: 5 },
+      };
+      for (let i = 0; i < 2; i++) channel.sendToQueue(cluster.names.writeQ, encode(request), { replyTo: queue, correlationId: `c${i}`, persistent: true });
+      await waitUntil('two replies', async () => replies.length === 2, 10_000);
+      expect(replies[0]).toMatchObject({ ok: true });
+      expect(replies[1].ok && replies[1].seq).toBe(replies[0].ok && replies[0].seq);
+      expect(replies[1].ok && replies[1].result).toEqual(replies[0].ok && replies[0].result);
+    } finally {
+      await connection.close();
+    }
+    const after = await cluster.data<{ rideCount: number; rides: unknown[] }>('{ rideCount rides(source: 1, destination: 5) { id } }');
+    expect(after.rideCount).toBe(before + 1);
+  });
+});
