@@ -189,3 +189,43 @@ describe('read-your-writes', () => {
     expect(e.errors).toBeUndefined();
   });
 });
+
+describe('connections', () => {
+  const rabbitConnections = async (): Promise<string[]> => {
+    const { execFileSync } = await import('node:child_process');
+    return execFileSync('rabbitmqctl', ['-q', 'list_connections', 'name'], { encoding: 'utf8' }).split('\n').filter(Boolean).sort();
+  };
+  const backends = async (): Promise<Set<number>> => {
+    const { Client } = await import('pg');
+    const client = new Client({ connectionString: cluster.config.databaseUrl });
+    await client.connect();
+    try {
+      const { rows } = await client.query('SELECT pid FROM pg_stat_activity WHERE starts_with(datname, $1)', [cluster.names.workerDatabasePrefix]);
+      return new Set(rows.map((r: { pid: number }) => r.pid));
+    } finally {
+      await client.end();
+    }
+  };
+  const load = async (tag: string, n: number, concurrency: number) => {
+    let i = 0;
+    await Promise.all(
+      Array.from({ length: concurrency }, async () => {
+        while (i < n) {
+          const k = i++;
+          if (k % 5 === 0) await cluster.data('mutation($u: String!, $p: String!) { createUser(username: $u, password: $p) { username } }', { u: `conn_${tag}_${k}`, p: PASSWORD });
+          else await cluster.data('{ rides(source: 1, destination: 2) { id riders { username } } rideCount }');
+        }
+      }),
+    );
+  };
+
+  it('sets up no broker or database connection per request', async () => {
+    await load('warm', 300, 24); // warm-up fills the pools
+    const amqpBefore = await rabbitConnections();
+    const pgBefore = await backends();
+    await load('measured', 300, 8);
+    expect(await rabbitConnections()).toEqual(amqpBefore);
+    const pgAfter = await backends();
+    expect([...pgAfter].filter((pid) => !pgBefore.has(pid))).toEqual([]);
+  });
+});

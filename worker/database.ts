@@ -64,7 +64,8 @@ export async function readPosition(pool: Pool): Promise<AppliedPosition> {
 /** Opens (creating and migrating if needed) the worker's database; one pool per process. */
 export async function openWorkerDatabase(serverUrl: string, database: string, log: Logger): Promise<Pool> {
   await ensureDatabase(serverUrl, database);
-  const pool = new Pool({ connectionString: withDatabase(serverUrl, database), max: 10 });
+  // Idle connections stay open: no connection setup on the request path after warm-up.
+  const pool = new Pool({ connectionString: withDatabase(serverUrl, database), max: 10, idleTimeoutMillis: 0 });
   pool.on('error', (err) => log.error({ err }, 'idle PostgreSQL connection failed'));
   await migrate(pool, log);
   return pool;

@@ -1,0 +1,70 @@
+import { domainChecksums, PASSWORD, sleep, TestCluster, waitUntil } from './support/cluster';
+
+let cluster: TestCluster;
+
+beforeAll(async () => {
+  cluster = await TestCluster.start();
+});
+afterAll(async () => {
+  await cluster?.stop();
+});
+
+const CREATE_RIDE = 'mutation($by: String!, $ts: DateTimeISO!) { createRide(createdBy: $by, timestamp: $ts, source: 2, destination: 3) { id timestamp } }';
+
+describe('election', () => {
+  it('promotes the slave when the master is SIGKILLed during concurrent writes, and loses no acknowledged write', async () => {
+    await cluster.data('mutation($u: String!, $p: String!) { createUser(username: $u, password: $p) { username } }', { u: 'driver', p: PASSWORD });
+    const oldMaster = await cluster.master();
+    const { cluster: before } = await cluster.data<{ cluster: { epoch: number } }>('{ cluster { epoch } }');
+
+    // Every write has a unique timestamp, so a write applied twice would show as a duplicate.
+    const acknowledged: Array<{ id: number; timestamp: string; at: number }> = [];
+    let failed = 0;
+    let n = 0;
+    let crashAt = 0;
+    const stopAt = Date.now() + 8000;
+    const writer = async () => {
+      while (Date.now() < stopAt) {
+        const ts = new Date(Date.UTC(2033, 0, 1) + n++ * 1000).toISOString();
+        const res = await cluster.gql<{ createRide: { id: number; timestamp: string } }>(CREATE_RIDE, { by: 'driver', ts });
+        if (res.data?.createRide) acknowledged.push({ ...res.data.createRide, at: Date.now() });
+        else failed++;
+      }
+    };
+    const crash = async () => {
+      await sleep(2000);
+      crashAt = Date.now();
+      process.kill(oldMaster.pid, 'SIGKILL');
+    };
+    await Promise.all([writer(), writer(), writer(), writer(), crash()]);
+
+    const newMaster = await waitUntil('a new master', async () => {
+      const m = (await cluster.workers()).find((w) => w.role === 'MASTER');
+      return m && m.id !== oldMaster.id ? m : undefined;
+    });
+    const { cluster: after } = await cluster.data<{ cluster: { epoch: number } }>('{ cluster { epoch } }');
+    expect(after.epoch).toBeGreaterThan(before.epoch);
+    expect(newMaster.pid).not.toBe(oldMaster.pid);
+
+    expect(acknowledged.filter((w) => w.at < crashAt).length).toBeGreaterThan(0);
+    expect(acknowledged.filter((w) => w.at > crashAt + 1000).length).toBeGreaterThan(0);
+
+    const { rides } = await cluster.data<{ rides: Array<{ id: number; timestamp: string }> }>('{ rides(source: 2, destination: 3) { id timestamp } }');
+    const stored = new Map(rides.map((r) => [r.id, r.timestamp]));
+    for (const w of acknowledged) expect(stored.get(w.id)).toBe(w.timestamp);
+    expect(new Set(rides.map((r) => r.timestamp)).size).toBe(rides.length);
+
+    // The dead master is replaced and catches up to the same contents.
+    await cluster.waitHealthy();
+    const workers = await waitUntil('two workers again', async () => {
+      const ws = await cluster.workers();
+      return ws.length === 2 && ws.every((w) => w.role !== 'STARTING') ? ws : undefined;
+    });
+    const sums = await waitUntil('identical replicas', async () => {
+      const all = await Promise.all(workers.map((w) => domainChecksums(cluster.workerDatabaseUrl(w.id))));
+      return all.every((s) => JSON.stringify(s) === JSON.stringify(all[0])) ? all : undefined;
+    });
+    expect(sums[0]).toEqual(sums[1]);
+    process.stdout.write(`failover: ${acknowledged.length} acknowledged, ${failed} failed during the crash\n`);
+  });
+});
