@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { randomBytes } from 'node:crypto';
 import { clusterNames, createLogger, loadConfig, Zk } from '../schema';
+import { Autoscaler } from './autoscaler';
 import { ClusterView } from './clusterView';
 import { Orchestrator } from './orchestrator';
 import { RpcClient } from './rpcClient';
@@ -18,12 +19,12 @@ async function main(): Promise<void> {
   const rpc = await RpcClient.connect(config.amqpUrl, names, gatewayId, config, log);
   const zk = await Zk.connect(config.zkHosts, config.zkSessionTimeoutMs);
   const view = new ClusterView(zk, names, log);
-  view.on('event', (event) => log.info(event, 'cluster event'));
+  const orchestrator = new Orchestrator(await createRuntime(config, log), view, zk, names, config, log);
+  orchestrator.on('event', (event) => log.info(event, 'cluster event'));
   await view.start();
-
-  const orchestrator = new Orchestrator(createRuntime(config), view, zk, names, config, log);
-  const service = new RideService(rpc);
-  const server = await startServer({ config, service, view, orchestrator, log });
+  const autoscaler = new Autoscaler(orchestrator, config, log);
+  const service = new RideService(rpc, autoscaler);
+  const server = await startServer({ config, service, orchestrator, autoscaler, log });
   await orchestrator.start();
 
   log.info({ port: server.port, runtime: config.workerRuntime }, `ridedb gateway listening on http://localhost:${server.port}/graphql`);
@@ -37,6 +38,7 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'stopping gateway and its workers');
+    autoscaler.stop();
     await orchestrator.stop();
     await server.close();
     view.close();

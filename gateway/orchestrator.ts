@@ -4,7 +4,8 @@ import { badInput, parseSequentialName, unavailable, type ClusterEventRecord, ty
 import type { ClusterView } from './clusterView';
 import type { RuntimeWorker, WorkerRuntime } from './runtimes/runtime';
 
-const RESTART_BACKOFF_MS = [0, 250, 1000, 5000, 15000];
+// By consecutive quick exits: a worker that crashes once restarts at once; a crash loop backs off.
+const RESTART_BACKOFF_MS = [0, 0, 500, 2000, 10_000];
 const QUICK_EXIT_MS = 10_000;
 
 export function newWorkerId(): string {
@@ -36,6 +37,26 @@ export class Orchestrator extends EventEmitter {
     this.desiredSlaves = Math.max(1, config.minSlaves);
     this.desiredSlaves = Math.min(this.desiredSlaves, Math.max(config.maxSlaves, 1));
     runtime.on('exit', (worker: RuntimeWorker, detail: string) => void this.onExit(worker, detail));
+    // One stream of cluster events: membership and elections from ZooKeeper, scaling from here.
+    view.on('event', (event: ClusterEventRecord) => this.emit('event', event));
+  }
+
+  /** Live workers as ZooKeeper sees them, with what the runtime knows (container ids). */
+  workers(): WorkerRecord[] {
+    const known = new Map(this.runtime.list().map((w) => [w.workerId, w]));
+    return this.view.workers().map((w) => ({ ...w, containerId: w.containerId ?? known.get(w.id)?.containerId ?? null }));
+  }
+
+  master(): WorkerRecord | null {
+    return this.workers().find((w) => w.role === 'MASTER') ?? null;
+  }
+
+  slaves(): WorkerRecord[] {
+    return this.workers().filter((w) => w.role === 'SLAVE');
+  }
+
+  get epoch(): number {
+    return this.view.epoch;
   }
 
   get runtimeName(): string {
@@ -108,7 +129,7 @@ export class Orchestrator extends EventEmitter {
 
   /** crashMaster: SIGKILL the master, as a real crash would. */
   async crashMaster(): Promise<WorkerRecord> {
-    const master = this.view.master();
+    const master = this.master();
     if (!master) throw unavailable('there is no master to crash');
     await this.runtime.kill(master.id);
     return master;
@@ -116,7 +137,7 @@ export class Orchestrator extends EventEmitter {
 
   /** crashSlave: SIGKILL the slave with the highest pid. */
   async crashSlave(): Promise<WorkerRecord> {
-    const slaves = this.view.slaves();
+    const slaves = this.slaves();
     const victim = slaves[slaves.length - 1];
     if (!victim) throw unavailable('there is no slave to crash');
     await this.runtime.kill(victim.id);

@@ -3,21 +3,23 @@ import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import { expressMiddleware } from '@as-integrations/express5';
 import express from 'express';
+import { useServer } from 'graphql-ws/use/ws';
 import { buildSchema } from 'type-graphql';
+import { WebSocketServer } from 'ws';
 import type { Config, Logger } from '../schema';
-import type { ClusterView } from './clusterView';
+import type { Autoscaler } from './autoscaler';
 import { isAdminToken, makeFormatError } from './errors';
 import type { GqlContext, RequestCounter } from './graphql/context';
 import { dbaasPlugin } from './graphql/plugins';
-import { resolvers } from './graphql/resolvers';
+import { clusterEventsPubSub, resolvers } from './graphql/resolvers';
 import type { Orchestrator } from './orchestrator';
 import { newRequestContext, type RequestContext, type RideService } from './service';
 
 export interface ServerParts {
   config: Config;
   service: RideService;
-  view: ClusterView;
   orchestrator: Orchestrator;
+  autoscaler: Autoscaler;
   log: Logger;
 }
 
@@ -26,67 +28,77 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-function requestContextFrom(req: express.Request, adminToken: string): RequestContext {
-  const minSeq = Number(req.get('x-dbaas-min-seq') ?? 0);
+type HeaderGetter = (name: string) => string | undefined;
+
+function requestContextFrom(header: HeaderGetter, adminToken: string): RequestContext {
+  const minSeq = Number(header('x-dbaas-min-seq') ?? 0);
   return newRequestContext({
     clientMinSeq: Number.isSafeInteger(minSeq) && minSeq > 0 ? minSeq : 0,
-    consistency: req.get('x-dbaas-consistency')?.toLowerCase() === 'eventual' ? 'eventual' : 'strong',
-    isAdmin: isAdminToken(req.get('authorization'), adminToken),
+    consistency: header('x-dbaas-consistency')?.toLowerCase() === 'eventual' ? 'eventual' : 'strong',
+    isAdmin: isAdminToken(header('authorization'), adminToken),
   });
 }
 
-/** /healthz: 200 once a master and at least one slave serve, else 503 with the reason. */
-function health(view: ClusterView) {
+/** /healthz: 200 once a master and at least one slave serve, else 503 with the reasons. */
+function health(orchestrator: Orchestrator) {
   return (_req: express.Request, res: express.Response) => {
-    const master = view.master();
-    const slaves = view.slaves();
+    const master = orchestrator.master();
+    const slaves = orchestrator.slaves();
     const reasons = [...(master ? [] : ['no master']), ...(slaves.length ? [] : ['no slave serving reads'])];
     res.status(reasons.length ? 503 : 200).json({
       status: reasons.length ? 'unavailable' : 'ok',
       reasons,
       master: master?.id ?? null,
       slaves: slaves.map((s) => s.id),
-      epoch: view.epoch,
+      epoch: orchestrator.epoch,
     });
   };
 }
 
+/** HTTP (GraphQL, /healthz) and graphql-ws subscriptions on one port. */
 export async function startServer(parts: ServerParts): Promise<RunningServer> {
-  const { config, service, view, orchestrator, log } = parts;
+  const { config, service, orchestrator, autoscaler, log } = parts;
   const app = express();
   const httpServer = http.createServer(app);
   const counter: RequestCounter = { count: 0 };
+  const contextFor = (request: RequestContext): GqlContext => ({ request, service, orchestrator, autoscaler, counter, memo: new Map() });
 
-  const schema = await buildSchema({ resolvers, validate: false });
+  const schema = await buildSchema({ resolvers, validate: false, pubSub: clusterEventsPubSub(orchestrator) });
+  const wsServer = new WebSocketServer({ server: httpServer, path: '/graphql' });
+  const subscriptions = useServer(
+    {
+      schema,
+      context: (ctx) => {
+        const params = (ctx.connectionParams ?? {}) as Record<string, unknown>;
+        return contextFor(requestContextFrom((name) => (typeof params[name] === 'string' ? (params[name] as string) : undefined), config.adminToken));
+      },
+    },
+    wsServer,
+  );
+
   const apollo = new ApolloServer<GqlContext>({
     schema,
     formatError: makeFormatError(log),
     includeStacktraceInErrorResponses: false,
-    plugins: [ApolloServerPluginDrainHttpServer({ httpServer }), dbaasPlugin],
+    plugins: [
+      ApolloServerPluginDrainHttpServer({ httpServer }),
+      { async serverWillStart() { return { async drainServer() { await subscriptions.dispose(); } }; } },
+      dbaasPlugin,
+    ],
   });
   await apollo.start();
 
-  app.get('/healthz', health(view));
+  app.get('/healthz', health(orchestrator));
   app.use(
     '/graphql',
     express.json({ limit: '1mb' }),
-    expressMiddleware(apollo, {
-      context: async ({ req }) => ({
-        request: requestContextFrom(req, config.adminToken),
-        service,
-        view,
-        orchestrator,
-        counter,
-        memo: new Map(),
-      }),
-    }),
+    expressMiddleware(apollo, { context: async ({ req }) => contextFor(requestContextFrom((n) => req.get(n), config.adminToken)) }),
   );
 
   await new Promise<void>((resolve) => httpServer.listen(config.port, resolve));
   const address = httpServer.address();
-  const port = typeof address === 'object' && address ? address.port : config.port;
   return {
-    port,
+    port: typeof address === 'object' && address ? address.port : config.port,
     close: () => apollo.stop(),
   };
 }

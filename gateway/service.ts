@@ -32,11 +32,16 @@ export function newRequestContext(partial: Partial<Omit<RequestContext, 'trace'>
  * The rideshare operations as both GraphQL and REST see them: validation against the
  * catalogue, then one RPC. No rule lives anywhere else.
  */
-export class RideService {
-  /** Reads since the autoscaler last looked. */
-  readsThisInterval = 0;
+/** Told of every read; the autoscaler sizes the slaves by it. */
+export interface ReadMeter {
+  noteRead(): void;
+}
 
-  constructor(private readonly rpc: RpcClient) {}
+export class RideService {
+  constructor(
+    private readonly rpc: RpcClient,
+    private readonly meter: ReadMeter,
+  ) {}
 
   get lastSeq(): number {
     return this.rpc.lastSeq;
@@ -44,7 +49,7 @@ export class RideService {
 
   private async read<N extends ReadOpName>(ctx: RequestContext, op: N, args: ReadArgs<N>): Promise<ReadResult<N>> {
     parseArgs(readOperations[op].args as Parameters<typeof parseArgs>[0], args);
-    this.readsThisInterval++;
+    this.meter.noteRead();
     const minSeq = ctx.consistency === 'eventual' ? 0 : Math.max(ctx.clientMinSeq, this.rpc.lastSeq);
     const answer = await this.rpc.read(op, args, { minSeq, consistency: ctx.consistency });
     ctx.trace.workers.add(answer.workerId);

@@ -95,4 +95,30 @@ if [ ! -f "$STAMP" ] || [ -n "$(find gateway worker schema tsconfig.json package
   npx tsc -p .
   touch "$STAMP"
 fi
+# Docker, for WORKER_RUNTIME=docker (and for the test suite, which tests that runtime).
+start_dockerd() { # extra dockerd flags...
+  say "starting dockerd $*"
+  mkdir -p /var/log
+  setsid nohup dockerd --iptables=false --bridge=none "$@" >>/var/log/ridedb-dockerd.log 2>&1 < /dev/null &
+  for _ in $(seq 1 30); do docker info >/dev/null 2>&1 && return 0; sleep 1; done
+  return 1
+}
+ensure_docker() {
+  if docker info >/dev/null 2>&1; then say "Docker daemon reachable"; return; fi
+  if ! command -v dockerd >/dev/null; then
+    can_install || die "Docker is needed (WORKER_RUNTIME=docker or tests) but not installed: apt-get install docker.io, then start dockerd"
+    apt_install docker.io
+  fi
+  [ "$(id -u)" = 0 ] || die "the Docker daemon is not running: start it (dockerd --iptables=false --bridge=none) as root"
+  if ! start_dockerd; then
+    pkill -x dockerd 2>/dev/null || true
+    sleep 2
+    start_dockerd --storage-driver=vfs || die "dockerd did not start; see /var/log/ridedb-dockerd.log"
+  fi
+  say "Docker daemon is up"
+}
+if [ "${WORKER_RUNTIME:-process}" = docker ] || [ "${RIDEDB_DOCKER:-0}" = 1 ]; then
+  ensure_docker
+  bash scripts/build-worker-image.sh
+fi
 say "ready"

@@ -1,4 +1,4 @@
-import type { ClusterView } from '../clusterView';
+import type { Autoscaler } from '../autoscaler';
 import type { Orchestrator } from '../orchestrator';
 import type { RequestContext, RideService } from '../service';
 
@@ -11,7 +11,7 @@ export interface RequestCounter {
 export interface GqlContext {
   request: RequestContext;
   service: RideService;
-  view: ClusterView;
+  autoscaler: Autoscaler;
   orchestrator: Orchestrator;
   counter: RequestCounter;
   /** Per-request memo, so sibling fields share one RPC. */

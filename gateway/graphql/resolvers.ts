@@ -1,19 +1,20 @@
-import { Arg, Ctx, FieldResolver, Int, Mutation, Query, Resolver, Root, GraphQLISODateTime } from 'type-graphql';
-import { Area, Cluster, Ride, User, Worker } from '../../schema/graphql';
-import type { ClusterRecord, RideRecord, UserRecord, UserRidesRecord } from '../../schema';
+import { on, type EventEmitter } from 'node:events';
+import { Arg, Ctx, FieldResolver, GraphQLISODateTime, Int, Mutation, Query, Resolver, Root, Subscription, type PubSub } from 'type-graphql';
+import { Area, Cluster, ClusterEvent, ClusterEventType, Ride, User, Worker } from '../../schema/graphql';
+import type { ClusterEventRecord, ClusterRecord, RideRecord, UserRecord, UserRidesRecord } from '../../schema';
 import { requireAdmin } from '../errors';
 import type { GqlContext } from './context';
 
 function clusterOf(c: GqlContext): ClusterRecord {
-  const master = c.view.master();
+  const master = c.orchestrator.master();
   return {
     master,
-    slaves: c.view.slaves(),
-    epoch: c.view.epoch,
+    slaves: c.orchestrator.slaves(),
+    epoch: c.orchestrator.epoch,
     lastSeq: Math.max(c.service.lastSeq, master?.appliedSeq ?? 0),
     runtime: c.orchestrator.runtimeName,
     desiredSlaves: c.orchestrator.desiredSlaves,
-    readsThisInterval: c.service.readsThisInterval,
+    readsThisInterval: c.autoscaler.readsThisInterval,
   };
 }
 
@@ -56,7 +57,7 @@ export class QueryResolver {
 
   @Query(() => [Worker], { description: 'Every live worker, sorted by pid ascending.' })
   workers(@Ctx() c: GqlContext) {
-    return c.view.workers();
+    return c.orchestrator.workers();
   }
 
   @Query(() => Cluster)
@@ -159,4 +160,36 @@ export class UserFieldsResolver {
   }
 }
 
-export const resolvers = [QueryResolver, MutationResolver, UserFieldsResolver] as const;
+/** Topic of the cluster event stream (the orchestrator's 'event'). */
+export const CLUSTER_EVENTS = 'event';
+
+/**
+ * type-graphql's PubSub over the orchestrator's events: each subscriber gets its own
+ * listener, removed when the client unsubscribes (the iterator's return).
+ */
+export function clusterEventsPubSub(source: EventEmitter): PubSub {
+  return {
+    publish: (topic, payload) => void source.emit(topic, payload),
+    subscribe: (topic) =>
+      (async function* () {
+        for await (const [event] of on(source, topic)) yield event as ClusterEventRecord;
+      })(),
+  };
+}
+
+@Resolver()
+export class SubscriptionResolver {
+  @Subscription(() => ClusterEvent, {
+    description: 'Every join, leave, election and scaling change, live.',
+    topics: CLUSTER_EVENTS,
+    filter: ({ payload, args }: { payload: ClusterEventRecord; args: { types?: string[] | null } }) => !args.types?.length || args.types.includes(payload.type),
+  })
+  clusterEvents(
+    @Root() event: ClusterEventRecord,
+    @Arg('types', () => [ClusterEventType], { nullable: true }) _types?: ClusterEventType[],
+  ): ClusterEventRecord {
+    return event;
+  }
+}
+
+export const resolvers = [QueryResolver, MutationResolver, UserFieldsResolver, SubscriptionResolver] as const;

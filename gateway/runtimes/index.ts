@@ -1,14 +1,12 @@
-import type { Config } from '../../schema';
+import type { Config, Logger } from '../../schema';
+import { DockerRuntime } from './docker';
 import { ProcessRuntime } from './process';
 import type { WorkerRuntime } from './runtime';
 
 export type { RuntimeWorker, WorkerRuntime, WorkerSpec } from './runtime';
 
-export function createRuntime(config: Config): WorkerRuntime {
-  switch (config.workerRuntime) {
-    case 'process':
-      return new ProcessRuntime();
-    case 'docker':
-      throw new Error('WORKER_RUNTIME=docker is not available yet; use process');
-  }
+export async function createRuntime(config: Config, log: Logger): Promise<WorkerRuntime> {
+  const runtime = config.workerRuntime === 'docker' ? new DockerRuntime(config.cluster, config.workerImage, log) : new ProcessRuntime();
+  await runtime.start();
+  return runtime;
 }

@@ -11,6 +11,8 @@ export class ProcessRuntime extends EventEmitter implements WorkerRuntime {
   readonly name = 'process';
   private children = new Map<string, { child: ChildProcess; worker: RuntimeWorker }>();
 
+  async start(): Promise<void> {}
+
   async spawn(spec: WorkerSpec): Promise<RuntimeWorker> {
     const child = spawn(process.execPath, [WORKER_ENTRY], {
       env: { ...process.env, ...spec.env, WORKER_ID: spec.workerId },

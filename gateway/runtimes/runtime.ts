@@ -19,6 +19,8 @@ export interface WorkerSpec {
  */
 export interface WorkerRuntime extends EventEmitter {
   readonly name: string;
+  /** Connects to the backend (checks it answers, starts watching for exits). */
+  start(): Promise<void>;
   spawn(spec: WorkerSpec): Promise<RuntimeWorker>;
   /** Kills a worker at once (SIGKILL): a crash, as far as the cluster can tell. */
   kill(workerId: string): Promise<void>;
