@@ -1,0 +1,46 @@
+import { targetSlaves } from '../gateway/autoscaler';
+import { TestCluster, waitUntil } from './support/cluster';
+import { EventRecorder } from './support/events';
+
+describe('the autoscaling rule', () => {
+  const config = { readsPerSlave: 20, minSlaves: 1, maxSlaves: 8 };
+  it('is clamp(ceil(reads / READS_PER_SLAVE), MIN, MAX)', () => {
+    expect(targetSlaves(0, config)).toBe(1);
+    expect(targetSlaves(20, config)).toBe(1);
+    expect(targetSlaves(21, config)).toBe(2);
+    expect(targetSlaves(75, config)).toBe(4);
+    expect(targetSlaves(10_000, config)).toBe(8);
+  });
+});
+
+describe('the autoscaler', () => {
+  let cluster: TestCluster;
+  beforeAll(async () => {
+    cluster = await TestCluster.start({ SCALE_INTERVAL_SECONDS: '3', READS_PER_SLAVE: '10', MIN_SLAVES: '1', MAX_SLAVES: '3' });
+  });
+  afterAll(async () => {
+    await cluster?.stop();
+  });
+
+  it('scales slaves up after a burst of reads and back down to MIN after silence', async () => {
+    const recorder = new EventRecorder(cluster.url, ['SCALED_UP', 'SCALED_DOWN']);
+    await recorder.connected();
+    // 60 reads in one interval → ceil(60 / 10) = 6, clamped to MAX_SLAVES = 3.
+    await Promise.all(Array.from({ length: 60 }, () => cluster.data('{ areas { id } }')));
+    const up = await waitUntil('SCALED_UP', async () => recorder.events.find((e) => e.type === 'SCALED_UP'), 15_000);
+    expect(up).toMatchObject({ fromSlaves: 1, toSlaves: 3 });
+    expect(up.reason).toMatch(/reads/);
+    await waitUntil('three slaves', async () => (await cluster.workers()).filter((w) => w.role === 'SLAVE').length === 3, 30_000);
+
+    const down = await waitUntil('SCALED_DOWN', async () => recorder.events.find((e) => e.type === 'SCALED_DOWN'), 30_000);
+    expect(down).toMatchObject({ fromSlaves: 3, toSlaves: 1 });
+    const workers = await waitUntil('one slave left', async () => {
+      const ws = await cluster.workers();
+      return ws.filter((w) => w.role === 'SLAVE').length === 1 ? ws : undefined;
+    }, 30_000);
+    expect(workers.filter((w) => w.role === 'MASTER')).toHaveLength(1);
+    const { cluster: c } = await cluster.data<{ cluster: { desiredSlaves: number } }>('{ cluster { desiredSlaves } }');
+    expect(c.desiredSlaves).toBe(1);
+    await recorder.close();
+  });
+});
