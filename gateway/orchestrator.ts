@@ -22,6 +22,8 @@ export class Orchestrator extends EventEmitter {
   desiredSlaves: number;
   private stopping = false;
   private retiring = new Set<string>();
+  /** Killed by crashMaster/crashSlave: replaced at once, not counted as a crash loop. */
+  private crashedOnPurpose = new Set<string>();
   private quickExits = new Map<string, number>();
   private startedAt = new Map<string, number>();
 
@@ -117,13 +119,22 @@ export class Orchestrator extends EventEmitter {
     if (this.retiring.delete(workerId)) return;
 
     const lived = Date.now() - (this.startedAt.get(workerId) ?? 0);
-    const quick = lived < QUICK_EXIT_MS ? (this.quickExits.get(workerId) ?? 0) + 1 : 0;
+    const onPurpose = this.crashedOnPurpose.delete(workerId);
+    const quick = lived < QUICK_EXIT_MS && !onPurpose ? (this.quickExits.get(workerId) ?? 0) + 1 : 0;
     this.quickExits.set(workerId, quick);
-    const delay = RESTART_BACKOFF_MS[Math.min(quick, RESTART_BACKOFF_MS.length - 1)];
-    if (delay) this.log.warn({ workerId, delay }, 'worker keeps exiting; backing off before restart');
+    this.restart(workerId, quick);
+  }
+
+  /** Respawns a worker under the same id, backing off while it (or its spawn) keeps failing. */
+  private restart(workerId: string, failures: number): void {
+    const delay = RESTART_BACKOFF_MS[Math.min(failures, RESTART_BACKOFF_MS.length - 1)];
+    if (delay) this.log.warn({ workerId, delay }, 'worker keeps failing; backing off before restart');
     setTimeout(() => {
       if (this.stopping) return;
-      this.spawn(workerId).catch((err: Error) => this.log.error({ err, workerId }, 'could not restart worker'));
+      this.spawn(workerId).catch((err: Error) => {
+        this.log.error({ err, workerId }, 'could not restart worker');
+        this.restart(workerId, failures + 1);
+      });
     }, delay);
   }
 
@@ -131,6 +142,7 @@ export class Orchestrator extends EventEmitter {
   async crashMaster(): Promise<WorkerRecord> {
     const master = this.master();
     if (!master) throw unavailable('there is no master to crash');
+    this.crashedOnPurpose.add(master.id);
     await this.runtime.kill(master.id);
     return master;
   }
@@ -140,6 +152,7 @@ export class Orchestrator extends EventEmitter {
     const slaves = this.slaves();
     const victim = slaves[slaves.length - 1];
     if (!victim) throw unavailable('there is no slave to crash');
+    this.crashedOnPurpose.add(victim.id);
     await this.runtime.kill(victim.id);
     return victim;
   }

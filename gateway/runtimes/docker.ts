@@ -73,14 +73,10 @@ export class DockerRuntime extends EventEmitter implements WorkerRuntime {
       });
   }
 
-  private containerName(workerId: string): string {
-    return `ridedb-${this.cluster}-${workerId}`;
-  }
-
   async spawn(spec: WorkerSpec): Promise<RuntimeWorker> {
-    const name = this.containerName(spec.workerId);
-    // A container of an earlier life of this worker may still be there.
-    await this.remove(name);
+    // Each life of a worker gets its own container name: the previous container may still
+    // be being removed when its replacement starts.
+    const name = `ridedb-${this.cluster}-${spec.workerId}-${Date.now().toString(36)}`;
     const container = await this.docker.createContainer({
       Image: this.image,
       name,

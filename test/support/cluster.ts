@@ -8,7 +8,11 @@ import { Client } from 'pg';
 import { clusterNames, loadConfig, type Config } from '../../schema';
 import { destroyCluster } from '../../gateway/teardown';
 
-const ROOT = path.resolve(__dirname, '../..');
+/** The repository root, whether this runs from source (jest) or from dist/ (benchmarks). */
+function findRoot(dir: string): string {
+  return fs.existsSync(path.join(dir, 'package.json')) ? dir : findRoot(path.dirname(dir));
+}
+const ROOT = findRoot(__dirname);
 export const GATEWAY_ENTRY = path.join(ROOT, 'dist/gateway/main.js');
 export const WORKER_ENTRY = path.join(ROOT, 'dist/worker/main.js');
 
