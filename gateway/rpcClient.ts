@@ -136,17 +136,16 @@ export class RpcClient {
     const correlationId = randomUUID();
     const answer = this.awaitReply(correlationId, this.writeTimeoutMs, `write ${op}`);
     const body = encode({ requestId: correlationId, op, args });
-    await new Promise<void>((resolve, reject) =>
-      this.writeChannel.sendToQueue(
-        this.names.writeQ,
-        body,
-        { correlationId, replyTo: this.replyQueue, persistent: true, contentType: 'application/json' },
-        (err) => (err ? reject(unavailable('the broker did not accept the write')) : resolve()),
-      ),
-    ).catch((err: Error) => {
-      this.pending.get(correlationId)?.resolve({ ok: false, workerId: '', appliedSeq: 0, error: { code: 'UNAVAILABLE', message: err.message } });
-      throw err;
-    });
+    // Persisting the request takes the broker an fsync; the master usually answers before
+    // that. So wait for whichever comes first, and turn only a nack into an error.
+    this.writeChannel.sendToQueue(
+      this.names.writeQ,
+      body,
+      { correlationId, replyTo: this.replyQueue, persistent: true, contentType: 'application/json' },
+      (err) => {
+        if (err) this.pending.get(correlationId)?.resolve({ ok: false, workerId: '', appliedSeq: 0, error: { code: 'UNAVAILABLE', message: 'the broker did not accept the write' } });
+      },
+    );
     const reply = await answer;
     if (!reply.ok) throw new DbaasError(reply.error.code, reply.error.message);
     const seq = reply.seq ?? reply.appliedSeq;

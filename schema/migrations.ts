@@ -29,8 +29,7 @@ CREATE TABLE users (
   created_at    timestamptz NOT NULL
 );
 
--- Ids come from the master's nextval and are replayed explicitly (see createRide).
-CREATE SEQUENCE rides_id_seq;
+-- A ride's id is the log seq of the write that created it (see createRide).
 CREATE TABLE rides (
   id          bigint PRIMARY KEY,
   created_by  text NOT NULL REFERENCES users (username) ON DELETE CASCADE,

@@ -106,12 +106,37 @@ export const readOperations = {
   }),
 };
 
+/** What the master knows when it resolves a write. */
+export interface WriteContext {
+  /** The log position this write will take; also the id of anything it creates. */
+  seq: number;
+}
+
+/** What the master decided: the arguments to log, and the result when already known. */
+export interface Resolution<Resolved, R> {
+  resolved: Resolved;
+  result?: R;
+}
+
 export interface WriteOperation<A, Resolved, R> {
   args: z.ZodType<A>;
-  /** Master only: enforce the rules against current state and fix generated values. */
-  resolve(sql: Sql, args: A): Promise<Resolved>;
-  /** Master and replicas: the deterministic effect. Must not read clocks or sequences. */
-  apply(sql: Sql, resolved: Resolved): Promise<R>;
+  /**
+   * Master only, read-only: enforce the rules against current state and fix every
+   * generated value (ids, timestamps). Throws a DbaasError when a rule fails.
+   */
+  resolve(sql: Sql, args: A, ctx: WriteContext): Promise<Resolution<Resolved, R>>;
+  /** Master and replicas: the deterministic effect. Never reads clocks or sequences. */
+  apply(sql: Sql, resolved: Resolved): Promise<void>;
+  /**
+   * Replicas catching up: the effect of consecutive entries of this operation in one
+   * statement, equivalent to applying them one by one in order.
+   */
+  applyMany?(sql: Sql, resolved: Resolved[]): Promise<void>;
+  /**
+   * Master only, after apply, when resolve could not know it: what the client gets back
+   * (stored in the log, so a retried write returns the same).
+   */
+  result?(sql: Sql, resolved: Resolved): Promise<R>;
 }
 
 const writeOp = <A, Resolved, R>(op: WriteOperation<A, Resolved, R>) => op;
@@ -132,6 +157,8 @@ async function readRide(sql: Sql, id: number): Promise<RideRecord> {
   return ride;
 }
 
+const column = <T, K extends keyof T>(rows: T[], key: K) => rows.map((r) => r[key]);
+
 export const writeOperations = {
   createUser: writeOp({
     // The gateway salts and hashes the client's SHA-1 digest; only the hash travels further.
@@ -139,35 +166,54 @@ export const writeOperations = {
     resolve: async (sql, a) => {
       const { rowCount } = await sql.query(`SELECT 1 FROM users WHERE username = $1`, [a.username]);
       if (rowCount) throw conflict(`username ${a.username} is taken`);
-      return { ...a, createdAt: new Date().toISOString() };
+      const createdAt = new Date().toISOString();
+      return { resolved: { ...a, createdAt }, result: { username: a.username, createdAt } satisfies UserRecord };
     },
-    apply: async (sql, r): Promise<UserRecord> => {
+    apply: async (sql, r) => {
       await sql.query(`INSERT INTO users (username, password_hash, created_at) VALUES ($1, $2, $3)`, [r.username, r.passwordHash, r.createdAt]);
-      return { username: r.username, createdAt: r.createdAt };
+    },
+    applyMany: async (sql, rs) => {
+      await sql.query(`INSERT INTO users (username, password_hash, created_at) SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[])`, [
+        column(rs, 'username'),
+        column(rs, 'passwordHash'),
+        column(rs, 'createdAt'),
+      ]);
     },
   }),
   deleteUser: writeOp({
     args: z.object({ username: usernameSchema }),
     resolve: async (sql, a) => {
       await requireUser(sql, a.username);
-      return a;
+      return { resolved: a, result: true };
     },
     // Rides and memberships go with the user (ON DELETE CASCADE).
     apply: async (sql, r) => {
       await sql.query(`DELETE FROM users WHERE username = $1`, [r.username]);
-      return true;
+    },
+    applyMany: async (sql, rs) => {
+      await sql.query(`DELETE FROM users WHERE username = ANY($1::text[])`, [column(rs, 'username')]);
     },
   }),
   createRide: writeOp({
     args: z
       .object({ createdBy: usernameSchema, timestamp: isoTimeSchema, source: areaIdSchema, destination: areaIdSchema })
       .refine((a) => a.source !== a.destination, { message: 'source and destination must differ', path: ['destination'] }),
-    resolve: async (sql, a) => {
-      await requireUser(sql, a.createdBy);
-      const areas = await sql.query(`SELECT id FROM areas WHERE id = ANY($1::int[])`, [[a.source, a.destination]]);
-      if (areas.rowCount !== 2) throw badInput(`unknown area: source ${a.source} or destination ${a.destination}`);
-      const { rows } = await sql.query(`SELECT nextval('rides_id_seq') AS id`);
-      return { ...a, id: Number(rows[0].id) };
+    resolve: async (sql, a, ctx) => {
+      // One round trip: the creator and both areas, as the new ride will show them.
+      const { rows } = await sql.query(
+        `SELECT (SELECT ${userJson('u')} FROM users u WHERE u.username = $1) AS creator,
+                (SELECT json_build_object('id', id, 'name', name) FROM areas WHERE id = $2) AS source,
+                (SELECT json_build_object('id', id, 'name', name) FROM areas WHERE id = $3) AS destination`,
+        [a.createdBy, a.source, a.destination],
+      );
+      const { creator, source, destination } = rows[0] as { creator: UserRecord | null; source: AreaRecord | null; destination: AreaRecord | null };
+      if (!creator) throw notFound(`user ${a.createdBy} does not exist`);
+      if (!source || !destination) throw badInput(`unknown area: source ${a.source} or destination ${a.destination}`);
+      // The ride's id is its log position: unique, increasing, the same on every replica,
+      // and never reused, with no sequence to keep in step across failovers.
+      const id = ctx.seq;
+      const result: RideRecord = { id, createdBy: creator, timestamp: a.timestamp, source, destination, riders: [] };
+      return { resolved: { ...a, id }, result };
     },
     apply: async (sql, r) => {
       await sql.query(`INSERT INTO rides (id, created_by, ts, source, destination) VALUES ($1, $2, $3, $4, $5)`, [
@@ -177,9 +223,13 @@ export const writeOperations = {
         r.source,
         r.destination,
       ]);
-      // Keep every replica's sequence in step, so a promoted replica never reuses an id.
-      await sql.query(`SELECT setval('rides_id_seq', GREATEST($1::bigint, (SELECT last_value FROM rides_id_seq)))`, [r.id]);
-      return readRide(sql, r.id);
+    },
+    applyMany: async (sql, rs) => {
+      await sql.query(
+        `INSERT INTO rides (id, created_by, ts, source, destination)
+         SELECT * FROM unnest($1::bigint[], $2::text[], $3::timestamptz[], $4::int[], $5::int[])`,
+        [column(rs, 'id'), column(rs, 'createdBy'), column(rs, 'timestamp'), column(rs, 'source'), column(rs, 'destination')],
+      );
     },
   }),
   joinRide: writeOp({
@@ -187,7 +237,7 @@ export const writeOperations = {
     resolve: async (sql, a) => {
       await requireRide(sql, a.rideId);
       await requireUser(sql, a.username);
-      return { ...a, joinedAt: new Date().toISOString() };
+      return { resolved: { ...a, joinedAt: new Date().toISOString() } };
     },
     apply: async (sql, r) => {
       await sql.query(`INSERT INTO ride_riders (ride_id, username, joined_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, [
@@ -195,38 +245,55 @@ export const writeOperations = {
         r.username,
         r.joinedAt,
       ]);
-      return readRide(sql, r.rideId);
     },
+    // Rows are inserted in order, so of two joins of the same pair the first one stays.
+    applyMany: async (sql, rs) => {
+      await sql.query(
+        `INSERT INTO ride_riders (ride_id, username, joined_at)
+         SELECT * FROM unnest($1::bigint[], $2::text[], $3::timestamptz[]) ON CONFLICT DO NOTHING`,
+        [column(rs, 'rideId'), column(rs, 'username'), column(rs, 'joinedAt')],
+      );
+    },
+    result: (sql, r) => readRide(sql, r.rideId),
   }),
   deleteRide: writeOp({
     args: z.object({ rideId: rideIdSchema }),
     resolve: async (sql, a) => {
       await requireRide(sql, a.rideId);
-      return a;
+      return { resolved: a, result: true };
     },
     apply: async (sql, r) => {
       await sql.query(`DELETE FROM rides WHERE id = $1`, [r.rideId]);
-      return true;
+    },
+    applyMany: async (sql, rs) => {
+      await sql.query(`DELETE FROM rides WHERE id = ANY($1::bigint[])`, [column(rs, 'rideId')]);
     },
   }),
   clearDatabase: writeOp({
     args: z.object({}),
-    resolve: async (_sql, a) => a,
+    resolve: async (_sql, a) => ({ resolved: a, result: true }),
     apply: async (sql) => {
       await sql.query(`DELETE FROM ride_riders`);
       await sql.query(`DELETE FROM rides`);
       await sql.query(`DELETE FROM users`);
-      return true;
     },
   }),
 };
+
+/** A catalogue write as the worker drives it, whatever its argument types. */
+export type AnyWriteOperation = WriteOperation<unknown, unknown, unknown>;
+
+export function writeOperation(name: string): AnyWriteOperation {
+  if (!isWriteOp(name)) throw badInput(`unknown write operation ${name}`);
+  return writeOperations[name] as unknown as AnyWriteOperation;
+}
 
 export type ReadOpName = keyof typeof readOperations;
 export type WriteOpName = keyof typeof writeOperations;
 export type ReadArgs<N extends ReadOpName> = z.input<(typeof readOperations)[N]['args']>;
 export type ReadResult<N extends ReadOpName> = Awaited<ReturnType<(typeof readOperations)[N]['run']>>;
 export type WriteArgs<N extends WriteOpName> = z.input<(typeof writeOperations)[N]['args']>;
-export type WriteResult<N extends WriteOpName> = Awaited<ReturnType<(typeof writeOperations)[N]['apply']>>;
+export type WriteResult<N extends WriteOpName> = NonNullable<Awaited<ReturnType<(typeof writeOperations)[N]['resolve']>>['result']>;
 
 export function isReadOp(name: string): name is ReadOpName {
   return Object.prototype.hasOwnProperty.call(readOperations, name);

@@ -1,30 +1,28 @@
 import { randomUUID } from 'node:crypto';
 import type { ChannelModel, ConfirmChannel, ConsumeMessage } from 'amqplib';
-import type { Pool, PoolClient } from 'pg';
+import type { Pool } from 'pg';
 import {
-  badInput,
+  DbaasError,
   decode,
   encode,
-  isWriteOp,
   parseArgs,
-  writeOperations,
+  writeOperation,
   writeRequestSchema,
+  type AnyWriteOperation,
   type ClusterNames,
   type LogEntry,
   type Logger,
+  type Resolution,
+  type RpcReply,
   type WriteEntry,
   type WriteRequest,
 } from '../schema';
 import { recordInLog, savePosition, type Replica } from './replica';
+import { prepared } from './preparedSql';
 import { errorReply, reply } from './rpcReply';
 
-const WRITE_PREFETCH = 64;
-
-interface CatalogueWrite {
-  args: Parameters<typeof parseArgs>[0];
-  resolve(sql: PoolClient, args: unknown): Promise<unknown>;
-  apply(sql: PoolClient, resolved: unknown): Promise<unknown>;
-}
+const WRITE_PREFETCH = 512;
+const MAX_BATCH = 256;
 
 export interface MasterDeps {
   connection: ChannelModel;
@@ -55,46 +53,81 @@ export async function fenceLog(deps: MasterDeps, epoch: number, sync: ConfirmCha
   await seen;
 }
 
+/** A decoded write with what the master decided for it. */
+interface WriteJob {
+  msg: ConsumeMessage;
+  request: WriteRequest | null;
+  reply?: RpcReply;
+}
+
 /**
- * The master's write path. One write at a time, in one transaction: dedupe by request id,
- * check and resolve, apply, record in the log table, publish to SyncQ with a publisher
- * confirm, commit, reply, ack. A client hears success only after the broker confirmed.
+ * The master's write path, in batches (group commit). Per batch, in one transaction: for
+ * each write in arrival order, dedupe by request id, resolve (rules, generated values),
+ * apply and record in the log table; then publish every entry to SyncQ and wait for the
+ * broker's confirms; then commit, reply and ack. A client hears success only after the
+ * broker confirmed its entry. Batching amortises the transaction and the confirm wait
+ * over every write that arrived while the previous batch was in flight.
  */
 export async function startWriteServer(deps: MasterDeps, epoch: number, sync: ConfirmChannel): Promise<void> {
   const { connection, names, pool, replica, workerId, log } = deps;
   const channel = await connection.createChannel();
   await channel.prefetch(WRITE_PREFETCH);
 
-  const execute = async (request: WriteRequest): Promise<{ result: unknown; seq: number }> => {
+  /** Runs jobs in one transaction; throws (rolled back) on any unexpected failure. */
+  const runBatch = async (jobs: WriteJob[]): Promise<void> => {
+    const live = jobs.filter((j) => j.request);
     const client = await pool.connect();
+    const sql = prepared(client);
     try {
       await client.query('BEGIN');
-      const dup = await client.query<{ seq: string; result: unknown }>('SELECT seq, result FROM _dbaas_log WHERE request_id = $1', [
-        request.requestId,
-      ]);
-      if (dup.rowCount) {
-        await client.query('COMMIT');
-        return { result: dup.rows[0].result, seq: Number(dup.rows[0].seq) };
+      const seen = new Map<string, { result: unknown; seq: number }>();
+      const dups = await client.query<{ request_id: string; seq: string; result: unknown }>(
+        'SELECT request_id, seq, result FROM _dbaas_log WHERE request_id = ANY($1::text[])',
+        [live.map((j) => j.request!.requestId)],
+      );
+      for (const d of dups.rows) seen.set(d.request_id, { result: d.result, seq: Number(d.seq) });
+
+      const entries: WriteEntry[] = [];
+      let seq = replica.appliedSeq;
+      for (const job of live) {
+        const request = job.request!;
+        const earlier = seen.get(request.requestId);
+        if (earlier) {
+          job.reply = { ok: true, workerId, result: earlier.result, seq: earlier.seq, appliedSeq: seq };
+          continue;
+        }
+        let op: AnyWriteOperation;
+        let resolution: Resolution<unknown, unknown>;
+        try {
+          op = writeOperation(request.op);
+          resolution = await op.resolve(sql, parseArgs(op.args, request.args), { seq: seq + 1 });
+        } catch (err) {
+          // Rule failures (resolve only reads, so nothing to undo); anything else aborts the batch.
+          if (!(err instanceof DbaasError)) throw err;
+          job.reply = errorReply(err, workerId, seq, log);
+          continue;
+        }
+        const { resolved } = resolution;
+        await op.apply(sql, resolved);
+        const result = resolution.result ?? (await op.result?.(sql, resolved)) ?? null;
+        seq += 1;
+        entries.push({ kind: 'write', epoch, seq, requestId: request.requestId, op: request.op, args: resolved, result });
+        seen.set(request.requestId, { result, seq });
+        job.reply = { ok: true, workerId, result, seq, appliedSeq: seq };
       }
-      if (!isWriteOp(request.op)) throw badInput(`unknown write operation ${request.op}`);
-      const op = writeOperations[request.op] as CatalogueWrite;
-      const resolved = await op.resolve(client, parseArgs(op.args, request.args));
-      const result = await op.apply(client, resolved);
-      const entry: WriteEntry = { kind: 'write', epoch, seq: replica.appliedSeq + 1, requestId: request.requestId, op: request.op, args: resolved, result };
-      await recordInLog(client, entry);
-      const position = { appliedSeq: entry.seq, epoch, streamOffset: replica.streamOffset };
-      await savePosition(client, position);
+      await recordInLog(sql, entries);
+      const position = { appliedSeq: seq, epoch, streamOffset: replica.streamOffset };
+      await savePosition(sql, position);
       try {
-        await publishConfirmed(sync, names.syncExchange, entry);
+        await Promise.all(entries.map((e) => publishConfirmed(sync, names.syncExchange, e)));
       } catch (err) {
-        // The entry may or may not be in the log; only a successor reading the log can
+        // The entries may or may not be in the log; only a successor reading the log can
         // know. Stop without committing (fail-stop), so this database never disagrees.
         deps.failStop(`SyncQ publish failed: ${(err as Error).message}`);
         throw err;
       }
       await client.query('COMMIT');
       replica.advanceTo(position);
-      return { result, seq: entry.seq };
     } catch (err) {
       await client.query('ROLLBACK').catch((rollbackErr: Error) => log.error({ err: rollbackErr }, 'rollback failed'));
       throw err;
@@ -103,21 +136,49 @@ export async function startWriteServer(deps: MasterDeps, epoch: number, sync: Co
     }
   };
 
-  const handle = async (msg: ConsumeMessage): Promise<void> => {
+  const handleBatch = async (msgs: ConsumeMessage[]): Promise<void> => {
+    const jobs: WriteJob[] = msgs.map((msg) => {
+      try {
+        return { msg, request: decode(writeRequestSchema, msg.content) };
+      } catch (err) {
+        return { msg, request: null, reply: errorReply(err, workerId, replica.appliedSeq, log) };
+      }
+    });
     try {
-      const request = decode(writeRequestSchema, msg.content);
-      const { result, seq } = await execute(request);
-      reply(channel, msg, { ok: true, workerId, result, seq, appliedSeq: replica.appliedSeq });
+      const started = performance.now();
+      await runBatch(jobs);
+      log.debug({ size: jobs.length, ms: Math.round(performance.now() - started) }, 'write batch committed');
     } catch (err) {
-      reply(channel, msg, errorReply(err, workerId, replica.appliedSeq, log));
+      if (jobs.length === 1) {
+        jobs[0].reply = errorReply(err, workerId, replica.appliedSeq, log);
+      } else {
+        // One write failed unexpectedly: retry one by one so only that write fails.
+        log.warn({ err, size: jobs.length }, 'write batch failed; retrying its writes one by one');
+        for (const job of jobs) {
+          job.reply = undefined;
+          await handleBatch([job.msg]);
+        }
+        return;
+      }
     }
-    channel.ack(msg);
+    for (const job of jobs) if (job.reply) reply(channel, job.msg, job.reply);
+    channel.ack(msgs[msgs.length - 1], true);
   };
 
-  let queue = Promise.resolve();
+  let buffer: ConsumeMessage[] = [];
+  let draining: Promise<void> | null = null;
+  const drainLoop = async () => {
+    while (buffer.length) {
+      const batch = buffer.slice(0, MAX_BATCH);
+      buffer = buffer.slice(batch.length);
+      await handleBatch(batch);
+    }
+    draining = null;
+  };
   await channel.consume(names.writeQ, (msg) => {
     if (!msg) return deps.failStop('WriteQ consumer was cancelled by the broker');
-    queue = queue.then(() => handle(msg));
+    buffer.push(msg);
+    draining ??= drainLoop();
   });
   log.info({ epoch, appliedSeq: replica.appliedSeq }, 'serving writes');
 }

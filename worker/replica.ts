@@ -1,6 +1,7 @@
-import type { Pool, PoolClient } from 'pg';
-import { isWriteOp, writeOperations, type LogEntry, type Logger, type WriteEntry } from '../schema';
+import type { Pool } from 'pg';
+import { writeOperation, type LogEntry, type Logger, type Sql, type WriteEntry } from '../schema';
 import type { AppliedPosition } from './database';
+import { prepared } from './preparedSql';
 
 export interface OffsetEntry {
   entry: LogEntry;
@@ -45,26 +46,30 @@ export class Replica {
     if (!batch.length) return;
     const next = { ...this.position };
     const markers: string[] = [];
+    const writes: WriteEntry[] = [];
+    for (const { entry, offset } of batch) {
+      next.streamOffset = offset + 1;
+      if (entry.kind === 'epoch') {
+        if (entry.epoch > next.epoch) next.epoch = entry.epoch;
+        markers.push(entry.markerId);
+        continue;
+      }
+      // A fenced-off master's late entries, or entries applied before a restart.
+      if (entry.epoch < next.epoch || entry.seq <= next.appliedSeq) continue;
+      if (entry.seq !== next.appliedSeq + 1) {
+        throw new LogGapError(`log gap: applied ${next.appliedSeq}, next entry is ${entry.seq}`);
+      }
+      writes.push(entry);
+      next.appliedSeq = entry.seq;
+      next.epoch = Math.max(next.epoch, entry.epoch);
+    }
     const client = await this.pool.connect();
     try {
       await client.query('BEGIN');
-      for (const { entry, offset } of batch) {
-        next.streamOffset = offset + 1;
-        if (entry.kind === 'epoch') {
-          if (entry.epoch > next.epoch) next.epoch = entry.epoch;
-          markers.push(entry.markerId);
-          continue;
-        }
-        // A fenced-off master's late entries, or entries applied before a restart.
-        if (entry.epoch < next.epoch || entry.seq <= next.appliedSeq) continue;
-        if (entry.seq !== next.appliedSeq + 1) {
-          throw new LogGapError(`log gap: applied ${next.appliedSeq}, next entry is ${entry.seq}`);
-        }
-        await applyWrite(client, entry);
-        next.appliedSeq = entry.seq;
-        next.epoch = Math.max(next.epoch, entry.epoch);
-      }
-      await savePosition(client, next);
+      const sql = prepared(client);
+      await applyInOrder(sql, writes);
+      await recordInLog(sql, writes);
+      await savePosition(sql, next);
       await client.query('COMMIT');
     } catch (err) {
       await client.query('ROLLBACK').catch((rollbackErr: Error) => this.log.error({ err: rollbackErr }, 'rollback failed'));
@@ -119,24 +124,35 @@ export class Replica {
   }
 }
 
-export async function applyWrite(client: PoolClient, entry: WriteEntry): Promise<void> {
-  if (!isWriteOp(entry.op)) throw new Error(`log entry ${entry.seq} names unknown operation ${entry.op}`);
-  const op = writeOperations[entry.op] as { apply(sql: PoolClient, resolved: unknown): Promise<unknown> };
-  await op.apply(client, entry.args);
-  await recordInLog(client, entry);
+/** Applies writes in log order, each run of one operation in a single statement where it can. */
+async function applyInOrder(sql: Sql, writes: WriteEntry[]): Promise<void> {
+  for (let i = 0; i < writes.length; ) {
+    let j = i + 1;
+    while (j < writes.length && writes[j].op === writes[i].op) j++;
+    const op = writeOperation(writes[i].op);
+    const run = writes.slice(i, j).map((w) => w.args);
+    if (op.applyMany && run.length > 1) await op.applyMany(sql, run);
+    else for (const args of run) await op.apply(sql, args);
+    i = j;
+  }
 }
 
-export async function recordInLog(client: PoolClient, entry: WriteEntry): Promise<void> {
-  await client.query('INSERT INTO _dbaas_log (seq, epoch, request_id, op, args, result) VALUES ($1, $2, $3, $4, $5, $6)', [
-    entry.seq,
-    entry.epoch,
-    entry.requestId,
-    entry.op,
-    JSON.stringify(entry.args),
-    JSON.stringify(entry.result ?? null),
-  ]);
+export async function recordInLog(sql: Sql, entries: WriteEntry[]): Promise<void> {
+  if (!entries.length) return;
+  await sql.query(
+    `INSERT INTO _dbaas_log (seq, epoch, request_id, op, args, result)
+     SELECT * FROM unnest($1::bigint[], $2::int[], $3::text[], $4::text[], $5::jsonb[], $6::jsonb[])`,
+    [
+      entries.map((e) => e.seq),
+      entries.map((e) => e.epoch),
+      entries.map((e) => e.requestId),
+      entries.map((e) => e.op),
+      entries.map((e) => JSON.stringify(e.args)),
+      entries.map((e) => JSON.stringify(e.result ?? null)),
+    ],
+  );
 }
 
-export async function savePosition(client: PoolClient, p: AppliedPosition): Promise<void> {
-  await client.query('UPDATE _dbaas_state SET applied_seq = $1, epoch = $2, stream_offset = $3', [p.appliedSeq, p.epoch, p.streamOffset]);
+export async function savePosition(sql: Sql, p: AppliedPosition): Promise<void> {
+  await sql.query('UPDATE _dbaas_state SET applied_seq = $1, epoch = $2, stream_offset = $3', [p.appliedSeq, p.epoch, p.streamOffset]);
 }

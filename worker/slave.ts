@@ -1,6 +1,7 @@
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
 import type { Pool } from 'pg';
-import { decode, isReadOp, parseArgs, readOperations, readRequestSchema, badInput, type Logger, type ReadRequest } from '../schema';
+import { decode, isReadOp, parseArgs, readOperations, readRequestSchema, badInput, type Logger, type ReadRequest, type Sql } from '../schema';
+import { prepared } from './preparedSql';
 import type { Replica } from './replica';
 import { errorReply, reply } from './rpcReply';
 
@@ -14,8 +15,8 @@ export interface ReadServer {
 
 async function runRead(pool: Pool, request: ReadRequest): Promise<unknown> {
   if (!isReadOp(request.op)) throw badInput(`unknown read operation ${request.op}`);
-  const op = readOperations[request.op] as { args: Parameters<typeof parseArgs>[0]; run(sql: Pool, args: unknown): Promise<unknown> };
-  return op.run(pool, parseArgs(op.args, request.args));
+  const op = readOperations[request.op] as { args: Parameters<typeof parseArgs>[0]; run(sql: Sql, args: unknown): Promise<unknown> };
+  return op.run(prepared(pool), parseArgs(op.args, request.args));
 }
 
 /** A slave serves ReadQ: competing consumers, each answering from its own database. */
