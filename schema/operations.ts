@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { badInput, conflict, notFound } from './errors';
+import { badInput, conflict, DbaasError, notFound } from './errors';
 import type { AreaRecord, RideRecord, UserRecord, UserRidesRecord } from './records';
 
 /**
@@ -125,6 +125,12 @@ export interface WriteOperation<A, Resolved, R> {
    * generated value (ids, timestamps). Throws a DbaasError when a rule fails.
    */
   resolve(sql: Sql, args: A, ctx: WriteContext): Promise<Resolution<Resolved, R>>;
+  /**
+   * Master only, for operations whose writes never affect each other's rules: resolves
+   * consecutive writes in one round trip. Successful ones take seqs firstSeq, firstSeq+1, …
+   * in order; a failed one is its DbaasError and takes no seq.
+   */
+  resolveMany?(sql: Sql, args: A[], firstSeq: number): Promise<Array<Resolution<Resolved, R> | DbaasError>>;
   /** Master and replicas: the deterministic effect. Never reads clocks or sequences. */
   apply(sql: Sql, resolved: Resolved): Promise<void>;
   /**
@@ -158,6 +164,39 @@ async function readRide(sql: Sql, id: number): Promise<RideRecord> {
 }
 
 const column = <T, K extends keyof T>(rows: T[], key: K) => rows.map((r) => r[key]);
+
+interface NewRide {
+  createdBy: string;
+  timestamp: string;
+  source: number;
+  destination: number;
+}
+
+/**
+ * Rules and generated values of createRide, for many rides in one round trip: the
+ * creators and areas as the new rides will show them. A ride's id is its log seq:
+ * unique, increasing, the same on every replica, never reused, and with no sequence to
+ * keep in step across failovers.
+ */
+async function resolveRides(sql: Sql, rides: NewRide[], firstSeq: number): Promise<Array<Resolution<NewRide & { id: number }, RideRecord> | DbaasError>> {
+  const { rows } = await sql.query(
+    `SELECT (SELECT coalesce(json_object_agg(u.username, ${userJson('u')}), '{}') FROM users u WHERE u.username = ANY($1::text[])) AS users,
+            (SELECT coalesce(json_object_agg(a.id, json_build_object('id', a.id, 'name', a.name)), '{}') FROM areas a WHERE a.id = ANY($2::int[])) AS areas`,
+    [rides.map((r) => r.createdBy), rides.flatMap((r) => [r.source, r.destination])],
+  );
+  const users = rows[0].users as Record<string, UserRecord>;
+  const areas = rows[0].areas as Record<string, AreaRecord>;
+  let seq = firstSeq;
+  return rides.map((a) => {
+    const creator = users[a.createdBy];
+    if (!creator) return notFound(`user ${a.createdBy} does not exist`);
+    const source = areas[a.source];
+    const destination = areas[a.destination];
+    if (!source || !destination) return badInput(`unknown area: source ${a.source} or destination ${a.destination}`);
+    const id = seq++;
+    return { resolved: { ...a, id }, result: { id, createdBy: creator, timestamp: a.timestamp, source, destination, riders: [] } };
+  });
+}
 
 export const writeOperations = {
   createUser: writeOp({
@@ -199,22 +238,11 @@ export const writeOperations = {
       .object({ createdBy: usernameSchema, timestamp: isoTimeSchema, source: areaIdSchema, destination: areaIdSchema })
       .refine((a) => a.source !== a.destination, { message: 'source and destination must differ', path: ['destination'] }),
     resolve: async (sql, a, ctx) => {
-      // One round trip: the creator and both areas, as the new ride will show them.
-      const { rows } = await sql.query(
-        `SELECT (SELECT ${userJson('u')} FROM users u WHERE u.username = $1) AS creator,
-                (SELECT json_build_object('id', id, 'name', name) FROM areas WHERE id = $2) AS source,
-                (SELECT json_build_object('id', id, 'name', name) FROM areas WHERE id = $3) AS destination`,
-        [a.createdBy, a.source, a.destination],
-      );
-      const { creator, source, destination } = rows[0] as { creator: UserRecord | null; source: AreaRecord | null; destination: AreaRecord | null };
-      if (!creator) throw notFound(`user ${a.createdBy} does not exist`);
-      if (!source || !destination) throw badInput(`unknown area: source ${a.source} or destination ${a.destination}`);
-      // The ride's id is its log position: unique, increasing, the same on every replica,
-      // and never reused, with no sequence to keep in step across failovers.
-      const id = ctx.seq;
-      const result: RideRecord = { id, createdBy: creator, timestamp: a.timestamp, source, destination, riders: [] };
-      return { resolved: { ...a, id }, result };
+      const [resolution] = await resolveRides(sql, [a], ctx.seq);
+      if (resolution instanceof DbaasError) throw resolution;
+      return resolution;
     },
+    resolveMany: resolveRides,
     apply: async (sql, r) => {
       await sql.query(`INSERT INTO rides (id, created_by, ts, source, destination) VALUES ($1, $2, $3, $4, $5)`, [
         r.id,

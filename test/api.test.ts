@@ -1,3 +1,5 @@
+import { execFileSync } from 'node:child_process';
+import { Client } from 'pg';
 import { PASSWORD, TestCluster } from './support/cluster';
 
 let cluster: TestCluster;
@@ -192,11 +194,9 @@ describe('read-your-writes', () => {
 
 describe('connections', () => {
   const rabbitConnections = async (): Promise<string[]> => {
-    const { execFileSync } = await import('node:child_process');
     return execFileSync('rabbitmqctl', ['-q', 'list_connections', 'name'], { encoding: 'utf8' }).split('\n').filter(Boolean).sort();
   };
   const backends = async (): Promise<Set<number>> => {
-    const { Client } = await import('pg');
     const client = new Client({ connectionString: cluster.config.databaseUrl });
     await client.connect();
     try {

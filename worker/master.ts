@@ -81,40 +81,88 @@ export async function startWriteServer(deps: MasterDeps, epoch: number, sync: Co
     try {
       await client.query('BEGIN');
       const seen = new Map<string, { result: unknown; seq: number }>();
-      const dups = await client.query<{ request_id: string; seq: string; result: unknown }>(
+      const dups = await sql.query(
         'SELECT request_id, seq, result FROM _dbaas_log WHERE request_id = ANY($1::text[])',
         [live.map((j) => j.request!.requestId)],
       );
-      for (const d of dups.rows) seen.set(d.request_id, { result: d.result, seq: Number(d.seq) });
+      for (const d of dups.rows) seen.set(String(d.request_id), { result: d.result, seq: Number(d.seq) });
 
       const entries: WriteEntry[] = [];
       let seq = replica.appliedSeq;
+      const accept = (job: WriteJob, resolved: unknown, result: unknown) => {
+        seq += 1;
+        const request = job.request!;
+        entries.push({ kind: 'write', epoch, seq, requestId: request.requestId, op: request.op, args: resolved, result });
+        job.reply = { ok: true, workerId, result, seq, appliedSeq: seq };
+      };
+      const reject = (job: WriteJob, err: unknown) => {
+        // Rule failures change nothing (resolve only reads); anything else aborts the batch.
+        if (!(err instanceof DbaasError)) throw err;
+        job.reply = errorReply(err, workerId, seq, log);
+      };
+
+      // A request id seen before (in the log, or earlier in this batch) gets that answer.
+      const leaders = new Map<string, WriteJob>();
+      const followers: Array<[WriteJob, WriteJob]> = [];
+      const work: Array<{ job: WriteJob; request: WriteRequest }> = [];
       for (const job of live) {
         const request = job.request!;
-        const earlier = seen.get(request.requestId);
-        if (earlier) {
-          job.reply = { ok: true, workerId, result: earlier.result, seq: earlier.seq, appliedSeq: seq };
-          continue;
+        const logged = seen.get(request.requestId);
+        const leader = leaders.get(request.requestId);
+        if (logged) job.reply = { ok: true, workerId, result: logged.result, seq: logged.seq, appliedSeq: seq };
+        else if (leader) followers.push([job, leader]);
+        else {
+          leaders.set(request.requestId, job);
+          work.push({ job, request });
         }
-        let op: AnyWriteOperation;
-        let resolution: Resolution<unknown, unknown>;
-        try {
-          op = writeOperation(request.op);
-          resolution = await op.resolve(sql, parseArgs(op.args, request.args), { seq: seq + 1 });
-        } catch (err) {
-          // Rule failures (resolve only reads, so nothing to undo); anything else aborts the batch.
-          if (!(err instanceof DbaasError)) throw err;
-          job.reply = errorReply(err, workerId, seq, log);
-          continue;
-        }
-        const { resolved } = resolution;
-        await op.apply(sql, resolved);
-        const result = resolution.result ?? (await op.result?.(sql, resolved)) ?? null;
-        seq += 1;
-        entries.push({ kind: 'write', epoch, seq, requestId: request.requestId, op: request.op, args: resolved, result });
-        seen.set(request.requestId, { result, seq });
-        job.reply = { ok: true, workerId, result, seq, appliedSeq: seq };
       }
+
+      for (let i = 0; i < work.length; ) {
+        let op: AnyWriteOperation;
+        try {
+          op = writeOperation(work[i].request.op);
+        } catch (err) {
+          reject(work[i].job, err);
+          i += 1;
+          continue;
+        }
+        // Consecutive writes of an operation that can resolve many at once go together.
+        let j = i + 1;
+        if (op.resolveMany) while (j < work.length && work[j].request.op === work[i].request.op) j++;
+        const run: Array<{ job: WriteJob; args: unknown }> = [];
+        for (const { job, request } of work.slice(i, j)) {
+          try {
+            run.push({ job, args: parseArgs(op.args, request.args) });
+          } catch (err) {
+            reject(job, err);
+          }
+        }
+        i = j;
+        if (op.resolveMany && run.length > 1) {
+          const resolutions = await op.resolveMany(sql, run.map((r) => r.args), seq + 1);
+          const accepted: unknown[] = [];
+          resolutions.forEach((resolution, k) => {
+            if (resolution instanceof DbaasError) return reject(run[k].job, resolution);
+            accepted.push(resolution.resolved);
+            accept(run[k].job, resolution.resolved, resolution.result ?? null);
+          });
+          if (op.applyMany) await op.applyMany(sql, accepted);
+          else for (const resolved of accepted) await op.apply(sql, resolved);
+          continue;
+        }
+        for (const { job, args } of run) {
+          let resolution: Resolution<unknown, unknown>;
+          try {
+            resolution = await op.resolve(sql, args, { seq: seq + 1 });
+          } catch (err) {
+            reject(job, err);
+            continue;
+          }
+          await op.apply(sql, resolution.resolved);
+          accept(job, resolution.resolved, resolution.result ?? (await op.result?.(sql, resolution.resolved)) ?? null);
+        }
+      }
+      for (const [follower, leader] of followers) follower.reply = leader.reply;
       await recordInLog(sql, entries);
       const position = { appliedSeq: seq, epoch, streamOffset: replica.streamOffset };
       await savePosition(sql, position);
