@@ -13,7 +13,15 @@ import {
   type WriteResult,
 } from '../schema';
 import { hashPassword } from './passwords';
-import type { RpcClient } from './rpcClient';
+import type { ReadAnswer, ReadOptions, WriteAnswer } from './rpcClient';
+
+/** How the service reaches the data: the RPC client in the gateway (or a direct pool in benchmarks). */
+export interface Transport {
+  /** Highest seq this process saw committed. */
+  readonly lastSeq: number;
+  read<N extends ReadOpName>(op: N, args: ReadArgs<N>, options: ReadOptions): Promise<ReadAnswer<ReadResult<N>>>;
+  write<N extends WriteOpName>(op: N, args: WriteArgs<N>): Promise<WriteAnswer<WriteResult<N>>>;
+}
 
 /** Per API request: the consistency it asked for and what answered it. */
 export interface RequestContext {
@@ -39,7 +47,7 @@ export interface ReadMeter {
 
 export class RideService {
   constructor(
-    private readonly rpc: RpcClient,
+    private readonly rpc: Transport,
     private readonly meter: ReadMeter,
   ) {}
 

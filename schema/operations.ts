@@ -263,8 +263,12 @@ export const writeOperations = {
   joinRide: writeOp({
     args: z.object({ rideId: rideIdSchema, username: usernameSchema }),
     resolve: async (sql, a) => {
-      await requireRide(sql, a.rideId);
-      await requireUser(sql, a.username);
+      const { rows } = await sql.query(
+        `SELECT EXISTS (SELECT 1 FROM rides WHERE id = $1) AS ride, EXISTS (SELECT 1 FROM users WHERE username = $2) AS rider`,
+        [a.rideId, a.username],
+      );
+      if (!rows[0].ride) throw notFound(`ride ${a.rideId} does not exist`);
+      if (!rows[0].rider) throw notFound(`user ${a.username} does not exist`);
       return { resolved: { ...a, joinedAt: new Date().toISOString() } };
     },
     apply: async (sql, r) => {

@@ -1,0 +1,57 @@
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { createLogger } from '../schema';
+import { RpcClient } from '../gateway/rpcClient';
+import { queryOne, TestCluster, waitUntil, WORKER_ENTRY } from '../test/support/cluster';
+import { runPool } from './lib';
+
+/**
+ * `npm run bench:catchup`: how fast a brand-new worker reaches the head of the log, after
+ * 10,000 and then 100,000 writes. Results in bench/catchup-results.json.
+ */
+const SIZES = (process.env.BENCH_CATCHUP_SIZES ?? '10000,100000').split(',').map(Number);
+const ROOT = path.resolve(__dirname, '../..');
+
+async function appliedSeq(url: string): Promise<number> {
+  return Number((await queryOne<{ applied_seq: string }>(url, 'SELECT applied_seq FROM _dbaas_state').catch(() => ({ applied_seq: '0' }))).applied_seq);
+}
+
+async function main(): Promise<void> {
+  const cluster = await TestCluster.start({ LOG_LEVEL: 'warn' });
+  const rpc = await RpcClient.connect(cluster.config.amqpUrl, cluster.names, `catchup${process.pid}`, { readTimeoutMs: 30_000, writeTimeoutMs: 60_000 }, createLogger('warn', {}));
+  const runs: Array<{ entries: number; seconds: number; entries_per_s: number }> = [];
+  try {
+    await rpc.write('createUser', { username: 'catchup', passwordHash: 'bench-not-a-real-hash' });
+    let written = 1;
+    for (const size of SIZES) {
+      const more = size - written;
+      await runPool(`writing up to ${size}`, more, 128, async (i) => {
+        await rpc.write('createRide', { createdBy: 'catchup', timestamp: new Date(Date.UTC(2030, 0, 1) + i * 1000).toISOString(), source: 1 + (i % 10), destination: 1 + ((i + 1) % 10) });
+      });
+      written = size;
+      const head = await appliedSeq(cluster.workerDatabaseUrl((await cluster.master()).id));
+      const workerId = `catchup_${size}`;
+      const started = performance.now();
+      const child = spawn(process.execPath, [WORKER_ENTRY], { env: { ...cluster.workerEnv(workerId), LOG_LEVEL: 'warn' }, stdio: 'inherit' });
+      try {
+        await waitUntil(`worker ${workerId} at seq ${head}`, async () => (await appliedSeq(cluster.workerDatabaseUrl(workerId))) >= head, 600_000);
+      } finally {
+        child.kill('SIGTERM');
+      }
+      const seconds = (performance.now() - started) / 1000;
+      runs.push({ entries: head, seconds: Number(seconds.toFixed(2)), entries_per_s: Math.round(head / seconds) });
+      process.stdout.write(`  ${head} entries: caught up in ${seconds.toFixed(2)} s (${Math.round(head / seconds)} entries/s, including process start and migrations)\n`);
+    }
+  } finally {
+    await rpc.close();
+    await cluster.stop();
+  }
+  fs.writeFileSync(path.join(ROOT, 'bench/catchup-results.json'), JSON.stringify({ measuredAt: new Date().toISOString(), runs }, null, 2) + '\n');
+  process.stdout.write('written to bench/catchup-results.json\n');
+}
+
+main().catch((err: Error) => {
+  process.stderr.write(`bench:catchup failed: ${err.message}\n`);
+  process.exit(1);
+});
