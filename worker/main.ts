@@ -14,6 +14,7 @@ import { startLogTail } from './logTail';
 import { fenceLog, startWriteServer } from './master';
 import { Replica } from './replica';
 import { startReadServer } from './slave';
+import { StatisticsKeeper } from './statistics';
 
 /**
  * One worker process: own database, catch up from the durable log, serve reads as a
@@ -31,7 +32,7 @@ async function main(): Promise<void> {
   };
 
   const pool = await openWorkerDatabase(config.databaseUrl, names.workerDatabase(workerId), log);
-  const replica = new Replica(pool, await readPosition(pool), log);
+  const replica = new Replica(pool, await readPosition(pool), log, new StatisticsKeeper(pool, log));
 
   const connection = await connectBroker(config.amqpUrl);
   connection.on('error', (err: Error) => log.error({ err }, 'AMQP connection error'));

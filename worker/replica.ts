@@ -2,6 +2,7 @@ import type { Pool } from 'pg';
 import { writeOperation, type LogEntry, type Logger, type Sql, type WriteEntry } from '../schema';
 import type { AppliedPosition } from './database';
 import { prepared } from './preparedSql';
+import type { StatisticsKeeper } from './statistics';
 
 export interface OffsetEntry {
   entry: LogEntry;
@@ -27,6 +28,7 @@ export class Replica {
     private readonly pool: Pool,
     start: AppliedPosition,
     private readonly log: Logger,
+    private readonly statistics: StatisticsKeeper,
   ) {
     this.position = { ...start };
   }
@@ -84,6 +86,7 @@ export class Replica {
   /** The master's own writes: already applied in its transaction, just advance memory. */
   advanceTo(position: AppliedPosition): void {
     this.position = { ...position };
+    this.statistics.noteAppliedSeq(position.appliedSeq);
     for (const w of this.waiters) {
       if (w.seq <= position.appliedSeq) {
         this.waiters.delete(w);
