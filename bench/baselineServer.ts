@@ -1,3 +1,4 @@
+import '../gateway/productionDefaults';
 import 'reflect-metadata';
 import http from 'node:http';
 import { ApolloServer } from '@apollo/server';
@@ -18,7 +19,7 @@ import { prepared } from '../worker/preparedSql';
  * Usage: DATABASE_URL=... PORT=... node dist/bench/baselineServer.js
  */
 async function main() {
-  const pool = new Pool({ connectionString: process.env.DATABASE_URL, max: 10, idleTimeoutMillis: 0, options: '-c plan_cache_mode=force_custom_plan' });
+  const pool = new Pool({ connectionString: process.env.DATABASE_URL, max: 10, idleTimeoutMillis: 0 });
   const sql = prepared(pool);
   const direct: Transport = {
     lastSeq: 0,

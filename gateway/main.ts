@@ -1,3 +1,4 @@
+import './productionDefaults';
 import 'reflect-metadata';
 import { randomBytes } from 'node:crypto';
 import { clusterNames, createLogger, loadConfig, Zk } from '../schema';

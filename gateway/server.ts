@@ -1,5 +1,6 @@
 import http from 'node:http';
 import { ApolloServer } from '@apollo/server';
+import { ApolloServerPluginCacheControlDisabled } from '@apollo/server/plugin/disabled';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import { expressMiddleware } from '@as-integrations/express5';
 import express from 'express';
@@ -81,6 +82,8 @@ export async function startServer(parts: ServerParts): Promise<RunningServer> {
     formatError: makeFormatError(log),
     includeStacktraceInErrorResponses: false,
     plugins: [
+      // ridedb sets no cache hints; the plugin would wrap every field resolver for nothing.
+      ApolloServerPluginCacheControlDisabled(),
       ApolloServerPluginDrainHttpServer({ httpServer }),
       { async serverWillStart() { return { async drainServer() { await subscriptions.dispose(); } }; } },
       dbaasPlugin,

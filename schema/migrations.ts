@@ -53,14 +53,16 @@ CREATE INDEX ride_riders_username ON ride_riders (username);
   {
     name: '002_bookkeeping',
     sql: `
--- Every applied write, by seq; request_id makes writes exactly-once across failovers.
+-- Every applied write, by seq: request_id makes writes exactly-once across failovers,
+-- result is what a retried write returns. The arguments stay in the durable log (the
+-- stream); keeping them here too would double the cost of every replicated write.
+-- json, not jsonb: stored and returned whole, never queried inside, so never parsed.
 CREATE TABLE _dbaas_log (
   seq        bigint PRIMARY KEY,
   epoch      integer NOT NULL,
   request_id text NOT NULL UNIQUE,
   op         text NOT NULL,
-  args       jsonb NOT NULL,
-  result     jsonb NOT NULL,
+  result     json NOT NULL,
   applied_at timestamptz NOT NULL DEFAULT now()
 );
 

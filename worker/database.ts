@@ -65,15 +65,7 @@ export async function readPosition(pool: Pool): Promise<AppliedPosition> {
 export async function openWorkerDatabase(serverUrl: string, database: string, log: Logger): Promise<Pool> {
   await ensureDatabase(serverUrl, database);
   // Idle connections stay open: no connection setup on the request path after warm-up.
-  // Statements are prepared once per connection (worker/preparedSql.ts) but planned per
-  // execution: a generic plan cached while a table was small (a seq scan of a fresh
-  // _dbaas_log, say) would otherwise stay in use as the table grows.
-  const pool = new Pool({
-    connectionString: withDatabase(serverUrl, database),
-    max: 10,
-    idleTimeoutMillis: 0,
-    options: '-c plan_cache_mode=force_custom_plan',
-  });
+  const pool = new Pool({ connectionString: withDatabase(serverUrl, database), max: 10, idleTimeoutMillis: 0 });
   pool.on('error', (err) => log.error({ err }, 'idle PostgreSQL connection failed'));
   await migrate(pool, log);
   return pool;

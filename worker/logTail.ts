@@ -2,8 +2,8 @@ import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
 import { decode, logEntrySchema, type Logger } from '../schema';
 import type { OffsetEntry, Replica } from './replica';
 
-const PREFETCH = 2000;
-const MAX_BATCH = 500;
+const PREFETCH = 4000;
+const MAX_BATCH = 2000;
 
 export interface LogTail {
   stop(): Promise<void>;

@@ -143,14 +143,13 @@ async function applyInOrder(sql: Sql, writes: WriteEntry[]): Promise<void> {
 export async function recordInLog(sql: Sql, entries: WriteEntry[]): Promise<void> {
   if (!entries.length) return;
   await sql.query(
-    `INSERT INTO _dbaas_log (seq, epoch, request_id, op, args, result)
-     SELECT * FROM unnest($1::bigint[], $2::int[], $3::text[], $4::text[], $5::jsonb[], $6::jsonb[])`,
+    `INSERT INTO _dbaas_log (seq, epoch, request_id, op, result)
+     SELECT * FROM unnest($1::bigint[], $2::int[], $3::text[], $4::text[], $5::json[])`,
     [
       entries.map((e) => e.seq),
       entries.map((e) => e.epoch),
       entries.map((e) => e.requestId),
       entries.map((e) => e.op),
-      entries.map((e) => JSON.stringify(e.args)),
       entries.map((e) => JSON.stringify(e.result ?? null)),
     ],
   );

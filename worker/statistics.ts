@@ -1,15 +1,17 @@
 import type { Pool } from 'pg';
 import type { Logger } from '../schema';
 
-const DOMAIN_TABLES = 'areas, users, rides, ride_riders';
+const TABLES = 'areas, users, rides, ride_riders, _dbaas_log';
 const MIN_CHANGES = 1000;
 const GROWTH = 0.2;
 
 /**
  * Keeps planner statistics current while replicated writes pour in. Autovacuum analyses
  * at most once a minute; a replica that has just replayed 100k entries into empty tables
- * would meanwhile plan reads against empty-table statistics (nested seq scans). So ANALYZE
- * in the background once the applied seq has grown by 20% (at least 1,000 entries).
+ * would meanwhile plan against empty-table statistics (nested seq scans), and the generic
+ * plans of its prepared statements (worker/preparedSql.ts), made while tables were small,
+ * would stay. ANALYZE refreshes the statistics and invalidates those plans; it runs in
+ * the background once the applied seq has grown by 20% (at least 1,000 entries).
  */
 export class StatisticsKeeper {
   private analysedAt = 0;
@@ -26,7 +28,7 @@ export class StatisticsKeeper {
     this.running = true;
     this.analysedAt = appliedSeq;
     this.pool
-      .query(`ANALYZE ${DOMAIN_TABLES}`)
+      .query(`ANALYZE ${TABLES}`)
       .catch((err: Error) => this.log.warn({ err }, 'ANALYZE failed'))
       .finally(() => {
         this.running = false;

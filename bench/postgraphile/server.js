@@ -1,6 +1,7 @@
 // PostGraphile 4 on the baseline database, as a user would deploy it for reads.
 // Plain JavaScript in its own package: PostGraphile 4 needs graphql 15, ridedb uses 16.
 // Usage: DATABASE_URL=... PORT=... node bench/postgraphile/server.js
+process.env.NODE_ENV ??= 'production';
 const http = require('node:http');
 const { postgraphile } = require('postgraphile');
 
