@@ -18,7 +18,6 @@ const SLAVE_COUNTS = (process.env.BENCH_SLAVES ?? '1,2,4').split(',').map(Number
 const ROOT = path.resolve(__dirname, '../..');
 
 const pick = <T>(xs: readonly T[]) => xs[Math.floor(Math.random() * xs.length)];
-const body = (query: string) => JSON.stringify({ query });
 const randomRoute = () => routeOf(Math.floor(Math.random() * ROUTE_COUNT));
 
 interface System {
@@ -28,15 +27,25 @@ interface System {
   q2: () => string;
 }
 
+const request = (query: string, variables: Record<string, unknown>) => JSON.stringify({ query, variables });
+
+// Queries take variables, as a well-behaved client sends them.
+const Q1 = 'query($s: Int!, $d: Int!) { rides(source: $s, destination: $d) { id timestamp createdBy { username } riders { username } } }';
+const Q2 = 'query($id: Int!) { ride(id: $id) { id timestamp createdBy { username createdAt } source { name } destination { name } riders { username createdAt } } }';
+const PG_Q1 =
+  'query($s: Int!, $d: Int!) { upcomingRides(source: $s, destination: $d) { nodes { id ts userByCreatedBy { username } rideRidersByRideId { nodes { userByUsername { username } } } } } }';
+const PG_Q2 =
+  'query($id: BigInt!) { rideById(id: $id) { id ts userByCreatedBy { username createdAt } areaBySource { name } areaByDestination { name } rideRidersByRideId { nodes { userByUsername { username createdAt } } } } }';
+
 function graphqlSystem(name: string, url: string, rideIds: number[]): System {
   return {
     name,
     url,
     q1: () => {
       const [s, d] = randomRoute();
-      return body(`{ rides(source: ${s}, destination: ${d}) { id timestamp createdBy { username } riders { username } } }`);
+      return request(Q1, { s, d });
     },
-    q2: () => body(`{ ride(id: ${pick(rideIds)}) { id timestamp createdBy { username createdAt } source { name } destination { name } riders { username createdAt } } }`),
+    q2: () => request(Q2, { id: pick(rideIds) }),
   };
 }
 
@@ -46,10 +55,9 @@ function postgraphileSystem(url: string, rideIds: number[]): System {
     url,
     q1: () => {
       const [s, d] = randomRoute();
-      return body(`{ upcomingRides(source: ${s}, destination: ${d}) { nodes { id ts userByCreatedBy { username } rideRidersByRideId { nodes { userByUsername { username } } } } } }`);
+      return request(PG_Q1, { s, d });
     },
-    q2: () =>
-      body(`{ rideById(id: "${pick(rideIds)}") { id ts userByCreatedBy { username createdAt } areaBySource { name } areaByDestination { name } rideRidersByRideId { nodes { userByUsername { username createdAt } } } } }`),
+    q2: () => request(PG_Q2, { id: String(pick(rideIds)) }),
   };
 }
 

@@ -4,7 +4,11 @@ import { hashPassword } from '../gateway/passwords';
 import { RpcClient } from '../gateway/rpcClient';
 import { runPool } from './lib';
 
-export const SEED = { users: 10_000, rides: 50_000, upcomingPerRoute: 25 };
+export const SEED = {
+  users: Number(process.env.BENCH_USERS ?? 10_000),
+  rides: Number(process.env.BENCH_RIDES ?? 50_000),
+  upcomingPerRoute: 25,
+};
 
 const ROUTES = AREAS.flatMap((s) => AREAS.filter((d) => d.id !== s.id).map((d) => [s.id, d.id] as const));
 export const routeOf = (i: number) => ROUTES[i % ROUTES.length];

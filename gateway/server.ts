@@ -3,7 +3,9 @@ import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginCacheControlDisabled } from '@apollo/server/plugin/disabled';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import { expressMiddleware } from '@as-integrations/express5';
+import { InMemoryLRUCache } from '@apollo/utils.keyvaluecache';
 import express from 'express';
+import type { DocumentNode } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import { buildSchema } from 'type-graphql';
 import { WebSocketServer } from 'ws';
@@ -79,6 +81,10 @@ export async function startServer(parts: ServerParts): Promise<RunningServer> {
 
   const apollo = new ApolloServer<GqlContext>({
     schema,
+    // Parsed and validated documents, by query text. Apollo's default allows 30 MB of
+    // serialized ASTs (several times that in heap); clients that inline literals instead
+    // of variables make every request a new entry, so keep it small.
+    documentStore: new InMemoryLRUCache<DocumentNode>({ maxSize: 4 * 2 ** 20 }),
     formatError: makeFormatError(log),
     includeStacktraceInErrorResponses: false,
     plugins: [
