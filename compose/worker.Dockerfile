@@ -10,6 +10,7 @@ COPY tsconfig.json ./
 COPY schema schema
 COPY worker worker
 COPY gateway gateway
+COPY cli cli
 COPY bench bench
 COPY test/support test/support
 RUN npx tsc -p . && npm prune --omit=dev

@@ -1,7 +1,7 @@
 import schedule, { type Job } from 'node-schedule';
 import type { Config, Logger } from '../schema';
 import type { Orchestrator } from './orchestrator';
-import type { ReadMeter } from './service';
+
 
 /** DESIGN 5: target slaves = clamp(ceil(reads in the last interval / READS_PER_SLAVE), MIN, MAX). */
 export function targetSlaves(reads: number, config: Pick<Config, 'readsPerSlave' | 'minSlaves' | 'maxSlaves'>): number {
@@ -12,7 +12,7 @@ export function targetSlaves(reads: number, config: Pick<Config, 'readsPerSlave'
  * Sizes the slaves by read load. A node-schedule job runs every SCALE_INTERVAL_SECONDS,
  * starting with the first read, and asks the orchestrator for the computed target.
  */
-export class Autoscaler implements ReadMeter {
+export class Autoscaler {
   readsThisInterval = 0;
   private job: Job | null = null;
   private stopped = false;

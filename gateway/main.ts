@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { clusterNames, createLogger, loadConfig, Zk } from '../schema';
 import { Autoscaler } from './autoscaler';
 import { ClusterView } from './clusterView';
+import { Metrics } from './metrics';
 import { Orchestrator } from './orchestrator';
 import { RpcClient } from './rpcClient';
 import { createRuntime } from './runtimes';
@@ -24,8 +25,15 @@ async function main(): Promise<void> {
   orchestrator.on('event', (event) => log.info(event, 'cluster event'));
   await view.start();
   const autoscaler = new Autoscaler(orchestrator, config, log);
-  const service = new RideService(rpc, autoscaler);
-  const server = await startServer({ config, service, orchestrator, autoscaler, log });
+  const metrics = new Metrics(orchestrator);
+  const service = new RideService(rpc, {
+    noteRead: () => autoscaler.noteRead(),
+    noteRpc: (kind, op, seconds, errorCode) => {
+      metrics.rpcSeconds.observe({ kind, op }, seconds);
+      if (errorCode === 'UNAVAILABLE') metrics.rpcTimeouts.inc({ kind });
+    },
+  });
+  const server = await startServer({ config, service, orchestrator, autoscaler, metrics, log });
   await orchestrator.start();
 
   log.info({ port: server.port, runtime: config.workerRuntime }, `ridedb gateway listening on http://localhost:${server.port}/graphql`);

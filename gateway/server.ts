@@ -15,7 +15,9 @@ import { isAdminToken, makeFormatError } from './errors';
 import type { GqlContext, RequestCounter } from './graphql/context';
 import { dbaasPlugin } from './graphql/plugins';
 import { clusterEventsPubSub, resolvers } from './graphql/resolvers';
+import type { Metrics } from './metrics';
 import type { Orchestrator } from './orchestrator';
+import { restRouter } from './rest';
 import { newRequestContext, type RequestContext, type RideService } from './service';
 
 export interface ServerParts {
@@ -23,6 +25,7 @@ export interface ServerParts {
   service: RideService;
   orchestrator: Orchestrator;
   autoscaler: Autoscaler;
+  metrics: Metrics;
   log: Logger;
 }
 
@@ -60,7 +63,7 @@ function health(orchestrator: Orchestrator) {
 
 /** HTTP (GraphQL, /healthz) and graphql-ws subscriptions on one port. */
 export async function startServer(parts: ServerParts): Promise<RunningServer> {
-  const { config, service, orchestrator, autoscaler, log } = parts;
+  const { config, service, orchestrator, autoscaler, metrics, log } = parts;
   const app = express();
   const httpServer = http.createServer(app);
   const counter: RequestCounter = { count: 0 };
@@ -92,12 +95,19 @@ export async function startServer(parts: ServerParts): Promise<RunningServer> {
       ApolloServerPluginCacheControlDisabled(),
       ApolloServerPluginDrainHttpServer({ httpServer }),
       { async serverWillStart() { return { async drainServer() { await subscriptions.dispose(); } }; } },
-      dbaasPlugin,
+      dbaasPlugin(metrics),
     ],
   });
   await apollo.start();
 
   app.get('/healthz', health(orchestrator));
+  app.get('/metrics', async (_req, res) => {
+    res.set('Content-Type', metrics.registry.contentType).send(await metrics.registry.metrics());
+  });
+  app.use(
+    '/api/v1',
+    restRouter({ service, orchestrator, counter, metrics, log, contextOf: (req) => requestContextFrom((n) => req.get(n), config.adminToken) }),
+  );
   app.use(
     '/graphql',
     express.json({ limit: '1mb' }),

@@ -40,16 +40,30 @@ export function newRequestContext(partial: Partial<Omit<RequestContext, 'trace'>
  * The rideshare operations as both GraphQL and REST see them: validation against the
  * catalogue, then one RPC. No rule lives anywhere else.
  */
-/** Told of every read; the autoscaler sizes the slaves by it. */
-export interface ReadMeter {
+/** Told of every RPC: the autoscaler counts reads, the metrics time them. */
+export interface ServiceObserver {
   noteRead(): void;
+  noteRpc?(kind: 'read' | 'write', op: string, seconds: number, errorCode: string | null): void;
 }
 
 export class RideService {
   constructor(
     private readonly rpc: Transport,
-    private readonly meter: ReadMeter,
+    private readonly observer: ServiceObserver,
   ) {}
+
+  private async timed<T>(kind: 'read' | 'write', op: string, call: () => Promise<T>): Promise<T> {
+    const started = performance.now();
+    let code: string | null = null;
+    try {
+      return await call();
+    } catch (err) {
+      code = (err as { code?: string }).code ?? 'INTERNAL_SERVER_ERROR';
+      throw err;
+    } finally {
+      this.observer.noteRpc?.(kind, op, (performance.now() - started) / 1000, code);
+    }
+  }
 
   get lastSeq(): number {
     return this.rpc.lastSeq;
@@ -57,16 +71,16 @@ export class RideService {
 
   private async read<N extends ReadOpName>(ctx: RequestContext, op: N, args: ReadArgs<N>): Promise<ReadResult<N>> {
     parseArgs(readOperations[op].args as Parameters<typeof parseArgs>[0], args);
-    this.meter.noteRead();
+    this.observer.noteRead();
     const minSeq = ctx.consistency === 'eventual' ? 0 : Math.max(ctx.clientMinSeq, this.rpc.lastSeq);
-    const answer = await this.rpc.read(op, args, { minSeq, consistency: ctx.consistency });
+    const answer = await this.timed('read', op, () => this.rpc.read(op, args, { minSeq, consistency: ctx.consistency }));
     ctx.trace.workers.add(answer.workerId);
     return answer.result;
   }
 
   private async write<N extends WriteOpName>(ctx: RequestContext, op: N, args: WriteArgs<N>): Promise<WriteResult<N>> {
     parseArgs(writeOperations[op].args as Parameters<typeof parseArgs>[0], args);
-    const answer = await this.rpc.write(op, args);
+    const answer = await this.timed('write', op, () => this.rpc.write(op, args));
     ctx.trace.workers.add(answer.workerId);
     ctx.trace.seq = Math.max(ctx.trace.seq ?? 0, answer.seq);
     return answer.result;

@@ -1,5 +1,6 @@
 import type { ApolloServerPlugin } from '@apollo/server';
 import { Kind, type OperationDefinitionNode } from 'graphql';
+import type { Metrics } from '../metrics';
 import type { GqlContext } from './context';
 
 /** Root fields that read or change rideshare data: the requests `requestCount` counts. */
@@ -7,6 +8,11 @@ const COUNTED_FIELDS = new Set([
   'users', 'user', 'rides', 'ride', 'rideCount', 'areas',
   'createUser', 'deleteUser', 'createRide', 'joinRide', 'deleteRide', 'clearDatabase',
 ]);
+
+/** The metrics label of an operation: its root fields, e.g. `createRide` or `ride+users`. */
+function rootFields(operation: OperationDefinitionNode): string {
+  return operation.selectionSet.selections.map((s) => (s.kind === Kind.FIELD ? s.name.value : '…')).sort().join('+');
+}
 
 function touchesData(operation: OperationDefinitionNode): boolean {
   return operation.selectionSet.selections.some((s) => s.kind === Kind.FIELD && COUNTED_FIELDS.has(s.name.value));
@@ -17,13 +23,20 @@ function touchesData(operation: OperationDefinitionNode): boolean {
  * and, after a write, the `X-DBaaS-Seq` header a client can send back as
  * `X-DBaaS-Min-Seq` to read its writes through any gateway.
  */
-export const dbaasPlugin: ApolloServerPlugin<GqlContext> = {
+export function dbaasPlugin(metrics: Metrics): ApolloServerPlugin<GqlContext> {
+  return {
   async requestDidStart() {
+    let operation = 'unknown';
     return {
-      async didResolveOperation({ operation, contextValue }) {
-        if (operation && touchesData(operation)) contextValue.counter.count++;
+      async didResolveOperation({ operation: document, contextValue }) {
+        if (!document) return;
+        if (touchesData(document)) contextValue.counter.count++;
+        operation = rootFields(document);
       },
       async willSendResponse({ contextValue, response }) {
+        const errors = response.body.kind === 'single' ? response.body.singleResult.errors : undefined;
+        const code = errors?.[0]?.extensions?.code;
+        metrics.requests.inc({ api: 'graphql', operation, outcome: typeof code === 'string' ? code : errors?.length ? 'INTERNAL_SERVER_ERROR' : 'ok' });
         const { trace } = contextValue.request;
         const workers = [...trace.workers];
         if (trace.seq !== undefined) response.http.headers.set('x-dbaas-seq', String(trace.seq));
@@ -33,4 +46,5 @@ export const dbaasPlugin: ApolloServerPlugin<GqlContext> = {
       },
     };
   },
-};
+  };
+}

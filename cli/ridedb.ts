@@ -1,0 +1,158 @@
+#!/usr/bin/env node
+import { parseArgs } from 'node:util';
+import { createClient } from 'graphql-ws';
+import WebSocket from 'ws';
+
+/**
+ * `ridedb`: the operator's command line, talking GraphQL to a gateway.
+ *   ridedb status | workers | events [--follow] | scale N | crash master|slave
+ * Options: --url (RIDEDB_URL, default http://localhost:4000), --token (DBAAS_ADMIN_TOKEN), --json.
+ */
+const USAGE = `usage: ridedb <command> [--url URL] [--token TOKEN] [--json]
+commands:
+  status              master, slaves, epoch, log position, desired slaves
+  workers             every live worker, by pid
+  events [--follow]   cluster events, one line each (--follow: keep listening)
+  scale N             set the slave target (admin)
+  crash master|slave  kill the master, or the highest-pid slave (admin)`;
+
+class CliError extends Error {}
+
+interface Options {
+  url: string;
+  token: string | undefined;
+  json: boolean;
+}
+
+interface Worker {
+  id: string;
+  pid: number;
+  containerId: string | null;
+  role: string;
+  appliedSeq: number;
+  startedAt: string;
+}
+
+async function graphql<T>(o: Options, query: string, variables: Record<string, unknown> = {}): Promise<T> {
+  let res: Response;
+  try {
+    res = await fetch(`${o.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...(o.token ? { authorization: `Bearer ${o.token}` } : {}) },
+      body: JSON.stringify({ query, variables }),
+    });
+  } catch (err) {
+    throw new CliError(`cannot reach the gateway at ${o.url}: ${(err as Error).cause ?? (err as Error).message}`);
+  }
+  const body = (await res.json()) as { data?: T; errors?: Array<{ message: string; extensions?: { code?: string } }> };
+  if (body.errors?.length) throw new CliError(body.errors.map((e) => `${e.extensions?.code ?? 'ERROR'}: ${e.message}`).join('\n'));
+  return body.data as T;
+}
+
+const WORKER_FIELDS = 'id pid containerId role appliedSeq startedAt';
+const print = (o: Options, value: unknown, text: string) => process.stdout.write(`${o.json ? JSON.stringify(value) : text}\n`);
+const workerLine = (w: Worker) => `${String(w.pid).padStart(8)}  ${w.role.padEnd(8)}  ${w.id.padEnd(12)}  seq ${String(w.appliedSeq).padStart(8)}  since ${w.startedAt}${w.containerId ? `  container ${w.containerId.slice(0, 12)}` : ''}`;
+
+async function status(o: Options) {
+  const { cluster } = await graphql<{ cluster: { master: Worker | null; slaves: Worker[]; epoch: number; lastSeq: number; runtime: string; desiredSlaves: number; readsThisInterval: number } }>(
+    o,
+    `{ cluster { master { ${WORKER_FIELDS} } slaves { ${WORKER_FIELDS} } epoch lastSeq runtime desiredSlaves readsThisInterval } }`,
+  );
+  print(
+    o,
+    cluster,
+    [
+      `epoch ${cluster.epoch}, log at seq ${cluster.lastSeq}, runtime ${cluster.runtime}, ${cluster.slaves.length}/${cluster.desiredSlaves} slaves, ${cluster.readsThisInterval} reads this interval`,
+      cluster.master ? workerLine(cluster.master) : '  (no master)',
+      ...cluster.slaves.map(workerLine),
+    ].join('\n'),
+  );
+}
+
+async function workers(o: Options) {
+  const { workers: list } = await graphql<{ workers: Worker[] }>(o, `{ workers { ${WORKER_FIELDS} } }`);
+  print(o, list, list.map(workerLine).join('\n') || '(no workers)');
+}
+
+async function scale(o: Options, count: string | undefined) {
+  if (!count || !/^\d+$/.test(count)) throw new CliError('usage: ridedb scale N');
+  const { scaleSlaves } = await graphql<{ scaleSlaves: { desiredSlaves: number } }>(o, 'mutation($n: Int!) { scaleSlaves(count: $n) { desiredSlaves } }', { n: Number(count) });
+  print(o, scaleSlaves, `desired slaves: ${scaleSlaves.desiredSlaves}`);
+}
+
+async function crash(o: Options, which: string | undefined) {
+  if (which !== 'master' && which !== 'slave') throw new CliError('usage: ridedb crash master|slave');
+  const field = which === 'master' ? 'crashMaster' : 'crashSlave';
+  const data = await graphql<Record<string, Worker>>(o, `mutation { ${field} { ${WORKER_FIELDS} } }`);
+  print(o, data[field], `crashed ${which}: ${workerLine(data[field])}`);
+}
+
+function events(o: Options, follow: boolean): Promise<void> {
+  const client = createClient({ url: o.url.replace(/^http/, 'ws') + '/graphql', webSocketImpl: WebSocket, retryAttempts: follow ? Infinity : 0 });
+  return new Promise((resolve, reject) => {
+    const stop = client.subscribe<{ clusterEvents: Record<string, unknown> }>(
+      { query: 'subscription { clusterEvents { type at workerId pid epoch fromSlaves toSlaves reason } }' },
+      {
+        next: ({ data }) => {
+          if (!data) return;
+          const e = data.clusterEvents;
+          const details = ['workerId', 'pid', 'epoch', 'fromSlaves', 'toSlaves', 'reason']
+            .filter((k) => e[k] !== null && e[k] !== undefined)
+            .map((k) => `${k}=${String(e[k])}`)
+            .join(' ');
+          print(o, e, `${String(e.at)} ${String(e.type).padEnd(14)} ${details}`);
+        },
+        error: (err) => reject(new CliError(`event stream failed: ${err instanceof Error ? err.message : JSON.stringify(err)}`)),
+        complete: () => resolve(),
+      },
+    );
+    const end = () => {
+      stop();
+      void client.dispose();
+      resolve();
+    };
+    process.once('SIGINT', end);
+    process.once('SIGTERM', end);
+    // Without --follow: what arrives in the next second, then exit.
+    if (!follow) setTimeout(end, 1000);
+  });
+}
+
+async function main(argv: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      url: { type: 'string', default: process.env.RIDEDB_URL ?? 'http://localhost:4000' },
+      token: { type: 'string', default: process.env.DBAAS_ADMIN_TOKEN },
+      json: { type: 'boolean', default: false },
+      follow: { type: 'boolean', short: 'f', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  const o: Options = { url: values.url!.replace(/\/+$/, ''), token: values.token, json: values.json! };
+  const [command, arg] = positionals;
+  if (values.help || !command) return void process.stdout.write(`${USAGE}\n`);
+  switch (command) {
+    case 'status':
+      return status(o);
+    case 'workers':
+      return workers(o);
+    case 'events':
+      return events(o, values.follow!);
+    case 'scale':
+      return scale(o, arg);
+    case 'crash':
+      return crash(o, arg);
+    default:
+      throw new CliError(`unknown command ${command}\n${USAGE}`);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  () => process.exit(0),
+  (err: unknown) => {
+    process.stderr.write(`ridedb: ${err instanceof CliError || (err as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' ? (err as Error).message : String((err as Error).stack ?? err)}\n`);
+    process.exit(err instanceof CliError ? 1 : 2);
+  },
+);

@@ -1,0 +1,23 @@
+# The gateway image. Build from the repository root:
+#   docker build -f compose/gateway.Dockerfile -t ridedb-gateway:latest .
+FROM node:20-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json .npmrc ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json ./
+COPY schema schema
+COPY worker worker
+COPY gateway gateway
+COPY cli cli
+COPY bench bench
+COPY test/support test/support
+RUN npx tsc -p . && npm prune --omit=dev
+
+FROM node:20-bookworm-slim
+WORKDIR /app
+ENV NODE_ENV=production
+COPY --from=build /app/package.json ./
+COPY --from=build /app/node_modules node_modules
+COPY --from=build /app/dist dist
+EXPOSE 4000
+ENTRYPOINT ["node", "dist/gateway/main.js"]

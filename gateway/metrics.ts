@@ -1,0 +1,84 @@
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { ClusterEventRecord } from '../schema';
+import type { Orchestrator } from './orchestrator';
+
+/**
+ * The gateway's Prometheus metrics (`GET /metrics`). Worker state comes through the
+ * gateway: roles and applied seqs are in ZooKeeper, so lag is computed here.
+ */
+export class Metrics {
+  readonly registry = new Registry();
+
+  readonly requests = new Counter({
+    name: 'ridedb_requests_total',
+    help: 'API requests by interface, operation and outcome (ok or an error code).',
+    labelNames: ['api', 'operation', 'outcome'] as const,
+    registers: [this.registry],
+  });
+
+  readonly rpcSeconds = new Histogram({
+    name: 'ridedb_rpc_duration_seconds',
+    help: 'Time from publishing a read or write RPC to its answer.',
+    labelNames: ['kind', 'op'] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
+
+  readonly rpcTimeouts = new Counter({
+    name: 'ridedb_rpc_timeouts_total',
+    help: 'RPCs answered UNAVAILABLE because no worker answered in time.',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+
+  readonly elections = new Counter({
+    name: 'ridedb_elections_total',
+    help: 'Masters elected since the gateway started.',
+    registers: [this.registry],
+  });
+
+  readonly scalingEvents = new Counter({
+    name: 'ridedb_scaling_events_total',
+    help: 'Changes of the slave target, by direction.',
+    labelNames: ['direction'] as const,
+    registers: [this.registry],
+  });
+
+  constructor(orchestrator: Orchestrator) {
+    collectDefaultMetrics({ register: this.registry, prefix: 'ridedb_gateway_' });
+    new Gauge({
+      name: 'ridedb_workers',
+      help: 'Live workers by role.',
+      labelNames: ['role'] as const,
+      registers: [this.registry],
+      collect() {
+        const workers = orchestrator.workers();
+        for (const role of ['MASTER', 'SLAVE', 'STARTING']) this.set({ role }, workers.filter((w) => w.role === role).length);
+      },
+    });
+    new Gauge({
+      name: 'ridedb_replication_lag_entries',
+      help: "Log entries a worker is behind the master's applied seq.",
+      labelNames: ['worker', 'role'] as const,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        const head = orchestrator.master()?.appliedSeq ?? 0;
+        for (const w of orchestrator.workers()) this.set({ worker: w.id, role: w.role }, Math.max(0, head - w.appliedSeq));
+      },
+    });
+    new Gauge({
+      name: 'ridedb_epoch',
+      help: 'Current cluster epoch (one per election).',
+      registers: [this.registry],
+      collect() {
+        this.set(orchestrator.epoch);
+      },
+    });
+    orchestrator.on('event', (event: ClusterEventRecord) => {
+      if (event.type === 'LEADER_ELECTED') this.elections.inc();
+      if (event.type === 'SCALED_UP') this.scalingEvents.inc({ direction: 'up' });
+      if (event.type === 'SCALED_DOWN') this.scalingEvents.inc({ direction: 'down' });
+    });
+  }
+}

@@ -1,0 +1,52 @@
+import { spawn, execFile } from 'node:child_process';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { TestCluster, waitUntil } from './support/cluster';
+
+const CLI = path.resolve(__dirname, '../dist/cli/ridedb.js');
+const run = promisify(execFile);
+
+let cluster: TestCluster;
+beforeAll(async () => {
+  cluster = await TestCluster.start();
+});
+afterAll(async () => {
+  await cluster?.stop();
+});
+
+const cli = (...args: string[]) => run(process.execPath, [CLI, '--url', cluster.url, '--token', cluster.config.adminToken, ...args]);
+
+describe('the ridedb command line', () => {
+  it('shows status and workers, as text and as JSON', async () => {
+    const status = await cli('status');
+    expect(status.stdout).toMatch(/epoch \d+, log at seq \d+, runtime process, 1\/1 slaves/);
+    expect(status.stdout).toMatch(/MASTER/);
+    const workers = JSON.parse((await cli('workers', '--json')).stdout) as Array<{ role: string; pid: number }>;
+    expect(workers.map((w) => w.role).sort()).toEqual(['MASTER', 'SLAVE']);
+  });
+
+  it('prints one line per event with events --follow while crash master runs in another shell', async () => {
+    const follower = spawn(process.execPath, [CLI, '--url', cluster.url, 'events', '--follow'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    follower.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    try {
+      await new Promise((r) => setTimeout(r, 1000));
+      const crashed = await cli('crash', 'master');
+      expect(crashed.stdout).toMatch(/^crashed master: /);
+      await waitUntil('left, elected and joined lines', async () => /WORKER_LEFT/.test(out) && /LEADER_ELECTED/.test(out) && /WORKER_JOINED/.test(out), 30_000);
+      const lines = out.trim().split('\n');
+      for (const line of lines) expect(line).toMatch(/^\S+Z (WORKER_LEFT|WORKER_JOINED|LEADER_ELECTED|SCALED_UP|SCALED_DOWN)\s/);
+      expect(lines.find((l) => l.includes('LEADER_ELECTED'))).toMatch(/epoch=\d+/);
+    } finally {
+      follower.kill('SIGINT');
+    }
+  });
+
+  it('scales and reports errors with a non-zero exit', async () => {
+    await cluster.waitHealthy();
+    expect((await cli('scale', '2')).stdout).toMatch(/desired slaves: 2/);
+    await waitUntil('two slaves', async () => (await cluster.workers()).filter((w) => w.role === 'SLAVE').length === 2, 30_000);
+    await expect(run(process.execPath, [CLI, '--url', cluster.url, 'scale', '3'])).rejects.toMatchObject({ code: 1, stderr: expect.stringMatching(/FORBIDDEN/) });
+    await expect(run(process.execPath, [CLI, '--url', 'http://127.0.0.1:9', 'status'])).rejects.toMatchObject({ code: 1, stderr: expect.stringMatching(/cannot reach the gateway/) });
+  });
+});

@@ -1,0 +1,52 @@
+import { PASSWORD, TestCluster } from './support/cluster';
+
+let cluster: TestCluster;
+beforeAll(async () => {
+  cluster = await TestCluster.start();
+});
+afterAll(async () => {
+  await cluster?.stop();
+});
+
+async function metrics(): Promise<string> {
+  const res = await fetch(`${cluster.url}/metrics`);
+  expect(res.status).toBe(200);
+  expect(res.headers.get('content-type')).toMatch(/text\/plain/);
+  return res.text();
+}
+
+/** The value of one series, 0 when absent. */
+function value(text: string, series: string): number {
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+  return line ? Number(line.slice(series.length + 1)) : 0;
+}
+
+describe('/metrics', () => {
+  it('exposes workers by role, replication lag and the epoch', async () => {
+    const text = await metrics();
+    expect(value(text, 'ridedb_workers{role="MASTER"}')).toBe(1);
+    expect(value(text, 'ridedb_workers{role="SLAVE"}')).toBe(1);
+    expect(text).toMatch(/^ridedb_replication_lag_entries\{worker="[a-z0-9_]+",role="SLAVE"\} \d+$/m);
+    expect(value(text, 'ridedb_epoch')).toBeGreaterThanOrEqual(1);
+    expect(text).toMatch(/^ridedb_elections_total \d+$/m);
+    expect(text).toMatch(/^# TYPE ridedb_scaling_events_total counter$/m);
+    expect(text).toMatch(/^# TYPE ridedb_rpc_timeouts_total counter$/m);
+  });
+
+  it('counts a read and a write by operation and outcome, with their RPC latency', async () => {
+    const before = await metrics();
+    await cluster.data('{ areas { id } }');
+    await cluster.data('mutation($u: String!, $p: String!) { createUser(username: $u, password: $p) { username } }', { u: 'metered', p: PASSWORD });
+    await cluster.gql('mutation($u: String!, $p: String!) { createUser(username: $u, password: $p) { username } }', { u: 'metered', p: PASSWORD });
+    await fetch(`${cluster.url}/api/v1/rides/count`);
+    const after = await metrics();
+
+    const delta = (series: string) => value(after, series) - value(before, series);
+    expect(delta('ridedb_requests_total{api="graphql",operation="areas",outcome="ok"}')).toBe(1);
+    expect(delta('ridedb_requests_total{api="graphql",operation="createUser",outcome="ok"}')).toBe(1);
+    expect(delta('ridedb_requests_total{api="graphql",operation="createUser",outcome="CONFLICT"}')).toBe(1);
+    expect(delta('ridedb_requests_total{api="rest",operation="GET /rides/count",outcome="ok"}')).toBe(1);
+    expect(delta('ridedb_rpc_duration_seconds_count{kind="read",op="areas"}')).toBe(1);
+    expect(delta('ridedb_rpc_duration_seconds_count{kind="write",op="createUser"}')).toBe(2);
+  });
+});
