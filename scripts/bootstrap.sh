@@ -121,4 +121,9 @@ if [ "${WORKER_RUNTIME:-process}" = docker ] || [ "${RIDEDB_DOCKER:-0}" = 1 ]; t
   ensure_docker
   bash scripts/build-worker-image.sh
 fi
+# The test suite validates compose/docker-compose.yml with Debian's docker-compose.
+if [ "${RIDEDB_DOCKER:-0}" = 1 ] && ! command -v docker-compose >/dev/null; then
+  can_install || die "docker-compose is needed by the tests: apt-get install docker-compose"
+  apt_install docker-compose
+fi
 say "ready"
