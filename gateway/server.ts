@@ -1,6 +1,6 @@
 import http from 'node:http';
 import { ApolloServer } from '@apollo/server';
-import { ApolloServerPluginCacheControlDisabled } from '@apollo/server/plugin/disabled';
+import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import { expressMiddleware } from '@as-integrations/express5';
 import { InMemoryLRUCache } from '@apollo/utils.keyvaluecache';
@@ -17,6 +17,7 @@ import { dbaasPlugin } from './graphql/plugins';
 import { clusterEventsPubSub, resolvers } from './graphql/resolvers';
 import type { Metrics } from './metrics';
 import type { Orchestrator } from './orchestrator';
+import { playgroundRouter } from './playground';
 import { restRouter } from './rest';
 import { newRequestContext, type RequestContext, type RideService } from './service';
 
@@ -93,6 +94,8 @@ export async function startServer(parts: ServerParts): Promise<RunningServer> {
     plugins: [
       // ridedb sets no cache hints; the plugin would wrap every field resolver for nothing.
       ApolloServerPluginCacheControlDisabled(),
+      // Apollo's own landing page loads from a CDN; ours (playground.ts) is served locally.
+      ApolloServerPluginLandingPageDisabled(),
       ApolloServerPluginDrainHttpServer({ httpServer }),
       { async serverWillStart() { return { async drainServer() { await subscriptions.dispose(); } }; } },
       dbaasPlugin(metrics),
@@ -100,6 +103,7 @@ export async function startServer(parts: ServerParts): Promise<RunningServer> {
   });
   await apollo.start();
 
+  app.use(playgroundRouter());
   app.get('/healthz', health(orchestrator));
   app.get('/metrics', async (_req, res) => {
     res.set('Content-Type', metrics.registry.contentType).send(await metrics.registry.metrics());

@@ -126,4 +126,9 @@ if [ "${RIDEDB_DOCKER:-0}" = 1 ] && ! command -v docker-compose >/dev/null; then
   can_install || die "docker-compose is needed by the tests: apt-get install docker-compose"
   apt_install docker-compose
 fi
+# Headless Chromium for the explorer's browser test.
+if [ "${RIDEDB_BROWSER:-0}" = 1 ] && [ ! -x /usr/bin/chromium ]; then
+  can_install || die "the browser test needs Chromium at /usr/bin/chromium: apt-get install chromium"
+  apt_install chromium
+fi
 say "ready"
