@@ -65,7 +65,7 @@ async function main(): Promise<void> {
   log.info({ from: replica.appliedSeq, target }, 'catching up');
   while (!(await replica.waitFor(target, 1000))) log.info({ appliedSeq: replica.appliedSeq, target }, 'catching up');
 
-  const reads = await startReadServer(connection, names.readQ, pool, replica, workerId, log);
+  const reads = await startReadServer(connection, names.readQ, pool, replica, workerId, log.child({ role: 'SLAVE' }));
   coordination.update({ role: 'SLAVE', appliedSeq: replica.appliedSeq });
   await coordination.flush();
   log.info({ appliedSeq: replica.appliedSeq }, 'serving reads');
@@ -74,7 +74,7 @@ async function main(): Promise<void> {
     const epoch = await coordination.advanceEpoch();
     log.info({ epoch }, 'elected; fencing the log');
     const sync = await connection.createConfirmChannel();
-    const deps = { connection, names, pool, replica, workerId, log, failStop };
+    const deps = { connection, names, pool, replica, workerId, log: log.child({ role: 'MASTER', epoch }), failStop };
     await fenceLog(deps, epoch, sync);
     await tail.stop();
     await reads.stop();

@@ -176,6 +176,7 @@ export async function startWriteServer(deps: MasterDeps, epoch: number, sync: Co
       }
       await client.query('COMMIT');
       replica.advanceTo(position);
+      if (log.isLevelEnabled('debug')) for (const e of entries) log.debug({ seq: e.seq, requestId: e.requestId, op: e.op }, 'write committed');
     } catch (err) {
       await client.query('ROLLBACK').catch((rollbackErr: Error) => log.error({ err: rollbackErr }, 'rollback failed'));
       throw err;
