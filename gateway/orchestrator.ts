@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { badInput, parseSequentialName, unavailable, type ClusterEventRecord, type ClusterNames, type Config, type Logger, type WorkerRecord, type Zk } from '../schema';
 import type { ClusterView } from './clusterView';
+import { dropWorkerDatabase } from './teardown';
 import type { RuntimeWorker, WorkerRuntime } from './runtimes/runtime';
 
 // By consecutive quick exits: a worker that crashes once restarts at once; a crash loop backs off.
@@ -116,7 +117,11 @@ export class Orchestrator extends EventEmitter {
       this.log.error({ err, workerId }, 'could not clear znodes of a dead worker');
     }
     if (this.stopping) return;
-    if (this.retiring.delete(workerId)) return;
+    if (this.retiring.delete(workerId)) {
+      // Scaled down: nobody will restart this worker, so its replica goes too.
+      await dropWorkerDatabase(this.config, workerId).catch((err: Error) => this.log.warn({ err, workerId }, 'could not drop a retired worker database'));
+      return;
+    }
 
     const lived = Date.now() - (this.startedAt.get(workerId) ?? 0);
     const onPurpose = this.crashedOnPurpose.delete(workerId);

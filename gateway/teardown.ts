@@ -39,6 +39,18 @@ export async function destroyCluster(config: Config): Promise<void> {
   }
 }
 
+/** Drops one worker's database, once it is stopped for good (scaled down). */
+export async function dropWorkerDatabase(config: Config, workerId: string): Promise<void> {
+  const database = clusterNames(config.cluster).workerDatabase(workerId);
+  const pg = new Client({ connectionString: config.databaseUrl });
+  await pg.connect();
+  try {
+    await pg.query(`DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`);
+  } finally {
+    await pg.end();
+  }
+}
+
 if (require.main === module) {
   const config = loadConfig();
   destroyCluster(config)

@@ -1,5 +1,5 @@
 import { targetSlaves } from '../gateway/autoscaler';
-import { TestCluster, waitUntil } from './support/cluster';
+import { queryOne, TestCluster, waitUntil } from './support/cluster';
 import { EventRecorder } from './support/events';
 
 describe('the autoscaling rule', () => {
@@ -41,6 +41,10 @@ describe('the autoscaler', () => {
     expect(workers.filter((w) => w.role === 'MASTER')).toHaveLength(1);
     const { cluster: c } = await cluster.data<{ cluster: { desiredSlaves: number } }>('{ cluster { desiredSlaves } }');
     expect(c.desiredSlaves).toBe(1);
+    // The retired slaves' replicas are dropped; the live workers' remain.
+    const databases = async () =>
+      (await queryOne<{ n: number }>(cluster.config.databaseUrl, 'SELECT count(*)::int AS n FROM pg_database WHERE starts_with(datname, $1)', [cluster.names.workerDatabasePrefix])).n;
+    await waitUntil('retired databases dropped', async () => (await databases()) === 2, 15_000);
     await recorder.close();
   });
 });
