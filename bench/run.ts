@@ -5,7 +5,7 @@ import type { ChildProcess } from 'node:child_process';
 import { TestCluster, waitUntil } from '../test/support/cluster';
 import { load, peakRssMb, startServer, type LoadResult } from './lib';
 import { writeReport, type BenchResults, type Row } from './report';
-import { copyToBaseline, ROUTE_COUNT, routeOf, SEED, seedThroughRidedb } from './seed';
+import { copyToBaseline, dropBaseline, ROUTE_COUNT, routeOf, SEED, seedThroughRidedb } from './seed';
 
 /**
  * `npm run bench`: ridedb against the baseline (Apollo + type-graphql + pg, same schema)
@@ -74,11 +74,12 @@ async function main(): Promise<void> {
   const started = Date.now();
   const cluster = await TestCluster.start({ LOG_LEVEL: 'warn', MAX_SLAVES: String(Math.max(...SLAVE_COUNTS)) });
   const servers: ChildProcess[] = [];
+  const baselineName = `${cluster.config.cluster}_baseline`;
   try {
     process.stdout.write(`seeding ${SEED.users} users, ${SEED.rides} rides through ridedb (cluster ${cluster.config.cluster})\n`);
     const { rideIds } = await seedThroughRidedb(cluster.config.amqpUrl, cluster.names);
     const master = await cluster.master();
-    const baselineDb = await copyToBaseline(cluster.workerDatabaseUrl(master.id), cluster.config.databaseUrl, `${cluster.config.cluster}_baseline`);
+    const baselineDb = await copyToBaseline(cluster.workerDatabaseUrl(master.id), cluster.config.databaseUrl, baselineName);
     const basePort = cluster.config.port + 1;
     servers.push(await startServer(path.join(ROOT, 'dist/bench/baselineServer.js'), { DATABASE_URL: baselineDb, PORT: String(basePort) }, 'baseline ready'));
     servers.push(await startServer(path.join(ROOT, 'bench/postgraphile/server.js'), { DATABASE_URL: baselineDb, PORT: String(basePort + 1) }, 'postgraphile ready'));
@@ -137,6 +138,7 @@ async function main(): Promise<void> {
   } finally {
     for (const s of servers) s.kill('SIGTERM');
     await cluster.stop();
+    await dropBaseline(cluster.config.databaseUrl, baselineName);
   }
 }
 

@@ -51,6 +51,16 @@ export async function seedThroughRidedb(amqpUrl: string, names: ClusterNames): P
 
 const COPY_CHUNK = 5000;
 
+export async function dropBaseline(serverUrl: string, database: string): Promise<void> {
+  const admin = new Client({ connectionString: serverUrl });
+  await admin.connect();
+  try {
+    await admin.query(`DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`);
+  } finally {
+    await admin.end();
+  }
+}
+
 /** The same data in a plain database for the baseline and PostGraphile: copied from a replica. */
 export async function copyToBaseline(sourceUrl: string, serverUrl: string, database: string): Promise<string> {
   const admin = new Client({ connectionString: serverUrl });
