@@ -42,23 +42,33 @@ interface Pending {
 
 const LAG_RETRY_DELAY_MS = 5;
 
+interface BrokerLink {
+  connection: ChannelModel;
+  publishChannel: Channel;
+  writeChannel: ConfirmChannel;
+}
+
+const RECONNECT_DELAYS_MS = [100, 250, 500, 1000, 2000, 5000];
+
 /**
  * The gateway's side of the RPCs: one AMQP connection, long-lived channels, one reply
- * queue per gateway, replies matched by correlation id.
+ * queue per gateway, replies matched by correlation id. If the broker goes away, requests
+ * in flight fail with UNAVAILABLE at once and the client reconnects with bounded backoff.
  */
 export class RpcClient {
   private pending = new Map<string, Pending>();
+  private link: BrokerLink | null = null;
+  private closing = false;
   /** Highest seq this gateway saw committed: the floor for read-your-writes. */
   lastSeq = 0;
 
   private constructor(
-    private readonly connection: ChannelModel,
-    private readonly publishChannel: Channel,
-    private readonly writeChannel: ConfirmChannel,
+    private readonly amqpUrl: string,
     private readonly replyQueue: string,
     private readonly names: ClusterNames,
     private readonly readTimeoutMs: number,
     private readonly writeTimeoutMs: number,
+    private readonly log: Logger,
   ) {}
 
   static async connect(
@@ -68,29 +78,60 @@ export class RpcClient {
     timeouts: { readTimeoutMs: number; writeTimeoutMs: number },
     log: Logger,
   ): Promise<RpcClient> {
-    const connection = await connectBroker(amqpUrl);
-    connection.on('error', (err: Error) => log.error({ err }, 'AMQP connection error'));
+    const client = new RpcClient(amqpUrl, names.responseQ(gatewayId), names, timeouts.readTimeoutMs, timeouts.writeTimeoutMs, log);
+    await client.open();
+    return client;
+  }
+
+  private async open(): Promise<void> {
+    const connection = await connectBroker(this.amqpUrl);
+    connection.on('error', (err: Error) => this.log.error({ err }, 'AMQP connection error'));
+    connection.on('close', () => this.lost());
     const publishChannel = await connection.createChannel();
-    await assertTopology(publishChannel, names);
+    await assertTopology(publishChannel, this.names);
     const writeChannel = await connection.createConfirmChannel();
-    const replyQueue = names.responseQ(gatewayId);
-    await publishChannel.assertQueue(replyQueue, { exclusive: true, autoDelete: true, durable: false });
-    const client = new RpcClient(connection, publishChannel, writeChannel, replyQueue, names, timeouts.readTimeoutMs, timeouts.writeTimeoutMs);
+    await publishChannel.assertQueue(this.replyQueue, { exclusive: true, autoDelete: true, durable: false });
     await publishChannel.consume(
-      replyQueue,
+      this.replyQueue,
       (msg) => {
         if (!msg) return;
-        const pending = client.pending.get(msg.properties.correlationId as string);
+        const pending = this.pending.get(msg.properties.correlationId as string);
         if (!pending) return; // a reply after its timeout
         try {
           pending.resolve(decode(rpcReplySchema, msg.content));
         } catch (err) {
-          log.error({ err }, 'malformed reply from a worker');
+          this.log.error({ err }, 'malformed reply from a worker');
         }
       },
       { noAck: true },
     );
-    return client;
+    this.link = { connection, publishChannel, writeChannel };
+  }
+
+  /** The broker connection is gone: fail what is in flight, then reconnect. */
+  private lost(): void {
+    this.link = null;
+    if (this.closing) return;
+    this.log.error('lost the RabbitMQ connection; failing requests in flight and reconnecting');
+    for (const [, p] of this.pending) p.resolve({ ok: false, workerId: '', appliedSeq: 0, error: { code: 'UNAVAILABLE', message: 'the broker connection was lost' } });
+    void this.reconnect(0);
+  }
+
+  private async reconnect(attempt: number): Promise<void> {
+    await new Promise((r) => setTimeout(r, RECONNECT_DELAYS_MS[Math.min(attempt, RECONNECT_DELAYS_MS.length - 1)]));
+    if (this.closing) return;
+    try {
+      await this.open();
+      this.log.info({ attempts: attempt + 1 }, 'reconnected to RabbitMQ');
+    } catch (err) {
+      this.log.warn({ err, attempt }, 'RabbitMQ not reachable yet');
+      void this.reconnect(attempt + 1);
+    }
+  }
+
+  private connected(): BrokerLink {
+    if (!this.link) throw unavailable('the gateway is reconnecting to the broker');
+    return this.link;
   }
 
   private awaitReply(correlationId: string, timeoutMs: number, what: string): Promise<RpcReply> {
@@ -116,10 +157,11 @@ export class RpcClient {
     for (;;) {
       const remaining = deadline - Date.now();
       if (remaining <= 0) throw unavailable(`no slave reached seq ${options.minSeq} within ${this.readTimeoutMs} ms`);
+      const { publishChannel } = this.connected();
       const correlationId = randomUUID();
       const answer = this.awaitReply(correlationId, remaining, `read ${op}`);
       // Expire with the request, so a slave never works on a read nobody waits for.
-      this.publishChannel.sendToQueue(this.names.readQ, body, {
+      publishChannel.sendToQueue(this.names.readQ, body, {
         correlationId,
         replyTo: this.replyQueue,
         expiration: String(remaining),
@@ -133,12 +175,13 @@ export class RpcClient {
   }
 
   async write<N extends WriteOpName>(op: N, args: WriteArgs<N>): Promise<WriteAnswer<WriteResult<N>>> {
+    const { writeChannel } = this.connected();
     const correlationId = randomUUID();
     const answer = this.awaitReply(correlationId, this.writeTimeoutMs, `write ${op}`);
     const body = encode({ requestId: correlationId, op, args });
     // Persisting the request takes the broker an fsync; the master usually answers before
     // that. So wait for whichever comes first, and turn only a nack into an error.
-    this.writeChannel.sendToQueue(
+    writeChannel.sendToQueue(
       this.names.writeQ,
       body,
       { correlationId, replyTo: this.replyQueue, persistent: true, contentType: 'application/json' },
@@ -154,8 +197,9 @@ export class RpcClient {
   }
 
   async close(): Promise<void> {
+    this.closing = true;
     for (const [, p] of this.pending) clearTimeout(p.timer);
     this.pending.clear();
-    await this.connection.close();
+    await this.link?.connection.close();
   }
 }
