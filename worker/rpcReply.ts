@@ -14,6 +14,12 @@ export function errorReply(err: unknown, workerId: string, appliedSeq: number, l
   if (err instanceof MalformedMessageError) {
     return { ok: false, workerId, appliedSeq, error: { code: 'BAD_USER_INPUT', message: `malformed request: ${err.message}` } };
   }
+  // PostgreSQL going away (connection errors, admin shutdown, recovery): retryable.
+  const pgCode = (err as { code?: string }).code ?? '';
+  if (pgCode.startsWith('08') || pgCode.startsWith('57P') || pgCode === 'ECONNREFUSED' || pgCode === 'ECONNRESET') {
+    log.warn({ err }, 'database unavailable');
+    return { ok: false, workerId, appliedSeq, error: { code: 'UNAVAILABLE', message: 'the database is unavailable' } };
+  }
   log.error({ err }, 'request failed');
   return { ok: false, workerId, appliedSeq, error: { code: 'INTERNAL_SERVER_ERROR', message: 'internal error' } };
 }
