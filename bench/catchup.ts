@@ -4,7 +4,7 @@ import path from 'node:path';
 import { createLogger } from '../schema';
 import { RpcClient } from '../gateway/rpcClient';
 import { queryOne, TestCluster, waitUntil, WORKER_ENTRY } from '../test/support/cluster';
-import { runPool } from './lib';
+import { peakRssMb, runPool } from './lib';
 
 /**
  * `npm run bench:catchup`: how fast a brand-new worker reaches the head of the log, after
@@ -20,7 +20,7 @@ async function appliedSeq(url: string): Promise<number> {
 async function main(): Promise<void> {
   const cluster = await TestCluster.start({ LOG_LEVEL: 'warn' });
   const rpc = await RpcClient.connect(cluster.config.amqpUrl, cluster.names, `catchup${process.pid}`, { readTimeoutMs: 30_000, writeTimeoutMs: 60_000 }, createLogger('warn', {}));
-  const runs: Array<{ entries: number; seconds: number; entries_per_s: number }> = [];
+  const runs: Array<{ entries: number; seconds: number; entries_per_s: number; peak_rss_mb: number }> = [];
   try {
     await rpc.write('createUser', { username: 'catchup', passwordHash: 'bench-not-a-real-hash' });
     let written = 1;
@@ -34,14 +34,16 @@ async function main(): Promise<void> {
       const workerId = `catchup_${size}`;
       const started = performance.now();
       const child = spawn(process.execPath, [WORKER_ENTRY], { env: { ...cluster.workerEnv(workerId), LOG_LEVEL: 'warn' }, stdio: 'inherit' });
+      let peak = 0;
       try {
         await waitUntil(`worker ${workerId} at seq ${head}`, async () => (await appliedSeq(cluster.workerDatabaseUrl(workerId))) >= head, 600_000);
+        peak = peakRssMb(child.pid!);
       } finally {
         child.kill('SIGTERM');
       }
       const seconds = (performance.now() - started) / 1000;
-      runs.push({ entries: head, seconds: Number(seconds.toFixed(2)), entries_per_s: Math.round(head / seconds) });
-      process.stdout.write(`  ${head} entries: caught up in ${seconds.toFixed(2)} s (${Math.round(head / seconds)} entries/s, including process start and migrations)\n`);
+      runs.push({ entries: head, seconds: Number(seconds.toFixed(2)), entries_per_s: Math.round(head / seconds), peak_rss_mb: peak });
+      process.stdout.write(`  ${head} entries: caught up in ${seconds.toFixed(2)} s (${Math.round(head / seconds)} entries/s, including process start and migrations), peak RSS ${peak} MB\n`);
     }
   } finally {
     await rpc.close();

@@ -85,12 +85,26 @@ export class Orchestrator extends EventEmitter {
     return worker;
   }
 
-  /** Spawns one master and the desired slaves. */
+  /**
+   * Adopts the workers an earlier gateway left running (their znodes are still there),
+   * then spawns what is missing for one master and the desired slaves.
+   */
   async start(): Promise<void> {
-    const first = newWorkerId();
-    await this.spawn(first);
-    // The first worker wins the first election; the others queue behind it.
-    await Promise.all(Array.from({ length: this.desiredSlaves }, () => this.spawn(newWorkerId())));
+    const running = this.view.workers();
+    const adopted: string[] = [];
+    for (const w of running) {
+      if (await this.runtime.adopt({ workerId: w.id, pid: w.pid, containerId: w.containerId })) adopted.push(w.id);
+      else await this.clearZnodes(w.id); // a stale registration: its worker is gone
+    }
+    if (adopted.length) {
+      this.desiredSlaves = Math.min(this.config.maxSlaves, Math.max(this.desiredSlaves, adopted.length - 1));
+      this.log.info({ adopted, desiredSlaves: this.desiredSlaves }, 'adopted running workers');
+    }
+    const missing = 1 + this.desiredSlaves - adopted.length;
+    if (missing <= 0) return;
+    // With no master around, the first spawned worker wins the first election.
+    if (!adopted.length) await this.spawn(newWorkerId());
+    await Promise.all(Array.from({ length: adopted.length ? missing : missing - 1 }, () => this.spawn(newWorkerId())));
   }
 
   async stop(): Promise<void> {

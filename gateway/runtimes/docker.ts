@@ -54,6 +54,16 @@ export class DockerRuntime extends EventEmitter implements WorkerRuntime {
     this.events = stream;
   }
 
+  async adopt(worker: RuntimeWorker): Promise<boolean> {
+    const [container] = await this.docker.listContainers({
+      filters: { label: [`${CLUSTER_LABEL}=${this.cluster}`, `${WORKER_LABEL}=${worker.workerId}`], status: ['running'] },
+    });
+    if (!container) return false;
+    const info = await this.docker.getContainer(container.Id).inspect();
+    this.workers.set(worker.workerId, { workerId: worker.workerId, pid: info.State.Pid, containerId: container.Id });
+    return true;
+  }
+
   private onEvent(event: DockerEvent): void {
     const workerId = event.Actor?.Attributes?.[WORKER_LABEL];
     const worker = workerId ? this.workers.get(workerId) : undefined;

@@ -4,12 +4,25 @@ import path from 'node:path';
 import type { RuntimeWorker, WorkerRuntime, WorkerSpec } from './runtime';
 
 const STOP_GRACE_MS = 5000;
+/** How often adopted workers (not our children, so no exit event) are checked for life. */
+const ADOPTED_POLL_MS = 100;
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
 const WORKER_ENTRY = path.resolve(__dirname, '../../worker/main.js');
 
 /** Workers as child processes of the gateway, on this machine. */
 export class ProcessRuntime extends EventEmitter implements WorkerRuntime {
   readonly name = 'process';
   private children = new Map<string, { child: ChildProcess; worker: RuntimeWorker }>();
+  private adopted = new Map<string, RuntimeWorker>();
+  private poller: NodeJS.Timeout | null = null;
 
   async start(): Promise<void> {}
 
@@ -31,15 +44,41 @@ export class ProcessRuntime extends EventEmitter implements WorkerRuntime {
     return worker;
   }
 
+  async adopt(worker: RuntimeWorker): Promise<boolean> {
+    if (worker.containerId || !isAlive(worker.pid)) return false;
+    this.adopted.set(worker.workerId, worker);
+    this.poller ??= setInterval(() => {
+      for (const [id, w] of this.adopted) {
+        if (isAlive(w.pid)) continue;
+        this.adopted.delete(id);
+        this.emit('exit', w, 'adopted worker is gone');
+      }
+    }, ADOPTED_POLL_MS);
+    return true;
+  }
+
   async kill(workerId: string): Promise<void> {
     this.children.get(workerId)?.child.kill('SIGKILL');
+    const adopted = this.adopted.get(workerId);
+    if (adopted) process.kill(adopted.pid, 'SIGKILL');
   }
 
   list(): RuntimeWorker[] {
-    return [...this.children.values()].map((c) => c.worker);
+    return [...[...this.children.values()].map((c) => c.worker), ...this.adopted.values()];
   }
 
   async stopAll(): Promise<void> {
+    if (this.poller) clearInterval(this.poller);
+    const adopted = [...this.adopted.values()];
+    this.adopted.clear();
+    for (const w of adopted) process.kill(w.pid, 'SIGTERM');
+    await Promise.all(
+      adopted.map(async (w) => {
+        const deadline = Date.now() + STOP_GRACE_MS;
+        while (isAlive(w.pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, ADOPTED_POLL_MS));
+        if (isAlive(w.pid)) process.kill(w.pid, 'SIGKILL');
+      }),
+    );
     await Promise.all(
       [...this.children.values()].map(
         ({ child }) =>

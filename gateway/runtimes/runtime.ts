@@ -22,6 +22,12 @@ export interface WorkerRuntime extends EventEmitter {
   /** Connects to the backend (checks it answers, starts watching for exits). */
   start(): Promise<void>;
   spawn(spec: WorkerSpec): Promise<RuntimeWorker>;
+  /**
+   * Takes charge of a worker an earlier gateway started (found in ZooKeeper), so a
+   * restarted gateway watches, kills and stops it like its own instead of starting a
+   * second set. Returns false if this runtime cannot reach it.
+   */
+  adopt(worker: RuntimeWorker): Promise<boolean>;
   /** Kills a worker at once (SIGKILL): a crash, as far as the cluster can tell. */
   kill(workerId: string): Promise<void>;
   list(): RuntimeWorker[];

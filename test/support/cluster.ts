@@ -67,16 +67,35 @@ export async function waitUntil<T>(what: string, probe: () => Promise<T | undefi
 export class TestCluster {
   readonly url: string;
   readonly names;
+  gateway: ChildProcess;
   private exited: Promise<void>;
 
   private constructor(
     readonly config: Config,
-    readonly gateway: ChildProcess,
+    private readonly env: Record<string, string>,
     readonly logFile: string,
   ) {
     this.url = `http://127.0.0.1:${config.port}`;
     this.names = clusterNames(config.cluster);
-    this.exited = new Promise((resolve) => gateway.once('exit', () => resolve()));
+    this.gateway = this.spawnGateway();
+    this.exited = new Promise((resolve) => this.gateway.once('exit', () => resolve()));
+  }
+
+  private spawnGateway(): ChildProcess {
+    const out = fs.openSync(this.logFile, 'a');
+    const gateway = spawn(process.execPath, [GATEWAY_ENTRY], { env: this.env, stdio: ['ignore', out, out] });
+    fs.closeSync(out);
+    return gateway;
+  }
+
+  /** Kills the gateway as a crash would (its workers keep running) and starts a new one. */
+  async crashAndRestartGateway(): Promise<void> {
+    const gone = new Promise((resolve) => this.gateway.once('exit', resolve));
+    this.gateway.kill('SIGKILL');
+    await gone;
+    this.gateway = this.spawnGateway();
+    this.exited = new Promise((resolve) => this.gateway.once('exit', () => resolve()));
+    await this.waitHealthy();
   }
 
   static async start(extraEnv: Record<string, string> = {}): Promise<TestCluster> {
@@ -90,10 +109,7 @@ export class TestCluster {
     };
     const config = loadConfig(env);
     const logFile = path.join(os.tmpdir(), `ridedb-${config.cluster}.log`);
-    const out = fs.openSync(logFile, 'a');
-    const gateway = spawn(process.execPath, [GATEWAY_ENTRY], { env, stdio: ['ignore', out, out] });
-    fs.closeSync(out);
-    const cluster = new TestCluster(config, gateway, logFile);
+    const cluster = new TestCluster(config, env, logFile);
     await cluster.waitHealthy();
     return cluster;
   }

@@ -1,0 +1,41 @@
+import { PASSWORD, TestCluster, waitUntil } from './support/cluster';
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code !== 'ESRCH';
+  }
+};
+
+describe.each(['process', 'docker'])('a gateway restart (%s runtime)', (runtime) => {
+  let cluster: TestCluster;
+  beforeAll(async () => {
+    cluster = await TestCluster.start({ WORKER_RUNTIME: runtime });
+  });
+  afterAll(async () => {
+    await cluster?.stop();
+  });
+
+  it('re-adopts the running workers instead of starting a second set, and still replaces and stops them', async () => {
+    await cluster.data('mutation($u: String!, $p: String!) { createUser(username: $u, password: $p) { username } }', { u: 'survivor', p: PASSWORD });
+    const before = await cluster.workers();
+    await cluster.crashAndRestartGateway();
+    const after = await cluster.workers();
+    expect(after.map((w) => w.pid).sort()).toEqual(before.map((w) => w.pid).sort());
+    expect(await cluster.data('{ user(username: "survivor") { username } }')).toEqual({ user: { username: 'survivor' } });
+
+    // The adopted master's death is noticed and it is replaced.
+    const master = after.find((w) => w.role === 'MASTER')!;
+    await cluster.admin('mutation { crashMaster { id } }');
+    await waitUntil('a new master and two workers', async () => {
+      const ws = await cluster.workers();
+      return ws.length === 2 && ws.some((w) => w.role === 'MASTER' && w.pid !== master.pid) && ws.every((w) => w.role !== 'STARTING');
+    }, 30_000);
+
+    const pids = (await cluster.workers()).map((w) => w.pid);
+    await cluster.stop();
+    await waitUntil('every worker stopped', async () => pids.every((pid) => !alive(pid)), 20_000);
+  });
+});
