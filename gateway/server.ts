@@ -13,6 +13,7 @@ import type { Config, Logger } from '../schema';
 import type { Autoscaler } from './autoscaler';
 import { isAdminToken, makeFormatError } from './errors';
 import type { GqlContext, RequestCounter } from './graphql/context';
+import { queryLimits } from './graphql/limits';
 import { dbaasPlugin } from './graphql/plugins';
 import { clusterEventsPubSub, resolvers } from './graphql/resolvers';
 import type { Metrics } from './metrics';
@@ -90,6 +91,7 @@ export async function startServer(parts: ServerParts): Promise<RunningServer> {
     // of variables make every request a new entry, so keep it small.
     documentStore: new InMemoryLRUCache<DocumentNode>({ maxSize: 4 * 2 ** 20 }),
     formatError: makeFormatError(log),
+    validationRules: queryLimits(config.maxQueryDepth, config.maxAliases),
     includeStacktraceInErrorResponses: false,
     plugins: [
       // ridedb sets no cache hints; the plugin would wrap every field resolver for nothing.

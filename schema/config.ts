@@ -28,6 +28,8 @@ const envSchema = z.object({
   READ_TIMEOUT_MS: intFromEnv(5000, 50),
   WRITE_TIMEOUT_MS: intFromEnv(10000, 50),
   ZK_SESSION_TIMEOUT_MS: intFromEnv(6000, 1000),
+  MAX_QUERY_DEPTH: intFromEnv(8, 1),
+  MAX_ALIASES: intFromEnv(30, 0),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -49,6 +51,8 @@ export interface Config {
   readTimeoutMs: number;
   writeTimeoutMs: number;
   zkSessionTimeoutMs: number;
+  maxQueryDepth: number;
+  maxAliases: number;
   logLevel: string;
 }
 
@@ -83,6 +87,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     readTimeoutMs: e.READ_TIMEOUT_MS,
     writeTimeoutMs: e.WRITE_TIMEOUT_MS,
     zkSessionTimeoutMs: e.ZK_SESSION_TIMEOUT_MS,
+    maxQueryDepth: e.MAX_QUERY_DEPTH,
+    maxAliases: e.MAX_ALIASES,
     logLevel: e.LOG_LEVEL,
   };
 }

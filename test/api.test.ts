@@ -151,6 +151,16 @@ describe('the rules of DESIGN 3.3', () => {
     expect((await cluster.data<{ users: unknown[] }>('{ users { username } }')).users.length).toBeGreaterThan(1);
   });
 
+  it('refuses documents nested deeper than MAX_QUERY_DEPTH or with too many aliases, before any RPC', async () => {
+    const deep = '{ users { ridesCreated { riders { ridesJoined { riders { ridesCreated { riders { ridesJoined { riders { username } } } } } } } } } }';
+    const res = await cluster.gql(deep);
+    expect(res.errors?.[0]?.extensions?.code).toBe('GRAPHQL_VALIDATION_FAILED');
+    expect(res.errors?.[0]?.message).toMatch(/depth 9 exceeds the limit of 8/);
+    const aliases = `{ ${Array.from({ length: 31 }, (_, i) => `a${i}: rideCount`).join(' ')} }`;
+    expect((await cluster.gql(aliases)).errors?.[0]?.message).toMatch(/more than 30 aliased fields/);
+    expect((await cluster.gql(`{ ${Array.from({ length: 30 }, (_, i) => `a${i}: rideCount`).join(' ')} }`)).errors).toBeUndefined();
+  });
+
   it('never returns a password or a stack trace', async () => {
     const res = await cluster.gql('{ users { username password } }');
     expect(res.errors?.[0]?.extensions?.code).toBe('GRAPHQL_VALIDATION_FAILED');
