@@ -5,7 +5,8 @@ export interface ClusterNames {
   responseQ(gatewayId: string): string;
   syncExchange: string;
   syncLog: string;
-  deadLetterExchange: string;
+  /** Messages no worker could decode, kept with the reason (header x-reason). */
+  deadLetters: string;
   zkRoot: string;
   zkWorkers: string;
   zkElection: string;
@@ -24,7 +25,7 @@ export function clusterNames(cluster: string): ClusterNames {
     responseQ: (gatewayId) => `${cluster}.responseQ.${gatewayId}`,
     syncExchange: `${cluster}.syncQ`,
     syncLog: `${cluster}.syncQ.log`,
-    deadLetterExchange: `${cluster}.dead`,
+    deadLetters: `${cluster}.deadLetters`,
     zkRoot: `/${cluster}`,
     zkWorkers: `/${cluster}/workers`,
     zkElection: `/${cluster}/election`,

@@ -17,6 +17,7 @@ export async function assertTopology(channel: Channel, names: ClusterNames): Pro
   // One active consumer at a time: the elected master. Requests are persistent, so a write
   // survives the master's crash and is redelivered to its successor.
   await channel.assertQueue(names.writeQ, { durable: true, arguments: { 'x-single-active-consumer': true } });
+  await channel.assertQueue(names.deadLetters, { durable: true });
 }
 
 /**

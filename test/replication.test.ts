@@ -97,6 +97,38 @@ describe('the durable log', () => {
   });
 });
 
+describe('poison messages', () => {
+  it('are dead-lettered with their reason, answered with an error and never redelivered', async () => {
+    const connection = await connectBroker(cluster.config.amqpUrl);
+    try {
+      const channel = await connection.createChannel();
+      const { queue } = await channel.assertQueue('', { exclusive: true, autoDelete: true });
+      const replies: RpcReply[] = [];
+      await channel.consume(queue, (msg) => msg && replies.push(decode(rpcReplySchema, msg.content)), { noAck: true });
+      await channel.purgeQueue(cluster.names.deadLetters);
+      channel.sendToQueue(cluster.names.writeQ, Buffer.from('{"not": "a write'), { replyTo: queue, correlationId: 'w', persistent: true });
+      channel.sendToQueue(cluster.names.readQ, Buffer.from(JSON.stringify({ op: 'rides', minSeq: 'soon' })), { replyTo: queue, correlationId: 'r' });
+      await waitUntil('two error replies', async () => replies.length === 2, 10_000);
+      for (const r of replies) expect(r).toMatchObject({ ok: false, error: { code: 'BAD_USER_INPUT' } });
+
+      const dead: Array<{ reason: string; queue: string; body: string }> = [];
+      await waitUntil('two dead letters', async () => {
+        const msg = await channel.get(cluster.names.deadLetters, { noAck: true });
+        if (msg) dead.push({ reason: String(msg.properties.headers?.['x-reason']), queue: String(msg.properties.headers?.['x-original-queue']), body: msg.content.toString() });
+        return dead.length === 2;
+      }, 10_000);
+      expect(dead.map((d) => d.queue).sort()).toEqual([cluster.names.readQ, cluster.names.writeQ].sort());
+      expect(dead.find((d) => d.queue === cluster.names.writeQ)).toMatchObject({ body: '{"not": "a write', reason: expect.stringMatching(/not JSON/) });
+      expect(dead.find((d) => d.queue === cluster.names.readQ)?.reason).toMatch(/minSeq/);
+    } finally {
+      await connection.close();
+    }
+    // Both workers are still serving.
+    await cluster.waitHealthy();
+    expect(await cluster.data('{ rideCount }')).toMatchObject({ rideCount: expect.any(Number) });
+  });
+});
+
 describe('exactly-once writes', () => {
   it('gives one effect and the same result when the same write request id is delivered twice', async () => {
     await cluster.data('mutation($u: String!, $p: String!) { createUser(username: $u, password: $p) { username } }', { u: 'twice', p: PASSWORD });

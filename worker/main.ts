@@ -65,7 +65,7 @@ async function main(): Promise<void> {
   log.info({ from: replica.appliedSeq, target }, 'catching up');
   while (!(await replica.waitFor(target, 1000))) log.info({ appliedSeq: replica.appliedSeq, target }, 'catching up');
 
-  const reads = await startReadServer(connection, names.readQ, pool, replica, workerId, log.child({ role: 'SLAVE' }));
+  const reads = await startReadServer(connection, names.readQ, names.deadLetters, pool, replica, workerId, log.child({ role: 'SLAVE' }));
   coordination.update({ role: 'SLAVE', appliedSeq: replica.appliedSeq });
   await coordination.flush();
   log.info({ appliedSeq: replica.appliedSeq }, 'serving reads');

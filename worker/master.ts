@@ -4,6 +4,7 @@ import type { Pool } from 'pg';
 import {
   DbaasError,
   decode,
+  MalformedMessageError,
   encode,
   parseArgs,
   writeOperation,
@@ -19,7 +20,7 @@ import {
 } from '../schema';
 import { recordInLog, savePosition, type Replica } from './replica';
 import { prepared } from './preparedSql';
-import { errorReply, reply } from './rpcReply';
+import { deadLetter, errorReply, reply } from './rpcReply';
 
 const WRITE_PREFETCH = 512;
 const MAX_BATCH = 256;
@@ -190,6 +191,7 @@ export async function startWriteServer(deps: MasterDeps, epoch: number, sync: Co
       try {
         return { msg, request: decode(writeRequestSchema, msg.content) };
       } catch (err) {
+        if (err instanceof MalformedMessageError) deadLetter(channel, names.deadLetters, msg, err.message, workerId);
         return { msg, request: null, reply: errorReply(err, workerId, replica.appliedSeq, log) };
       }
     });

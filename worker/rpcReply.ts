@@ -8,6 +8,17 @@ export function reply(channel: Channel, request: ConsumeMessage, body: RpcReply)
   channel.sendToQueue(replyTo, encode(body), { correlationId, contentType: 'application/json' });
 }
 
+/**
+ * Parks a request no worker can decode in the dead-letter queue with the reason, instead
+ * of dropping it or letting it be redelivered forever.
+ */
+export function deadLetter(channel: Channel, deadLetters: string, request: ConsumeMessage, reason: string, workerId: string): void {
+  channel.sendToQueue(deadLetters, request.content, {
+    persistent: true,
+    headers: { 'x-reason': reason, 'x-original-queue': request.fields.routingKey, 'x-worker': workerId, 'x-dead-at': new Date().toISOString() },
+  });
+}
+
 /** Maps any failure to the reply error shape; internals are logged, never sent. */
 export function errorReply(err: unknown, workerId: string, appliedSeq: number, log: Logger): RpcReply {
   if (err instanceof DbaasError) return { ok: false, workerId, appliedSeq, error: { code: err.code, message: err.message } };

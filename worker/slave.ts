@@ -1,9 +1,9 @@
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
 import type { Pool } from 'pg';
-import { decode, isReadOp, parseArgs, readOperations, readRequestSchema, badInput, type Logger, type ReadRequest, type Sql } from '../schema';
+import { decode, isReadOp, MalformedMessageError, parseArgs, readOperations, readRequestSchema, badInput, type Logger, type ReadRequest, type Sql } from '../schema';
 import { prepared } from './preparedSql';
 import type { Replica } from './replica';
-import { errorReply, reply } from './rpcReply';
+import { deadLetter, errorReply, reply } from './rpcReply';
 
 /** How long a slave waits to catch up to a read's minSeq before saying it lags. */
 const LAG_WAIT_MS = 200;
@@ -23,6 +23,7 @@ async function runRead(pool: Pool, request: ReadRequest): Promise<unknown> {
 export async function startReadServer(
   connection: ChannelModel,
   readQ: string,
+  deadLetters: string,
   pool: Pool,
   replica: Replica,
   workerId: string,
@@ -47,6 +48,7 @@ export async function startReadServer(
         reply(channel, msg, { ok: true, workerId, appliedSeq: replica.appliedSeq, result });
       }
     } catch (err) {
+      if (err instanceof MalformedMessageError) deadLetter(channel, deadLetters, msg, err.message, workerId);
       reply(channel, msg, errorReply(err, workerId, replica.appliedSeq, log));
     }
     channel.ack(msg);
