@@ -1,4 +1,4 @@
-import type { GraphQLFormattedError } from 'graphql';
+import { GraphQLError, type GraphQLFormattedError } from 'graphql';
 import { unwrapResolverError } from '@apollo/server/errors';
 import { DbaasError, forbidden, type Logger } from '../schema';
 import { timingSafeEqual } from 'node:crypto';
@@ -13,6 +13,11 @@ export function makeFormatError(log: Logger) {
     const original = unwrapResolverError(error);
     if (original instanceof DbaasError) {
       return { message: original.message, path: formatted.path, locations: formatted.locations, extensions: { code: original.code } };
+    }
+    // graphql-js' own execution errors (an argument that fails coercion at run time) are
+    // about the request, not about us.
+    if (original instanceof GraphQLError && !original.originalError) {
+      return { message: formatted.message, path: formatted.path, locations: formatted.locations, extensions: { code: 'BAD_USER_INPUT' } };
     }
     const code = formatted.extensions?.code;
     if (typeof code === 'string' && code !== 'INTERNAL_SERVER_ERROR') {

@@ -34,10 +34,11 @@ export class QueryResolver {
   rides(
     @Arg('source', () => Int) source: number,
     @Arg('destination', () => Int) destination: number,
-    @Arg('upcomingOnly', () => Boolean, { defaultValue: true }) upcomingOnly: boolean,
+    // Nullable with a default, as DESIGN 3.2 has it: an explicit null means the default.
+    @Arg('upcomingOnly', () => Boolean, { nullable: true, defaultValue: true }) upcomingOnly: boolean | null,
     @Ctx() c: GqlContext,
   ): Promise<RideRecord[]> {
-    return c.service.rides(c.request, source, destination, upcomingOnly);
+    return c.service.rides(c.request, source, destination, upcomingOnly ?? true);
   }
 
   @Query(() => Ride, { nullable: true })

@@ -1,0 +1,101 @@
+import fc from 'fast-check';
+import fs from 'node:fs';
+import { TestCluster } from './support/cluster';
+
+let cluster: TestCluster;
+beforeAll(async () => {
+  cluster = await TestCluster.start();
+});
+afterAll(async () => {
+  await cluster?.stop();
+});
+
+const RUNS = Number(process.env.FUZZ_RUNS ?? 5000);
+const CODES = new Set(['BAD_USER_INPUT', 'NOT_FOUND', 'CONFLICT', 'FORBIDDEN', 'GRAPHQL_VALIDATION_FAILED', 'GRAPHQL_PARSE_FAILED', 'BAD_REQUEST', 'PERSISTED_QUERY_NOT_FOUND', 'OPERATION_RESOLUTION_FAILURE']);
+const STACK = /\bat [^\s]+ \([^)]*\.[jt]s:\d+:\d+\)|node_modules\//;
+
+const OPERATIONS = [
+  'mutation($a: String!, $b: String!) { createUser(username: $a, password: $b) { username } }',
+  'mutation($a: String!) { deleteUser(username: $a) }',
+  'mutation($a: String!, $t: DateTimeISO!, $s: Int!, $d: Int!) { createRide(createdBy: $a, timestamp: $t, source: $s, destination: $d) { id } }',
+  'mutation($r: Int!, $a: String!) { joinRide(rideId: $r, username: $a) { id } }',
+  'mutation($r: Int!) { deleteRide(rideId: $r) }',
+  'query($a: String!) { user(username: $a) { username ridesCreated { id } } }',
+  'query($s: Int!, $d: Int!, $u: Boolean) { rides(source: $s, destination: $d, upcomingOnly: $u) { id } }',
+  'query($r: Int!) { ride(id: $r) { id riders { username } } }',
+  'mutation($n: Int!) { scaleSlaves(count: $n) { epoch } }',
+];
+
+const anyValue = fc.oneof(
+  fc.string(),
+  fc.string({ unit: 'grapheme', maxLength: 80 }),
+  fc.constantFrom("x'); DROP TABLE users; --", '3da541559918a808c2402bba5012f6c60b27661c', '2030-01-01T00:00:00Z', '', 'a'.repeat(70), '\u0000', '1e309'),
+  fc.integer(),
+  fc.integer({ min: -5, max: 20 }),
+  fc.double(),
+  fc.boolean(),
+  fc.constant(null),
+  fc.date({ noInvalidDate: true }).map((d) => d.toISOString()),
+  fc.jsonValue({ maxDepth: 3 }),
+);
+
+function check(status: number, text: string, where: string): void {
+  if (status >= 500) throw new Error(`${where}: HTTP ${status}: ${text.slice(0, 300)}`);
+  if (STACK.test(text)) throw new Error(`${where}: stack trace in response: ${text.slice(0, 300)}`);
+}
+
+describe('fuzzing', () => {
+  it(`answers ${RUNS} generated GraphQL requests with a valid result or a well-formed error`, async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.oneof(
+          { weight: 8, arbitrary: fc.record({ query: fc.constantFrom(...OPERATIONS), variables: fc.dictionary(fc.constantFrom('a', 'b', 't', 's', 'd', 'r', 'u', 'n'), anyValue) }) },
+          { weight: 1, arbitrary: fc.record({ query: fc.string({ maxLength: 200 }), variables: fc.constant({}) }) },
+          { weight: 1, arbitrary: fc.record({ query: fc.jsonValue({ maxDepth: 2 }), variables: fc.jsonValue({ maxDepth: 2 }) }) },
+        ),
+        async (body) => {
+          const res = await fetch(`${cluster.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+          const text = await res.text();
+          check(res.status, text, `POST /graphql ${JSON.stringify(body).slice(0, 200)}`);
+          const json = JSON.parse(text) as { data?: unknown; errors?: Array<{ extensions?: { code?: string } }> };
+          for (const e of json.errors ?? []) {
+            if (!CODES.has(e.extensions?.code ?? '')) throw new Error(`unexpected error code ${e.extensions?.code}: ${text.slice(0, 300)}`);
+          }
+        },
+      ),
+      { numRuns: RUNS },
+    );
+  });
+
+  it(`answers ${RUNS} generated REST requests with the original status codes, never a 5xx`, async () => {
+    const paths = ['/users', '/users/alice', '/rides', '/rides/1', '/rides/count', '/_count', '/db/clear', '/worker/list', '/rides/abc', "/users/%27%20OR%201=1"];
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom('GET', 'PUT', 'POST', 'DELETE', 'PATCH'),
+        fc.constantFrom(...paths),
+        fc.option(fc.record({ source: anyValue, destination: anyValue }), { nil: undefined }),
+        fc.oneof(fc.jsonValue({ maxDepth: 3 }), fc.record({ username: anyValue, password: anyValue, created_by: anyValue, timestamp: anyValue, source: anyValue, destination: anyValue }, { requiredKeys: [] })),
+        async (method, path, query, body) => {
+          const param = (v: unknown) => encodeURIComponent(typeof v === 'string' ? v : JSON.stringify(v) ?? '');
+          const qs = query ? `?source=${param(query.source)}&destination=${param(query.destination)}` : '';
+          const res = await fetch(`${cluster.url}/api/v1${path}${qs}`, {
+            method,
+            headers: { 'content-type': 'application/json' },
+            body: method === 'GET' ? undefined : JSON.stringify(body),
+          });
+          const text = await res.text();
+          check(res.status, text, `${method} ${path}${qs} ${JSON.stringify(body).slice(0, 200)}`);
+          if (![200, 201, 204, 400, 403, 405].includes(res.status)) throw new Error(`${method} ${path}: unexpected status ${res.status}`);
+        },
+      ),
+      { numRuns: RUNS },
+    );
+  });
+
+  it('keeps the gateway up with bounded memory', async () => {
+    expect(cluster.gateway.exitCode).toBeNull();
+    expect((await fetch(`${cluster.url}/healthz`)).status).toBe(200);
+    const rssKb = Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${cluster.gateway.pid}/status`, 'utf8'))?.[1]);
+    expect(rssKb / 1024).toBeLessThan(400);
+  });
+});
