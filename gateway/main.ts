@@ -6,6 +6,7 @@ import { Autoscaler } from './autoscaler';
 import { ClusterView } from './clusterView';
 import { Metrics } from './metrics';
 import { Orchestrator } from './orchestrator';
+import { MutationRateLimit } from './rateLimit';
 import { RpcClient } from './rpcClient';
 import { createRuntime } from './runtimes';
 import { startServer } from './server';
@@ -26,13 +27,17 @@ async function main(): Promise<void> {
   await view.start();
   const autoscaler = new Autoscaler(orchestrator, config, log);
   const metrics = new Metrics(orchestrator);
-  const service = new RideService(rpc, {
+  const service = new RideService(
+    rpc,
+    {
     noteRead: () => autoscaler.noteRead(),
     noteRpc: (kind, op, seconds, errorCode) => {
       metrics.rpcSeconds.observe({ kind, op }, seconds);
       if (errorCode === 'UNAVAILABLE') metrics.rpcTimeouts.inc({ kind });
     },
-  });
+    },
+    new MutationRateLimit(config.mutationsPerMinutePerIp),
+  );
   const server = await startServer({ config, service, orchestrator, autoscaler, metrics, log });
   await orchestrator.start();
 

@@ -4,6 +4,7 @@ import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginLandingPageDi
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import { expressMiddleware } from '@as-integrations/express5';
 import { InMemoryLRUCache } from '@apollo/utils.keyvaluecache';
+import cors from 'cors';
 import express from 'express';
 import type { DocumentNode } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
@@ -38,9 +39,10 @@ export interface RunningServer {
 
 type HeaderGetter = (name: string) => string | undefined;
 
-function requestContextFrom(header: HeaderGetter, adminToken: string): RequestContext {
+function requestContextFrom(header: HeaderGetter, adminToken: string, clientAddress: string): RequestContext {
   const minSeq = Number(header('x-dbaas-min-seq') ?? 0);
   return newRequestContext({
+    clientAddress,
     clientMinSeq: Number.isSafeInteger(minSeq) && minSeq > 0 ? minSeq : 0,
     consistency: header('x-dbaas-consistency')?.toLowerCase() === 'eventual' ? 'eventual' : 'strong',
     isAdmin: isAdminToken(header('authorization'), adminToken),
@@ -78,7 +80,8 @@ export async function startServer(parts: ServerParts): Promise<RunningServer> {
       schema,
       context: (ctx) => {
         const params = (ctx.connectionParams ?? {}) as Record<string, unknown>;
-        return contextFor(requestContextFrom((name) => (typeof params[name] === 'string' ? (params[name] as string) : undefined), config.adminToken));
+        const address = ctx.extra.request.socket.remoteAddress ?? '';
+        return contextFor(requestContextFrom((name) => (typeof params[name] === 'string' ? (params[name] as string) : undefined), config.adminToken, address));
       },
     },
     wsServer,
@@ -105,6 +108,8 @@ export async function startServer(parts: ServerParts): Promise<RunningServer> {
   });
   await apollo.start();
 
+  // Cross-origin browser access only for the origins an operator lists.
+  if (config.corsOrigins.length) app.use(cors({ origin: config.corsOrigins }));
   app.use(playgroundRouter());
   app.get('/healthz', health(orchestrator));
   app.get('/metrics', async (_req, res) => {
@@ -112,12 +117,12 @@ export async function startServer(parts: ServerParts): Promise<RunningServer> {
   });
   app.use(
     '/api/v1',
-    restRouter({ service, orchestrator, counter, metrics, log, contextOf: (req) => requestContextFrom((n) => req.get(n), config.adminToken) }),
+    restRouter({ service, orchestrator, counter, metrics, log, contextOf: (req) => requestContextFrom((n) => req.get(n), config.adminToken, req.ip ?? '') }),
   );
   app.use(
     '/graphql',
     express.json({ limit: '1mb' }),
-    expressMiddleware(apollo, { context: async ({ req }) => contextFor(requestContextFrom((n) => req.get(n), config.adminToken)) }),
+    expressMiddleware(apollo, { context: async ({ req }) => contextFor(requestContextFrom((n) => req.get(n), config.adminToken, req.ip ?? '')) }),
   );
 
   await new Promise<void>((resolve) => httpServer.listen(config.port, resolve));

@@ -13,6 +13,7 @@ import {
   type WriteResult,
 } from '../schema';
 import { hashPassword } from './passwords';
+import type { MutationRateLimit } from './rateLimit';
 import type { ReadAnswer, ReadOptions, WriteAnswer } from './rpcClient';
 
 /** How the service reaches the data: the RPC client in the gateway (or a direct pool in benchmarks). */
@@ -29,11 +30,13 @@ export interface RequestContext {
   clientMinSeq: number;
   consistency: 'strong' | 'eventual';
   isAdmin: boolean;
+  /** The client's address, for the per-address write limit. */
+  clientAddress: string;
   trace: { seq?: number; workers: Set<string> };
 }
 
 export function newRequestContext(partial: Partial<Omit<RequestContext, 'trace'>> = {}): RequestContext {
-  return { clientMinSeq: 0, consistency: 'strong', isAdmin: false, ...partial, trace: { workers: new Set() } };
+  return { clientMinSeq: 0, consistency: 'strong', isAdmin: false, clientAddress: '', ...partial, trace: { workers: new Set() } };
 }
 
 /**
@@ -50,6 +53,7 @@ export class RideService {
   constructor(
     private readonly rpc: Transport,
     private readonly observer: ServiceObserver,
+    private readonly writeLimit?: MutationRateLimit,
   ) {}
 
   private async timed<T>(kind: 'read' | 'write', op: string, call: () => Promise<T>): Promise<T> {
@@ -80,6 +84,7 @@ export class RideService {
 
   private async write<N extends WriteOpName>(ctx: RequestContext, op: N, args: WriteArgs<N>): Promise<WriteResult<N>> {
     parseArgs(writeOperations[op].args as Parameters<typeof parseArgs>[0], args);
+    await this.writeLimit?.take(ctx.clientAddress);
     const answer = await this.timed('write', op, () => this.rpc.write(op, args));
     ctx.trace.workers.add(answer.workerId);
     ctx.trace.seq = Math.max(ctx.trace.seq ?? 0, answer.seq);

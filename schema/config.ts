@@ -29,6 +29,8 @@ const envSchema = z.object({
   WRITE_TIMEOUT_MS: intFromEnv(10000, 50),
   ZK_SESSION_TIMEOUT_MS: intFromEnv(6000, 1000),
   MAX_QUERY_DEPTH: intFromEnv(8, 1),
+  MUTATIONS_PER_MINUTE_PER_IP: intFromEnv(60_000, 0),
+  CORS_ORIGINS: z.string().default(''),
   MAX_ALIASES: intFromEnv(30, 0),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
@@ -52,6 +54,10 @@ export interface Config {
   writeTimeoutMs: number;
   zkSessionTimeoutMs: number;
   maxQueryDepth: number;
+  /** 0 turns the limit off. */
+  mutationsPerMinutePerIp: number;
+  /** Browser origins allowed to call the API cross-origin; empty: none (no CORS headers). */
+  corsOrigins: string[];
   maxAliases: number;
   logLevel: string;
 }
@@ -88,6 +94,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     writeTimeoutMs: e.WRITE_TIMEOUT_MS,
     zkSessionTimeoutMs: e.ZK_SESSION_TIMEOUT_MS,
     maxQueryDepth: e.MAX_QUERY_DEPTH,
+    mutationsPerMinutePerIp: e.MUTATIONS_PER_MINUTE_PER_IP,
+    corsOrigins: e.CORS_ORIGINS.split(',').map((o) => o.trim()).filter(Boolean),
     maxAliases: e.MAX_ALIASES,
     logLevel: e.LOG_LEVEL,
   };
