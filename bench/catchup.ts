@@ -19,7 +19,7 @@ async function appliedSeq(url: string): Promise<number> {
 
 async function main(): Promise<void> {
   const cluster = await TestCluster.start({ LOG_LEVEL: 'warn' });
-  const rpc = await RpcClient.connect(cluster.config.amqpUrl, cluster.names, `catchup${process.pid}`, { readTimeoutMs: 30_000, writeTimeoutMs: 60_000 }, createLogger('warn', {}));
+  const rpc = await RpcClient.connect(cluster.config.amqpUrl, cluster.names, `catchup${process.pid}`, { ...cluster.config, readTimeoutMs: 30_000, writeTimeoutMs: 60_000 }, createLogger('warn', {}));
   const runs: Array<{ entries: number; seconds: number; entries_per_s: number; peak_rss_mb: number }> = [];
   try {
     await rpc.write('createUser', { username: 'catchup', passwordHash: 'bench-not-a-real-hash' });

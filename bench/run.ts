@@ -78,7 +78,7 @@ async function main(): Promise<void> {
   const baselineName = `${cluster.config.cluster}_baseline`;
   try {
     process.stdout.write(`seeding ${SEED.users} users, ${SEED.rides} rides through ridedb (cluster ${cluster.config.cluster})\n`);
-    const { rideIds } = await seedThroughRidedb(cluster.config.amqpUrl, cluster.names);
+    const { rideIds } = await seedThroughRidedb(cluster.config);
     const master = await cluster.master();
     const baselineDb = await copyToBaseline(cluster.workerDatabaseUrl(master.id), cluster.config.databaseUrl, baselineName);
     const basePort = cluster.config.port + 1;

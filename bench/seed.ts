@@ -1,5 +1,5 @@
 import { Client } from 'pg';
-import { AREAS, MIGRATIONS, createLogger, type ClusterNames } from '../schema';
+import { AREAS, MIGRATIONS, clusterNames, createLogger, type Config } from '../schema';
 import { hashPassword } from '../gateway/passwords';
 import { RpcClient } from '../gateway/rpcClient';
 import { runPool } from './lib';
@@ -20,8 +20,8 @@ const userName = (i: number) => `user${String(i).padStart(5, '0')}`;
  * log → slaves): 10,000 users, 50,000 rides over every route, riders on a third of them.
  * About 25 rides per route are upcoming (what Q1 returns); the rest are in the past.
  */
-export async function seedThroughRidedb(amqpUrl: string, names: ClusterNames): Promise<{ rideIds: number[] }> {
-  const rpc = await RpcClient.connect(amqpUrl, names, `bench${process.pid}`, { readTimeoutMs: 30_000, writeTimeoutMs: 60_000 }, createLogger('warn', {}));
+export async function seedThroughRidedb(config: Config): Promise<{ rideIds: number[] }> {
+  const rpc = await RpcClient.connect(config.amqpUrl, clusterNames(config.cluster), `bench${process.pid}`, { ...config, readTimeoutMs: 30_000, writeTimeoutMs: 60_000 }, createLogger('warn', {}));
   try {
     // One hash for all: the benchmark measures the data path, not scrypt.
     const passwordHash = await hashPassword('3da541559918a808c2402bba5012f6c60b27661c');

@@ -74,6 +74,7 @@ export class Orchestrator extends EventEmitter {
       DATABASE_URL: c.databaseUrl,
       DBAAS_CLUSTER: c.cluster,
       ZK_SESSION_TIMEOUT_MS: String(c.zkSessionTimeoutMs),
+      LOG_RETENTION_BYTES: String(c.logRetentionBytes),
       LOG_LEVEL: c.logLevel,
     };
   }

@@ -66,8 +66,7 @@ export class RpcClient {
     private readonly amqpUrl: string,
     private readonly replyQueue: string,
     private readonly names: ClusterNames,
-    private readonly readTimeoutMs: number,
-    private readonly writeTimeoutMs: number,
+    private readonly settings: { readTimeoutMs: number; writeTimeoutMs: number; logRetentionBytes: number },
     private readonly log: Logger,
   ) {}
 
@@ -75,10 +74,10 @@ export class RpcClient {
     amqpUrl: string,
     names: ClusterNames,
     gatewayId: string,
-    timeouts: { readTimeoutMs: number; writeTimeoutMs: number },
+    timeouts: { readTimeoutMs: number; writeTimeoutMs: number; logRetentionBytes: number },
     log: Logger,
   ): Promise<RpcClient> {
-    const client = new RpcClient(amqpUrl, names.responseQ(gatewayId), names, timeouts.readTimeoutMs, timeouts.writeTimeoutMs, log);
+    const client = new RpcClient(amqpUrl, names.responseQ(gatewayId), names, timeouts, log);
     await client.open();
     return client;
   }
@@ -88,7 +87,7 @@ export class RpcClient {
     connection.on('error', (err: Error) => this.log.error({ err }, 'AMQP connection error'));
     connection.on('close', () => this.lost());
     const publishChannel = await connection.createChannel();
-    await assertTopology(publishChannel, this.names);
+    await assertTopology(publishChannel, this.names, this.settings.logRetentionBytes);
     const writeChannel = await connection.createConfirmChannel();
     await publishChannel.assertQueue(this.replyQueue, { exclusive: true, autoDelete: true, durable: false });
     await publishChannel.consume(
@@ -152,11 +151,11 @@ export class RpcClient {
   }
 
   async read<N extends ReadOpName>(op: N, args: ReadArgs<N>, options: ReadOptions): Promise<ReadAnswer<ReadResult<N>>> {
-    const deadline = Date.now() + this.readTimeoutMs;
+    const deadline = Date.now() + this.settings.readTimeoutMs;
     const body = encode({ op, args, minSeq: options.minSeq, consistency: options.consistency });
     for (;;) {
       const remaining = deadline - Date.now();
-      if (remaining <= 0) throw unavailable(`no slave reached seq ${options.minSeq} within ${this.readTimeoutMs} ms`);
+      if (remaining <= 0) throw unavailable(`no slave reached seq ${options.minSeq} within ${this.settings.readTimeoutMs} ms`);
       const { publishChannel } = this.connected();
       const correlationId = randomUUID();
       const answer = this.awaitReply(correlationId, remaining, `read ${op}`);
@@ -177,7 +176,7 @@ export class RpcClient {
   async write<N extends WriteOpName>(op: N, args: WriteArgs<N>): Promise<WriteAnswer<WriteResult<N>>> {
     const { writeChannel } = this.connected();
     const correlationId = randomUUID();
-    const answer = this.awaitReply(correlationId, this.writeTimeoutMs, `write ${op}`);
+    const answer = this.awaitReply(correlationId, this.settings.writeTimeoutMs, `write ${op}`);
     const body = encode({ requestId: correlationId, op, args });
     // Persisting the request takes the broker an fsync; the master usually answers before
     // that. So wait for whichever comes first, and turn only a nack into an error.

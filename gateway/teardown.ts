@@ -11,7 +11,7 @@ export async function destroyCluster(config: Config): Promise<void> {
   const connection = await connectBroker(config.amqpUrl);
   try {
     const channel = await connection.createChannel();
-    for (const queue of [names.readQ, names.writeQ, names.syncLog, names.deadLetters]) await channel.deleteQueue(queue);
+    for (const queue of [names.readQ, names.writeQ, names.syncLog, names.deadLetters, names.snapshotQ]) await channel.deleteQueue(queue);
     await channel.deleteExchange(names.syncExchange);
     await channel.close();
   } finally {

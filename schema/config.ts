@@ -28,6 +28,7 @@ const envSchema = z.object({
   READ_TIMEOUT_MS: intFromEnv(5000, 50),
   WRITE_TIMEOUT_MS: intFromEnv(10000, 50),
   ZK_SESSION_TIMEOUT_MS: intFromEnv(6000, 1000),
+  LOG_RETENTION_BYTES: intFromEnv(2 * 1024 ** 3, 10_000),
   MAX_QUERY_DEPTH: intFromEnv(8, 1),
   MUTATIONS_PER_MINUTE_PER_IP: intFromEnv(60_000, 0),
   CORS_ORIGINS: z.string().default(''),
@@ -53,6 +54,8 @@ export interface Config {
   readTimeoutMs: number;
   writeTimeoutMs: number;
   zkSessionTimeoutMs: number;
+  /** Size bound of SyncQ's log stream; older entries are trimmed (workers then bootstrap from a snapshot). */
+  logRetentionBytes: number;
   maxQueryDepth: number;
   /** 0 turns the limit off. */
   mutationsPerMinutePerIp: number;
@@ -93,6 +96,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     readTimeoutMs: e.READ_TIMEOUT_MS,
     writeTimeoutMs: e.WRITE_TIMEOUT_MS,
     zkSessionTimeoutMs: e.ZK_SESSION_TIMEOUT_MS,
+    logRetentionBytes: e.LOG_RETENTION_BYTES,
     maxQueryDepth: e.MAX_QUERY_DEPTH,
     mutationsPerMinutePerIp: e.MUTATIONS_PER_MINUTE_PER_IP,
     corsOrigins: e.CORS_ORIGINS.split(',').map((o) => o.trim()).filter(Boolean),

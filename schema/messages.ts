@@ -103,3 +103,12 @@ export function decode<T>(schema: z.ZodType<T>, body: Buffer): T {
   if (!parsed.success) throw new MalformedMessageError(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
   return parsed.data;
 }
+
+/** SnapshotQ: a worker's whole replicated state, streamed to a worker that bootstraps. */
+export const SNAPSHOT_TABLES = ['users', 'rides', 'ride_riders', '_dbaas_log'] as const;
+export const snapshotPartSchema = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('begin'), workerId: z.string(), appliedSeq: z.number().int(), epoch: z.number().int(), streamOffset: z.number().int() }),
+  z.object({ kind: z.literal('rows'), table: z.enum(SNAPSHOT_TABLES), rows: z.array(z.record(z.string(), z.unknown())) }),
+  z.object({ kind: z.literal('end'), rows: z.number().int() }),
+]);
+export type SnapshotPart = z.infer<typeof snapshotPartSchema>;

@@ -7,6 +7,8 @@ export interface ClusterNames {
   syncLog: string;
   /** Messages no worker could decode, kept with the reason (header x-reason). */
   deadLetters: string;
+  /** Snapshot requests from workers that must bootstrap (the log no longer reaches back). */
+  snapshotQ: string;
   zkRoot: string;
   zkWorkers: string;
   zkElection: string;
@@ -26,6 +28,7 @@ export function clusterNames(cluster: string): ClusterNames {
     syncExchange: `${cluster}.syncQ`,
     syncLog: `${cluster}.syncQ.log`,
     deadLetters: `${cluster}.deadLetters`,
+    snapshotQ: `${cluster}.snapshotQ`,
     zkRoot: `/${cluster}`,
     zkWorkers: `/${cluster}/workers`,
     zkElection: `/${cluster}/election`,

@@ -14,6 +14,7 @@ import { startLogTail } from './logTail';
 import { fenceLog, startWriteServer } from './master';
 import { Replica } from './replica';
 import { startReadServer } from './slave';
+import { bootstrapFromSnapshot, logReachesBack, startSnapshotServer } from './snapshot';
 import { StatisticsKeeper } from './statistics';
 
 /**
@@ -32,14 +33,22 @@ async function main(): Promise<void> {
   };
 
   const pool = await openWorkerDatabase(config.databaseUrl, names.workerDatabase(workerId), log);
-  const replica = new Replica(pool, await readPosition(pool), log, new StatisticsKeeper(pool, log));
 
   const connection = await connectBroker(config.amqpUrl);
   connection.on('error', (err: Error) => log.error({ err }, 'AMQP connection error'));
   connection.on('close', () => failStop('AMQP connection closed'));
   const setup = await connection.createChannel();
-  await assertTopology(setup, names);
+  await assertTopology(setup, names, config.logRetentionBytes);
   await setup.close();
+
+  let position = await readPosition(pool);
+  if (!(await logReachesBack(connection, names.syncLog, position.streamOffset, position.appliedSeq))) {
+    log.warn({ appliedSeq: position.appliedSeq }, 'the log no longer reaches back to this worker; bootstrapping from a snapshot');
+    await bootstrapFromSnapshot(connection, names, pool, log);
+    position = await readPosition(pool);
+  }
+  const statistics = new StatisticsKeeper(pool, log);
+  const replica = new Replica(pool, position, log, statistics);
 
   const zk = await Zk.connect(config.zkHosts, config.zkSessionTimeoutMs);
   const coordination = new Coordination(
@@ -65,6 +74,7 @@ async function main(): Promise<void> {
   log.info({ from: replica.appliedSeq, target }, 'catching up');
   while (!(await replica.waitFor(target, 1000))) log.info({ appliedSeq: replica.appliedSeq, target }, 'catching up');
 
+  await startSnapshotServer(connection, names, pool, workerId, log);
   const reads = await startReadServer(connection, names.readQ, names.deadLetters, pool, replica, workerId, log.child({ role: 'SLAVE' }));
   coordination.update({ role: 'SLAVE', appliedSeq: replica.appliedSeq });
   await coordination.flush();

@@ -12,7 +12,10 @@ export function queryLimits(maxDepth: number, maxAliases: number): ValidationRul
       if (!set) return 0;
       let deepest = 0;
       for (const sel of set.selections) {
-        if (sel.kind === Kind.FIELD) deepest = Math.max(deepest, sel.selectionSet ? 1 + depthOf(sel.selectionSet, seen) : 0);
+        // Introspection (__schema, __type) is deep by nature and costs no RPC: not counted.
+        if (sel.kind === Kind.FIELD) {
+          if (!sel.name.value.startsWith('__')) deepest = Math.max(deepest, sel.selectionSet ? 1 + depthOf(sel.selectionSet, seen) : 0);
+        }
         else if (sel.kind === Kind.INLINE_FRAGMENT) deepest = Math.max(deepest, depthOf(sel.selectionSet, seen));
         else if (!seen.has(sel.name.value)) {
           const fragment = fragments.get(sel.name.value);

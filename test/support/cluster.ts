@@ -172,7 +172,14 @@ export class TestCluster {
 
   private envOf(): Record<string, string> {
     const c = this.config;
-    return { AMQP_URL: c.amqpUrl, ZK_HOSTS: c.zkHosts, DATABASE_URL: c.databaseUrl, DBAAS_CLUSTER: c.cluster, LOG_LEVEL: 'info' };
+    return {
+      AMQP_URL: c.amqpUrl,
+      ZK_HOSTS: c.zkHosts,
+      DATABASE_URL: c.databaseUrl,
+      DBAAS_CLUSTER: c.cluster,
+      LOG_RETENTION_BYTES: String(c.logRetentionBytes),
+      LOG_LEVEL: 'info',
+    };
   }
 
   /** Stops the gateway (which stops its workers) and removes the namespace. */
