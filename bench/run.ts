@@ -165,8 +165,9 @@ function summarize(rows: Row[], rss: { gatewayRss: number; workerRss: number; tw
 function readCatchup(): number | null {
   const file = path.join(ROOT, 'bench/catchup-results.json');
   if (!fs.existsSync(file)) return null;
-  const parsed = JSON.parse(fs.readFileSync(file, 'utf8')) as { runs: Array<{ entries_per_s: number }> };
-  return parsed.runs[parsed.runs.length - 1]?.entries_per_s ?? null;
+  const parsed = JSON.parse(fs.readFileSync(file, 'utf8')) as { runs: Array<{ mode?: string; entries: number; entries_per_s: number }> };
+  const replays = parsed.runs.filter((r) => (r.mode ?? 'log') === 'log').sort((a, b) => b.entries - a.entries);
+  return replays[0]?.entries_per_s ?? null;
 }
 
 main().catch((err: Error) => {

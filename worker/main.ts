@@ -27,7 +27,10 @@ async function main(): Promise<void> {
   if (!WORKER_ID_PATTERN.test(workerId)) throw new Error(`WORKER_ID must match ${WORKER_ID_PATTERN}`);
   const names = clusterNames(config.cluster);
   const log = createLogger(config.logLevel, { cluster: config.cluster, workerId });
+  let stopping = false;
   const failStop = (reason: string): never => {
+    // While stopping on request, closing channels makes consumers report errors: not a failure.
+    if (stopping) process.exit(0);
     log.fatal({ reason }, 'fail-stop');
     process.exit(70);
   };
@@ -94,6 +97,7 @@ async function main(): Promise<void> {
   });
 
   const shutdown = async (signal: string) => {
+    stopping = true;
     log.info({ signal }, 'stopping');
     connection.removeAllListeners('close');
     await coordination.close();

@@ -34,7 +34,8 @@ export class EventRecorder {
           if (msg.data) this.events.push(msg.data.clusterEvents);
         },
         error: (err) => {
-          throw new Error(`subscription failed: ${JSON.stringify(err)}`);
+          const close = err as { code?: number; reason?: string };
+          throw new Error(`subscription failed: ${err instanceof Error ? err.message : `socket closed (code ${close.code}, ${close.reason || 'no reason'})`}`);
         },
         complete: () => {},
       },
