@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { badInput, parseSequentialName, unavailable, type ClusterEventRecord, type ClusterNames, type Config, type Logger, type WorkerRecord, type Zk } from '../schema';
+import { badInput, parseSequentialName, unavailable, workerEnvironment, type ClusterEventRecord, type ClusterNames, type Config, type Logger, type WorkerRecord, type Zk } from '../schema';
 import type { ClusterView } from './clusterView';
 import { dropWorkerDatabase } from './teardown';
 import type { RuntimeWorker, WorkerRuntime } from './runtimes/runtime';
@@ -66,21 +66,8 @@ export class Orchestrator extends EventEmitter {
     return this.runtime.name;
   }
 
-  private workerEnv(): Record<string, string> {
-    const c = this.config;
-    return {
-      AMQP_URL: c.amqpUrl,
-      ZK_HOSTS: c.zkHosts,
-      DATABASE_URL: c.databaseUrl,
-      DBAAS_CLUSTER: c.cluster,
-      ZK_SESSION_TIMEOUT_MS: String(c.zkSessionTimeoutMs),
-      LOG_RETENTION_BYTES: String(c.logRetentionBytes),
-      LOG_LEVEL: c.logLevel,
-    };
-  }
-
   private async spawn(workerId: string): Promise<RuntimeWorker> {
-    const worker = await this.runtime.spawn({ workerId, env: this.workerEnv() });
+    const worker = await this.runtime.spawn({ workerId, env: workerEnvironment(this.config) });
     this.startedAt.set(workerId, Date.now());
     this.log.info({ workerId, pid: worker.pid, runtime: this.runtime.name }, 'worker spawned');
     return worker;

@@ -104,3 +104,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: e.LOG_LEVEL,
   };
 }
+
+/** The settings a worker of this cluster needs, as environment variables (what the runtimes pass). */
+export function workerEnvironment(c: Config): Record<string, string> {
+  return {
+    AMQP_URL: c.amqpUrl,
+    ZK_HOSTS: c.zkHosts,
+    DATABASE_URL: c.databaseUrl,
+    DBAAS_CLUSTER: c.cluster,
+    ZK_SESSION_TIMEOUT_MS: String(c.zkSessionTimeoutMs),
+    LOG_RETENTION_BYTES: String(c.logRetentionBytes),
+    LOG_LEVEL: c.logLevel,
+  };
+}

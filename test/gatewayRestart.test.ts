@@ -1,13 +1,6 @@
+import { isAlive } from '../gateway/runtimes/process';
 import { PASSWORD, TestCluster, waitUntil } from './support/cluster';
 
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code !== 'ESRCH';
-  }
-};
 
 describe.each(['process', 'docker'])('a gateway restart (%s runtime)', (runtime) => {
   let cluster: TestCluster;
@@ -36,6 +29,6 @@ describe.each(['process', 'docker'])('a gateway restart (%s runtime)', (runtime)
 
     const pids = (await cluster.workers()).map((w) => w.pid);
     await cluster.stop();
-    await waitUntil('every worker stopped', async () => pids.every((pid) => !alive(pid)), 20_000);
+    await waitUntil('every worker stopped', async () => pids.every((pid) => !isAlive(pid)), 20_000);
   });
 });

@@ -1,18 +1,11 @@
 import { execFileSync } from 'node:child_process';
+import { isAlive } from '../gateway/runtimes/process';
 import { TestCluster, sleep, waitUntil } from './support/cluster';
 import { EventRecorder } from './support/events';
 
 const containersOf = (cluster: string) =>
   execFileSync('docker', ['ps', '-a', '-q', '--filter', `label=ridedb.cluster=${cluster}`], { encoding: 'utf8' }).split('\n').filter(Boolean);
 
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code !== 'ESRCH';
-  }
-};
 
 describe.each(['process', 'docker'])('the %s runtime', (runtime) => {
   let cluster: TestCluster;
@@ -63,7 +56,7 @@ describe.each(['process', 'docker'])('the %s runtime', (runtime) => {
   it('stops every worker it started on SIGTERM', async () => {
     const pids = (await cluster.workers()).map((w) => w.pid);
     await cluster.stop();
-    await waitUntil('workers gone', async () => pids.every((pid) => !alive(pid)), 15_000);
+    await waitUntil('workers gone', async () => pids.every((pid) => !isAlive(pid)), 15_000);
     if (runtime === 'docker') expect(containersOf(cluster.config.cluster)).toEqual([]);
   });
 });

@@ -1,4 +1,4 @@
-import { Client, Pool } from 'pg';
+import { Client, Pool, type PoolClient } from 'pg';
 import { MIGRATIONS, type Logger } from '../schema';
 
 /** Where this worker stands in the durable log, as persisted in `_dbaas_state`. */
@@ -32,25 +32,33 @@ async function ensureDatabase(serverUrl: string, database: string): Promise<void
   }
 }
 
+/** Runs `work` in one transaction on a pooled connection: commit on success, roll back on any error. */
+export async function inTransaction<T>(pool: Pool, log: Logger, work: (client: PoolClient) => Promise<T>, begin = 'BEGIN'): Promise<T> {
+  const client = await pool.connect();
+  try {
+    await client.query(begin);
+    const result = await work(client);
+    await client.query('COMMIT');
+    return result;
+  } catch (err) {
+    await client.query('ROLLBACK').catch((rollbackErr: Error) => log.error({ err: rollbackErr }, 'rollback failed'));
+    throw err;
+  } finally {
+    client.release();
+  }
+}
+
 async function migrate(pool: Pool, log: Logger): Promise<void> {
   await pool.query('CREATE TABLE IF NOT EXISTS _dbaas_migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())');
   const { rows } = await pool.query<{ name: string }>('SELECT name FROM _dbaas_migrations');
   const done = new Set(rows.map((r) => r.name));
   for (const m of MIGRATIONS) {
     if (done.has(m.name)) continue;
-    const client = await pool.connect();
-    try {
-      await client.query('BEGIN');
+    await inTransaction(pool, log, async (client) => {
       await client.query(m.sql);
       await client.query('INSERT INTO _dbaas_migrations (name) VALUES ($1)', [m.name]);
-      await client.query('COMMIT');
-      log.info({ migration: m.name }, 'migration applied');
-    } catch (err) {
-      await client.query('ROLLBACK');
-      throw err;
-    } finally {
-      client.release();
-    }
+    });
+    log.info({ migration: m.name }, 'migration applied');
   }
 }
 

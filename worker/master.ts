@@ -18,6 +18,7 @@ import {
   type WriteEntry,
   type WriteRequest,
 } from '../schema';
+import { inTransaction } from './database';
 import { recordInLog, savePosition, type Replica } from './replica';
 import { prepared } from './preparedSql';
 import { deadLetter, errorReply, reply } from './rpcReply';
@@ -77,10 +78,8 @@ export async function startWriteServer(deps: MasterDeps, epoch: number, sync: Co
   /** Runs jobs in one transaction; throws (rolled back) on any unexpected failure. */
   const runBatch = async (jobs: WriteJob[]): Promise<void> => {
     const live = jobs.filter((j) => j.request);
-    const client = await pool.connect();
-    const sql = prepared(client);
-    try {
-      await client.query('BEGIN');
+    const committed = await inTransaction(pool, log, async (client) => {
+      const sql = prepared(client);
       const seen = new Map<string, { result: unknown; seq: number }>();
       const dups = await sql.query(
         'SELECT request_id, seq, result FROM _dbaas_log WHERE request_id = ANY($1::text[])',
@@ -175,15 +174,10 @@ export async function startWriteServer(deps: MasterDeps, epoch: number, sync: Co
         deps.failStop(`SyncQ publish failed: ${(err as Error).message}`);
         throw err;
       }
-      await client.query('COMMIT');
-      replica.advanceTo(position);
-      if (log.isLevelEnabled('debug')) for (const e of entries) log.debug({ seq: e.seq, requestId: e.requestId, op: e.op }, 'write committed');
-    } catch (err) {
-      await client.query('ROLLBACK').catch((rollbackErr: Error) => log.error({ err: rollbackErr }, 'rollback failed'));
-      throw err;
-    } finally {
-      client.release();
-    }
+      return { position, entries };
+    });
+    replica.advanceTo(committed.position);
+    if (log.isLevelEnabled('debug')) for (const e of committed.entries) log.debug({ seq: e.seq, requestId: e.requestId, op: e.op }, 'write committed');
   };
 
   const handleBatch = async (msgs: ConsumeMessage[]): Promise<void> => {

@@ -1,6 +1,6 @@
 import type { Pool } from 'pg';
 import { writeOperation, type LogEntry, type Logger, type Sql, type WriteEntry } from '../schema';
-import type { AppliedPosition } from './database';
+import { inTransaction, type AppliedPosition } from './database';
 import { prepared } from './preparedSql';
 import type { StatisticsKeeper } from './statistics';
 
@@ -65,20 +65,12 @@ export class Replica {
       next.appliedSeq = entry.seq;
       next.epoch = Math.max(next.epoch, entry.epoch);
     }
-    const client = await this.pool.connect();
-    try {
-      await client.query('BEGIN');
+    await inTransaction(this.pool, this.log, async (client) => {
       const sql = prepared(client);
       await applyInOrder(sql, writes);
       await recordInLog(sql, writes);
       await savePosition(sql, next);
-      await client.query('COMMIT');
-    } catch (err) {
-      await client.query('ROLLBACK').catch((rollbackErr: Error) => this.log.error({ err: rollbackErr }, 'rollback failed'));
-      throw err;
-    } finally {
-      client.release();
-    }
+    });
     this.advanceTo(next);
     for (const m of markers) for (const listener of this.markerListeners) listener(m);
   }

@@ -1,5 +1,6 @@
 import type { ChannelModel, ConsumeMessage } from 'amqplib';
 import type { Pool } from 'pg';
+import { inTransaction } from './database';
 import { decode, encode, logEntrySchema, SNAPSHOT_TABLES, snapshotPartSchema, unavailable, type ClusterNames, type Logger, type SnapshotPart } from '../schema';
 
 const ROWS_PER_PART = 5000;
@@ -26,33 +27,30 @@ export async function startSnapshotServer(connection: ChannelModel, names: Clust
     const to = msg.properties.replyTo as string | undefined;
     if (!to) return;
     const send = (part: SnapshotPart) => channel.sendToQueue(to, encode(part));
-    const client = await pool.connect();
-    try {
-      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-      const { rows } = await client.query<{ applied_seq: string; epoch: number; stream_offset: string }>('SELECT applied_seq, epoch, stream_offset FROM _dbaas_state');
-      const position = { appliedSeq: Number(rows[0].applied_seq), epoch: rows[0].epoch, streamOffset: Number(rows[0].stream_offset) };
-      log.info({ to, ...position }, 'serving a snapshot');
-      send({ kind: 'begin', workerId, ...position });
-      let total = 0;
-      for (const table of SNAPSHOT_TABLES) {
-        // Table names come from the fixed list above, never from the request.
-        await client.query(`DECLARE snap CURSOR FOR SELECT row_to_json(t) AS r FROM ${table} t`);
-        for (;;) {
-          const chunk = await client.query<{ r: Record<string, unknown> }>(`FETCH ${ROWS_PER_PART} FROM snap`);
-          if (!chunk.rowCount) break;
-          send({ kind: 'rows', table, rows: chunk.rows.map((x) => x.r) });
-          total += chunk.rowCount;
+    await inTransaction(
+      pool,
+      log,
+      async (client) => {
+        const { rows } = await client.query<{ applied_seq: string; epoch: number; stream_offset: string }>('SELECT applied_seq, epoch, stream_offset FROM _dbaas_state');
+        const position = { appliedSeq: Number(rows[0].applied_seq), epoch: rows[0].epoch, streamOffset: Number(rows[0].stream_offset) };
+        log.info({ to, ...position }, 'serving a snapshot');
+        send({ kind: 'begin', workerId, ...position });
+        let total = 0;
+        for (const table of SNAPSHOT_TABLES) {
+          // Table names come from the fixed list above, never from the request.
+          await client.query(`DECLARE snap CURSOR FOR SELECT row_to_json(t) AS r FROM ${table} t`);
+          for (;;) {
+            const chunk = await client.query<{ r: Record<string, unknown> }>(`FETCH ${ROWS_PER_PART} FROM snap`);
+            if (!chunk.rowCount) break;
+            send({ kind: 'rows', table, rows: chunk.rows.map((x) => x.r) });
+            total += chunk.rowCount;
+          }
+          await client.query('CLOSE snap');
         }
-        await client.query('CLOSE snap');
-      }
-      send({ kind: 'end', rows: total });
-      await client.query('COMMIT');
-    } catch (err) {
-      await client.query('ROLLBACK').catch((rollbackErr: Error) => log.error({ err: rollbackErr }, 'rollback failed'));
-      throw err;
-    } finally {
-      client.release();
-    }
+        send({ kind: 'end', rows: total });
+      },
+      'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY',
+    );
   }
 }
 
@@ -90,46 +88,41 @@ export async function logReachesBack(connection: ChannelModel, streamQueue: stri
 export async function bootstrapFromSnapshot(connection: ChannelModel, names: ClusterNames, pool: Pool, log: Logger, timeoutMs = 60_000): Promise<void> {
   const channel = await connection.createChannel();
   const { queue } = await channel.assertQueue('', { exclusive: true, autoDelete: true });
-  const client = await pool.connect();
   const started = Date.now();
   try {
-    await client.query('BEGIN');
-    await client.query(`TRUNCATE ${SNAPSHOT_TABLES.join(', ')}`);
-    const done = new Promise<void>((resolve, reject) => {
-      let chain = Promise.resolve();
-      let timer = setTimeout(() => reject(unavailable(`no worker sent a snapshot within ${timeoutMs} ms`)), timeoutMs);
-      const handle = async (part: SnapshotPart) => {
-        if (part.kind === 'begin') {
-          log.info({ from: part.workerId, appliedSeq: part.appliedSeq }, 'loading a snapshot');
-          await client.query('UPDATE _dbaas_state SET applied_seq = $1, epoch = $2, stream_offset = $3', [part.appliedSeq, part.epoch, part.streamOffset]);
-        } else if (part.kind === 'rows') {
-          await client.query(`INSERT INTO ${part.table} SELECT * FROM json_populate_recordset(null::${part.table}, $1::json)`, [JSON.stringify(part.rows)]);
-        } else {
-          clearTimeout(timer);
-          log.info({ rows: part.rows, ms: Date.now() - started }, 'snapshot loaded');
-          resolve();
-        }
-      };
-      void channel.consume(
-        queue,
-        (msg) => {
-          if (!msg) return;
-          clearTimeout(timer);
-          timer = setTimeout(() => reject(unavailable('the snapshot stopped arriving')), timeoutMs);
-          const part = decode(snapshotPartSchema, msg.content);
-          chain = chain.then(() => handle(part)).catch(reject);
-        },
-        { noAck: true },
-      );
+    await inTransaction(pool, log, async (client) => {
+      await client.query(`TRUNCATE ${SNAPSHOT_TABLES.join(', ')}`);
+      const done = new Promise<void>((resolve, reject) => {
+        let chain = Promise.resolve();
+        let timer = setTimeout(() => reject(unavailable(`no worker sent a snapshot within ${timeoutMs} ms`)), timeoutMs);
+        const handle = async (part: SnapshotPart) => {
+          if (part.kind === 'begin') {
+            log.info({ from: part.workerId, appliedSeq: part.appliedSeq }, 'loading a snapshot');
+            await client.query('UPDATE _dbaas_state SET applied_seq = $1, epoch = $2, stream_offset = $3', [part.appliedSeq, part.epoch, part.streamOffset]);
+          } else if (part.kind === 'rows') {
+            await client.query(`INSERT INTO ${part.table} SELECT * FROM json_populate_recordset(null::${part.table}, $1::json)`, [JSON.stringify(part.rows)]);
+          } else {
+            clearTimeout(timer);
+            log.info({ rows: part.rows, ms: Date.now() - started }, 'snapshot loaded');
+            resolve();
+          }
+        };
+        void channel.consume(
+          queue,
+          (msg) => {
+            if (!msg) return;
+            clearTimeout(timer);
+            timer = setTimeout(() => reject(unavailable('the snapshot stopped arriving')), timeoutMs);
+            const part = decode(snapshotPartSchema, msg.content);
+            chain = chain.then(() => handle(part)).catch(reject);
+          },
+          { noAck: true },
+        );
+      });
+      channel.sendToQueue(names.snapshotQ, encode({}), { replyTo: queue });
+      await done;
     });
-    channel.sendToQueue(names.snapshotQ, encode({}), { replyTo: queue });
-    await done;
-    await client.query('COMMIT');
-  } catch (err) {
-    await client.query('ROLLBACK').catch((rollbackErr: Error) => log.error({ err: rollbackErr }, 'rollback failed'));
-    throw err;
   } finally {
-    client.release();
     await channel.close();
   }
 }

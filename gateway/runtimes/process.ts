@@ -7,7 +7,8 @@ const STOP_GRACE_MS = 5000;
 /** How often adopted workers (not our children, so no exit event) are checked for life. */
 const ADOPTED_POLL_MS = 100;
 
-function isAlive(pid: number): boolean {
+/** Whether a process exists (signal 0 checks without signalling). */
+export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

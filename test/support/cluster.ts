@@ -5,7 +5,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Client } from 'pg';
-import { clusterNames, loadConfig, type Config } from '../../schema';
+import { clusterNames, loadConfig, workerEnvironment, type Config } from '../../schema';
 import { destroyCluster } from '../../gateway/teardown';
 
 /** The repository root, whether this runs from source (jest) or from dist/ (benchmarks). */
@@ -167,19 +167,7 @@ export class TestCluster {
 
   /** Environment for starting a worker by hand in this cluster. */
   workerEnv(workerId: string): Record<string, string> {
-    return { ...(process.env as Record<string, string>), ...this.envOf(), WORKER_ID: workerId };
-  }
-
-  private envOf(): Record<string, string> {
-    const c = this.config;
-    return {
-      AMQP_URL: c.amqpUrl,
-      ZK_HOSTS: c.zkHosts,
-      DATABASE_URL: c.databaseUrl,
-      DBAAS_CLUSTER: c.cluster,
-      LOG_RETENTION_BYTES: String(c.logRetentionBytes),
-      LOG_LEVEL: 'info',
-    };
+    return { ...(process.env as Record<string, string>), ...workerEnvironment(this.config), WORKER_ID: workerId };
   }
 
   /** Stops the gateway (which stops its workers) and removes the namespace. */
