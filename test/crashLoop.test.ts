@@ -1,4 +1,5 @@
 import { domainChecksums, PASSWORD, sleep, TestCluster, waitUntil } from './support/cluster';
+import { writeRidesFor } from './support/load';
 
 let cluster: TestCluster;
 beforeAll(async () => {
@@ -11,21 +12,6 @@ afterAll(async () => {
 describe('repeated master crashes', () => {
   it('keeps every acknowledged write, applies none twice and leaves identical replicas (4 writers, 30 s, a crash every 5 s)', async () => {
     await cluster.data('mutation($u: String!, $p: String!) { createUser(username: $u, password: $p) { username } }', { u: 'chaos', p: PASSWORD });
-    const acknowledged = new Map<number, string>();
-    let failures = 0;
-    let n = 0;
-    const stopAt = Date.now() + 30_000;
-    const writer = async () => {
-      while (Date.now() < stopAt) {
-        const ts = new Date(Date.UTC(2034, 0, 1) + n++ * 1000).toISOString();
-        const res = await cluster.gql<{ createRide: { id: number; timestamp: string } }>(
-          'mutation($ts: DateTimeISO!) { createRide(createdBy: "chaos", timestamp: $ts, source: 5, destination: 6) { id timestamp } }',
-          { ts },
-        );
-        if (res.data?.createRide) acknowledged.set(res.data.createRide.id, res.data.createRide.timestamp);
-        else failures++;
-      }
-    };
     let crashes = 0;
     const crasher = async () => {
       for (let t = 5000; t < 30_000; t += 5000) {
@@ -34,13 +20,16 @@ describe('repeated master crashes', () => {
         if (!res.errors) crashes++;
       }
     };
-    await Promise.all([writer(), writer(), writer(), writer(), crasher()]);
+    const [{ acknowledged, failed: failures }] = await Promise.all([
+      writeRidesFor(cluster, { createdBy: 'chaos', source: 5, destination: 6, ms: 30_000, writers: 4, epochYear: 2034 }),
+      crasher(),
+    ]);
     expect(crashes).toBeGreaterThanOrEqual(4);
 
     await cluster.waitHealthy();
     const { rides } = await cluster.data<{ rides: Array<{ id: number; timestamp: string }> }>('{ rides(source: 5, destination: 6) { id timestamp } }');
     const stored = new Map(rides.map((r) => [r.id, r.timestamp]));
-    for (const [id, ts] of acknowledged) expect(stored.get(id)).toBe(ts);
+    for (const { id, timestamp } of acknowledged) expect(stored.get(id)).toBe(timestamp);
     // Each attempted write has its own timestamp: a write applied twice would repeat one.
     expect(new Set(rides.map((r) => r.timestamp)).size).toBe(rides.length);
 
@@ -52,6 +41,6 @@ describe('repeated master crashes', () => {
       const sums = await Promise.all(workers.map((w) => domainChecksums(cluster.workerDatabaseUrl(w.id))));
       return sums.every((s) => JSON.stringify(s) === JSON.stringify(sums[0]));
     });
-    process.stdout.write(`crash loop: ${acknowledged.size} acknowledged, ${failures} failed, ${crashes} crashes\n`);
+    process.stdout.write(`crash loop: ${acknowledged.length} acknowledged, ${failures} failed, ${crashes} crashes\n`);
   });
 });

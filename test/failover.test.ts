@@ -1,4 +1,5 @@
 import { domainChecksums, PASSWORD, sleep, TestCluster, waitUntil } from './support/cluster';
+import { writeRidesFor } from './support/load';
 
 let cluster: TestCluster;
 
@@ -9,34 +10,22 @@ afterAll(async () => {
   await cluster?.stop();
 });
 
-const CREATE_RIDE = 'mutation($by: String!, $ts: DateTimeISO!) { createRide(createdBy: $by, timestamp: $ts, source: 2, destination: 3) { id timestamp } }';
-
 describe('election', () => {
   it('promotes the slave when the master is SIGKILLed during concurrent writes, and loses no acknowledged write', async () => {
     await cluster.data('mutation($u: String!, $p: String!) { createUser(username: $u, password: $p) { username } }', { u: 'driver', p: PASSWORD });
     const oldMaster = await cluster.master();
     const { cluster: before } = await cluster.data<{ cluster: { epoch: number } }>('{ cluster { epoch } }');
 
-    // Every write has a unique timestamp, so a write applied twice would show as a duplicate.
-    const acknowledged: Array<{ id: number; timestamp: string; at: number }> = [];
-    let failed = 0;
-    let n = 0;
     let crashAt = 0;
-    const stopAt = Date.now() + 8000;
-    const writer = async () => {
-      while (Date.now() < stopAt) {
-        const ts = new Date(Date.UTC(2033, 0, 1) + n++ * 1000).toISOString();
-        const res = await cluster.gql<{ createRide: { id: number; timestamp: string } }>(CREATE_RIDE, { by: 'driver', ts });
-        if (res.data?.createRide) acknowledged.push({ ...res.data.createRide, at: Date.now() });
-        else failed++;
-      }
-    };
     const crash = async () => {
       await sleep(2000);
       crashAt = Date.now();
       process.kill(oldMaster.pid, 'SIGKILL');
     };
-    await Promise.all([writer(), writer(), writer(), writer(), crash()]);
+    const [{ acknowledged, failed }] = await Promise.all([
+      writeRidesFor(cluster, { createdBy: 'driver', source: 2, destination: 3, ms: 8000, writers: 4, epochYear: 2033 }),
+      crash(),
+    ]);
 
     const newMaster = await waitUntil('a new master', async () => {
       const m = (await cluster.workers()).find((w) => w.role === 'MASTER');

@@ -1,7 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { connectBroker, decode, encode, rpcReplySchema, type RpcReply } from '../schema';
+import { encode } from '../schema';
 import { domainChecksums, PASSWORD, queryOne, TestCluster, waitUntil, WORKER_ENTRY } from './support/cluster';
+import { withRawRpc } from './support/load';
 
 let cluster: TestCluster;
 
@@ -99,12 +100,7 @@ describe('the durable log', () => {
 
 describe('poison messages', () => {
   it('are dead-lettered with their reason, answered with an error and never redelivered', async () => {
-    const connection = await connectBroker(cluster.config.amqpUrl);
-    try {
-      const channel = await connection.createChannel();
-      const { queue } = await channel.assertQueue('', { exclusive: true, autoDelete: true });
-      const replies: RpcReply[] = [];
-      await channel.consume(queue, (msg) => msg && replies.push(decode(rpcReplySchema, msg.content)), { noAck: true });
+    await withRawRpc(cluster, async ({ channel, replyQueue: queue, replies }) => {
       await channel.purgeQueue(cluster.names.deadLetters);
       channel.sendToQueue(cluster.names.writeQ, Buffer.from('{"not": "a write'), { replyTo: queue, correlationId: 'w', persistent: true });
       channel.sendToQueue(cluster.names.readQ, Buffer.from(JSON.stringify({ op: 'rides', minSeq: 'soon' })), { replyTo: queue, correlationId: 'r' });
@@ -120,9 +116,7 @@ describe('poison messages', () => {
       expect(dead.map((d) => d.queue).sort()).toEqual([cluster.names.readQ, cluster.names.writeQ].sort());
       expect(dead.find((d) => d.queue === cluster.names.writeQ)).toMatchObject({ body: '{"not": "a write', reason: expect.stringMatching(/not JSON/) });
       expect(dead.find((d) => d.queue === cluster.names.readQ)?.reason).toMatch(/minSeq/);
-    } finally {
-      await connection.close();
-    }
+    });
     // Both workers are still serving.
     await cluster.waitHealthy();
     expect(await cluster.data('{ rideCount }')).toMatchObject({ rideCount: expect.any(Number) });
@@ -134,12 +128,7 @@ describe('exactly-once writes', () => {
     await cluster.data('mutation($u: String!, $p: String!) { createUser(username: $u, password: $p) { username } }', { u: 'twice', p: PASSWORD });
     const { rideCount: before } = await cluster.data<{ rideCount: number }>('{ rideCount }');
 
-    const connection = await connectBroker(cluster.config.amqpUrl);
-    try {
-      const channel = await connection.createChannel();
-      const { queue } = await channel.assertQueue('', { exclusive: true, autoDelete: true });
-      const replies: RpcReply[] = [];
-      await channel.consume(queue, (msg) => msg && replies.push(decode(rpcReplySchema, msg.content)), { noAck: true });
+    await withRawRpc(cluster, async ({ channel, replyQueue: queue, replies }) => {
       const request = {
         requestId: randomUUID(),
         op: 'createRide',
@@ -150,9 +139,7 @@ describe('exactly-once writes', () => {
       expect(replies[0]).toMatchObject({ ok: true });
       expect(replies[1].ok && replies[1].seq).toBe(replies[0].ok && replies[0].seq);
       expect(replies[1].ok && replies[1].result).toEqual(replies[0].ok && replies[0].result);
-    } finally {
-      await connection.close();
-    }
+    });
     const after = await cluster.data<{ rideCount: number; rides: unknown[] }>('{ rideCount rides(source: 1, destination: 5) { id } }');
     expect(after.rideCount).toBe(before + 1);
   });

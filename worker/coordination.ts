@@ -27,6 +27,8 @@ export class Coordination {
     private readonly zk: Zk,
     private readonly names: ClusterNames,
     initial: MemberData,
+    /** Where the replica stands; read on every tick rather than pushed by the caller. */
+    private readonly progress: () => Pick<MemberData, 'appliedSeq' | 'epoch'>,
     private readonly log: Logger,
     private readonly failStop: (reason: string) => void,
   ) {
@@ -59,12 +61,14 @@ export class Coordination {
     this.updateTimer = setInterval(() => void this.flush(), MEMBER_UPDATE_INTERVAL_MS);
   }
 
-  update(patch: Partial<MemberData>): void {
-    this.member = { ...this.member, ...patch };
+  /** Publishes a role change at once (seq progress goes out on the next tick). */
+  async setRole(role: MemberData['role']): Promise<void> {
+    this.member = { ...this.member, role };
+    await this.flush();
   }
 
-  /** Role changes are published at once; seq progress on the next tick. */
-  async flush(): Promise<void> {
+  private async flush(): Promise<void> {
+    this.member = { ...this.member, ...this.progress() };
     const body = JSON.stringify(this.member);
     if (!this.memberPath || body === this.published || this.closed) return;
     this.published = body;

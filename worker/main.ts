@@ -66,11 +66,11 @@ async function main(): Promise<void> {
       epoch: replica.epoch,
       startedAt: new Date().toISOString(),
     },
+    () => ({ appliedSeq: replica.appliedSeq, epoch: replica.epoch }),
     log,
     failStop,
   );
   await coordination.register();
-  setInterval(() => coordination.update({ appliedSeq: replica.appliedSeq, epoch: replica.epoch }), 100).unref();
 
   const tail = await startLogTail(connection, names.syncLog, replica, log, (err) => failStop(`log apply failed: ${err.message}`));
   const target = await coordination.masterAppliedSeq();
@@ -79,8 +79,7 @@ async function main(): Promise<void> {
 
   await startSnapshotServer(connection, names, pool, workerId, log);
   const reads = await startReadServer(connection, names.readQ, names.deadLetters, pool, replica, workerId, log.child({ role: 'SLAVE' }));
-  coordination.update({ role: 'SLAVE', appliedSeq: replica.appliedSeq });
-  await coordination.flush();
+  await coordination.setRole('SLAVE');
   log.info({ appliedSeq: replica.appliedSeq }, 'serving reads');
 
   await coordination.runForLeader(async () => {
@@ -92,8 +91,7 @@ async function main(): Promise<void> {
     await tail.stop();
     await reads.stop();
     await startWriteServer(deps, epoch, sync);
-    coordination.update({ role: 'MASTER', epoch, appliedSeq: replica.appliedSeq });
-    await coordination.flush();
+    await coordination.setRole('MASTER');
   });
 
   const shutdown = async (signal: string) => {

@@ -1,0 +1,54 @@
+import { connectBroker, decode, rpcReplySchema, type RpcReply } from '../../schema';
+import type { TestCluster } from './cluster';
+
+export interface AcknowledgedRide {
+  id: number;
+  timestamp: string;
+  /** When the client heard success (ms since epoch). */
+  at: number;
+}
+
+/**
+ * `writers` concurrent clients creating rides for `ms` milliseconds. Every attempt has its
+ * own timestamp, so a write applied twice shows up as two rides with one timestamp.
+ */
+export async function writeRidesFor(
+  cluster: TestCluster,
+  opts: { createdBy: string; source: number; destination: number; ms: number; writers: number; epochYear: number },
+): Promise<{ acknowledged: AcknowledgedRide[]; failed: number }> {
+  const acknowledged: AcknowledgedRide[] = [];
+  let failed = 0;
+  let n = 0;
+  const stopAt = Date.now() + opts.ms;
+  const query = 'mutation($by: String!, $ts: DateTimeISO!, $s: Int!, $d: Int!) { createRide(createdBy: $by, timestamp: $ts, source: $s, destination: $d) { id timestamp } }';
+  const writer = async () => {
+    while (Date.now() < stopAt) {
+      const ts = new Date(Date.UTC(opts.epochYear, 0, 1) + n++ * 1000).toISOString();
+      const res = await cluster.gql<{ createRide: { id: number; timestamp: string } }>(query, { by: opts.createdBy, ts, s: opts.source, d: opts.destination });
+      if (res.data?.createRide) acknowledged.push({ ...res.data.createRide, at: Date.now() });
+      else failed++;
+    }
+  };
+  await Promise.all(Array.from({ length: opts.writers }, writer));
+  return { acknowledged, failed };
+}
+
+/**
+ * A bare AMQP client with its own reply queue, for tests that talk to the queues
+ * directly (duplicate deliveries, malformed messages).
+ */
+export async function withRawRpc(
+  cluster: TestCluster,
+  test: (rpc: { channel: import('amqplib').Channel; replyQueue: string; replies: RpcReply[] }) => Promise<void>,
+): Promise<void> {
+  const connection = await connectBroker(cluster.config.amqpUrl);
+  try {
+    const channel = await connection.createChannel();
+    const { queue } = await channel.assertQueue('', { exclusive: true, autoDelete: true });
+    const replies: RpcReply[] = [];
+    await channel.consume(queue, (msg) => msg && replies.push(decode(rpcReplySchema, msg.content)), { noAck: true });
+    await test({ channel, replyQueue: queue, replies });
+  } finally {
+    await connection.close();
+  }
+}
