@@ -14,6 +14,7 @@ import type { Config, Logger } from '../schema';
 import type { Autoscaler } from './autoscaler';
 import { isAdminToken, makeFormatError } from './errors';
 import type { GqlContext, RequestCounter } from './graphql/context';
+import { compiledQueries } from './graphql/compiledQueries';
 import { queryLimits } from './graphql/limits';
 import { dbaasPlugin } from './graphql/plugins';
 import { clusterEventsPubSub, resolvers } from './graphql/resolvers';
@@ -87,14 +88,17 @@ export async function startServer(parts: ServerParts): Promise<RunningServer> {
     wsServer,
   );
 
+  const formatError = makeFormatError(log);
+  const validationRules = queryLimits(config.maxQueryDepth, config.maxAliases);
+  const contextOf = (req: express.Request) => requestContextFrom((n) => req.get(n), config.adminToken, req.ip ?? '');
   const apollo = new ApolloServer<GqlContext>({
     schema,
     // Parsed and validated documents, by query text. Apollo's default allows 30 MB of
     // serialized ASTs (several times that in heap); clients that inline literals instead
     // of variables make every request a new entry, so keep it small.
     documentStore: new InMemoryLRUCache<DocumentNode>({ maxSize: 4 * 2 ** 20 }),
-    formatError: makeFormatError(log),
-    validationRules: queryLimits(config.maxQueryDepth, config.maxAliases),
+    formatError,
+    validationRules,
     includeStacktraceInErrorResponses: false,
     plugins: [
       // ridedb sets no cache hints; the plugin would wrap every field resolver for nothing.
@@ -117,12 +121,13 @@ export async function startServer(parts: ServerParts): Promise<RunningServer> {
   });
   app.use(
     '/api/v1',
-    restRouter({ service, orchestrator, counter, metrics, log, contextOf: (req) => requestContextFrom((n) => req.get(n), config.adminToken, req.ip ?? '') }),
+    restRouter({ service, orchestrator, counter, metrics, log, contextOf }),
   );
   app.use(
     '/graphql',
     express.json({ limit: '1mb' }),
-    expressMiddleware(apollo, { context: async ({ req }) => contextFor(requestContextFrom((n) => req.get(n), config.adminToken, req.ip ?? '')) }),
+    ...(config.compiledQueries ? [compiledQueries({ schema, validationRules, service, metrics, counter, formatError, contextOf })] : []),
+    expressMiddleware(apollo, { context: async ({ req }) => contextFor(contextOf(req)) }),
   );
 
   await new Promise<void>((resolve) => httpServer.listen(config.port, resolve));

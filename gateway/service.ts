@@ -3,6 +3,7 @@ import {
   passwordSchema,
   readOperations,
   writeOperations,
+  type FieldSelection,
   type ReadArgs,
   type ReadOpName,
   type ReadResult,
@@ -108,6 +109,10 @@ export class RideService {
   }
   ride(ctx: RequestContext, id: number) {
     return this.read(ctx, 'ride', { id });
+  }
+  /** A whole query's data in one read (one snapshot): the `data` object as JSON text. */
+  selection(ctx: RequestContext, fields: FieldSelection[]) {
+    return this.read(ctx, 'selection', { fields });
   }
   rideCount(ctx: RequestContext) {
     return this.read(ctx, 'rideCount', {});

@@ -1,5 +1,7 @@
 import { z } from 'zod';
 import { badInput, conflict, DbaasError, notFound } from './errors';
+import { recordSql, runSelection, selectionArgsSchema } from './selection';
+import { areaIdSchema, isoTimeSchema, queryFieldArgs, rideIdSchema, usernameSchema } from './values';
 import type { AreaRecord, RideRecord, UserRecord, UserRidesRecord } from './records';
 
 /**
@@ -16,28 +18,10 @@ export interface Sql {
   query(text: string, values?: unknown[]): Promise<{ rows: Array<Record<string, unknown>>; rowCount: number | null }>;
 }
 
-export const usernameSchema = z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'username must be 1-64 of A-Z a-z 0-9 _ . -');
-/** What clients send: a SHA-1 digest, never stored as is. */
-export const passwordSchema = z.string().regex(/^[0-9a-fA-F]{40}$/, 'password must be exactly 40 hex digits (SHA-1)');
-const areaIdSchema = z.number().int().min(1).max(2_147_483_647);
-const rideIdSchema = z.number().int().min(1).max(Number.MAX_SAFE_INTEGER);
-const isoTimeSchema = z.iso.datetime({ offset: true }).transform((s) => new Date(s).toISOString());
 
-// Same text on every replica whatever its TimeZone setting.
-const iso = (col: string) => `to_char(${col} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
-const userJson = (t: string) => `json_build_object('username', ${t}.username, 'createdAt', ${iso(`${t}.created_at`)})`;
-const areaJson = (col: string) => `(SELECT json_build_object('id', a.id, 'name', a.name) FROM areas a WHERE a.id = ${col})`;
-// Correlated lookups by primary key, so the cost follows the rides returned, not the
-// size of the users table.
-const RIDE_JSON = `json_build_object(
-    'id', r.id,
-    'createdBy', (SELECT ${userJson('c')} FROM users c WHERE c.username = r.created_by),
-    'timestamp', ${iso('r.ts')},
-    'source', ${areaJson('r.source')},
-    'destination', ${areaJson('r.destination')},
-    'riders', COALESCE((SELECT json_agg(${userJson('ru')} ORDER BY rr.joined_at, ru.username)
-                          FROM ride_riders rr JOIN users ru ON ru.username = rr.username
-                         WHERE rr.ride_id = r.id), '[]'::json))`;
+// Whole records, built by the same SQL as client selections (./selection).
+const userJson = (t: string) => recordSql('User', t);
+const RIDE_JSON = recordSql('Ride', 'r');
 const RIDE_FROM = 'rides r';
 
 const docs = <T>(rows: Array<Record<string, unknown>>): T[] => rows.map((row) => row.doc as T);
@@ -61,7 +45,7 @@ export const readOperations = {
     run: async (sql) => docs<UserRecord>((await sql.query(`SELECT ${userJson('u')} AS doc FROM users u ORDER BY u.username`)).rows),
   }),
   user: readOp({
-    args: z.object({ username: usernameSchema }),
+    args: queryFieldArgs.user,
     run: async (sql, a) =>
       firstDoc<UserRecord>((await sql.query(`SELECT ${userJson('u')} AS doc FROM users u WHERE u.username = $1`, [a.username])).rows),
   }),
@@ -83,7 +67,7 @@ export const readOperations = {
       ) ?? { created: [], joined: [] },
   }),
   rides: readOp({
-    args: z.object({ source: areaIdSchema, destination: areaIdSchema, upcomingOnly: z.boolean().default(true) }),
+    args: queryFieldArgs.rides,
     run: async (sql, a) =>
       docs<RideRecord>(
         (
@@ -97,8 +81,13 @@ export const readOperations = {
       ),
   }),
   ride: readOp({
-    args: z.object({ id: rideIdSchema }),
+    args: queryFieldArgs.ride,
     run: async (sql, a) => firstDoc<RideRecord>((await sql.query(`SELECT ${RIDE_JSON} AS doc FROM ${RIDE_FROM} WHERE r.id = $1`, [a.id])).rows),
+  }),
+  /** A client's whole GraphQL selection in one statement; the result is JSON text. */
+  selection: readOp({
+    args: selectionArgsSchema,
+    run: (sql, a) => runSelection(sql, a.fields),
   }),
   rideCount: readOp({
     args: z.object({}),

@@ -3,10 +3,16 @@ import type { Pool, PoolClient } from 'pg';
 import type { Sql } from '../schema';
 
 const statementNames = new Map<string, string>();
+/**
+ * Clients' selections (./selection) make statement texts of their own; past this many
+ * distinct texts, new ones run unnamed, so neither this map nor each connection's set of
+ * prepared statements grows without bound.
+ */
+const MAX_PREPARED = 2000;
 
-function nameOf(text: string): string {
+function nameOf(text: string): string | undefined {
   let name = statementNames.get(text);
-  if (!name) {
+  if (!name && statementNames.size < MAX_PREPARED) {
     name = `c_${createHash('sha1').update(text).digest('hex').slice(0, 16)}`;
     statementNames.set(text, name);
   }
@@ -15,8 +21,7 @@ function nameOf(text: string): string {
 
 /**
  * Runs catalogue statements as named prepared statements, so PostgreSQL parses and plans
- * each one once per connection instead of on every request. The catalogue is a fixed set
- * of texts, so the set of names stays small.
+ * each one once per connection instead of on every request.
  */
 export function prepared(client: Pool | PoolClient): Sql {
   return {

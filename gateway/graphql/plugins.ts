@@ -10,11 +10,11 @@ const COUNTED_FIELDS = new Set([
 ]);
 
 /** The metrics label of an operation: its root fields, e.g. `createRide` or `ride+users`. */
-function rootFields(operation: OperationDefinitionNode): string {
+export function rootFields(operation: OperationDefinitionNode): string {
   return operation.selectionSet.selections.map((s) => (s.kind === Kind.FIELD ? s.name.value : '…')).sort().join('+');
 }
 
-function touchesData(operation: OperationDefinitionNode): boolean {
+export function touchesData(operation: OperationDefinitionNode): boolean {
   return operation.selectionSet.selections.some((s) => s.kind === Kind.FIELD && COUNTED_FIELDS.has(s.name.value));
 }
 
@@ -42,7 +42,7 @@ export function dbaasPlugin(metrics: Metrics): ApolloServerPlugin<GqlContext> {
         if (trace.seq !== undefined) response.http.headers.set('x-dbaas-seq', String(trace.seq));
         if (response.body.kind !== 'single' || (!workers.length && trace.seq === undefined)) return;
         const result = response.body.singleResult;
-        result.extensions = { ...result.extensions, dbaas: { seq: trace.seq ?? null, workerId: workers[0] ?? null, workers } };
+        result.extensions = { ...result.extensions, dbaas: { seq: trace.seq ?? null, workerId: workers[0] ?? null, workers, plan: 'resolvers' } };
       },
     };
   },

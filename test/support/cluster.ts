@@ -21,7 +21,7 @@ export interface GqlResponse<T = Record<string, unknown>> {
   headers: Headers;
   data: T | null;
   errors?: Array<{ message: string; extensions?: { code?: string } }>;
-  extensions?: { dbaas?: { seq: number | null; workerId: string | null; workers: string[] } };
+  extensions?: { dbaas?: { seq: number | null; workerId: string | null; workers: string[]; plan?: string } };
 }
 
 export interface WorkerInfo {

@@ -1,0 +1,215 @@
+import { z } from 'zod';
+import { badInput } from './errors';
+import type { Sql } from './operations';
+import { queryFieldArgs, type QueryFieldName } from './values';
+
+/**
+ * A GraphQL query's data selection as a slave answers it: one SQL statement that builds
+ * the whole `data` object as JSON text. One statement means one snapshot for every root
+ * field, PostgreSQL computes only the fields asked for, and the text goes back to the
+ * client without being parsed and re-encoded on the way.
+ *
+ * The gateway has already validated the document against the GraphQL schema, collected
+ * its fields (fragments, @skip/@include) and coerced the arguments; the slave checks the
+ * tree again against the types below, since nothing on the broker is trusted blindly.
+ */
+export interface FieldSelection {
+  /** The response key: the alias, or the field name. */
+  key: string;
+  field: string;
+  /** Root fields only; nested fields take no arguments. */
+  args?: Record<string, unknown>;
+  /** Object fields: what to select inside. */
+  select?: FieldSelection[];
+}
+
+const GRAPHQL_NAME = /^[_A-Za-z][_0-9A-Za-z]{0,63}$/;
+export const fieldSelectionSchema: z.ZodType<FieldSelection> = z.lazy(() =>
+  z.object({
+    key: z.string().regex(GRAPHQL_NAME),
+    field: z.string().regex(GRAPHQL_NAME),
+    args: z.record(z.string(), z.unknown()).optional(),
+    select: z.array(fieldSelectionSchema).min(1).max(64).optional(),
+  }),
+);
+export const selectionArgsSchema = z.object({ fields: z.array(fieldSelectionSchema).min(1).max(64) });
+
+/** Deeper than any document the gateway's depth limit lets through. */
+const MAX_DEPTH = 16;
+/** json_build_object takes at most 100 arguments: 50 keys. */
+export const MAX_KEYS_PER_OBJECT = 50;
+
+type ObjectTypeName = 'Query' | 'Ride' | 'User' | 'Area';
+
+/** Bind parameters and table aliases of one statement. */
+class Statement {
+  readonly values: unknown[] = [];
+  private aliases = 0;
+
+  param(value: unknown, type: string): string {
+    this.values.push(value);
+    return `$${this.values.length}::${type}`;
+  }
+
+  alias(prefix: string): string {
+    return `${prefix}${++this.aliases}`;
+  }
+}
+
+// Same text on every replica whatever its TimeZone setting; the same form as
+// GraphQL's DateTimeISO (milliseconds, Z).
+const iso = (col: string) => `to_char(${col} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
+const list = (aggregate: string) => `COALESCE(${aggregate}, '[]'::json)`;
+
+/** SQL for one field of `type`, whose row is aliased `t` (or a bare username for User). */
+type FieldSql = (s: Statement, t: string, f: FieldSelection, depth: number) => string;
+
+const scalar = (sql: (t: string) => string): FieldSql => (_s, t) => sql(t);
+
+// Correlated lookups by primary key, so the cost follows the rows returned, not the
+// size of the tables.
+const rideFields: Record<string, FieldSql> = {
+  id: scalar((t) => `${t}.id`),
+  timestamp: scalar((t) => iso(`${t}.ts`)),
+  createdBy: (s, t, f, d) => userByName(s, `${t}.created_by`, f, d),
+  source: (s, t, f, d) => areaById(s, `${t}.source`, f, d),
+  destination: (s, t, f, d) => areaById(s, `${t}.destination`, f, d),
+  riders: (s, t, f, d) => {
+    const rr = s.alias('rr');
+    if (onlyUsername(f)) {
+      return list(`(SELECT json_agg(${object(s, 'User', rr, f, d)} ORDER BY ${rr}.joined_at, ${rr}.username) FROM ride_riders ${rr} WHERE ${rr}.ride_id = ${t}.id)`);
+    }
+    const u = s.alias('u');
+    return list(
+      `(SELECT json_agg(${object(s, 'User', u, f, d)} ORDER BY ${rr}.joined_at, ${u}.username)
+          FROM ride_riders ${rr} JOIN users ${u} ON ${u}.username = ${rr}.username WHERE ${rr}.ride_id = ${t}.id)`,
+    );
+  },
+};
+
+const ridesOf = (s: Statement, f: FieldSelection, d: number, where: (r: string) => string) => {
+  const r = s.alias('r');
+  return list(`(SELECT json_agg(${object(s, 'Ride', r, f, d)} ORDER BY ${r}.ts, ${r}.id) FROM rides ${r} WHERE ${where(r)})`);
+};
+
+const userFields: Record<string, FieldSql> = {
+  username: scalar((t) => `${t}.username`),
+  createdAt: scalar((t) => iso(`${t}.created_at`)),
+  ridesCreated: (s, t, f, d) => ridesOf(s, f, d, (r) => `${r}.created_by = ${t}.username`),
+  ridesJoined: (s, t, f, d) => ridesOf(s, f, d, (r) => `${r}.id IN (SELECT ride_id FROM ride_riders WHERE username = ${t}.username)`),
+};
+
+const areaFields: Record<string, FieldSql> = {
+  id: scalar((t) => `${t}.id`),
+  name: scalar((t) => `${t}.name`),
+};
+
+const rootArgs = <N extends QueryFieldName>(name: N, f: FieldSelection): z.output<(typeof queryFieldArgs)[N]> => {
+  const parsed = queryFieldArgs[name].safeParse(f.args ?? {});
+  if (!parsed.success) throw badInput(`${f.key}: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  return parsed.data as z.output<(typeof queryFieldArgs)[N]>;
+};
+
+const queryFields: Record<string, FieldSql> = {
+  areas: (s, _t, f, d) => {
+    const a = s.alias('a');
+    return list(`(SELECT json_agg(${object(s, 'Area', a, f, d)} ORDER BY ${a}.id) FROM areas ${a})`);
+  },
+  users: (s, _t, f, d) => {
+    const u = s.alias('u');
+    return list(`(SELECT json_agg(${object(s, 'User', u, f, d)} ORDER BY ${u}.username) FROM users ${u})`);
+  },
+  user: (s, _t, f, d) => {
+    const { username } = rootArgs('user', f);
+    const u = s.alias('u');
+    return `(SELECT ${object(s, 'User', u, f, d)} FROM users ${u} WHERE ${u}.username = ${s.param(username, 'text')})`;
+  },
+  rides: (s, _t, f, d) => {
+    const a = rootArgs('rides', f);
+    return ridesOf(
+      s,
+      f,
+      d,
+      (r) =>
+        `${r}.source = ${s.param(a.source, 'int')} AND ${r}.destination = ${s.param(a.destination, 'int')}` +
+        ` AND (NOT ${s.param(a.upcomingOnly, 'boolean')} OR ${r}.ts > now())`,
+    );
+  },
+  ride: (s, _t, f, d) => {
+    const { id } = rootArgs('ride', f);
+    const r = s.alias('r');
+    return `(SELECT ${object(s, 'Ride', r, f, d)} FROM rides ${r} WHERE ${r}.id = ${s.param(id, 'bigint')})`;
+  },
+  rideCount: () => `(SELECT count(*) FROM rides)`,
+};
+
+const FIELDS: Record<ObjectTypeName, Record<string, FieldSql>> = { Query: queryFields, Ride: rideFields, User: userFields, Area: areaFields };
+
+/** Object fields (the rest are scalars). */
+const OBJECT_FIELDS = new Set(['createdBy', 'source', 'destination', 'riders', 'ridesCreated', 'ridesJoined', 'areas', 'users', 'user', 'rides', 'ride']);
+
+/** A user known only by name (a foreign key that guarantees the row) needs no lookup for `username`. */
+const onlyUsername = (f: FieldSelection) => (f.select ?? []).every((x) => x.field === 'username' || x.field === '__typename');
+
+function userByName(s: Statement, column: string, f: FieldSelection, d: number): string {
+  if (onlyUsername(f)) return object(s, 'User', '', f, d, column);
+  const u = s.alias('u');
+  return `(SELECT ${object(s, 'User', u, f, d)} FROM users ${u} WHERE ${u}.username = ${column})`;
+}
+
+function areaById(s: Statement, column: string, f: FieldSelection, d: number): string {
+  const a = s.alias('a');
+  return `(SELECT ${object(s, 'Area', a, f, d)} FROM areas ${a} WHERE ${a}.id = ${column})`;
+}
+
+/**
+ * `json_build_object` of `f`'s selection on a row of `type` aliased `t`. For a user known
+ * only by name, `bareUsername` is the column that holds it.
+ */
+function object(s: Statement, type: ObjectTypeName, t: string, f: FieldSelection, depth: number, bareUsername?: string): string {
+  if (depth > MAX_DEPTH) throw badInput(`selection deeper than ${MAX_DEPTH}`);
+  const select = f.select ?? [];
+  if (!select.length) throw badInput(`${f.key}: an object field needs a selection`);
+  if (select.length > MAX_KEYS_PER_OBJECT) throw badInput(`${f.key}: more than ${MAX_KEYS_PER_OBJECT} fields`);
+  const pairs = select.map((x) => `'${x.key}', ${fieldSql(s, type, t, x, depth + 1, bareUsername)}`);
+  return `json_build_object(${pairs.join(', ')})`;
+}
+
+function fieldSql(s: Statement, type: ObjectTypeName, t: string, f: FieldSelection, depth: number, bareUsername?: string): string {
+  if (f.field === '__typename') return `'${type}'`;
+  if (bareUsername && f.field === 'username') return bareUsername;
+  const build = Object.prototype.hasOwnProperty.call(FIELDS[type], f.field) ? FIELDS[type][f.field] : undefined;
+  if (!build) throw badInput(`${type} has no field ${f.field}`);
+  if (type !== 'Query' && f.args && Object.keys(f.args).length) throw badInput(`${type}.${f.field} takes no arguments`);
+  if (OBJECT_FIELDS.has(f.field) !== Boolean(f.select)) throw badInput(`${type}.${f.field}: ${f.select ? 'a scalar has no selection' : 'needs a selection'}`);
+  return build(s, t, f, depth);
+}
+
+/** The statement that answers `fields` of the Query type, as one JSON text column `doc`. */
+export function selectionStatement(fields: FieldSelection[]): { text: string; values: unknown[] } {
+  const s = new Statement();
+  const root = object(s, 'Query', '', { key: 'data', field: 'data', select: fields }, 0);
+  return { text: `SELECT ${root}::text AS doc`, values: s.values };
+}
+
+/** Runs a selection; the result is the `data` object as JSON text. */
+export async function runSelection(sql: Sql, fields: FieldSelection[]): Promise<string> {
+  const { text, values } = selectionStatement(fields);
+  const { rows } = await sql.query(text, values);
+  return rows[0].doc as string;
+}
+
+/** The JSON of whole records (as the fixed read operations return them) for a row aliased `t`. */
+export function recordSql(type: 'Ride' | 'User', t: string): string {
+  const user = ['username', 'createdAt'].map((field): FieldSelection => ({ key: field, field }));
+  const area = ['id', 'name'].map((field): FieldSelection => ({ key: field, field }));
+  const ride: FieldSelection[] = [
+    { key: 'id', field: 'id' },
+    { key: 'createdBy', field: 'createdBy', select: user },
+    { key: 'timestamp', field: 'timestamp' },
+    { key: 'source', field: 'source', select: area },
+    { key: 'destination', field: 'destination', select: area },
+    { key: 'riders', field: 'riders', select: user },
+  ];
+  return object(new Statement(), type, t, { key: type, field: type, select: type === 'Ride' ? ride : user }, 1);
+}
