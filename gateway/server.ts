@@ -14,7 +14,7 @@ import type { Config, Logger } from '../schema';
 import type { Autoscaler } from './autoscaler';
 import { isAdminToken, makeFormatError } from './errors';
 import type { GqlContext, RequestCounter } from './graphql/context';
-import { compiledQueries } from './graphql/compiledQueries';
+import { compiledOperations } from './graphql/compiledOperations';
 import { queryLimits } from './graphql/limits';
 import { dbaasPlugin } from './graphql/plugins';
 import { clusterEventsPubSub, resolvers } from './graphql/resolvers';
@@ -126,7 +126,7 @@ export async function startServer(parts: ServerParts): Promise<RunningServer> {
   app.use(
     '/graphql',
     express.json({ limit: '1mb' }),
-    ...(config.compiledQueries ? [compiledQueries({ schema, validationRules, service, metrics, counter, formatError, contextOf })] : []),
+    ...(config.compiledOperations ? [compiledOperations({ schema, validationRules, service, metrics, counter, formatError, contextOf })] : []),
     expressMiddleware(apollo, { context: async ({ req }) => contextFor(contextOf(req)) }),
   );
 

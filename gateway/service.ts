@@ -74,11 +74,11 @@ export class RideService {
     return this.rpc.lastSeq;
   }
 
-  private async read<N extends ReadOpName>(ctx: RequestContext, op: N, args: ReadArgs<N>): Promise<ReadResult<N>> {
+  private async read<N extends ReadOpName>(ctx: RequestContext, op: N, args: ReadArgs<N>, label: string = op): Promise<ReadResult<N>> {
     parseArgs(readOperations[op].args as Parameters<typeof parseArgs>[0], args);
     this.observer.noteRead();
     const minSeq = ctx.consistency === 'eventual' ? 0 : Math.max(ctx.clientMinSeq, this.rpc.lastSeq);
-    const answer = await this.timed('read', op, () => this.rpc.read(op, args, { minSeq, consistency: ctx.consistency }));
+    const answer = await this.timed('read', label, () => this.rpc.read(op, args, { minSeq, consistency: ctx.consistency }));
     ctx.trace.workers.add(answer.workerId);
     return answer.result;
   }
@@ -112,7 +112,9 @@ export class RideService {
   }
   /** A whole query's data in one read (one snapshot): the `data` object as JSON text. */
   selection(ctx: RequestContext, fields: FieldSelection[]) {
-    return this.read(ctx, 'selection', { fields });
+    // Labelled by what was asked (e.g. `ride+user`), like the fixed operations.
+    const label = [...new Set(fields.map((f) => f.field))].sort().join('+');
+    return this.read(ctx, 'selection', { fields }, label);
   }
   rideCount(ctx: RequestContext) {
     return this.read(ctx, 'rideCount', {});

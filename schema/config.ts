@@ -33,7 +33,7 @@ const envSchema = z.object({
   MUTATIONS_PER_MINUTE_PER_IP: intFromEnv(60_000, 0),
   CORS_ORIGINS: z.string().default(''),
   MAX_ALIASES: intFromEnv(30, 0),
-  COMPILED_QUERIES: z.enum(['on', 'off']).default('on'),
+  COMPILED_OPERATIONS: z.enum(['on', 'off']).default('on'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -63,8 +63,8 @@ export interface Config {
   /** Browser origins allowed to call the API cross-origin; empty: none (no CORS headers). */
   corsOrigins: string[];
   maxAliases: number;
-  /** Data-only queries answered in one SQL statement per request (gateway/graphql/compiledQueries.ts). */
-  compiledQueries: boolean;
+  /** Data queries as one SQL statement, single data mutations without resolvers (gateway/graphql/compiledOperations.ts). */
+  compiledOperations: boolean;
   logLevel: string;
 }
 
@@ -104,7 +104,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     mutationsPerMinutePerIp: e.MUTATIONS_PER_MINUTE_PER_IP,
     corsOrigins: e.CORS_ORIGINS.split(',').map((o) => o.trim()).filter(Boolean),
     maxAliases: e.MAX_ALIASES,
-    compiledQueries: e.COMPILED_QUERIES === 'on',
+    compiledOperations: e.COMPILED_OPERATIONS === 'on',
     logLevel: e.LOG_LEVEL,
   };
 }

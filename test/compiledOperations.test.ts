@@ -108,6 +108,31 @@ describe('compiled queries', () => {
     expect(unknownField.errors?.[0]?.extensions?.code).toBe('GRAPHQL_VALIDATION_FAILED');
   });
 
+  it('answer single mutations as the resolvers do, errors included', async () => {
+    const ts = new Date(Date.now() + 7_200_000).toISOString();
+    const selection = '{ __typename id timestamp createdBy { username __typename } source { id name } destination { name } riders { username createdAt } }';
+    const compiled = await cluster.gql(`mutation($ts: DateTimeISO!) { made: createRide(createdBy: "ana", timestamp: $ts, source: 7, destination: 8) ${selection} }`, { ts });
+    expect(compiled.extensions?.dbaas?.plan).toBe('compiled');
+    expect(compiled.headers.get('x-dbaas-seq')).toBe(String(compiled.extensions?.dbaas?.seq));
+    // Two mutations in one request run on the resolver path.
+    const resolved = await cluster.gql(
+      `mutation($ts: DateTimeISO!) { made: createRide(createdBy: "ana", timestamp: $ts, source: 7, destination: 8) ${selection} other: deleteRide(rideId: ${rideIds[0]}) }`,
+      { ts },
+    );
+    expect(resolved.extensions?.dbaas?.plan).toBe('resolvers');
+    const strip = (d: unknown) => ({ ...(d as { made: Record<string, unknown> }).made, id: 0 });
+    expect(strip(compiled.data)).toEqual(strip(resolved.data));
+    expect(strip(compiled.data)).toMatchObject({ __typename: 'Ride', timestamp: ts, createdBy: { username: 'ana', __typename: 'User' }, source: { id: 7 } });
+
+    const failing = 'mutation { a: joinRide(rideId: 999999999, username: "ana") { id } }';
+    const compiledError = await cluster.gql(failing);
+    const resolvedError = await cluster.gql(failing.replace(/ }$/, ' b: deleteRide(rideId: 999999998) }'));
+    expect(compiledError.extensions?.dbaas?.plan ?? 'compiled').toBe('compiled');
+    expect(compiledError.data).toBeNull();
+    expect(compiledError.errors?.[0]).toEqual(resolvedError.errors?.[0]);
+    expect(compiledError.errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
+  });
+
   it('read their own writes', async () => {
     for (let i = 0; i < 5; i++) {
       const ts = new Date(Date.now() + 86_400_000).toISOString();

@@ -1,0 +1,164 @@
+import type { NextFunction, Request, Response } from 'express';
+import {
+  getLocation,
+  getNamedType,
+  getNullableType,
+  getOperationAST,
+  getVariableValues,
+  GraphQLError,
+  isLeafType,
+  isListType,
+  Kind,
+  parse,
+  specifiedRules,
+  validate,
+  type DocumentNode,
+  type FragmentDefinitionNode,
+  type GraphQLFormattedError,
+  type GraphQLList,
+  type GraphQLObjectType,
+  type GraphQLOutputType,
+  type GraphQLSchema,
+  type ValidationRule,
+} from 'graphql';
+import { LRUCache } from 'lru-cache';
+import type { FieldSelection } from '../../schema';
+import type { Metrics } from '../metrics';
+import type { RequestContext, RideService } from '../service';
+import type { RequestCounter } from './context';
+import { rootFields, touchesData } from './plugins';
+import { planMutation, planSelection } from './selectionPlanner';
+
+export interface CompiledOperationsParts {
+  schema: GraphQLSchema;
+  /** Beyond graphql-js' specified rules (the depth and alias limits). */
+  validationRules: ValidationRule[];
+  service: RideService;
+  metrics: Metrics;
+  counter: RequestCounter;
+  formatError(formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError;
+  contextOf(req: Request): RequestContext;
+}
+
+interface ParsedDocument {
+  document: DocumentNode;
+  fragments: ReadonlyMap<string, FragmentDefinitionNode>;
+}
+
+/** Parse or validation failed: Apollo reports it. */
+const DECLINED = 'declined';
+
+/**
+ * The fast path in front of Apollo for the operations clients send all day:
+ * - a query that only selects rideshare data is answered by one read RPC whose reply —
+ *   the `data` object as JSON text built by PostgreSQL — goes to the client as is;
+ * - a mutation of one data field is one write RPC, its record cut to the selection.
+ * No per-field resolvers, no re-encoding of read results.
+ *
+ * Everything else (cluster fields, several mutations in one request, subscriptions,
+ * invalid documents, GET requests, persisted queries) continues to Apollo, which also
+ * reports every error found before an RPC. `extensions.dbaas.plan` says which path
+ * answered.
+ */
+export function compiledOperations(parts: CompiledOperationsParts) {
+  const { schema, service, metrics, counter } = parts;
+  const queryType = schema.getQueryType();
+  const mutationType = schema.getMutationType();
+  if (!queryType || !mutationType) throw new Error('the schema has no Query or Mutation type');
+  const rules = [...specifiedRules, ...parts.validationRules];
+  // By query text, like Apollo's document store, and bounded the same way.
+  const documents = new LRUCache<string, ParsedDocument | typeof DECLINED>({ maxSize: 4 * 2 ** 20, sizeCalculation: (_v, query) => query.length || 1 });
+
+  const prepare = (query: string): ParsedDocument | typeof DECLINED => {
+    let document: DocumentNode;
+    try {
+      document = parse(query);
+    } catch (err) {
+      if (err instanceof GraphQLError) return DECLINED; // a syntax error, reported by Apollo
+      throw err;
+    }
+    if (validate(schema, document, rules).length) return DECLINED;
+    const fragments = new Map<string, FragmentDefinitionNode>();
+    for (const d of document.definitions) if (d.kind === Kind.FRAGMENT_DEFINITION) fragments.set(d.name.value, d);
+    return { document, fragments };
+  };
+
+  return async (req: Request, res: Response, next: NextFunction): Promise<void> => {
+    const body = req.body as { query?: unknown; operationName?: unknown; variables?: unknown; extensions?: unknown } | undefined;
+    if (req.method !== 'POST' || !body || typeof body.query !== 'string' || body.extensions !== undefined) return next();
+    const variables = body.variables ?? {};
+    if (typeof variables !== 'object' || variables === null || Array.isArray(variables)) return next();
+    let parsed = documents.get(body.query);
+    if (parsed === undefined) {
+      parsed = prepare(body.query);
+      documents.set(body.query, parsed);
+    }
+    if (parsed === DECLINED) return next();
+    const operation = getOperationAST(parsed.document, typeof body.operationName === 'string' ? body.operationName : undefined);
+    if (!operation) return next();
+    const coerced = getVariableValues(schema, operation.variableDefinitions ?? [], variables as Record<string, unknown>);
+    if (coerced.errors) return next();
+    const query = planSelection(operation, queryType, parsed.fragments, coerced.coerced);
+    const mutation = query ? null : planMutation(operation, mutationType, parsed.fragments, coerced.coerced);
+    if (!query && !mutation) return next();
+
+    const context = parts.contextOf(req);
+    if (touchesData(operation)) counter.count++;
+    let outcome = 'ok';
+    let payload: string;
+    try {
+      if (query) {
+        const data = await service.selection(context, query);
+        payload = `{"data":${data},"extensions":${JSON.stringify({ dbaas: dbaasExtension(context) })}}`;
+      } else {
+        const { node, field, args, select } = mutation!;
+        const record = await MUTATIONS[field](service, context, args);
+        const data = { [node.alias?.value ?? field]: project(record, mutationType.getFields()[field].type, select) };
+        payload = JSON.stringify({ data, extensions: { dbaas: dbaasExtension(context) } });
+      }
+    } catch (err) {
+      const node = query ? undefined : mutation!.node;
+      const path = [query ? query[0].key : (node!.alias?.value ?? node!.name.value)];
+      const locations = node?.loc ? [getLocation(node.loc.source, node.loc.start)] : undefined;
+      const error = parts.formatError({ message: (err as Error).message ?? 'internal error', path, locations }, err);
+      outcome = typeof error.extensions?.code === 'string' ? error.extensions.code : 'INTERNAL_SERVER_ERROR';
+      payload = JSON.stringify({ errors: [error], data: null, extensions: { dbaas: dbaasExtension(context) } });
+    }
+    if (context.trace.seq !== undefined) res.setHeader('x-dbaas-seq', String(context.trace.seq));
+    metrics.requests.inc({ api: 'graphql', operation: rootFields(operation), outcome });
+    res.status(200).type('application/json').send(payload);
+  };
+}
+
+type Args = Record<string, unknown>;
+const str = (v: unknown) => v as string;
+const int = (v: unknown) => v as number;
+
+/** The compiled mutations, as the resolvers call them (graphql-js has coerced the arguments). */
+const MUTATIONS: Record<string, (service: RideService, ctx: RequestContext, a: Args) => Promise<unknown>> = {
+  createUser: (s, ctx, a) => s.createUser(ctx, str(a.username), str(a.password)),
+  deleteUser: (s, ctx, a) => s.deleteUser(ctx, str(a.username)),
+  createRide: (s, ctx, a) =>
+    s.createRide(ctx, { createdBy: str(a.createdBy), timestamp: (a.timestamp as Date).toISOString(), source: int(a.source), destination: int(a.destination) }),
+  joinRide: (s, ctx, a) => s.joinRide(ctx, int(a.rideId), str(a.username)),
+  deleteRide: (s, ctx, a) => s.deleteRide(ctx, int(a.rideId)),
+};
+
+/** A record cut to a selection, each leaf serialized by its GraphQL type, as execution would. */
+function project(value: unknown, type: GraphQLOutputType, select: FieldSelection[] | undefined): unknown {
+  if (value === null || value === undefined) return null;
+  const named = getNamedType(type);
+  if (isListType(getNullableType(type))) return (value as unknown[]).map((v) => project(v, (getNullableType(type) as GraphQLList<GraphQLOutputType>).ofType, select));
+  if (isLeafType(named)) return named.serialize(value);
+  const object = named as GraphQLObjectType;
+  const fields = object.getFields();
+  const record = value as Record<string, unknown>;
+  const out: Record<string, unknown> = {};
+  for (const f of select ?? []) out[f.key] = f.field === '__typename' ? object.name : project(record[f.field], fields[f.field].type, f.select);
+  return out;
+}
+
+function dbaasExtension(context: RequestContext) {
+  const workers = [...context.trace.workers];
+  return { seq: context.trace.seq ?? null, workerId: workers[0] ?? null, workers, plan: 'compiled' };
+}
