@@ -6,14 +6,17 @@ import {
   DbaasError,
   decode,
   encode,
-  rpcReplySchema,
+  MAX_RPC_BATCH,
+  replyBatchSchema,
   unavailable,
   type ClusterNames,
   type Logger,
   type ReadArgs,
   type ReadOpName,
   type ReadResult,
+  type ReadRequest,
   type RpcReply,
+  type WriteRequest,
   type WriteArgs,
   type WriteOpName,
   type WriteResult,
@@ -50,13 +53,21 @@ interface BrokerLink {
 
 const RECONNECT_DELAYS_MS = [100, 250, 500, 1000, 2000, 5000];
 
+/** A failure the gateway decides itself, for the request `id`. */
+const unavailableReply = (id: string, message: string): RpcReply => ({ id, ok: false, workerId: '', appliedSeq: 0, error: { code: 'UNAVAILABLE', message } });
+
 /**
  * The gateway's side of the RPCs: one AMQP connection, long-lived channels, one reply
- * queue per gateway, replies matched by correlation id. If the broker goes away, requests
- * in flight fail with UNAVAILABLE at once and the client reconnects with bounded backoff.
+ * queue per gateway, replies matched by request id. Requests made in one turn of the
+ * event loop leave as one message per queue (schema/messages.ts says why). If the broker
+ * goes away, requests in flight fail with UNAVAILABLE at once and the client reconnects
+ * with bounded backoff.
  */
 export class RpcClient {
   private pending = new Map<string, Pending>();
+  private readsOut: Array<{ request: ReadRequest; deadline: number }> = [];
+  private writesOut: WriteRequest[] = [];
+  private flushScheduled = false;
   private link: BrokerLink | null = null;
   private closing = false;
   /** Highest seq this gateway saw committed: the floor for read-your-writes. */
@@ -94,13 +105,15 @@ export class RpcClient {
       this.replyQueue,
       (msg) => {
         if (!msg) return;
-        const pending = this.pending.get(msg.properties.correlationId as string);
-        if (!pending) return; // a reply after its timeout
+        let replies: RpcReply[];
         try {
-          pending.resolve(decode(rpcReplySchema, msg.content));
+          replies = decode(replyBatchSchema, msg.content).replies;
         } catch (err) {
           this.log.error({ err }, 'malformed reply from a worker');
+          return;
         }
+        // A reply whose request timed out finds nobody waiting.
+        for (const reply of replies) this.pending.get(reply.id)?.resolve(reply);
       },
       { noAck: true },
     );
@@ -112,7 +125,7 @@ export class RpcClient {
     this.link = null;
     if (this.closing) return;
     this.log.error('lost the RabbitMQ connection; failing requests in flight and reconnecting');
-    for (const [, p] of this.pending) p.resolve({ ok: false, workerId: '', appliedSeq: 0, error: { code: 'UNAVAILABLE', message: 'the broker connection was lost' } });
+    for (const [id, p] of this.pending) p.resolve(unavailableReply(id, 'the broker connection was lost'));
     void this.reconnect(0);
   }
 
@@ -150,22 +163,59 @@ export class RpcClient {
     });
   }
 
-  async read<N extends ReadOpName>(op: N, args: ReadArgs<N>, options: ReadOptions): Promise<ReadAnswer<ReadResult<N>>> {
-    const deadline = Date.now() + this.settings.readTimeoutMs;
-    const body = encode({ op, args, minSeq: options.minSeq, consistency: options.consistency });
-    for (;;) {
-      const remaining = deadline - Date.now();
-      if (remaining <= 0) throw unavailable(`no slave reached seq ${options.minSeq} within ${this.settings.readTimeoutMs} ms`);
-      const { publishChannel } = this.connected();
-      const correlationId = randomUUID();
-      const answer = this.awaitReply(correlationId, remaining, `read ${op}`);
-      // Expire with the request, so a slave never works on a read nobody waits for.
-      publishChannel.sendToQueue(this.names.readQ, body, {
-        correlationId,
+  private schedule(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => this.flush());
+  }
+
+  /** Sends what this turn asked for: one ReadQ message and one WriteQ message (or a few, past MAX_RPC_BATCH). */
+  private flush(): void {
+    this.flushScheduled = false;
+    const link = this.link;
+    while (this.readsOut.length) {
+      const batch = this.readsOut.splice(0, MAX_RPC_BATCH);
+      if (!link) {
+        for (const { request } of batch) this.pending.get(request.id)?.resolve(unavailableReply(request.id, 'the gateway is reconnecting to the broker'));
+        continue;
+      }
+      // Expire with the most patient request, so a slave never works on a batch nobody waits for.
+      const remaining = Math.max(1, Math.max(...batch.map((r) => r.deadline)) - Date.now());
+      link.publishChannel.sendToQueue(this.names.readQ, encode({ reads: batch.map((r) => r.request) }), {
         replyTo: this.replyQueue,
         expiration: String(remaining),
         contentType: 'application/json',
       });
+    }
+    while (this.writesOut.length) {
+      const writes = this.writesOut.splice(0, MAX_RPC_BATCH);
+      const failAll = (message: string) => {
+        for (const w of writes) this.pending.get(w.requestId)?.resolve(unavailableReply(w.requestId, message));
+      };
+      if (!link) {
+        failAll('the gateway is reconnecting to the broker');
+        continue;
+      }
+      // Not persistent: a request lives in WriteQ until the master acks it, which is enough
+      // to survive the master's crash; a client hears success only once the write is in the
+      // durable log, and a broker restart fails the requests in flight (UNAVAILABLE).
+      // Waits for whichever comes first, the master's answer or a nack.
+      link.writeChannel.sendToQueue(this.names.writeQ, encode({ writes }), { replyTo: this.replyQueue, contentType: 'application/json' }, (err) => {
+        if (err) failAll('the broker did not accept the write');
+      });
+    }
+  }
+
+  async read<N extends ReadOpName>(op: N, args: ReadArgs<N>, options: ReadOptions): Promise<ReadAnswer<ReadResult<N>>> {
+    const deadline = Date.now() + this.settings.readTimeoutMs;
+    for (;;) {
+      const remaining = deadline - Date.now();
+      if (remaining <= 0) throw unavailable(`no slave reached seq ${options.minSeq} within ${this.settings.readTimeoutMs} ms`);
+      this.connected();
+      const id = randomUUID();
+      const answer = this.awaitReply(id, remaining, `read ${op}`);
+      this.readsOut.push({ request: { id, op, args, minSeq: options.minSeq, consistency: options.consistency }, deadline });
+      this.schedule();
       const reply = await answer;
       if (reply.ok) return { result: reply.result as ReadResult<N>, workerId: reply.workerId };
       if (!reply.lagging) throw new DbaasError(reply.error.code, reply.error.message);
@@ -174,20 +224,11 @@ export class RpcClient {
   }
 
   async write<N extends WriteOpName>(op: N, args: WriteArgs<N>): Promise<WriteAnswer<WriteResult<N>>> {
-    const { writeChannel } = this.connected();
-    const correlationId = randomUUID();
-    const answer = this.awaitReply(correlationId, this.settings.writeTimeoutMs, `write ${op}`);
-    const body = encode({ requestId: correlationId, op, args });
-    // Persisting the request takes the broker an fsync; the master usually answers before
-    // that. So wait for whichever comes first, and turn only a nack into an error.
-    writeChannel.sendToQueue(
-      this.names.writeQ,
-      body,
-      { correlationId, replyTo: this.replyQueue, persistent: true, contentType: 'application/json' },
-      (err) => {
-        if (err) this.pending.get(correlationId)?.resolve({ ok: false, workerId: '', appliedSeq: 0, error: { code: 'UNAVAILABLE', message: 'the broker did not accept the write' } });
-      },
-    );
+    this.connected();
+    const requestId = randomUUID();
+    const answer = this.awaitReply(requestId, this.settings.writeTimeoutMs, `write ${op}`);
+    this.writesOut.push({ requestId, op, args });
+    this.schedule();
     const reply = await answer;
     if (!reply.ok) throw new DbaasError(reply.error.code, reply.error.message);
     const seq = reply.seq ?? reply.appliedSeq;

@@ -6,8 +6,18 @@ import { ERROR_CODES } from './errors';
  * schemas, so a malformed message is rejected at the edge with a reason.
  */
 
-/** ReadQ: gateway → any slave. */
+/**
+ * RPC messages carry batches: a gateway sends every read (or write) that arrived in the
+ * same turn of its event loop as one message, and a worker answers everything it finished
+ * in one turn for one gateway as one message. Under load this divides the broker's
+ * per-message work, and the syscalls on both ends, by the batch size; an idle system
+ * sends batches of one and waits for nothing.
+ */
+
+/** One read on ReadQ (gateway → any slave). */
 export const readRequestSchema = z.object({
+  /** Correlates the reply. */
+  id: z.string().min(1).max(64),
   op: z.string(),
   args: z.unknown(),
   /** The slave answers only once it has applied at least this seq (read-your-writes). */
@@ -15,21 +25,27 @@ export const readRequestSchema = z.object({
   consistency: z.enum(['strong', 'eventual']),
 });
 export type ReadRequest = z.infer<typeof readRequestSchema>;
+export const MAX_RPC_BATCH = 256;
+export const readBatchSchema = z.object({ reads: z.array(readRequestSchema).min(1).max(MAX_RPC_BATCH) });
+export type ReadBatch = z.infer<typeof readBatchSchema>;
 
-/** WriteQ: gateway → the master. */
+/** One write on WriteQ (gateway → the master). */
 export const writeRequestSchema = z.object({
-  /** Chosen by the gateway; the master's log dedupes on it (exactly-once effect). */
+  /** Chosen by the gateway; correlates the reply, and the master's log dedupes on it (exactly-once effect). */
   requestId: z.string().min(8).max(64),
   op: z.string(),
   args: z.unknown(),
 });
 export type WriteRequest = z.infer<typeof writeRequestSchema>;
+export const writeBatchSchema = z.object({ writes: z.array(writeRequestSchema).min(1).max(MAX_RPC_BATCH) });
+export type WriteBatch = z.infer<typeof writeBatchSchema>;
 
 const replyError = z.object({ code: z.enum(ERROR_CODES), message: z.string() });
 
-/** ResponseQ: worker → the gateway that asked (correlated by correlationId). */
+/** One answer on ResponseQ (worker → the gateway that asked), for the request `id`. */
 export const rpcReplySchema = z.discriminatedUnion('ok', [
   z.object({
+    id: z.string(),
     ok: z.literal(true),
     workerId: z.string(),
     result: z.unknown(),
@@ -38,6 +54,7 @@ export const rpcReplySchema = z.discriminatedUnion('ok', [
     appliedSeq: z.number().int(),
   }),
   z.object({
+    id: z.string(),
     ok: z.literal(false),
     workerId: z.string(),
     error: replyError,
@@ -47,6 +64,8 @@ export const rpcReplySchema = z.discriminatedUnion('ok', [
   }),
 ]);
 export type RpcReply = z.infer<typeof rpcReplySchema>;
+export const replyBatchSchema = z.object({ replies: z.array(rpcReplySchema).min(1) });
+export type ReplyBatch = z.infer<typeof replyBatchSchema>;
 
 /** SyncQ: the durable log. Args and result are fully resolved by the master. */
 export const writeEntrySchema = z.object({

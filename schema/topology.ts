@@ -23,8 +23,8 @@ export async function assertTopology(channel: Channel, names: ClusterNames, logR
 
   // Reads are cheap to retry, so they are not persisted; each carries its own expiration.
   await channel.assertQueue(names.readQ, { durable: true });
-  // One active consumer at a time: the elected master. Requests are persistent, so a write
-  // survives the master's crash and is redelivered to its successor.
+  // One active consumer at a time: the elected master. A request stays queued until the
+  // master acks it, so a write survives the master's crash and goes to its successor.
   await channel.assertQueue(names.writeQ, { durable: true, arguments: { 'x-single-active-consumer': true } });
   await channel.assertQueue(names.deadLetters, { durable: true });
   await channel.assertQueue(names.snapshotQ, { durable: false });

@@ -103,9 +103,11 @@ describe('poison messages', () => {
     await withRawRpc(cluster, async ({ channel, replyQueue: queue, replies }) => {
       await channel.purgeQueue(cluster.names.deadLetters);
       channel.sendToQueue(cluster.names.writeQ, Buffer.from('{"not": "a write'), { replyTo: queue, correlationId: 'w', persistent: true });
-      channel.sendToQueue(cluster.names.readQ, Buffer.from(JSON.stringify({ op: 'rides', minSeq: 'soon' })), { replyTo: queue, correlationId: 'r' });
+      const read = { id: 'r', op: 'rides', args: {}, minSeq: 'soon', consistency: 'strong' };
+      channel.sendToQueue(cluster.names.readQ, Buffer.from(JSON.stringify({ reads: [read] })), { replyTo: queue, correlationId: 'r' });
       await waitUntil('two error replies', async () => replies.length === 2, 10_000);
       for (const r of replies) expect(r).toMatchObject({ ok: false, error: { code: 'BAD_USER_INPUT' } });
+      expect(replies.map((r) => r.id).sort()).toEqual(['r', 'w']);
 
       const dead: Array<{ reason: string; queue: string; body: string }> = [];
       await waitUntil('two dead letters', async () => {
@@ -134,7 +136,7 @@ describe('exactly-once writes', () => {
         op: 'createRide',
         args: { createdBy: 'twice', timestamp: '2032-02-02T02:02:02.000Z', source: 1, destination: 5 },
       };
-      for (let i = 0; i < 2; i++) channel.sendToQueue(cluster.names.writeQ, encode(request), { replyTo: queue, correlationId: `c${i}`, persistent: true });
+      for (let i = 0; i < 2; i++) channel.sendToQueue(cluster.names.writeQ, encode({ writes: [request] }), { replyTo: queue });
       await waitUntil('two replies', async () => replies.length === 2, 10_000);
       expect(replies[0]).toMatchObject({ ok: true });
       expect(replies[1].ok && replies[1].seq).toBe(replies[0].ok && replies[0].seq);

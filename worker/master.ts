@@ -8,7 +8,7 @@ import {
   encode,
   parseArgs,
   writeOperation,
-  writeRequestSchema,
+  writeBatchSchema,
   type AnyWriteOperation,
   type ClusterNames,
   type LogEntry,
@@ -21,10 +21,12 @@ import {
 import { inTransaction } from './database';
 import { recordInLog, savePosition, type Replica } from './replica';
 import { prepared } from './preparedSql';
-import { deadLetter, errorReply, reply } from './rpcReply';
+import { correlationIdOf, deadLetter, errorReply, ReplySender } from './rpcReply';
 
-const WRITE_PREFETCH = 512;
-const MAX_BATCH = 256;
+/** Messages in flight; each holds a batch of writes from one gateway. */
+const WRITE_PREFETCH = 256;
+/** Writes per transaction, at most (a message is never split). */
+const MAX_BATCH = 512;
 
 export interface MasterDeps {
   connection: ChannelModel;
@@ -57,9 +59,15 @@ export async function fenceLog(deps: MasterDeps, epoch: number, sync: ConfirmCha
 
 /** A decoded write with what the master decided for it. */
 interface WriteJob {
-  msg: ConsumeMessage;
+  replyTo?: string;
   request: WriteRequest | null;
   reply?: RpcReply;
+}
+
+/** A WriteQ message and the writes it carries. */
+interface Delivery {
+  msg: ConsumeMessage;
+  jobs: WriteJob[];
 }
 
 /**
@@ -74,6 +82,7 @@ export async function startWriteServer(deps: MasterDeps, epoch: number, sync: Co
   const { connection, names, pool, replica, workerId, log } = deps;
   const channel = await connection.createChannel();
   await channel.prefetch(WRITE_PREFETCH);
+  const replies = new ReplySender(channel, log);
 
   /** Runs jobs in one transaction; throws (rolled back) on any unexpected failure. */
   const runBatch = async (jobs: WriteJob[]): Promise<void> => {
@@ -93,12 +102,12 @@ export async function startWriteServer(deps: MasterDeps, epoch: number, sync: Co
         seq += 1;
         const request = job.request!;
         entries.push({ kind: 'write', epoch, seq, requestId: request.requestId, op: request.op, args: resolved, result });
-        job.reply = { ok: true, workerId, result, seq, appliedSeq: seq };
+        job.reply = { id: request.requestId, ok: true, workerId, result, seq, appliedSeq: seq };
       };
       const reject = (job: WriteJob, err: unknown) => {
         // Rule failures change nothing (resolve only reads); anything else aborts the batch.
         if (!(err instanceof DbaasError)) throw err;
-        job.reply = errorReply(err, workerId, seq, log);
+        job.reply = errorReply(err, job.request!.requestId, workerId, seq, log);
       };
 
       // A request id seen before (in the log, or earlier in this batch) gets that answer.
@@ -109,7 +118,7 @@ export async function startWriteServer(deps: MasterDeps, epoch: number, sync: Co
         const request = job.request!;
         const logged = seen.get(request.requestId);
         const leader = leaders.get(request.requestId);
-        if (logged) job.reply = { ok: true, workerId, result: logged.result, seq: logged.seq, appliedSeq: seq };
+        if (logged) job.reply = { id: request.requestId, ok: true, workerId, result: logged.result, seq: logged.seq, appliedSeq: seq };
         else if (leader) followers.push([job, leader]);
         else {
           leaders.set(request.requestId, job);
@@ -180,49 +189,54 @@ export async function startWriteServer(deps: MasterDeps, epoch: number, sync: Co
     if (log.isLevelEnabled('debug')) for (const e of committed.entries) log.debug({ seq: e.seq, requestId: e.requestId, op: e.op }, 'write committed');
   };
 
-  const handleBatch = async (msgs: ConsumeMessage[]): Promise<void> => {
-    const jobs: WriteJob[] = msgs.map((msg) => {
-      try {
-        return { msg, request: decode(writeRequestSchema, msg.content) };
-      } catch (err) {
-        if (err instanceof MalformedMessageError) deadLetter(channel, names.deadLetters, msg, err.message, workerId);
-        return { msg, request: null, reply: errorReply(err, workerId, replica.appliedSeq, log) };
-      }
-    });
+  const decodeJobs = (msg: ConsumeMessage): WriteJob[] => {
+    const { replyTo } = msg.properties as { replyTo?: string };
+    try {
+      return decode(writeBatchSchema, msg.content).writes.map((request) => ({ replyTo, request }));
+    } catch (err) {
+      if (err instanceof MalformedMessageError) deadLetter(channel, names.deadLetters, msg, err.message, workerId);
+      return [{ replyTo, request: null, reply: errorReply(err, correlationIdOf(msg), workerId, replica.appliedSeq, log) }];
+    }
+  };
+
+  const runJobs = async (jobs: WriteJob[]): Promise<void> => {
     try {
       const started = performance.now();
       await runBatch(jobs);
       log.debug({ size: jobs.length, ms: Math.round(performance.now() - started) }, 'write batch committed');
     } catch (err) {
       if (jobs.length === 1) {
-        jobs[0].reply = errorReply(err, workerId, replica.appliedSeq, log);
+        jobs[0].reply = errorReply(err, jobs[0].request?.requestId ?? '', workerId, replica.appliedSeq, log);
       } else {
         // One write failed unexpectedly: retry one by one so only that write fails.
         log.warn({ err, size: jobs.length }, 'write batch failed; retrying its writes one by one');
         for (const job of jobs) {
           job.reply = undefined;
-          await handleBatch([job.msg]);
+          await runJobs([job]);
         }
         return;
       }
     }
-    for (const job of jobs) if (job.reply) reply(channel, job.msg, job.reply);
-    channel.ack(msgs[msgs.length - 1], true);
+    for (const job of jobs) if (job.reply) replies.send(job.replyTo, job.reply);
   };
 
-  let buffer: ConsumeMessage[] = [];
+  let buffer: Delivery[] = [];
   let draining: Promise<void> | null = null;
   const drainLoop = async () => {
     while (buffer.length) {
-      const batch = buffer.slice(0, MAX_BATCH);
-      buffer = buffer.slice(batch.length);
-      await handleBatch(batch);
+      let taken = 0;
+      let writes = 0;
+      while (taken < buffer.length && (taken === 0 || writes + buffer[taken].jobs.length <= MAX_BATCH)) writes += buffer[taken++].jobs.length;
+      const batch = buffer.slice(0, taken);
+      buffer = buffer.slice(taken);
+      await runJobs(batch.flatMap((d) => d.jobs));
+      channel.ack(batch[batch.length - 1].msg, true);
     }
     draining = null;
   };
   await channel.consume(names.writeQ, (msg) => {
     if (!msg) return deps.failStop('WriteQ consumer was cancelled by the broker');
-    buffer.push(msg);
+    buffer.push({ msg, jobs: decodeJobs(msg) });
     draining ??= drainLoop();
   });
   log.info({ epoch, appliedSeq: replica.appliedSeq }, 'serving writes');

@@ -1,11 +1,42 @@
 import type { Channel, ConsumeMessage } from 'amqplib';
 import { DbaasError, encode, MalformedMessageError, type Logger, type RpcReply } from '../schema';
 
-/** Sends a reply to the gateway that asked, matched by its correlation id. */
-export function reply(channel: Channel, request: ConsumeMessage, body: RpcReply): void {
-  const { replyTo, correlationId } = request.properties;
-  if (!replyTo) return;
-  channel.sendToQueue(replyTo, encode(body), { correlationId, contentType: 'application/json' });
+/**
+ * Sends answers to the gateways that asked. Answers for one gateway finished in the same
+ * turn of the event loop travel as one message (schema/messages.ts says why).
+ */
+export class ReplySender {
+  private pending = new Map<string, RpcReply[]>();
+  private scheduled = false;
+
+  constructor(
+    private readonly channel: Channel,
+    private readonly log: Logger,
+  ) {}
+
+  send(replyTo: string | undefined, reply: RpcReply): void {
+    if (!replyTo) return; // nobody asked for an answer
+    const list = this.pending.get(replyTo);
+    if (list) list.push(reply);
+    else this.pending.set(replyTo, [reply]);
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => this.flush());
+    }
+  }
+
+  flush(): void {
+    this.scheduled = false;
+    for (const [replyTo, replies] of this.pending) {
+      try {
+        this.channel.sendToQueue(replyTo, encode({ replies }), { contentType: 'application/json' });
+      } catch (err) {
+        // The channel closed under us (shutdown, broker loss): the gateway times these out.
+        this.log.warn({ err, replyTo, replies: replies.length }, 'could not send replies');
+      }
+    }
+    this.pending.clear();
+  }
 }
 
 /**
@@ -19,18 +50,23 @@ export function deadLetter(channel: Channel, deadLetters: string, request: Consu
   });
 }
 
+/** The id to answer an undecodable message under: its AMQP correlation id, if any. */
+export function correlationIdOf(msg: ConsumeMessage): string {
+  return typeof msg.properties.correlationId === 'string' ? msg.properties.correlationId : '';
+}
+
 /** Maps any failure to the reply error shape; internals are logged, never sent. */
-export function errorReply(err: unknown, workerId: string, appliedSeq: number, log: Logger): RpcReply {
-  if (err instanceof DbaasError) return { ok: false, workerId, appliedSeq, error: { code: err.code, message: err.message } };
+export function errorReply(err: unknown, id: string, workerId: string, appliedSeq: number, log: Logger): RpcReply {
+  if (err instanceof DbaasError) return { id, ok: false, workerId, appliedSeq, error: { code: err.code, message: err.message } };
   if (err instanceof MalformedMessageError) {
-    return { ok: false, workerId, appliedSeq, error: { code: 'BAD_USER_INPUT', message: `malformed request: ${err.message}` } };
+    return { id, ok: false, workerId, appliedSeq, error: { code: 'BAD_USER_INPUT', message: `malformed request: ${err.message}` } };
   }
   // PostgreSQL going away (connection errors, admin shutdown, recovery): retryable.
   const pgCode = (err as { code?: string }).code ?? '';
   if (pgCode.startsWith('08') || pgCode.startsWith('57P') || pgCode === 'ECONNREFUSED' || pgCode === 'ECONNRESET') {
     log.warn({ err }, 'database unavailable');
-    return { ok: false, workerId, appliedSeq, error: { code: 'UNAVAILABLE', message: 'the database is unavailable' } };
+    return { id, ok: false, workerId, appliedSeq, error: { code: 'UNAVAILABLE', message: 'the database is unavailable' } };
   }
   log.error({ err }, 'request failed');
-  return { ok: false, workerId, appliedSeq, error: { code: 'INTERNAL_SERVER_ERROR', message: 'internal error' } };
+  return { id, ok: false, workerId, appliedSeq, error: { code: 'INTERNAL_SERVER_ERROR', message: 'internal error' } };
 }

@@ -1,12 +1,13 @@
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
 import type { Pool } from 'pg';
-import { decode, isReadOp, MalformedMessageError, parseArgs, readOperations, readRequestSchema, badInput, type Logger, type ReadRequest, type Sql } from '../schema';
+import { badInput, decode, isReadOp, MalformedMessageError, parseArgs, readBatchSchema, readOperations, type Logger, type ReadRequest, type RpcReply, type Sql } from '../schema';
 import { prepared } from './preparedSql';
 import type { Replica } from './replica';
-import { deadLetter, errorReply, reply } from './rpcReply';
+import { correlationIdOf, deadLetter, errorReply, ReplySender } from './rpcReply';
 
 /** How long a slave waits to catch up to a read's minSeq before saying it lags. */
 const LAG_WAIT_MS = 200;
+/** Messages in flight; each holds a batch of reads. */
 const PREFETCH = 32;
 
 export interface ReadServer {
@@ -31,25 +32,32 @@ export async function startReadServer(
 ): Promise<ReadServer> {
   const channel: Channel = await connection.createChannel();
   await channel.prefetch(PREFETCH);
+  const replies = new ReplySender(channel, log);
   const inFlight = new Set<Promise<void>>();
-  const serve = async (msg: ConsumeMessage) => {
+
+  const answer = async (request: ReadRequest): Promise<RpcReply> => {
+    const { id } = request;
     try {
-      const request = decode(readRequestSchema, msg.content);
       if (request.consistency === 'strong' && !(await replica.waitFor(request.minSeq, LAG_WAIT_MS))) {
-        reply(channel, msg, {
-          ok: false,
-          workerId,
-          appliedSeq: replica.appliedSeq,
-          lagging: true,
-          error: { code: 'UNAVAILABLE', message: `replica at seq ${replica.appliedSeq}, read needs ${request.minSeq}` },
-        });
-      } else {
-        const result = await runRead(pool, request);
-        reply(channel, msg, { ok: true, workerId, appliedSeq: replica.appliedSeq, result });
+        const error = { code: 'UNAVAILABLE' as const, message: `replica at seq ${replica.appliedSeq}, read needs ${request.minSeq}` };
+        return { id, ok: false, workerId, appliedSeq: replica.appliedSeq, lagging: true, error };
       }
+      const result = await runRead(pool, request);
+      return { id, ok: true, workerId, appliedSeq: replica.appliedSeq, result };
+    } catch (err) {
+      return errorReply(err, id, workerId, replica.appliedSeq, log);
+    }
+  };
+
+  const serve = async (msg: ConsumeMessage) => {
+    const { replyTo } = msg.properties as { replyTo?: string };
+    try {
+      const { reads } = decode(readBatchSchema, msg.content);
+      // Each read answers as soon as it is done; one waiting for its minSeq holds up no other.
+      await Promise.all(reads.map(async (request) => replies.send(replyTo, await answer(request))));
     } catch (err) {
       if (err instanceof MalformedMessageError) deadLetter(channel, deadLetters, msg, err.message, workerId);
-      reply(channel, msg, errorReply(err, workerId, replica.appliedSeq, log));
+      replies.send(replyTo, errorReply(err, correlationIdOf(msg), workerId, replica.appliedSeq, log));
     }
     channel.ack(msg);
   };
@@ -62,6 +70,7 @@ export async function startReadServer(
     async stop() {
       await channel.cancel(consumerTag);
       await Promise.all(inFlight);
+      replies.flush();
       await channel.close();
     },
   };

@@ -1,4 +1,4 @@
-import { connectBroker, decode, rpcReplySchema, type RpcReply } from '../../schema';
+import { connectBroker, decode, replyBatchSchema, type RpcReply } from '../../schema';
 import type { TestCluster } from './cluster';
 
 export interface AcknowledgedRide {
@@ -46,7 +46,7 @@ export async function withRawRpc(
     const channel = await connection.createChannel();
     const { queue } = await channel.assertQueue('', { exclusive: true, autoDelete: true });
     const replies: RpcReply[] = [];
-    await channel.consume(queue, (msg) => msg && replies.push(decode(rpcReplySchema, msg.content)), { noAck: true });
+    await channel.consume(queue, (msg) => msg && replies.push(...decode(replyBatchSchema, msg.content).replies), { noAck: true });
     await test({ channel, replyQueue: queue, replies });
   } finally {
     await connection.close();
