@@ -70,6 +70,9 @@ function health(orchestrator: Orchestrator) {
 export async function startServer(parts: ServerParts): Promise<RunningServer> {
   const { config, service, orchestrator, autoscaler, metrics, log } = parts;
   const app = express();
+  // API answers are never revalidated: hashing every body for an ETag is wasted work.
+  app.disable('etag');
+  app.disable('x-powered-by');
   const httpServer = http.createServer(app);
   const counter: RequestCounter = { count: 0 };
   const contextFor = (request: RequestContext): GqlContext => ({ request, service, orchestrator, autoscaler, counter, memo: new Map() });

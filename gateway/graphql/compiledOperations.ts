@@ -126,7 +126,8 @@ export function compiledOperations(parts: CompiledOperationsParts) {
     }
     if (context.trace.seq !== undefined) res.setHeader('x-dbaas-seq', String(context.trace.seq));
     metrics.requests.inc({ api: 'graphql', operation: rootFields(operation), outcome });
-    res.status(200).type('application/json').send(payload);
+    res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(payload) });
+    res.end(payload);
   };
 }
 
