@@ -27,6 +27,7 @@ async function main(): Promise<void> {
   await view.start();
   const autoscaler = new Autoscaler(orchestrator, config, log);
   const metrics = new Metrics(orchestrator);
+  rpc.onBatch = (kind, size) => metrics.rpcBatchSize.observe({ kind }, size);
   const service = new RideService(
     rpc,
     {

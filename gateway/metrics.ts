@@ -31,6 +31,14 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly rpcBatchSize = new Histogram({
+    name: 'ridedb_rpc_batch_size',
+    help: 'Requests per RPC message the gateway sent (one message per queue per event-loop turn).',
+    labelNames: ['kind'] as const,
+    buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256],
+    registers: [this.registry],
+  });
+
   readonly elections = new Counter({
     name: 'ridedb_elections_total',
     help: 'Masters elected since the gateway started.',

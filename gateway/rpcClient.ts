@@ -72,6 +72,8 @@ export class RpcClient {
   private closing = false;
   /** Highest seq this gateway saw committed: the floor for read-your-writes. */
   lastSeq = 0;
+  /** Told the size of every batch sent (the gateway's metrics). */
+  onBatch?: (kind: 'read' | 'write', size: number) => void;
 
   private constructor(
     private readonly amqpUrl: string,
@@ -179,6 +181,7 @@ export class RpcClient {
         for (const { request } of batch) this.pending.get(request.id)?.resolve(unavailableReply(request.id, 'the gateway is reconnecting to the broker'));
         continue;
       }
+      this.onBatch?.('read', batch.length);
       // Expire with the most patient request, so a slave never works on a batch nobody waits for.
       const remaining = Math.max(1, Math.max(...batch.map((r) => r.deadline)) - Date.now());
       link.publishChannel.sendToQueue(this.names.readQ, encode({ reads: batch.map((r) => r.request) }), {
@@ -196,6 +199,7 @@ export class RpcClient {
         failAll('the gateway is reconnecting to the broker');
         continue;
       }
+      this.onBatch?.('write', writes.length);
       // Not persistent: a request lives in WriteQ until the master acks it, which is enough
       // to survive the master's crash; a client hears success only once the write is in the
       // durable log, and a broker restart fails the requests in flight (UNAVAILABLE).

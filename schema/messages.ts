@@ -89,6 +89,20 @@ export type WriteEntry = z.infer<typeof writeEntrySchema>;
 export type EpochMarker = z.infer<typeof epochMarkerSchema>;
 export type LogEntry = z.infer<typeof logEntrySchema>;
 
+/**
+ * One SyncQ message: the master publishes each batch's writes, in seq order, as one
+ * `writes` message (one publish and one confirm per batch, one delivery per replica);
+ * a single `write` is what logs written before batching hold. Replicas apply a message
+ * whole, in one transaction, so its entries share its stream offset.
+ */
+export const writeRunSchema = z.object({ kind: z.literal('writes'), entries: z.array(writeEntrySchema).min(1) });
+export const logMessageSchema = z.discriminatedUnion('kind', [writeEntrySchema, epochMarkerSchema, writeRunSchema]);
+export type LogMessage = z.infer<typeof logMessageSchema>;
+
+export function entriesOf(message: LogMessage): LogEntry[] {
+  return message.kind === 'writes' ? message.entries : [message];
+}
+
 /** ZooKeeper: the data of each worker's membership znode. */
 export const workerRoleSchema = z.enum(['MASTER', 'SLAVE', 'STARTING']);
 export type WorkerRole = z.infer<typeof workerRoleSchema>;

@@ -49,4 +49,15 @@ describe('/metrics', () => {
     expect(delta('ridedb_rpc_duration_seconds_count{kind="read",op="areas"}')).toBe(1);
     expect(delta('ridedb_rpc_duration_seconds_count{kind="write",op="createUser"}')).toBe(2);
   });
+
+  it('sends reads asked in the same moment as batches, each answered on its own', async () => {
+    const before = await metrics();
+    const asked = Array.from({ length: 60 }, (_, i) => cluster.gql(`{ ride(id: ${1_000_000 + i}) { id } user(username: "u${i}") { username } }`));
+    for (const answer of await Promise.all(asked)) expect(answer.data).toEqual({ ride: null, user: null });
+    const after = await metrics();
+    const delta = (series: string) => value(after, series) - value(before, series);
+    expect(delta('ridedb_rpc_batch_size_sum{kind="read"}')).toBe(60);
+    // 60 requests at once arrive in a few turns of the gateway's event loop, not 60.
+    expect(delta('ridedb_rpc_batch_size_count{kind="read"}')).toBeLessThan(30);
+  });
 });
