@@ -2,8 +2,13 @@ import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
 import { decode, logEntrySchema, type Logger } from '../schema';
 import type { OffsetEntry, Replica } from './replica';
 
-const PREFETCH = 4000;
+/**
+ * Unacknowledged entries the broker may send ahead: twice a batch, so the next batch
+ * arrives (and is decoded) while PostgreSQL applies the current one, and no more, since
+ * every entry in flight is worker memory.
+ */
 const MAX_BATCH = 2000;
+const PREFETCH = 2 * MAX_BATCH;
 
 export interface LogTail {
   stop(): Promise<void>;
@@ -12,6 +17,8 @@ export interface LogTail {
 /**
  * Reads SyncQ's log stream from this worker's saved offset and feeds the replica in
  * batches. Entries are applied strictly one batch after another, in stream order.
+ * Each entry is decoded as it arrives, while the previous batch is in PostgreSQL, and
+ * only the decoded entry is kept (plus the batch's last message, to acknowledge it).
  */
 export async function startLogTail(
   connection: ChannelModel,
@@ -22,39 +29,47 @@ export async function startLogTail(
 ): Promise<LogTail> {
   const channel: Channel = await connection.createChannel();
   await channel.prefetch(PREFETCH);
-  let buffer: ConsumeMessage[] = [];
+  // Batches in arrival order; the one being applied has left the queue, so new entries
+  // go to a new batch. Each keeps its last message, to acknowledge exactly its entries.
+  const queue: Array<{ entries: OffsetEntry[]; last: ConsumeMessage }> = [];
   let draining: Promise<void> | null = null;
   let stopped = false;
 
+  const fail = (err: Error) => {
+    // A log we cannot decode or apply means this replica would diverge: stop rather than serve.
+    stopped = true;
+    onFatal(err);
+  };
+
   const drainLoop = async () => {
     try {
-      while (buffer.length && !stopped) {
-        const taken = buffer.slice(0, MAX_BATCH);
-        buffer = buffer.slice(taken.length);
-        const batch: OffsetEntry[] = taken.map((msg) => ({
-          entry: decode(logEntrySchema, msg.content),
-          offset: Number(msg.properties.headers?.['x-stream-offset']),
-        }));
-        await replica.applyBatch(batch);
-        channel.ack(taken[taken.length - 1], true);
+      for (let batch = queue.shift(); batch && !stopped; batch = queue.shift()) {
+        await replica.applyBatch(batch.entries);
+        channel.ack(batch.last, true);
       }
     } catch (err) {
-      // A log we cannot apply means this replica would diverge: stop rather than serve.
-      onFatal(err as Error);
+      fail(err as Error);
     } finally {
       draining = null;
     }
-  };
-  const drain = () => {
-    draining ??= drainLoop();
   };
 
   const { consumerTag } = await channel.consume(
     streamQueue,
     (msg) => {
-      if (!msg) return onFatal(new Error('log stream consumer was cancelled by the broker'));
-      buffer.push(msg);
-      drain();
+      if (!msg) return fail(new Error('log stream consumer was cancelled by the broker'));
+      if (stopped) return;
+      let entry: OffsetEntry;
+      try {
+        entry = { entry: decode(logEntrySchema, msg.content), offset: Number(msg.properties.headers?.['x-stream-offset']) };
+      } catch (err) {
+        return fail(err as Error);
+      }
+      let tail = queue.at(-1);
+      if (!tail || tail.entries.length >= MAX_BATCH) queue.push((tail = { entries: [], last: msg }));
+      tail.entries.push(entry);
+      tail.last = msg;
+      draining ??= drainLoop();
     },
     { noAck: false, arguments: { 'x-stream-offset': replica.streamOffset } },
   );

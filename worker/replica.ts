@@ -1,5 +1,5 @@
 import type { Pool } from 'pg';
-import { writeOperation, type LogEntry, type Logger, type Sql, type WriteEntry } from '../schema';
+import { textArray, writeOperation, type LogEntry, type Logger, type Sql, type WriteEntry } from '../schema';
 import { inTransaction, type AppliedPosition } from './database';
 import { prepared } from './preparedSql';
 import type { StatisticsKeeper } from './statistics';
@@ -10,8 +10,29 @@ export interface OffsetEntry {
   offset: number;
 }
 
+/**
+ * A batch this large means the replica is working through a backlog (catching up, or a
+ * burst); live tailing applies a few entries at a time.
+ */
+const BULK_BATCH = 500;
+
+/**
+ * Replica transactions commit without waiting for their WAL flush. That is safe because
+ * they hold nothing that is not in the durable log: if PostgreSQL crashes and loses the
+ * last few commits, it loses their position with them (same transaction), and the worker
+ * replays those entries from the stream. A worker that outlived such a crash would find
+ * its position behind its memory: savePosition checks the position it advances from,
+ * so that worker stops and restarts from the database instead of skipping entries. The
+ * master's own transaction (worker/master.ts) still commits synchronously.
+ */
+const REPLICA_BEGIN = 'BEGIN; SET LOCAL synchronous_commit = off';
+
 export class LogGapError extends Error {
   readonly code = 'LOG_GAP';
+}
+
+export class PositionMismatchError extends Error {
+  readonly code = 'POSITION_MISMATCH';
 }
 
 /**
@@ -65,20 +86,25 @@ export class Replica {
       next.appliedSeq = entry.seq;
       next.epoch = Math.max(next.epoch, entry.epoch);
     }
-    await inTransaction(this.pool, this.log, async (client) => {
-      const sql = prepared(client);
-      await applyInOrder(sql, writes);
-      await recordInLog(sql, writes);
-      await savePosition(sql, next);
-    });
-    this.advanceTo(next);
+    await inTransaction(
+      this.pool,
+      this.log,
+      async (client) => {
+        const sql = prepared(client);
+        await applyInOrder(sql, writes);
+        await recordInLog(sql, writes);
+        await savePosition(sql, next, this.position);
+      },
+      REPLICA_BEGIN,
+    );
+    this.advanceTo(next, batch.length >= BULK_BATCH);
     for (const m of markers) for (const listener of this.markerListeners) listener(m);
   }
 
   /** The master's own writes: already applied in its transaction, just advance memory. */
-  advanceTo(position: AppliedPosition): void {
+  advanceTo(position: AppliedPosition, bulk = false): void {
     this.position = { ...position };
-    this.statistics.noteAppliedSeq(position.appliedSeq);
+    this.statistics.noteAppliedSeq(position.appliedSeq, bulk);
     for (const w of this.waiters) {
       if (w.seq <= position.appliedSeq) {
         this.waiters.delete(w);
@@ -140,13 +166,22 @@ export async function recordInLog(sql: Sql, entries: WriteEntry[]): Promise<void
     [
       entries.map((e) => e.seq),
       entries.map((e) => e.epoch),
-      entries.map((e) => e.requestId),
-      entries.map((e) => e.op),
-      entries.map((e) => JSON.stringify(e.result ?? null)),
+      textArray(entries.map((e) => e.requestId)),
+      textArray(entries.map((e) => e.op)),
+      textArray(entries.map((e) => JSON.stringify(e.result ?? null))),
     ],
   );
 }
 
-export async function savePosition(sql: Sql, p: AppliedPosition): Promise<void> {
-  await sql.query('UPDATE _dbaas_state SET applied_seq = $1, epoch = $2, stream_offset = $3', [p.appliedSeq, p.epoch, p.streamOffset]);
+/** Records the new position; with `from`, only if the database is still at `from`. */
+export async function savePosition(sql: Sql, p: AppliedPosition, from?: AppliedPosition): Promise<void> {
+  if (!from) {
+    await sql.query('UPDATE _dbaas_state SET applied_seq = $1, epoch = $2, stream_offset = $3', [p.appliedSeq, p.epoch, p.streamOffset]);
+    return;
+  }
+  const { rowCount } = await sql.query(
+    'UPDATE _dbaas_state SET applied_seq = $1, epoch = $2, stream_offset = $3 WHERE applied_seq = $4 AND stream_offset = $5',
+    [p.appliedSeq, p.epoch, p.streamOffset, from.appliedSeq, from.streamOffset],
+  );
+  if (rowCount !== 1) throw new PositionMismatchError(`the database is no longer at seq ${from.appliedSeq}, offset ${from.streamOffset}`);
 }
