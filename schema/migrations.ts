@@ -11,6 +11,7 @@ export interface Migration {
 }
 
 const areaRows = AREAS.map((a) => `(${a.id}, '${a.name.replace(/'/g, "''")}')`).join(',\n  ');
+const areaIds = `'{${AREAS.map((a) => a.id).join(',')}}'::int[]`;
 
 export const MIGRATIONS: readonly Migration[] = [
   {
@@ -74,6 +75,20 @@ CREATE TABLE _dbaas_state (
   stream_offset bigint NOT NULL
 );
 INSERT INTO _dbaas_state (applied_seq, epoch, stream_offset) VALUES (0, 0, 0);
+`,
+  },
+  {
+    name: '003_area_checks',
+    sql: `
+-- Areas are fixed reference data: only 001 writes them (no operation does, not even
+-- clearDatabase, and snapshots leave them out). A CHECK on the same ids enforces what the
+-- two foreign keys did without their per-row trigger, which was half the cost of
+-- inserting a ride (a replica catching up inserts thousands per batch). Adding an area
+-- takes a migration that inserts it and widens this check.
+ALTER TABLE rides
+  DROP CONSTRAINT rides_source_fkey,
+  DROP CONSTRAINT rides_destination_fkey,
+  ADD CONSTRAINT rides_known_areas CHECK (source = ANY (${areaIds}) AND destination = ANY (${areaIds}));
 `,
   },
 ];
