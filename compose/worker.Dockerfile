@@ -23,4 +23,5 @@ COPY --from=build /app/node_modules node_modules
 COPY --from=build /app/dist dist
 USER node
 # Workers run with host networking; every address they use comes from the environment.
-ENTRYPOINT ["node", "dist/worker/main.js"]
+# Same V8 flags as the process runtime (WORKER_NODE_FLAGS in gateway/runtimes/process.ts).
+ENTRYPOINT ["node", "--max-semi-space-size=2", "dist/worker/main.js"]

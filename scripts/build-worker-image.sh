@@ -11,7 +11,7 @@ IMAGE="${WORKER_IMAGE:-ridedb-worker:latest}"
 NODE_BIN=$(readlink -f "$(command -v node)")
 [ -f dist/worker/main.js ] || { echo "[worker-image] ERROR: dist/ is missing; run npm run build first" >&2; exit 1; }
 
-HASH=$( { sha256sum "$NODE_BIN" package-lock.json; find dist -type f -name '*.js' -print0 | sort -z | xargs -0 sha256sum; } | sha256sum | cut -c1-16)
+HASH=$( { sha256sum "$NODE_BIN" package-lock.json scripts/build-worker-image.sh; find dist -type f -name '*.js' -print0 | sort -z | xargs -0 sha256sum; } | sha256sum | cut -c1-16)
 if [ "$(docker image inspect -f '{{ index .Config.Labels "ridedb.build" }}' "$IMAGE" 2>/dev/null || true)" = "$HASH" ]; then
   say "$IMAGE is current ($HASH)"
   exit 0
@@ -37,7 +37,8 @@ COPY rootfs/ /
 WORKDIR /app
 ENV NODE_ENV=production
 LABEL ridedb.build="$HASH"
-ENTRYPOINT ["/usr/local/bin/node", "/app/dist/worker/main.js"]
+# Same V8 flags as the process runtime (WORKER_NODE_FLAGS in gateway/runtimes/process.ts).
+ENTRYPOINT ["/usr/local/bin/node", "--max-semi-space-size=2", "/app/dist/worker/main.js"]
 DOCKERFILE
 say "building $IMAGE ($HASH)"
 docker build -q -t "$IMAGE" "$CTX" >"$CTX/build.log" 2>&1 || { cat "$CTX/build.log" >&2; exit 1; }
