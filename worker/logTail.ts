@@ -1,14 +1,15 @@
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
-import { decode, logEntrySchema, type Logger } from '../schema';
+import { decode, entriesOf, logMessageSchema, type Logger } from '../schema';
 import type { OffsetEntry, Replica } from './replica';
 
-/**
- * Unacknowledged entries the broker may send ahead: twice a batch, so the next batch
- * arrives (and is decoded) while PostgreSQL applies the current one, and no more, since
- * every entry in flight is worker memory.
- */
+/** Entries per transaction, about (a message's entries are never split). */
 const MAX_BATCH = 2000;
-const PREFETCH = 2 * MAX_BATCH;
+/**
+ * Unacknowledged messages the broker may send ahead, so the next batch arrives (and is
+ * decoded) while PostgreSQL applies the current one. A message holds one master batch
+ * (tens of writes under load, at most 512), and every entry in flight is worker memory.
+ */
+const PREFETCH = 1000;
 
 export interface LogTail {
   stop(): Promise<void>;
@@ -59,15 +60,16 @@ export async function startLogTail(
     (msg) => {
       if (!msg) return fail(new Error('log stream consumer was cancelled by the broker'));
       if (stopped) return;
-      let entry: OffsetEntry;
+      let entries: OffsetEntry[];
       try {
-        entry = { entry: decode(logEntrySchema, msg.content), offset: Number(msg.properties.headers?.['x-stream-offset']) };
+        const offset = Number(msg.properties.headers?.['x-stream-offset']);
+        entries = entriesOf(decode(logMessageSchema, msg.content)).map((entry) => ({ entry, offset }));
       } catch (err) {
         return fail(err as Error);
       }
       let tail = queue.at(-1);
       if (!tail || tail.entries.length >= MAX_BATCH) queue.push((tail = { entries: [], last: msg }));
-      tail.entries.push(entry);
+      for (const entry of entries) tail.entries.push(entry);
       tail.last = msg;
       draining ??= drainLoop();
     },

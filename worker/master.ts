@@ -11,7 +11,7 @@ import {
   writeBatchSchema,
   type AnyWriteOperation,
   type ClusterNames,
-  type LogEntry,
+  type LogMessage,
   type Logger,
   type Resolution,
   type RpcReply,
@@ -19,7 +19,7 @@ import {
   type WriteRequest,
 } from '../schema';
 import { inTransaction } from './database';
-import { recordInLog, savePosition, type Replica } from './replica';
+import { BEGIN_ASYNC_COMMIT, PositionMismatchError, recordInLog, savePosition, type Replica } from './replica';
 import { prepared } from './preparedSql';
 import { correlationIdOf, deadLetter, errorReply, ReplySender } from './rpcReply';
 
@@ -38,9 +38,9 @@ export interface MasterDeps {
   failStop: (reason: string) => void;
 }
 
-function publishConfirmed(channel: ConfirmChannel, exchange: string, entry: LogEntry): Promise<void> {
+function publishConfirmed(channel: ConfirmChannel, exchange: string, message: LogMessage): Promise<void> {
   return new Promise((resolve, reject) => {
-    channel.publish(exchange, '', encode(entry), { persistent: true, contentType: 'application/json' }, (err) =>
+    channel.publish(exchange, '', encode(message), { persistent: true, contentType: 'application/json' }, (err) =>
       err ? reject(err instanceof Error ? err : new Error(String(err))) : resolve(),
     );
   });
@@ -87,6 +87,7 @@ export async function startWriteServer(deps: MasterDeps, epoch: number, sync: Co
   /** Runs jobs in one transaction; throws (rolled back) on any unexpected failure. */
   const runBatch = async (jobs: WriteJob[]): Promise<void> => {
     const live = jobs.filter((j) => j.request);
+    const from = { appliedSeq: replica.appliedSeq, epoch, streamOffset: replica.streamOffset };
     const committed = await inTransaction(pool, log, async (client) => {
       const sql = prepared(client);
       const seen = new Map<string, { result: unknown; seq: number }>();
@@ -174,9 +175,9 @@ export async function startWriteServer(deps: MasterDeps, epoch: number, sync: Co
       for (const [follower, leader] of followers) follower.reply = leader.reply;
       await recordInLog(sql, entries);
       const position = { appliedSeq: seq, epoch, streamOffset: replica.streamOffset };
-      await savePosition(sql, position);
+      await savePosition(sql, position, from);
       try {
-        await Promise.all(entries.map((e) => publishConfirmed(sync, names.syncExchange, e)));
+        if (entries.length) await publishConfirmed(sync, names.syncExchange, { kind: 'writes', entries });
       } catch (err) {
         // The entries may or may not be in the log; only a successor reading the log can
         // know. Stop without committing (fail-stop), so this database never disagrees.
@@ -184,7 +185,7 @@ export async function startWriteServer(deps: MasterDeps, epoch: number, sync: Co
         throw err;
       }
       return { position, entries };
-    });
+    }, BEGIN_ASYNC_COMMIT);
     replica.advanceTo(committed.position);
     if (log.isLevelEnabled('debug')) for (const e of committed.entries) log.debug({ seq: e.seq, requestId: e.requestId, op: e.op }, 'write committed');
   };
@@ -205,6 +206,9 @@ export async function startWriteServer(deps: MasterDeps, epoch: number, sync: Co
       await runBatch(jobs);
       log.debug({ size: jobs.length, ms: Math.round(performance.now() - started) }, 'write batch committed');
     } catch (err) {
+      // PostgreSQL lost commits this process already counted (a crash of the database):
+      // restart from what the database holds and replay the log.
+      if (err instanceof PositionMismatchError) deps.failStop(`write position lost: ${err.message}`);
       if (jobs.length === 1) {
         jobs[0].reply = errorReply(err, jobs[0].request?.requestId ?? '', workerId, replica.appliedSeq, log);
       } else {

@@ -17,15 +17,16 @@ export interface OffsetEntry {
 const BULK_BATCH = 500;
 
 /**
- * Replica transactions commit without waiting for their WAL flush. That is safe because
- * they hold nothing that is not in the durable log: if PostgreSQL crashes and loses the
- * last few commits, it loses their position with them (same transaction), and the worker
- * replays those entries from the stream. A worker that outlived such a crash would find
- * its position behind its memory: savePosition checks the position it advances from,
- * so that worker stops and restarts from the database instead of skipping entries. The
- * master's own transaction (worker/master.ts) still commits synchronously.
+ * Workers commit without waiting for their WAL flush. That is safe because a commit holds
+ * nothing that is not already in the durable log (a replica applies what it read from
+ * it; the master commits only after the broker confirmed its entries): if PostgreSQL
+ * crashes and loses the last few commits, it loses their position with them (same
+ * transaction), and the worker replays those entries from the stream. A worker that
+ * outlived such a crash would find its position behind its memory: savePosition checks
+ * the position it advances from, so that worker stops and restarts from the database
+ * instead of skipping entries.
  */
-const REPLICA_BEGIN = 'BEGIN; SET LOCAL synchronous_commit = off';
+export const BEGIN_ASYNC_COMMIT = 'BEGIN; SET LOCAL synchronous_commit = off';
 
 export class LogGapError extends Error {
   readonly code = 'LOG_GAP';
@@ -95,7 +96,7 @@ export class Replica {
         await recordInLog(sql, writes);
         await savePosition(sql, next, this.position);
       },
-      REPLICA_BEGIN,
+      BEGIN_ASYNC_COMMIT,
     );
     this.advanceTo(next, batch.length >= BULK_BATCH);
     for (const m of markers) for (const listener of this.markerListeners) listener(m);

@@ -1,7 +1,7 @@
 import type { ChannelModel, ConsumeMessage } from 'amqplib';
 import type { Pool } from 'pg';
 import { inTransaction } from './database';
-import { decode, encode, logEntrySchema, SNAPSHOT_TABLES, snapshotPartSchema, unavailable, type ClusterNames, type Logger, type SnapshotPart } from '../schema';
+import { decode, encode, entriesOf, logMessageSchema, SNAPSHOT_TABLES, snapshotPartSchema, unavailable, type ClusterNames, type Logger, type SnapshotPart } from '../schema';
 
 const ROWS_PER_PART = 5000;
 const PROBE_IDLE_MS = 1000;
@@ -71,8 +71,8 @@ export async function logReachesBack(connection: ChannelModel, streamQueue: stri
           (msg) => {
             if (!msg) return;
             clearTimeout(idle);
-            const entry = decode(logEntrySchema, msg.content);
-            if (entry.kind === 'write') return resolve(entry.seq <= appliedSeq + 1);
+            const write = entriesOf(decode(logMessageSchema, msg.content)).find((e) => e.kind === 'write');
+            if (write?.kind === 'write') return resolve(write.seq <= appliedSeq + 1);
             idle = setTimeout(() => resolve(true), PROBE_IDLE_MS);
           },
           { noAck: false, arguments: { 'x-stream-offset': fromOffset } },
