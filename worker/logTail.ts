@@ -5,14 +5,17 @@ import type { OffsetEntry, Replica } from './replica';
 /** Entries per transaction, about (a message's entries are never split). */
 const MAX_BATCH = 2000;
 /**
- * Unacknowledged messages the broker may send ahead, so the next batch arrives (and is
- * decoded) while PostgreSQL applies the current one. A message holds one master batch
- * (tens of writes under load, at most 512), and every entry in flight is worker memory:
- * with 1,000 the whole 100k-entry log of bench:catchup (~128 entries a message) was in
- * flight at once and the worker peaked at ~240 MB. 64 keeps a few thousand entries ahead
- * (32k at most); a log of single-entry messages (written before batching) replays in
- * smaller transactions.
+ * Flow control by entries, not messages: a message holds one master batch (one write when
+ * idle, tens under load, at most 512). Acknowledging a stream message only grants the
+ * broker credit to send more (the worker's position is its own, in its database), so a
+ * message is acknowledged on arrival while fewer than MAX_HELD entries wait to be
+ * applied, and later otherwise; at most PREFETCH unacknowledged messages come on top.
+ * That keeps the next batch arriving (and being decoded) while PostgreSQL applies the
+ * current one, whatever the message size, and bounds the worker's memory: a prefetch of
+ * 1,000 batched messages once put the whole 100k-entry log of bench:catchup in memory
+ * (~240 MB peak).
  */
+const MAX_HELD = 2 * MAX_BATCH;
 const PREFETCH = 64;
 
 export interface LogTail {
@@ -23,7 +26,7 @@ export interface LogTail {
  * Reads SyncQ's log stream from this worker's saved offset and feeds the replica in
  * batches. Entries are applied strictly one batch after another, in stream order.
  * Each entry is decoded as it arrives, while the previous batch is in PostgreSQL, and
- * only the decoded entry is kept (plus the batch's last message, to acknowledge it).
+ * only the decoded entry is kept.
  */
 export async function startLogTail(
   connection: ChannelModel,
@@ -35,8 +38,8 @@ export async function startLogTail(
   const channel: Channel = await connection.createChannel();
   await channel.prefetch(PREFETCH);
   // Batches in arrival order; the one being applied has left the queue, so new entries
-  // go to a new batch. Each keeps its last message, to acknowledge exactly its entries.
-  const queue: Array<{ entries: OffsetEntry[]; last: ConsumeMessage }> = [];
+  // go to a new batch.
+  const queue: Array<{ entries: OffsetEntry[] }> = [];
   let draining: Promise<void> | null = null;
   let stopped = false;
 
@@ -46,11 +49,18 @@ export async function startLogTail(
     onFatal(err);
   };
 
+  let held = 0;
+  const unacked: ConsumeMessage[] = [];
+  const grantCredit = () => {
+    while (unacked.length && held < MAX_HELD) channel.ack(unacked.shift()!);
+  };
+
   const drainLoop = async () => {
     try {
       for (let batch = queue.shift(); batch && !stopped; batch = queue.shift()) {
         await replica.applyBatch(batch.entries);
-        channel.ack(batch.last, true);
+        held -= batch.entries.length;
+        grantCredit();
       }
     } catch (err) {
       fail(err as Error);
@@ -72,9 +82,11 @@ export async function startLogTail(
         return fail(err as Error);
       }
       let tail = queue.at(-1);
-      if (!tail || tail.entries.length >= MAX_BATCH) queue.push((tail = { entries: [], last: msg }));
+      if (!tail || tail.entries.length >= MAX_BATCH) queue.push((tail = { entries: [] }));
       for (const entry of entries) tail.entries.push(entry);
-      tail.last = msg;
+      held += entries.length;
+      unacked.push(msg);
+      grantCredit();
       draining ??= drainLoop();
     },
     { noAck: false, arguments: { 'x-stream-offset': replica.streamOffset } },
