@@ -73,9 +73,9 @@ interface Delivery {
 /**
  * The master's write path, in batches (group commit). Per batch, in one transaction: for
  * each write in arrival order, dedupe by request id, resolve (rules, generated values),
- * apply and record in the log table; then publish every entry to SyncQ and wait for the
- * broker's confirms; then commit, reply and ack. A client hears success only after the
- * broker confirmed its entry. Batching amortises the transaction and the confirm wait
+ * apply; then publish the entries to SyncQ as one message and, while the broker confirms
+ * it, record them in the log table; then commit, reply and ack. A client hears success
+ * only after the broker confirmed its entry. Batching amortises the transaction and the confirm wait
  * over every write that arrived while the previous batch was in flight.
  */
 export async function startWriteServer(deps: MasterDeps, epoch: number, sync: ConfirmChannel): Promise<void> {
@@ -88,6 +88,14 @@ export async function startWriteServer(deps: MasterDeps, epoch: number, sync: Co
   const runBatch = async (jobs: WriteJob[]): Promise<void> => {
     const live = jobs.filter((j) => j.request);
     const from = { appliedSeq: replica.appliedSeq, epoch, streamOffset: replica.streamOffset };
+    // Once entries may be in the log, this database must end up holding them too: any
+    // failure from there on stops the worker (fail-stop), which then replays the log,
+    // rather than rolling back and handing the same seqs to other writes.
+    let publishing = false;
+    const mustMatchLog = (err: unknown): never => {
+      deps.failStop(`write batch failed after publishing: ${(err as Error).message}`);
+      throw err;
+    };
     const committed = await inTransaction(pool, log, async (client) => {
       const sql = prepared(client);
       const seen = new Map<string, { result: unknown; seq: number }>();
@@ -173,19 +181,18 @@ export async function startWriteServer(deps: MasterDeps, epoch: number, sync: Co
         }
       }
       for (const [follower, leader] of followers) follower.reply = leader.reply;
-      await recordInLog(sql, entries);
       const position = { appliedSeq: seq, epoch, streamOffset: replica.streamOffset };
-      await savePosition(sql, position, from);
-      try {
-        if (entries.length) await publishConfirmed(sync, names.syncExchange, { kind: 'writes', entries });
-      } catch (err) {
-        // The entries may or may not be in the log; only a successor reading the log can
-        // know. Stop without committing (fail-stop), so this database never disagrees.
-        deps.failStop(`SyncQ publish failed: ${(err as Error).message}`);
-        throw err;
-      }
+      // The broker persists the entries while PostgreSQL records them: the confirm and the
+      // two statements overlap, and COMMIT waits for both.
+      publishing = entries.length > 0;
+      const confirmed = publishing ? publishConfirmed(sync, names.syncExchange, { kind: 'writes', entries }) : Promise.resolve();
+      const recorded = (async () => {
+        await recordInLog(sql, entries);
+        await savePosition(sql, position, from);
+      })();
+      await Promise.all([confirmed, recorded]).catch(mustMatchLog);
       return { position, entries };
-    }, BEGIN_ASYNC_COMMIT);
+    }, BEGIN_ASYNC_COMMIT).catch((err: unknown) => (publishing ? mustMatchLog(err) : Promise.reject(err)));
     replica.advanceTo(committed.position);
     if (log.isLevelEnabled('debug')) for (const e of committed.entries) log.debug({ seq: e.seq, requestId: e.requestId, op: e.op }, 'write committed');
   };
