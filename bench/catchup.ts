@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { createLogger } from '../schema';
 import { RpcClient } from '../gateway/rpcClient';
-import { WORKER_NODE_FLAGS } from '../gateway/runtimes/process';
+import { NODE_PROCESS_ENV, WORKER_NODE_FLAGS } from '../gateway/nodeFlags';
 import { queryOne, TestCluster, waitUntil, WORKER_ENTRY } from '../test/support/cluster';
 import { peakRssMb, runPool } from './lib';
 
@@ -42,7 +42,7 @@ async function measure(mode: Run['mode'], sizes: number[], env: Record<string, s
       const head = await appliedSeq(cluster.workerDatabaseUrl((await cluster.master()).id));
       const workerId = `${mode}_${size}`;
       const started = performance.now();
-      const child = spawn(process.execPath, [...WORKER_NODE_FLAGS, WORKER_ENTRY], { env: { ...cluster.workerEnv(workerId), LOG_LEVEL: 'warn' }, stdio: 'inherit' });
+      const child = spawn(process.execPath, [...WORKER_NODE_FLAGS, WORKER_ENTRY], { env: { ...NODE_PROCESS_ENV, ...cluster.workerEnv(workerId), LOG_LEVEL: 'warn' }, stdio: 'inherit' });
       let peak = 0;
       try {
         await waitUntil(`worker ${workerId} at seq ${head}`, async () => (await appliedSeq(cluster.workerDatabaseUrl(workerId))) >= head, 600_000);

@@ -20,4 +20,6 @@ COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules node_modules
 COPY --from=build /app/dist dist
 EXPOSE 4000
-ENTRYPOINT ["node", "dist/gateway/main.js"]
+# Flags and allocator setting: gateway/nodeFlags.ts.
+ENV MALLOC_ARENA_MAX=2
+ENTRYPOINT ["node", "--max-old-space-size=128", "dist/gateway/main.js"]

@@ -23,5 +23,6 @@ COPY --from=build /app/node_modules node_modules
 COPY --from=build /app/dist dist
 USER node
 # Workers run with host networking; every address they use comes from the environment.
-# Same V8 flags as the process runtime (WORKER_NODE_FLAGS in gateway/runtimes/process.ts).
+# Same V8 flags and allocator setting as the process runtime (gateway/nodeFlags.ts).
+ENV MALLOC_ARENA_MAX=2
 ENTRYPOINT ["node", "--max-semi-space-size=2", "dist/worker/main.js"]

@@ -37,7 +37,8 @@ COPY rootfs/ /
 WORKDIR /app
 ENV NODE_ENV=production
 LABEL ridedb.build="$HASH"
-# Same V8 flags as the process runtime (WORKER_NODE_FLAGS in gateway/runtimes/process.ts).
+# Same V8 flags and allocator setting as the process runtime (gateway/nodeFlags.ts).
+ENV MALLOC_ARENA_MAX=2
 ENTRYPOINT ["/usr/local/bin/node", "--max-semi-space-size=2", "/app/dist/worker/main.js"]
 DOCKERFILE
 say "building $IMAGE ($HASH)"

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import path from 'node:path';
 import type { RuntimeWorker, WorkerRuntime, WorkerSpec } from './runtime';
+import { NODE_PROCESS_ENV, WORKER_NODE_FLAGS } from '../nodeFlags';
 
 const STOP_GRACE_MS = 5000;
 /** How often adopted workers (not our children, so no exit event) are checked for life. */
@@ -18,14 +19,6 @@ export function isAlive(pid: number): boolean {
 }
 const WORKER_ENTRY = path.resolve(__dirname, '../../worker/main.js');
 
-/**
- * V8 flags for worker processes. A worker's live heap is ~20 MB, but V8's default young
- * generation (up to 16 MB per semi-space) made a catching-up worker peak near 150 MB RSS;
- * 2 MB semi-spaces take ~30 MB off that peak at no measurable CPU cost. Capping the old
- * space or its growth would save ~35 MB more but cost ~30% more worker CPU in major GCs.
- * The worker images (scripts/build-worker-image.sh, compose/worker.Dockerfile) pass the same.
- */
-export const WORKER_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=2'];
 
 /** Workers as child processes of the gateway, on this machine. */
 export class ProcessRuntime extends EventEmitter implements WorkerRuntime {
@@ -38,7 +31,7 @@ export class ProcessRuntime extends EventEmitter implements WorkerRuntime {
 
   async spawn(spec: WorkerSpec): Promise<RuntimeWorker> {
     const child = spawn(process.execPath, [...WORKER_NODE_FLAGS, WORKER_ENTRY], {
-      env: { ...process.env, ...spec.env, WORKER_ID: spec.workerId },
+      env: { ...NODE_PROCESS_ENV, ...process.env, ...spec.env, WORKER_ID: spec.workerId },
       stdio: ['ignore', 'inherit', 'inherit'],
     });
     if (child.pid === undefined) {

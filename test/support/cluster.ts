@@ -7,6 +7,7 @@ import path from 'node:path';
 import { Client } from 'pg';
 import { clusterNames, loadConfig, workerEnvironment, type Config } from '../../schema';
 import { destroyCluster } from '../../gateway/teardown';
+import { GATEWAY_NODE_FLAGS, NODE_PROCESS_ENV } from '../../gateway/nodeFlags';
 
 /** The repository root, whether this runs from source (jest) or from dist/ (benchmarks). */
 function findRoot(dir: string): string {
@@ -83,7 +84,8 @@ export class TestCluster {
 
   private spawnGateway(): ChildProcess {
     const out = fs.openSync(this.logFile, 'a');
-    const gateway = spawn(process.execPath, [GATEWAY_ENTRY], { env: this.env, stdio: ['ignore', out, out] });
+    // Launched as `npm start` launches it.
+    const gateway = spawn(process.execPath, [...GATEWAY_NODE_FLAGS, GATEWAY_ENTRY], { env: { ...NODE_PROCESS_ENV, ...this.env }, stdio: ['ignore', out, out] });
     fs.closeSync(out);
     return gateway;
   }

@@ -1,0 +1,33 @@
+/**
+ * How ridedb's node processes are launched. Memory under load is mostly allocator and
+ * V8 headroom, not live data, so both roles run with bounds (bench/NOTES.md, *Memory*).
+ *
+ * Every launcher passes the same: the process runtime and bench:catchup (workers),
+ * scripts/build-worker-image.sh and compose/worker.Dockerfile (worker images),
+ * `npm start`, compose/gateway.Dockerfile and test/support/cluster.ts (the gateway).
+ */
+
+/**
+ * A worker's live heap is ~20 MB, but V8's default young generation (up to 16 MB per
+ * semi-space) made a catching-up worker peak near 150 MB RSS; 2 MB semi-spaces take
+ * ~30 MB off that peak at no measurable CPU cost. Capping the old space or its growth
+ * would save ~35 MB more but cost ~30% more worker CPU in major GCs.
+ */
+export const WORKER_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=2'];
+
+/**
+ * The gateway's live heap stays under ~70 MB at the benchmark's load, but V8 let it
+ * grow to ~130 MB of mostly garbage before collecting; a 128 MB old space holds it near
+ * 160 MB RSS with no measurable throughput cost. The trade-off: a gateway whose live
+ * data outgrew 128 MB (far more concurrent large answers than 2 cores can serve) would
+ * die of heap exhaustion — the runtime or compose restarts it, and its workers are
+ * adopted — so raise it for very large deployments.
+ */
+export const GATEWAY_NODE_FLAGS: readonly string[] = ['--max-old-space-size=128'];
+
+/**
+ * glibc gives each thread that allocates its own malloc arena; node's V8 and libuv
+ * threads left ~60 MB of arena fragmentation in the gateway under load. Two arenas
+ * are plenty for one event loop.
+ */
+export const NODE_PROCESS_ENV: Readonly<Record<string, string>> = { MALLOC_ARENA_MAX: '2' };
