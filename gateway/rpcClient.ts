@@ -148,17 +148,17 @@ export class RpcClient {
     return this.link;
   }
 
-  private awaitReply(correlationId: string, timeoutMs: number, what: string): Promise<RpcReply> {
+  private awaitReply(requestId: string, timeoutMs: number, what: string): Promise<RpcReply> {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
-        this.pending.delete(correlationId);
+        this.pending.delete(requestId);
         reject(unavailable(`no worker answered the ${what} within ${timeoutMs} ms`));
       }, timeoutMs);
-      this.pending.set(correlationId, {
+      this.pending.set(requestId, {
         timer,
         resolve: (reply) => {
           clearTimeout(timer);
-          this.pending.delete(correlationId);
+          this.pending.delete(requestId);
           resolve(reply);
         },
       });
@@ -184,11 +184,17 @@ export class RpcClient {
       this.onBatch?.('read', batch.length);
       // Expire with the most patient request, so a slave never works on a batch nobody waits for.
       const remaining = Math.max(1, Math.max(...batch.map((r) => r.deadline)) - Date.now());
-      link.publishChannel.sendToQueue(this.names.readQ, encode({ reads: batch.map((r) => r.request) }), {
-        replyTo: this.replyQueue,
-        expiration: String(remaining),
-        contentType: 'application/json',
-      });
+      try {
+        link.publishChannel.sendToQueue(this.names.readQ, encode({ reads: batch.map((r) => r.request) }), {
+          replyTo: this.replyQueue,
+          expiration: String(remaining),
+          contentType: 'application/json',
+        });
+      } catch (err) {
+        // The channel closed since this turn began (the connection is going away).
+        this.log.warn({ err }, 'could not send reads');
+        for (const { request } of batch) this.pending.get(request.id)?.resolve(unavailableReply(request.id, 'the broker connection was lost'));
+      }
     }
     while (this.writesOut.length) {
       const writes = this.writesOut.splice(0, MAX_RPC_BATCH);
@@ -204,9 +210,14 @@ export class RpcClient {
       // to survive the master's crash; a client hears success only once the write is in the
       // durable log, and a broker restart fails the requests in flight (UNAVAILABLE).
       // Waits for whichever comes first, the master's answer or a nack.
-      link.writeChannel.sendToQueue(this.names.writeQ, encode({ writes }), { replyTo: this.replyQueue, contentType: 'application/json' }, (err) => {
-        if (err) failAll('the broker did not accept the write');
-      });
+      try {
+        link.writeChannel.sendToQueue(this.names.writeQ, encode({ writes }), { replyTo: this.replyQueue, contentType: 'application/json' }, (err) => {
+          if (err) failAll('the broker did not accept the write');
+        });
+      } catch (err) {
+        this.log.warn({ err }, 'could not send writes');
+        failAll('the broker connection was lost');
+      }
     }
   }
 

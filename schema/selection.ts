@@ -23,21 +23,23 @@ export interface FieldSelection {
   select?: FieldSelection[];
 }
 
-const GRAPHQL_NAME = /^[_A-Za-z][_0-9A-Za-z]{0,63}$/;
+/** json_build_object takes at most 100 arguments: 50 keys. */
+export const MAX_KEYS_PER_OBJECT = 50;
+/** Response keys and field names; the gateway plans nothing longer. */
+export const MAX_NAME_LENGTH = 64;
+const GRAPHQL_NAME = new RegExp(`^[_A-Za-z][_0-9A-Za-z]{0,${MAX_NAME_LENGTH - 1}}$`);
 export const fieldSelectionSchema: z.ZodType<FieldSelection> = z.lazy(() =>
   z.object({
     key: z.string().regex(GRAPHQL_NAME),
     field: z.string().regex(GRAPHQL_NAME),
     args: z.record(z.string(), z.unknown()).optional(),
-    select: z.array(fieldSelectionSchema).min(1).max(64).optional(),
+    select: z.array(fieldSelectionSchema).min(1).max(MAX_KEYS_PER_OBJECT).optional(),
   }),
 );
-export const selectionArgsSchema = z.object({ fields: z.array(fieldSelectionSchema).min(1).max(64) });
+export const selectionArgsSchema = z.object({ fields: z.array(fieldSelectionSchema).min(1).max(MAX_KEYS_PER_OBJECT) });
 
-/** Deeper than any document the gateway's depth limit lets through. */
-const MAX_DEPTH = 16;
-/** json_build_object takes at most 100 arguments: 50 keys. */
-export const MAX_KEYS_PER_OBJECT = 50;
+/** Nesting a slave builds; the gateway sends deeper documents down the resolver path. */
+export const MAX_SELECTION_DEPTH = 16;
 
 type ObjectTypeName = 'Query' | 'Ride' | 'User' | 'Area';
 
@@ -167,7 +169,7 @@ function areaById(s: Statement, column: string, f: FieldSelection, d: number): s
  * only by name, `bareUsername` is the column that holds it.
  */
 function object(s: Statement, type: ObjectTypeName, t: string, f: FieldSelection, depth: number, bareUsername?: string): string {
-  if (depth > MAX_DEPTH) throw badInput(`selection deeper than ${MAX_DEPTH}`);
+  if (depth > MAX_SELECTION_DEPTH) throw badInput(`selection deeper than ${MAX_SELECTION_DEPTH}`);
   const select = f.select ?? [];
   if (!select.length) throw badInput(`${f.key}: an object field needs a selection`);
   if (select.length > MAX_KEYS_PER_OBJECT) throw badInput(`${f.key}: more than ${MAX_KEYS_PER_OBJECT} fields`);

@@ -52,6 +52,9 @@ async function main(): Promise<void> {
   }
   const statistics = new StatisticsKeeper(pool, log);
   const replica = new Replica(pool, position, log, statistics);
+  // Idle connections fail when PostgreSQL goes away; it may come back without its last
+  // asynchronous commits.
+  pool.on('error', () => replica.suspectPosition());
 
   const zk = await Zk.connect(config.zkHosts, config.zkSessionTimeoutMs);
   const coordination = new Coordination(
@@ -78,7 +81,7 @@ async function main(): Promise<void> {
   while (!(await replica.waitFor(target, 1000))) log.info({ appliedSeq: replica.appliedSeq, target }, 'catching up');
 
   await startSnapshotServer(connection, names, pool, workerId, log);
-  const reads = await startReadServer(connection, names.readQ, names.deadLetters, pool, replica, workerId, log.child({ role: 'SLAVE' }));
+  const reads = await startReadServer(connection, names.readQ, names.deadLetters, pool, replica, workerId, log.child({ role: 'SLAVE' }), failStop);
   await coordination.setRole('SLAVE');
   log.info({ appliedSeq: replica.appliedSeq }, 'serving reads');
 

@@ -21,7 +21,7 @@ import {
 import { inTransaction } from './database';
 import { BEGIN_ASYNC_COMMIT, PositionMismatchError, recordInLog, savePosition, type Replica } from './replica';
 import { prepared } from './preparedSql';
-import { correlationIdOf, deadLetter, errorReply, ReplySender } from './rpcReply';
+import { deadLetter, idsToAnswer, errorReply, ReplySender } from './rpcReply';
 
 /** Messages in flight; each holds a batch of writes from one gateway. */
 const WRITE_PREFETCH = 256;
@@ -35,7 +35,7 @@ export interface MasterDeps {
   replica: Replica;
   workerId: string;
   log: Logger;
-  failStop: (reason: string) => void;
+  failStop: (reason: string) => never;
 }
 
 function publishConfirmed(channel: ConfirmChannel, exchange: string, message: LogMessage): Promise<void> {
@@ -92,18 +92,21 @@ export async function startWriteServer(deps: MasterDeps, epoch: number, sync: Co
     // failure from there on stops the worker (fail-stop), which then replays the log,
     // rather than rolling back and handing the same seqs to other writes.
     let publishing = false;
-    const mustMatchLog = (err: unknown): never => {
-      deps.failStop(`write batch failed after publishing: ${(err as Error).message}`);
-      throw err;
-    };
+    const mustMatchLog = (err: unknown): never => deps.failStop(`write batch failed after publishing: ${(err as Error).message}`);
     const committed = await inTransaction(pool, log, async (client) => {
       const sql = prepared(client);
       const seen = new Map<string, { result: unknown; seq: number }>();
-      const dups = await sql.query(
-        'SELECT request_id, seq, result FROM _dbaas_log WHERE request_id = ANY($1::text[])',
+      // The position check comes first, in the dedupe's round trip: a database that lost
+      // commits this process counted (a PostgreSQL crash) must not resolve anything.
+      const { rows } = await sql.query(
+        `SELECT s.applied_seq, s.stream_offset, d.request_id, d.seq, d.result
+           FROM _dbaas_state s LEFT JOIN _dbaas_log d ON d.request_id = ANY($1::text[])`,
         [live.map((j) => j.request!.requestId)],
       );
-      for (const d of dups.rows) seen.set(String(d.request_id), { result: d.result, seq: Number(d.seq) });
+      if (Number(rows[0].applied_seq) !== from.appliedSeq || Number(rows[0].stream_offset) !== from.streamOffset) {
+        throw new PositionMismatchError(`the database is at seq ${String(rows[0].applied_seq)}, this master at ${from.appliedSeq}`);
+      }
+      for (const d of rows) if (d.request_id !== null) seen.set(String(d.request_id), { result: d.result, seq: Number(d.seq) });
 
       const entries: WriteEntry[] = [];
       let seq = replica.appliedSeq;
@@ -203,7 +206,7 @@ export async function startWriteServer(deps: MasterDeps, epoch: number, sync: Co
       return decode(writeBatchSchema, msg.content).writes.map((request) => ({ replyTo, request }));
     } catch (err) {
       if (err instanceof MalformedMessageError) deadLetter(channel, names.deadLetters, msg, err.message, workerId);
-      return [{ replyTo, request: null, reply: errorReply(err, correlationIdOf(msg), workerId, replica.appliedSeq, log) }];
+      return idsToAnswer(msg, 'writes', 'requestId').map((id) => ({ replyTo, request: null, reply: errorReply(err, id, workerId, replica.appliedSeq, log) }));
     }
   };
 
@@ -216,15 +219,17 @@ export async function startWriteServer(deps: MasterDeps, epoch: number, sync: Co
       // PostgreSQL lost commits this process already counted (a crash of the database):
       // restart from what the database holds and replay the log.
       if (err instanceof PositionMismatchError) deps.failStop(`write position lost: ${err.message}`);
-      if (jobs.length === 1) {
-        jobs[0].reply = errorReply(err, jobs[0].request?.requestId ?? '', workerId, replica.appliedSeq, log);
+      const decoded = jobs.filter((j) => j.request);
+      if (decoded.length === 1) {
+        decoded[0].reply = errorReply(err, decoded[0].request!.requestId, workerId, replica.appliedSeq, log);
       } else {
         // One write failed unexpectedly: retry one by one so only that write fails.
         log.warn({ err, size: jobs.length }, 'write batch failed; retrying its writes one by one');
-        for (const job of jobs) {
+        for (const job of decoded) {
           job.reply = undefined;
           await runJobs([job]);
         }
+        for (const job of jobs) if (!job.request && job.reply) replies.send(job.replyTo, job.reply);
         return;
       }
     }
@@ -234,16 +239,22 @@ export async function startWriteServer(deps: MasterDeps, epoch: number, sync: Co
   let buffer: Delivery[] = [];
   let draining: Promise<void> | null = null;
   const drainLoop = async () => {
-    while (buffer.length) {
-      let taken = 0;
-      let writes = 0;
-      while (taken < buffer.length && (taken === 0 || writes + buffer[taken].jobs.length <= MAX_BATCH)) writes += buffer[taken++].jobs.length;
-      const batch = buffer.slice(0, taken);
-      buffer = buffer.slice(taken);
-      await runJobs(batch.flatMap((d) => d.jobs));
-      channel.ack(batch[batch.length - 1].msg, true);
+    try {
+      while (buffer.length) {
+        let taken = 0;
+        let writes = 0;
+        while (taken < buffer.length && (taken === 0 || writes + buffer[taken].jobs.length <= MAX_BATCH)) writes += buffer[taken++].jobs.length;
+        const batch = buffer.slice(0, taken);
+        buffer = buffer.slice(taken);
+        await runJobs(batch.flatMap((d) => d.jobs));
+        channel.ack(batch[batch.length - 1].msg, true);
+      }
+    } catch (err) {
+      // runJobs answers every failure of a write; anything else would stall WriteQ silently.
+      deps.failStop(`write loop failed: ${(err as Error).message}`);
+    } finally {
+      draining = null;
     }
-    draining = null;
   };
   await channel.consume(names.writeQ, (msg) => {
     if (!msg) return deps.failStop('WriteQ consumer was cancelled by the broker');

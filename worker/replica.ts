@@ -1,6 +1,6 @@
 import type { Pool } from 'pg';
 import { textArray, writeOperation, type LogEntry, type Logger, type Sql, type WriteEntry } from '../schema';
-import { inTransaction, type AppliedPosition } from './database';
+import { inTransaction, readPosition, type AppliedPosition } from './database';
 import { prepared } from './preparedSql';
 import type { StatisticsKeeper } from './statistics';
 
@@ -12,7 +12,8 @@ export interface OffsetEntry {
 
 /**
  * A batch this large means the replica is working through a backlog (catching up, or a
- * burst); live tailing applies a few entries at a time.
+ * long burst): live tailing applies one master batch at a time, which is at most 512
+ * entries and far fewer at ordinary load.
  */
 const BULK_BATCH = 500;
 
@@ -45,6 +46,8 @@ export class Replica {
   private position: AppliedPosition;
   private waiters = new Set<{ seq: number; wake: () => void }>();
   private markerListeners = new Set<(markerId: string) => void>();
+  private suspect = false;
+  private verifying: Promise<void> | null = null;
 
   constructor(
     private readonly pool: Pool,
@@ -112,6 +115,35 @@ export class Replica {
         w.wake();
       }
     }
+  }
+
+  /**
+   * PostgreSQL dropped connections (a restart, or a crash that may have lost the last
+   * asynchronous commits): until checked, the database may be behind this memory.
+   */
+  suspectPosition(): void {
+    this.suspect = true;
+  }
+
+  /**
+   * Resolves once the database is known to hold at least what this process counts as
+   * applied (a slave checks before answering reads); throws PositionMismatchError if it
+   * lost commits, and the database's own error while it is unreachable.
+   */
+  async verified(): Promise<void> {
+    if (!this.suspect) return;
+    this.verifying ??= (async () => {
+      try {
+        const stored = await readPosition(this.pool);
+        if (stored.appliedSeq < this.position.appliedSeq) {
+          throw new PositionMismatchError(`the database is at seq ${stored.appliedSeq}, this process applied ${this.position.appliedSeq}`);
+        }
+        this.suspect = false;
+      } finally {
+        this.verifying = null;
+      }
+    })();
+    return this.verifying;
   }
 
   /** Resolves true once `seq` is applied, false after `timeoutMs`. */

@@ -50,9 +50,28 @@ export function deadLetter(channel: Channel, deadLetters: string, request: Consu
   });
 }
 
-/** The id to answer an undecodable message under: its AMQP correlation id, if any. */
-export function correlationIdOf(msg: ConsumeMessage): string {
-  return typeof msg.properties.correlationId === 'string' ? msg.properties.correlationId : '';
+/**
+ * The ids to answer an undecodable batch under, so no gateway waits out its timeout: the
+ * ids of its requests where they can still be read (`field` of each element of `list`),
+ * else the message's AMQP correlation id.
+ */
+export function idsToAnswer(msg: ConsumeMessage, list: 'reads' | 'writes', field: 'id' | 'requestId'): string[] {
+  let ids: string[] = [];
+  try {
+    const body = JSON.parse(msg.content.toString('utf8')) as Record<string, unknown>;
+    const items = Array.isArray(body?.[list]) ? (body[list] as unknown[]) : [];
+    ids = items.map((item) => (item as Record<string, unknown> | null)?.[field]).filter((id): id is string => typeof id === 'string');
+  } catch (err) {
+    if (!(err instanceof SyntaxError)) throw err; // not JSON at all: only the correlation id is left
+  }
+  if (ids.length) return ids;
+  return [typeof msg.properties.correlationId === 'string' ? msg.properties.correlationId : ''];
+}
+
+/** PostgreSQL going away (connection errors, admin shutdown, recovery): retryable. */
+export function isDatabaseUnavailable(err: unknown): boolean {
+  const code = (err as { code?: string }).code ?? '';
+  return code.startsWith('08') || code.startsWith('57P') || code === 'ECONNREFUSED' || code === 'ECONNRESET';
 }
 
 /** Maps any failure to the reply error shape; internals are logged, never sent. */
@@ -61,9 +80,7 @@ export function errorReply(err: unknown, id: string, workerId: string, appliedSe
   if (err instanceof MalformedMessageError) {
     return { id, ok: false, workerId, appliedSeq, error: { code: 'BAD_USER_INPUT', message: `malformed request: ${err.message}` } };
   }
-  // PostgreSQL going away (connection errors, admin shutdown, recovery): retryable.
-  const pgCode = (err as { code?: string }).code ?? '';
-  if (pgCode.startsWith('08') || pgCode.startsWith('57P') || pgCode === 'ECONNREFUSED' || pgCode === 'ECONNRESET') {
+  if (isDatabaseUnavailable(err)) {
     log.warn({ err }, 'database unavailable');
     return { id, ok: false, workerId, appliedSeq, error: { code: 'UNAVAILABLE', message: 'the database is unavailable' } };
   }

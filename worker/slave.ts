@@ -2,8 +2,8 @@ import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
 import type { Pool } from 'pg';
 import { badInput, decode, isReadOp, MalformedMessageError, parseArgs, readBatchSchema, readOperations, type Logger, type ReadRequest, type RpcReply, type Sql } from '../schema';
 import { prepared } from './preparedSql';
-import type { Replica } from './replica';
-import { correlationIdOf, deadLetter, errorReply, ReplySender } from './rpcReply';
+import { PositionMismatchError, type Replica } from './replica';
+import { deadLetter, idsToAnswer, errorReply, isDatabaseUnavailable, ReplySender } from './rpcReply';
 
 /** How long a slave waits to catch up to a read's minSeq before saying it lags. */
 const LAG_WAIT_MS = 200;
@@ -29,6 +29,7 @@ export async function startReadServer(
   replica: Replica,
   workerId: string,
   log: Logger,
+  failStop: (reason: string) => never,
 ): Promise<ReadServer> {
   const channel: Channel = await connection.createChannel();
   await channel.prefetch(PREFETCH);
@@ -38,6 +39,7 @@ export async function startReadServer(
   const answer = async (request: ReadRequest): Promise<RpcReply> => {
     const { id } = request;
     try {
+      await replica.verified();
       if (request.consistency === 'strong' && !(await replica.waitFor(request.minSeq, LAG_WAIT_MS))) {
         const error = { code: 'UNAVAILABLE' as const, message: `replica at seq ${replica.appliedSeq}, read needs ${request.minSeq}` };
         return { id, ok: false, workerId, appliedSeq: replica.appliedSeq, lagging: true, error };
@@ -45,6 +47,9 @@ export async function startReadServer(
       const result = await runRead(pool, request);
       return { id, ok: true, workerId, appliedSeq: replica.appliedSeq, result };
     } catch (err) {
+      // Answering from a database that lost commits would break read-your-writes.
+      if (err instanceof PositionMismatchError) failStop(`database position lost: ${err.message}`);
+      if (isDatabaseUnavailable(err)) replica.suspectPosition();
       return errorReply(err, id, workerId, replica.appliedSeq, log);
     }
   };
@@ -57,7 +62,7 @@ export async function startReadServer(
       await Promise.all(reads.map(async (request) => replies.send(replyTo, await answer(request))));
     } catch (err) {
       if (err instanceof MalformedMessageError) deadLetter(channel, deadLetters, msg, err.message, workerId);
-      replies.send(replyTo, errorReply(err, correlationIdOf(msg), workerId, replica.appliedSeq, log));
+      for (const id of idsToAnswer(msg, 'reads', 'id')) replies.send(replyTo, errorReply(err, id, workerId, replica.appliedSeq, log));
     }
     channel.ack(msg);
   };

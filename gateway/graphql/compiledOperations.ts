@@ -26,7 +26,7 @@ import type { FieldSelection } from '../../schema';
 import type { Metrics } from '../metrics';
 import type { RequestContext, RideService } from '../service';
 import type { RequestCounter } from './context';
-import { rootFields, touchesData } from './plugins';
+import { dbaasExtension, rootFields, touchesData } from './plugins';
 import { planMutation, planSelection } from './selectionPlanner';
 
 export interface CompiledOperationsParts {
@@ -66,8 +66,10 @@ export function compiledOperations(parts: CompiledOperationsParts) {
   const mutationType = schema.getMutationType();
   if (!queryType || !mutationType) throw new Error('the schema has no Query or Mutation type');
   const rules = [...specifiedRules, ...parts.validationRules];
-  // By query text, like Apollo's document store, and bounded the same way.
-  const documents = new LRUCache<string, ParsedDocument | typeof DECLINED>({ maxSize: 4 * 2 ** 20, sizeCalculation: (_v, query) => query.length || 1 });
+  // By query text, like Apollo's document store. A parsed document takes roughly ten
+  // times its text in heap, so this holds ~4 MB of documents: clients that inline
+  // literals (every request a new text) cannot grow the gateway past its heap bound.
+  const documents = new LRUCache<string, ParsedDocument | typeof DECLINED>({ maxSize: 4 * 2 ** 20, sizeCalculation: (_v, query) => 10 * query.length + 1 });
 
   const prepare = (query: string): ParsedDocument | typeof DECLINED => {
     let document: DocumentNode;
@@ -109,12 +111,12 @@ export function compiledOperations(parts: CompiledOperationsParts) {
     try {
       if (query) {
         const data = await service.selection(context, query);
-        payload = `{"data":${data},"extensions":${JSON.stringify({ dbaas: dbaasExtension(context) })}}`;
+        payload = `{"data":${data},"extensions":${JSON.stringify({ dbaas: dbaasExtension(context.trace, 'compiled') })}}`;
       } else {
         const { node, field, args, select } = mutation!;
         const record = await MUTATIONS[field](service, context, args);
         const data = { [node.alias?.value ?? field]: project(record, mutationType.getFields()[field].type, select) };
-        payload = JSON.stringify({ data, extensions: { dbaas: dbaasExtension(context) } });
+        payload = JSON.stringify({ data, extensions: { dbaas: dbaasExtension(context.trace, 'compiled') } });
       }
     } catch (err) {
       const node = query ? undefined : mutation!.node;
@@ -122,7 +124,7 @@ export function compiledOperations(parts: CompiledOperationsParts) {
       const locations = node?.loc ? [getLocation(node.loc.source, node.loc.start)] : undefined;
       const error = parts.formatError({ message: (err as Error).message ?? 'internal error', path, locations }, err);
       outcome = typeof error.extensions?.code === 'string' ? error.extensions.code : 'INTERNAL_SERVER_ERROR';
-      payload = JSON.stringify({ errors: [error], data: null, extensions: { dbaas: dbaasExtension(context) } });
+      payload = JSON.stringify({ errors: [error], data: null, extensions: { dbaas: dbaasExtension(context.trace, 'compiled') } });
     }
     if (context.trace.seq !== undefined) res.setHeader('x-dbaas-seq', String(context.trace.seq));
     metrics.requests.inc({ api: 'graphql', operation: rootFields(operation), outcome });
@@ -159,7 +161,4 @@ function project(value: unknown, type: GraphQLOutputType, select: FieldSelection
   return out;
 }
 
-function dbaasExtension(context: RequestContext) {
-  const workers = [...context.trace.workers];
-  return { seq: context.trace.seq ?? null, workerId: workers[0] ?? null, workers, plan: 'compiled' };
-}
+

@@ -1,6 +1,7 @@
 import type { ApolloServerPlugin } from '@apollo/server';
 import { Kind, type OperationDefinitionNode } from 'graphql';
 import type { Metrics } from '../metrics';
+import type { RequestContext } from '../service';
 import type { GqlContext } from './context';
 
 /** Root fields that read or change rideshare data: the requests `requestCount` counts. */
@@ -18,8 +19,14 @@ export function touchesData(operation: OperationDefinitionNode): boolean {
   return operation.selectionSet.selections.some((s) => s.kind === Kind.FIELD && COUNTED_FIELDS.has(s.name.value));
 }
 
+/** `extensions.dbaas`: the log position of a write, the workers that answered, and which path did. */
+export function dbaasExtension(trace: RequestContext['trace'], plan: 'compiled' | 'resolvers') {
+  const workers = [...trace.workers];
+  return { seq: trace.seq ?? null, workerId: workers[0] ?? null, workers, plan };
+}
+
 /**
- * Reports what answered each operation: `extensions.dbaas` ({ seq, workerId, workers })
+ * Reports what answered each operation: `extensions.dbaas` ({ seq, workerId, workers, plan })
  * and, after a write, the `X-DBaaS-Seq` header a client can send back as
  * `X-DBaaS-Min-Seq` to read its writes through any gateway.
  */
@@ -38,11 +45,10 @@ export function dbaasPlugin(metrics: Metrics): ApolloServerPlugin<GqlContext> {
         const code = errors?.[0]?.extensions?.code;
         metrics.requests.inc({ api: 'graphql', operation, outcome: typeof code === 'string' ? code : errors?.length ? 'INTERNAL_SERVER_ERROR' : 'ok' });
         const { trace } = contextValue.request;
-        const workers = [...trace.workers];
         if (trace.seq !== undefined) response.http.headers.set('x-dbaas-seq', String(trace.seq));
-        if (response.body.kind !== 'single' || (!workers.length && trace.seq === undefined)) return;
+        if (response.body.kind !== 'single' || (!trace.workers.size && trace.seq === undefined)) return;
         const result = response.body.singleResult;
-        result.extensions = { ...result.extensions, dbaas: { seq: trace.seq ?? null, workerId: workers[0] ?? null, workers, plan: 'resolvers' } };
+        result.extensions = { ...result.extensions, dbaas: dbaasExtension(trace, 'resolvers') };
       },
     };
   },

@@ -14,7 +14,7 @@ import {
   type OperationDefinitionNode,
   type SelectionSetNode,
 } from 'graphql';
-import { MAX_KEYS_PER_OBJECT, queryFieldArgs, type FieldSelection } from '../../schema';
+import { MAX_KEYS_PER_OBJECT, MAX_NAME_LENGTH, MAX_SELECTION_DEPTH, queryFieldArgs, type FieldSelection } from '../../schema';
 
 /** Query fields a slave answers from its database; anything else takes the resolver path. */
 const DATA_QUERY_FIELDS = new Set(Object.keys(queryFieldArgs));
@@ -54,7 +54,7 @@ export function planSelection(
   const planning: Planning = { fragments, variables, allowNested: () => true };
   return coercing(() => {
     const fields = collectFields([operation.selectionSet], planning);
-    if (!fields.size || fields.size > MAX_KEYS_PER_OBJECT) return null;
+    if (!fields?.size || fields.size > MAX_KEYS_PER_OBJECT) return null;
     const out: FieldSelection[] = [];
     for (const [key, nodes] of fields) {
       const name = nodes[0].name.value;
@@ -66,7 +66,7 @@ export function planSelection(
       const definition = queryType.getFields()[name];
       const args = queryFieldArgs[name as keyof typeof queryFieldArgs].safeParse(getArgumentValues(definition, nodes[0], variables));
       if (!args.success) return null;
-      const select = planObject(definition.type, nodes, planning);
+      const select = planObject(definition.type, nodes, planning, 1);
       if (select === null) return null;
       out.push({ key, field: name, args: args.data, ...(select && { select }) });
     }
@@ -88,12 +88,12 @@ export function planMutation(
   const planning: Planning = { fragments, variables, allowNested: (field) => !READING_FIELDS.has(field) };
   return coercing(() => {
     const fields = collectFields([operation.selectionSet], planning);
-    if (fields.size !== 1) return null;
+    if (fields?.size !== 1) return null;
     const [nodes] = fields.values();
     const field = nodes[0].name.value;
     if (!COMPILED_MUTATIONS.has(field)) return null;
     const definition = mutationType.getFields()[field];
-    const select = planObject(definition.type, nodes, planning);
+    const select = planObject(definition.type, nodes, planning, 1);
     if (select === null) return null;
     return { node: nodes[0], field, args: getArgumentValues(definition, nodes[0], variables), ...(select && { select }) };
   });
@@ -110,20 +110,21 @@ function coercing<T>(plan: () => T | null): T | null {
 }
 
 /** The selection inside an object-typed field (undefined for a scalar), or null to decline. */
-function planObject(type: GraphQLOutputType, nodes: FieldNode[], planning: Planning): FieldSelection[] | undefined | null {
+function planObject(type: GraphQLOutputType, nodes: FieldNode[], planning: Planning, depth: number): FieldSelection[] | undefined | null {
   const named = getNamedType(type);
   if (!isObjectType(named)) return undefined;
+  if (depth >= MAX_SELECTION_DEPTH) return null;
   const fields = collectFields(
     nodes.flatMap((n) => (n.selectionSet ? [n.selectionSet] : [])),
     planning,
   );
-  if (!fields.size || fields.size > MAX_KEYS_PER_OBJECT) return null;
+  if (!fields?.size || fields.size > MAX_KEYS_PER_OBJECT) return null;
   const out: FieldSelection[] = [];
   for (const [key, fieldNodes] of fields) {
     const name = fieldNodes[0].name.value;
     const definition = named.getFields()[name];
     if (name !== '__typename' && (!definition || !planning.allowNested(name))) return null;
-    const select = definition ? planObject(definition.type, fieldNodes, planning) : undefined;
+    const select = definition ? planObject(definition.type, fieldNodes, planning, depth + 1) : undefined;
     if (select === null) return null;
     out.push({ key, field: name, ...(select && { select }) });
   }
@@ -134,15 +135,18 @@ function planObject(type: GraphQLOutputType, nodes: FieldNode[], planning: Plann
  * GraphQL's CollectFields: response key → the field nodes merged under it, in document
  * order. Every data type is an object type, so a fragment valid here always applies.
  */
-function collectFields(sets: readonly SelectionSetNode[], { fragments, variables }: Planning): Map<string, FieldNode[]> {
+/** Also declines (null) a response key longer than a slave accepts. */
+function collectFields(sets: readonly SelectionSetNode[], { fragments, variables }: Planning): Map<string, FieldNode[]> | null {
   const fields = new Map<string, FieldNode[]>();
   const visited = new Set<string>();
+  let tooLong = false;
   const visit = (set: SelectionSetNode) => {
     for (const node of set.selections) {
       if (getDirectiveValues(GraphQLSkipDirective, node, variables)?.if === true) continue;
       if (getDirectiveValues(GraphQLIncludeDirective, node, variables)?.if === false) continue;
       if (node.kind === Kind.FIELD) {
         const key = node.alias?.value ?? node.name.value;
+        if (key.length > MAX_NAME_LENGTH) tooLong = true;
         const list = fields.get(key);
         if (list) list.push(node);
         else fields.set(key, [node]);
@@ -156,5 +160,5 @@ function collectFields(sets: readonly SelectionSetNode[], { fragments, variables
     }
   };
   for (const set of sets) visit(set);
-  return fields;
+  return tooLong ? null : fields;
 }
