@@ -68,6 +68,7 @@ export class RpcClient {
   private readsOut: Array<{ request: ReadRequest; deadline: number }> = [];
   private writesOut: WriteRequest[] = [];
   private flushScheduled = false;
+  private reconnecting = false;
   private link: BrokerLink | null = null;
   private closing = false;
   /** Highest seq this gateway saw committed: the floor for read-your-writes. */
@@ -98,48 +99,71 @@ export class RpcClient {
   private async open(): Promise<void> {
     const connection = await connectBroker(this.amqpUrl);
     connection.on('error', (err: Error) => this.log.error({ err }, 'AMQP connection error'));
-    connection.on('close', () => this.lost());
-    const publishChannel = await connection.createChannel();
-    await assertTopology(publishChannel, this.names, this.settings.logRetentionBytes);
-    const writeChannel = await connection.createConfirmChannel();
-    await publishChannel.assertQueue(this.replyQueue, { exclusive: true, autoDelete: true, durable: false });
-    await publishChannel.consume(
-      this.replyQueue,
-      (msg) => {
-        if (!msg) return;
-        let replies: RpcReply[];
-        try {
-          replies = decode(replyBatchSchema, msg.content).replies;
-        } catch (err) {
-          this.log.error({ err }, 'malformed reply from a worker');
-          return;
-        }
-        // A reply whose request timed out finds nobody waiting.
-        for (const reply of replies) this.pending.get(reply.id)?.resolve(reply);
-      },
-      { noAck: true },
-    );
-    this.link = { connection, publishChannel, writeChannel };
+    let link: BrokerLink;
+    try {
+      const publishChannel = await connection.createChannel();
+      await assertTopology(publishChannel, this.names, this.settings.logRetentionBytes);
+      const writeChannel = await connection.createConfirmChannel();
+      await publishChannel.assertQueue(this.replyQueue, { exclusive: true, autoDelete: true, durable: false });
+      await publishChannel.consume(this.replyQueue, (msg) => msg && this.deliver(msg.content), { noAck: true });
+      link = { connection, publishChannel, writeChannel };
+    } catch (err) {
+      // Half open (the broker refused a declaration): this connection must not linger, or
+      // it would keep this gateway's exclusive reply queue locked against the next try.
+      await connection.close().catch((closeErr: Error) => this.log.warn({ err: closeErr }, 'could not close a half-opened broker connection'));
+      throw err;
+    }
+    // A channel the broker closed leaves the link useless: drop the connection and reconnect.
+    const drop = () => {
+      if (this.link !== link) return;
+      connection.close().catch((err: Error) => this.log.debug({ err }, 'broker connection already closed'));
+    };
+    link.publishChannel.on('close', drop);
+    link.writeChannel.on('close', drop);
+    connection.on('close', () => this.lost(link));
+    this.link = link;
+  }
+
+  private deliver(content: Buffer): void {
+    let replies: RpcReply[];
+    try {
+      replies = decode(replyBatchSchema, content).replies;
+    } catch (err) {
+      this.log.error({ err }, 'malformed reply from a worker');
+      return;
+    }
+    // A reply whose request timed out finds nobody waiting.
+    for (const reply of replies) this.pending.get(reply.id)?.resolve(reply);
   }
 
   /** The broker connection is gone: fail what is in flight, then reconnect. */
-  private lost(): void {
+  private lost(link: BrokerLink): void {
+    if (this.link !== link) return; // an earlier connection, already replaced
     this.link = null;
     if (this.closing) return;
     this.log.error('lost the RabbitMQ connection; failing requests in flight and reconnecting');
     for (const [id, p] of this.pending) p.resolve(unavailableReply(id, 'the broker connection was lost'));
-    void this.reconnect(0);
+    void this.reconnect();
   }
 
-  private async reconnect(attempt: number): Promise<void> {
-    await new Promise((r) => setTimeout(r, RECONNECT_DELAYS_MS[Math.min(attempt, RECONNECT_DELAYS_MS.length - 1)]));
-    if (this.closing) return;
+  /** One reconnect loop at a time, with bounded backoff, until connected or closed. */
+  private async reconnect(): Promise<void> {
+    if (this.reconnecting) return;
+    this.reconnecting = true;
     try {
-      await this.open();
-      this.log.info({ attempts: attempt + 1 }, 'reconnected to RabbitMQ');
-    } catch (err) {
-      this.log.warn({ err, attempt }, 'RabbitMQ not reachable yet');
-      void this.reconnect(attempt + 1);
+      for (let attempt = 0; !this.closing; attempt++) {
+        await new Promise((r) => setTimeout(r, RECONNECT_DELAYS_MS[Math.min(attempt, RECONNECT_DELAYS_MS.length - 1)]));
+        if (this.closing) return;
+        try {
+          await this.open();
+          this.log.info({ attempts: attempt + 1 }, 'reconnected to RabbitMQ');
+          return;
+        } catch (err) {
+          this.log.warn({ err, attempt }, 'RabbitMQ not reachable yet');
+        }
+      }
+    } finally {
+      this.reconnecting = false;
     }
   }
 
