@@ -10,7 +10,6 @@ import {
   type FieldNode,
   type FragmentDefinitionNode,
   type GraphQLObjectType,
-  type GraphQLOutputType,
   type OperationDefinitionNode,
   type SelectionSetNode,
 } from 'graphql';
@@ -35,8 +34,8 @@ export interface PlannedMutation {
 interface Planning {
   fragments: ReadonlyMap<string, FragmentDefinitionNode>;
   variables: Variables;
-  /** Whether a nested field can be answered from the data at hand. */
-  allowNested(field: string): boolean;
+  /** Whether `field`, at `depth` (0: a root field), can be answered from the data at hand. */
+  allows(field: string, depth: number): boolean;
 }
 
 /**
@@ -51,27 +50,15 @@ export function planSelection(
   variables: Variables,
 ): FieldSelection[] | null {
   if (operation.operation !== 'query') return null;
-  const planning: Planning = { fragments, variables, allowNested: () => true };
-  return coercing(() => {
-    const fields = collectFields([operation.selectionSet], planning);
-    if (!fields?.size || fields.size > MAX_KEYS_PER_OBJECT) return null;
-    const out: FieldSelection[] = [];
-    for (const [key, nodes] of fields) {
-      const name = nodes[0].name.value;
-      if (name === '__typename') {
-        out.push({ key, field: name });
-        continue;
-      }
-      if (!DATA_QUERY_FIELDS.has(name)) return null;
-      const definition = queryType.getFields()[name];
-      const args = queryFieldArgs[name as keyof typeof queryFieldArgs].safeParse(getArgumentValues(definition, nodes[0], variables));
-      if (!args.success) return null;
-      const select = planObject(definition.type, nodes, planning, 1);
-      if (select === null) return null;
-      out.push({ key, field: name, args: args.data, ...(select && { select }) });
-    }
-    return out;
-  });
+  const planning: Planning = { fragments, variables, allows: (field, depth) => depth > 0 || DATA_QUERY_FIELDS.has(field) };
+  const fields = coercing(() => planFields(queryType, [operation.selectionSet], planning, 0));
+  for (const f of fields ?? []) {
+    if (f.field === '__typename') continue;
+    const args = queryFieldArgs[f.field as keyof typeof queryFieldArgs].safeParse(f.args ?? {});
+    if (!args.success) return null;
+    f.args = args.data;
+  }
+  return fields;
 }
 
 /**
@@ -85,17 +72,15 @@ export function planMutation(
   variables: Variables,
 ): PlannedMutation | null {
   if (operation.operation !== 'mutation') return null;
-  const planning: Planning = { fragments, variables, allowNested: (field) => !READING_FIELDS.has(field) };
+  const planning: Planning = { fragments, variables, allows: (field, depth) => (depth === 0 ? COMPILED_MUTATIONS.has(field) : !READING_FIELDS.has(field)) };
   return coercing(() => {
-    const fields = collectFields([operation.selectionSet], planning);
-    if (fields?.size !== 1) return null;
-    const [nodes] = fields.values();
-    const field = nodes[0].name.value;
-    if (!COMPILED_MUTATIONS.has(field)) return null;
-    const definition = mutationType.getFields()[field];
-    const select = planObject(definition.type, nodes, planning, 1);
-    if (select === null) return null;
-    return { node: nodes[0], field, args: getArgumentValues(definition, nodes[0], variables), ...(select && { select }) };
+    const fields = planFields(mutationType, [operation.selectionSet], planning, 0);
+    if (fields?.length !== 1) return null;
+    const [{ key, field, args = {}, select }] = fields;
+    // The field's node, for error locations (the root set is one field, maybe in a fragment).
+    const node = collectFields([operation.selectionSet], planning)?.get(key)?.[0];
+    if (!node) return null;
+    return { node, field, args, ...(select && { select }) };
   });
 }
 
@@ -109,24 +94,31 @@ function coercing<T>(plan: () => T | null): T | null {
   }
 }
 
-/** The selection inside an object-typed field (undefined for a scalar), or null to decline. */
-function planObject(type: GraphQLOutputType, nodes: FieldNode[], planning: Planning, depth: number): FieldSelection[] | undefined | null {
-  const named = getNamedType(type);
-  if (!isObjectType(named)) return undefined;
-  if (depth >= MAX_SELECTION_DEPTH) return null;
-  const fields = collectFields(
-    nodes.flatMap((n) => (n.selectionSet ? [n.selectionSet] : [])),
-    planning,
-  );
+/**
+ * The fields of `type` selected by `sets`, with coerced arguments at the root (depth 0),
+ * or null to decline.
+ */
+function planFields(type: GraphQLObjectType, sets: readonly SelectionSetNode[], planning: Planning, depth: number): FieldSelection[] | null {
+  const fields = collectFields(sets, planning);
   if (!fields?.size || fields.size > MAX_KEYS_PER_OBJECT) return null;
   const out: FieldSelection[] = [];
-  for (const [key, fieldNodes] of fields) {
-    const name = fieldNodes[0].name.value;
-    const definition = named.getFields()[name];
-    if (name !== '__typename' && (!definition || !planning.allowNested(name))) return null;
-    const select = definition ? planObject(definition.type, fieldNodes, planning, depth + 1) : undefined;
-    if (select === null) return null;
-    out.push({ key, field: name, ...(select && { select }) });
+  for (const [key, nodes] of fields) {
+    const name = nodes[0].name.value;
+    if (name === '__typename') {
+      out.push({ key, field: name });
+      continue;
+    }
+    const definition = type.getFields()[name];
+    if (!definition || !planning.allows(name, depth)) return null;
+    const named = getNamedType(definition.type);
+    let select: FieldSelection[] | null | undefined;
+    if (isObjectType(named)) {
+      if (depth + 1 >= MAX_SELECTION_DEPTH) return null;
+      select = planFields(named, nodes.flatMap((n) => (n.selectionSet ? [n.selectionSet] : [])), planning, depth + 1);
+      if (!select) return null;
+    }
+    const args = depth === 0 ? getArgumentValues(definition, nodes[0], planning.variables) : undefined;
+    out.push({ key, field: name, ...(args && { args }), ...(select && { select }) });
   }
   return out;
 }
