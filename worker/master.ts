@@ -191,7 +191,7 @@ export async function startWriteServer(deps: MasterDeps, epoch: number, sync: Co
       const confirmed = publishing ? publishConfirmed(sync, names.syncExchange, { kind: 'writes', entries }) : Promise.resolve();
       const recorded = (async () => {
         await recordInLog(sql, entries);
-        await savePosition(sql, position, from);
+        await savePosition(sql, position); // checked by the first statement
       })();
       await Promise.all([confirmed, recorded]).catch(mustMatchLog);
       return { position, entries };
