@@ -87,7 +87,7 @@ export function compiledOperations(parts: CompiledOperationsParts) {
 
   return async (req: Request, res: Response, next: NextFunction): Promise<void> => {
     const body = req.body as { query?: unknown; operationName?: unknown; variables?: unknown; extensions?: unknown } | undefined;
-    if (req.method !== 'POST' || !body || typeof body.query !== 'string' || body.extensions !== undefined) return next();
+    if (!body || typeof body.query !== 'string' || body.extensions !== undefined) return next(); // POST only (the route)
     const variables = body.variables ?? {};
     if (typeof variables !== 'object' || variables === null || Array.isArray(variables)) return next();
     let parsed = documents.get(body.query);
@@ -106,6 +106,8 @@ export function compiledOperations(parts: CompiledOperationsParts) {
 
     const context = parts.contextOf(req);
     if (touchesData(operation)) counter.count++;
+    // The root field an error is reported at (a compiled query fails as one read).
+    const errorAt = query ? { key: query[0].key, node: undefined } : mutation!;
     let outcome = 'ok';
     let payload: string;
     try {
@@ -113,16 +115,15 @@ export function compiledOperations(parts: CompiledOperationsParts) {
         const data = await service.selection(context, query);
         payload = `{"data":${data},"extensions":${JSON.stringify({ dbaas: dbaasExtension(context.trace, 'compiled') })}}`;
       } else {
-        const { node, field, args, select } = mutation!;
+        const { key, field, args, select } = mutation!;
         const record = await MUTATIONS[field](service, context, args);
-        const data = { [node.alias?.value ?? field]: project(record, mutationType.getFields()[field].type, select) };
+        const data = { [key]: project(record, mutationType.getFields()[field].type, select) };
         payload = JSON.stringify({ data, extensions: { dbaas: dbaasExtension(context.trace, 'compiled') } });
       }
     } catch (err) {
-      const node = query ? undefined : mutation!.node;
-      const path = [query ? query[0].key : (node!.alias?.value ?? node!.name.value)];
-      const locations = node?.loc ? [getLocation(node.loc.source, node.loc.start)] : undefined;
-      const error = parts.formatError({ message: (err as Error).message ?? 'internal error', path, locations }, err);
+      const loc = errorAt.node?.loc;
+      const locations = loc ? [getLocation(loc.source, loc.start)] : undefined;
+      const error = parts.formatError({ message: (err as Error).message ?? 'internal error', path: [errorAt.key], locations }, err);
       outcome = typeof error.extensions?.code === 'string' ? error.extensions.code : 'INTERNAL_SERVER_ERROR';
       payload = JSON.stringify({ errors: [error], data: null, extensions: { dbaas: dbaasExtension(context.trace, 'compiled') } });
     }

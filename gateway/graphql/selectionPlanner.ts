@@ -25,6 +25,8 @@ const READING_FIELDS = new Set(['ridesCreated', 'ridesJoined']);
 type Variables = Record<string, unknown>;
 
 export interface PlannedMutation {
+  /** The response key, and the field's node (for error locations). */
+  key: string;
   node: FieldNode;
   field: string;
   args: Record<string, unknown>;
@@ -80,7 +82,7 @@ export function planMutation(
     // The field's node, for error locations (the root set is one field, maybe in a fragment).
     const node = collectFields([operation.selectionSet], planning)?.get(key)?.[0];
     if (!node) return null;
-    return { node, field, args, ...(select && { select }) };
+    return { key, node, field, args, ...(select && { select }) };
   });
 }
 
