@@ -60,11 +60,18 @@ ensure_service() { # name host:port manual-hint install-fn start-fn
 }
 
 install_rabbitmq() { command -v rabbitmq-server >/dev/null || apt_install rabbitmq-server; }
-start_rabbitmq() { rabbitmq-server -detached >/dev/null 2>&1 || true; }
+# Shared services start in a session of their own (setsid, stdin closed): a Ctrl-C or
+# SIGTERM to `npm start`'s process group must never reach them.
+detached() { setsid -w "$@" </dev/null; }
+start_rabbitmq() { detached rabbitmq-server -detached >/dev/null 2>&1 || true; }
 
 ZK_BIN=/usr/share/zookeeper/bin/zkServer.sh
+# ZK_CONFIG: the zoo.cfg a ZooKeeper started here runs with (absolute path; zkServer.sh
+# takes it as its argument). Unset: Debian's /etc/zookeeper/conf/zoo.cfg (port 2181).
+ZK_CONFIG="${ZK_CONFIG:-}"
+case "$ZK_CONFIG" in ''|/*) ;; *) die "ZK_CONFIG must be an absolute path (got $ZK_CONFIG)" ;; esac
 install_zookeeper() { [ -x "$ZK_BIN" ] || apt_install zookeeper; }
-start_zookeeper() { "$ZK_BIN" start >/dev/null 2>&1; }
+start_zookeeper() { detached "$ZK_BIN" start ${ZK_CONFIG:+"$ZK_CONFIG"} >/dev/null 2>&1; }
 
 install_postgres() {
   if ! ls /etc/postgresql/*/main >/dev/null 2>&1; then
@@ -75,10 +82,10 @@ install_postgres() {
     sed -i -E 's/^(host\s+all\s+all\s+(127\.0\.0\.1\/32|::1\/128)\s+)\S+/\1trust/' "$hba"
   fi
 }
-start_postgres() { pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start; }
+start_postgres() { detached pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start; }
 
 ensure_service RabbitMQ "$AMQP_AT" "rabbitmq-server -detached" install_rabbitmq start_rabbitmq
-ensure_service ZooKeeper "$ZK_AT" "apt-get install zookeeper && $ZK_BIN start" install_zookeeper start_zookeeper
+ensure_service ZooKeeper "$ZK_AT" "apt-get install zookeeper && $ZK_BIN start $ZK_CONFIG" install_zookeeper start_zookeeper
 ensure_service PostgreSQL "$PG_AT" "pg_ctlcluster --skip-systemctl-redirect \$(ls /etc/postgresql) main start" install_postgres start_postgres
 
 # npm dependencies, when missing or older than the lock file.
