@@ -32,6 +32,12 @@ export interface ReadAnswer<R> {
   workerId: string;
 }
 
+/** A write's identity when the client chose it (Idempotency-Key); else the gateway picks a UUID. */
+export interface WriteIdentity {
+  requestId: string;
+  fingerprint: string;
+}
+
 export interface WriteAnswer<R> {
   result: R;
   workerId: string;
@@ -65,6 +71,8 @@ const unavailableReply = (id: string, message: string): RpcReply => ({ id, ok: f
  */
 export class RpcClient {
   private pending = new Map<string, Pending>();
+  /** Client-keyed writes in flight, to queue a retry of the same key behind them. */
+  private pendingKeys = new Map<string, Promise<void>>();
   private readsOut: Array<{ request: ReadRequest; deadline: number }> = [];
   private writesOut: WriteRequest[] = [];
   private flushScheduled = false;
@@ -167,6 +175,11 @@ export class RpcClient {
     }
   }
 
+  /** True while the gateway holds a broker link; false while it reconnects or after close. */
+  get connectedToBroker(): boolean {
+    return this.link !== null;
+  }
+
   private connected(): BrokerLink {
     if (!this.link) throw unavailable('the gateway is reconnecting to the broker');
     return this.link;
@@ -262,13 +275,17 @@ export class RpcClient {
     }
   }
 
-  async write<N extends WriteOpName>(op: N, args: WriteArgs<N>): Promise<WriteAnswer<WriteResult<N>>> {
+  async write<N extends WriteOpName>(op: N, args: WriteArgs<N>, identity?: WriteIdentity): Promise<WriteAnswer<WriteResult<N>>> {
+    // Replies are matched by request id: a client retrying its key while the first try
+    // is still out waits for that one, then gets the logged answer (or CONFLICT).
+    if (identity) while (this.pendingKeys.has(identity.requestId)) await this.pendingKeys.get(identity.requestId);
     this.connected();
-    const requestId = randomUUID();
+    const requestId = identity?.requestId ?? randomUUID();
     const answer = this.awaitReply(requestId, this.settings.writeTimeoutMs, `write ${op}`);
-    this.writesOut.push({ requestId, op, args });
+    this.writesOut.push({ requestId, op, args, ...(identity && { fingerprint: identity.fingerprint }) });
     this.schedule();
-    const reply = await answer;
+    if (identity) this.pendingKeys.set(requestId, answer.then(() => undefined, () => undefined));
+    const reply = await answer.finally(() => identity && this.pendingKeys.delete(requestId));
     if (!reply.ok) throw new DbaasError(reply.error.code, reply.error.message);
     const seq = reply.seq ?? reply.appliedSeq;
     if (seq > this.lastSeq) this.lastSeq = seq;

@@ -13,16 +13,17 @@ import {
   type WriteOpName,
   type WriteResult,
 } from '../schema';
+import { createHash, createHmac } from 'node:crypto';
 import { hashPassword } from './passwords';
 import type { MutationRateLimit } from './rateLimit';
-import type { ReadAnswer, ReadOptions, WriteAnswer } from './rpcClient';
+import type { ReadAnswer, ReadOptions, WriteAnswer, WriteIdentity } from './rpcClient';
 
 /** How the service reaches the data: the RPC client in the gateway (or a direct pool in benchmarks). */
 export interface Transport {
   /** Highest seq this process saw committed. */
   readonly lastSeq: number;
   read<N extends ReadOpName>(op: N, args: ReadArgs<N>, options: ReadOptions): Promise<ReadAnswer<ReadResult<N>>>;
-  write<N extends WriteOpName>(op: N, args: WriteArgs<N>): Promise<WriteAnswer<WriteResult<N>>>;
+  write<N extends WriteOpName>(op: N, args: WriteArgs<N>, identity?: WriteIdentity): Promise<WriteAnswer<WriteResult<N>>>;
 }
 
 /** Per API request: the consistency it asked for and what answered it. */
@@ -33,11 +34,31 @@ export interface RequestContext {
   isAdmin: boolean;
   /** The client's address, for the per-address write limit. */
   clientAddress: string;
-  trace: { seq?: number; workers: Set<string> };
+  /** From Idempotency-Key: makes the request's writes exactly-once across client retries. */
+  idempotencyKey?: string;
+  /** `writes` counts the request's writes, so each write of a keyed request has its own id. */
+  trace: { seq?: number; workers: Set<string>; writes: number };
 }
 
 export function newRequestContext(partial: Partial<Omit<RequestContext, 'trace'>> = {}): RequestContext {
-  return { clientMinSeq: 0, consistency: 'strong', isAdmin: false, clientAddress: '', ...partial, trace: { workers: new Set() } };
+  return { clientMinSeq: 0, consistency: 'strong', isAdmin: false, clientAddress: '', ...partial, trace: { workers: new Set(), writes: 0 } };
+}
+
+const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
+
+/**
+ * A keyed write's identity. The request id is a digest of the key and the write's place
+ * in the request (a GraphQL document may hold several mutations, run in order), so it
+ * has a fixed length and cannot meet a gateway's UUIDs. The fingerprint covers what the
+ * client sent (before the password is salted), so a retry matches and any change does not;
+ * it is an HMAC keyed by the client's key, which is stored nowhere, so the log never holds
+ * an unsalted digest of a password.
+ */
+export function writeIdentity(key: string, ordinal: number, op: string, clientArgs: unknown): WriteIdentity {
+  return {
+    requestId: `k:${sha256(`${ordinal}:${key}`)}`,
+    fingerprint: createHmac('sha256', key).update(`${op}:${JSON.stringify(clientArgs)}`).digest('hex'),
+  };
 }
 
 /**
@@ -83,10 +104,12 @@ export class RideService {
     return answer.result;
   }
 
-  private async write<N extends WriteOpName>(ctx: RequestContext, op: N, args: WriteArgs<N>): Promise<WriteResult<N>> {
+  private async write<N extends WriteOpName>(ctx: RequestContext, op: N, args: WriteArgs<N>, clientArgs: unknown = args): Promise<WriteResult<N>> {
     parseArgs(writeOperations[op].args as Parameters<typeof parseArgs>[0], args);
+    const identity = ctx.idempotencyKey === undefined ? undefined : writeIdentity(ctx.idempotencyKey, ctx.trace.writes, op, clientArgs);
+    ctx.trace.writes += 1;
     await this.writeLimit?.take(ctx.clientAddress);
-    const answer = await this.timed('write', op, () => this.rpc.write(op, args));
+    const answer = await this.timed('write', op, () => this.rpc.write(op, args, identity));
     ctx.trace.workers.add(answer.workerId);
     ctx.trace.seq = Math.max(ctx.trace.seq ?? 0, answer.seq);
     return answer.result;
@@ -122,7 +145,7 @@ export class RideService {
 
   async createUser(ctx: RequestContext, username: string, password: string): Promise<UserRecord> {
     parseArgs(passwordSchema, password);
-    return this.write(ctx, 'createUser', { username, passwordHash: await hashPassword(password) });
+    return this.write(ctx, 'createUser', { username, passwordHash: await hashPassword(password) }, { username, password: password.toLowerCase() });
   }
   deleteUser(ctx: RequestContext, username: string) {
     return this.write(ctx, 'deleteUser', { username });

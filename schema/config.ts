@@ -34,6 +34,7 @@ const envSchema = z.object({
   CORS_ORIGINS: z.string().default(''),
   MAX_ALIASES: intFromEnv(30, 0),
   COMPILED_OPERATIONS: z.enum(['on', 'off']).default('on'),
+  GRAPHQL_INTROSPECTION: z.enum(['on', 'off']).default('on'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -65,6 +66,8 @@ export interface Config {
   maxAliases: number;
   /** Data queries as one SQL statement, single data mutations without resolvers (gateway/graphql/compiledOperations.ts). */
   compiledOperations: boolean;
+  /** Schema introspection (explorer docs, codegen, devtools); off for a locked-down deployment. */
+  introspection: boolean;
   logLevel: string;
 }
 
@@ -105,6 +108,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     corsOrigins: e.CORS_ORIGINS.split(',').map((o) => o.trim()).filter(Boolean),
     maxAliases: e.MAX_ALIASES,
     compiledOperations: e.COMPILED_OPERATIONS === 'on',
+    introspection: e.GRAPHQL_INTROSPECTION === 'on',
     logLevel: e.LOG_LEVEL,
   };
 }

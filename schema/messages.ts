@@ -31,10 +31,18 @@ export type ReadBatch = z.infer<typeof readBatchSchema>;
 
 /** One write on WriteQ (gateway → the master). */
 export const writeRequestSchema = z.object({
-  /** Chosen by the gateway; correlates the reply, and the master's log dedupes on it (exactly-once effect). */
-  requestId: z.string().min(8).max(64),
+  /**
+   * Correlates the reply, and the master's log dedupes on it (exactly-once effect): a
+   * UUID per write, or, for a client's Idempotency-Key, `k:` and a digest of the key.
+   */
+  requestId: z.string().min(8).max(80),
   op: z.string(),
   args: z.unknown(),
+  /**
+   * With an Idempotency-Key: a digest of the operation and the client's arguments. The
+   * same request id with another fingerprint is CONFLICT, not the earlier answer.
+   */
+  fingerprint: z.string().max(64).optional(),
 });
 export type WriteRequest = z.infer<typeof writeRequestSchema>;
 export const writeBatchSchema = z.object({ writes: z.array(writeRequestSchema).min(1).max(MAX_RPC_BATCH) });
@@ -73,6 +81,8 @@ export const writeEntrySchema = z.object({
   epoch: z.number().int().min(0),
   seq: z.number().int().min(1),
   requestId: z.string(),
+  /** Kept with the entry on every replica, so a new master checks a retried key as the old one did. */
+  fingerprint: z.string().optional(),
   op: z.string(),
   args: z.unknown(),
   result: z.unknown(),

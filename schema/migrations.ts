@@ -1,4 +1,4 @@
-import { AREAS } from './areas';
+import { AREAS, knownAreaSql } from './areas';
 
 /**
  * SQL migrations of a worker's database, applied in order, each once.
@@ -10,7 +10,17 @@ export interface Migration {
   sql: string;
 }
 
-const areaRows = AREAS.map((a) => `(${a.id}, '${a.name.replace(/'/g, "''")}')`).join(',\n  ');
+const sqlText = (s: string) => `'${s.replace(/'/g, "''")}'`;
+const areaRows = (areas: ReadonlyArray<{ id: number; name: string }>) => areas.map((a) => `(${a.id}, ${sqlText(a.name)})`).join(',\n  ');
+
+/**
+ * The 12 areas ridedb first shipped (invented, not the original data). 001 still creates
+ * them, so that it means the same on every database; 004 replaces them by AREAS.
+ */
+const FIRST_AREAS = [
+  'Kempegowda Bus Station', 'Koramangala', 'Indiranagar', 'Whitefield', 'Electronic City', 'Jayanagar',
+  'Malleshwaram', 'Hebbal', 'Banashankari', 'Yelahanka', 'Marathahalli', 'HSR Layout',
+].map((name, i) => ({ id: i + 1, name }));
 
 export const MIGRATIONS: readonly Migration[] = [
   {
@@ -21,7 +31,7 @@ CREATE TABLE areas (
   name text NOT NULL UNIQUE
 );
 INSERT INTO areas (id, name) VALUES
-  ${areaRows};
+  ${areaRows(FIRST_AREAS)};
 
 CREATE TABLE users (
   username      text PRIMARY KEY,
@@ -89,6 +99,31 @@ ALTER TABLE rides
   DROP CONSTRAINT rides_source_fkey,
   DROP CONSTRAINT rides_destination_fkey,
   ADD CONSTRAINT rides_known_areas CHECK (source BETWEEN 1 AND 12 AND destination BETWEEN 1 AND 12);
+`,
+  },
+  {
+    name: '004_original_areas',
+    sql: `
+-- The areas of the original RideShare data (schema/areas.ts) replace the 12 invented
+-- ones. Rides keep their ids and their area ids; ids 1-12 only change name. Names are
+-- unique, so the old ones step aside first. Like 003's, this check is what the rides
+-- table allows from now on: a change to AREAS needs a new migration.
+UPDATE areas SET name = '_old_' || id;
+INSERT INTO areas (id, name) VALUES
+  ${areaRows(AREAS)}
+ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name;
+ALTER TABLE rides
+  DROP CONSTRAINT rides_known_areas,
+  ADD CONSTRAINT rides_known_areas CHECK (${knownAreaSql('source')} AND ${knownAreaSql('destination')});
+`,
+  },
+  {
+    name: '005_idempotency_fingerprint',
+    sql: `
+-- A client's Idempotency-Key is the request id of its write; the fingerprint (a digest of
+-- the operation and the client's arguments) tells a retry from a different write that
+-- reuses the key (CONFLICT). NULL for writes without a client key.
+ALTER TABLE _dbaas_log ADD COLUMN fingerprint text;
 `,
   },
 ];

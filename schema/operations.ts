@@ -161,7 +161,7 @@ const column = <T, K extends keyof T>(rows: T[], key: K) => rows.map((r) => r[ke
  * without control characters or lone surrogates; JSON escapes those as \n, \u…, so any
  * other backslash sequence sends the values to pg's encoder instead.
  */
-export function textArray(values: readonly string[]): string | readonly string[] {
+export function textArray(values: readonly (string | null)[]): string | readonly (string | null)[] {
   const json = JSON.stringify(values);
   return /\\[^"\\]/.test(json) ? values : `{${json.slice(1, -1)}}`;
 }

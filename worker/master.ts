@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { ChannelModel, ConfirmChannel, ConsumeMessage } from 'amqplib';
 import type { Pool } from 'pg';
 import {
+  conflict,
   DbaasError,
   decode,
   MalformedMessageError,
@@ -22,6 +23,8 @@ import { inTransaction } from './database';
 import { BEGIN_ASYNC_COMMIT, PositionMismatchError, recordInLog, savePosition, type Replica } from './replica';
 import { prepared } from './preparedSql';
 import { deadLetter, idsToAnswer, errorReply, ReplySender } from './rpcReply';
+
+const keyReused = () => conflict('this Idempotency-Key was already used for a different write (another operation or other arguments)');
 
 /** Messages in flight; each holds a batch of writes from one gateway. */
 const WRITE_PREFETCH = 256;
@@ -95,25 +98,25 @@ export async function startWriteServer(deps: MasterDeps, epoch: number, sync: Co
     const mustMatchLog = (err: unknown): never => deps.failStop(`write batch failed after publishing: ${(err as Error).message}`);
     const committed = await inTransaction(pool, log, async (client) => {
       const sql = prepared(client);
-      const seen = new Map<string, { result: unknown; seq: number }>();
+      const seen = new Map<string, { result: unknown; seq: number; fingerprint: string | null }>();
       // The position check comes first, in the dedupe's round trip: a database that lost
       // commits this process counted (a PostgreSQL crash) must not resolve anything.
       const { rows } = await sql.query(
-        `SELECT s.applied_seq, s.stream_offset, d.request_id, d.seq, d.result
+        `SELECT s.applied_seq, s.stream_offset, d.request_id, d.seq, d.result, d.fingerprint
            FROM _dbaas_state s LEFT JOIN _dbaas_log d ON d.request_id = ANY($1::text[])`,
         [live.map((j) => j.request!.requestId)],
       );
       if (Number(rows[0].applied_seq) !== from.appliedSeq || Number(rows[0].stream_offset) !== from.streamOffset) {
         throw new PositionMismatchError(`the database is at seq ${String(rows[0].applied_seq)}, this master at ${from.appliedSeq}`);
       }
-      for (const d of rows) if (d.request_id !== null) seen.set(String(d.request_id), { result: d.result, seq: Number(d.seq) });
+      for (const d of rows) if (d.request_id !== null) seen.set(String(d.request_id), { result: d.result, seq: Number(d.seq), fingerprint: d.fingerprint as string | null });
 
       const entries: WriteEntry[] = [];
       let seq = replica.appliedSeq;
       const accept = (job: WriteJob, resolved: unknown, result: unknown) => {
         seq += 1;
         const request = job.request!;
-        entries.push({ kind: 'write', epoch, seq, requestId: request.requestId, op: request.op, args: resolved, result });
+        entries.push({ kind: 'write', epoch, seq, requestId: request.requestId, ...(request.fingerprint && { fingerprint: request.fingerprint }), op: request.op, args: resolved, result });
         job.reply = { id: request.requestId, ok: true, workerId, result, seq, appliedSeq: seq };
       };
       const reject = (job: WriteJob, err: unknown) => {
@@ -122,7 +125,8 @@ export async function startWriteServer(deps: MasterDeps, epoch: number, sync: Co
         job.reply = errorReply(err, job.request!.requestId, workerId, seq, log);
       };
 
-      // A request id seen before (in the log, or earlier in this batch) gets that answer.
+      // A request id seen before (in the log, or earlier in this batch) gets that answer,
+      // unless a client's Idempotency-Key now comes with other arguments.
       const leaders = new Map<string, WriteJob>();
       const followers: Array<[WriteJob, WriteJob]> = [];
       const work: Array<{ job: WriteJob; request: WriteRequest }> = [];
@@ -130,7 +134,9 @@ export async function startWriteServer(deps: MasterDeps, epoch: number, sync: Co
         const request = job.request!;
         const logged = seen.get(request.requestId);
         const leader = leaders.get(request.requestId);
-        if (logged) job.reply = { id: request.requestId, ok: true, workerId, result: logged.result, seq: logged.seq, appliedSeq: seq };
+        const earlier = logged?.fingerprint ?? leader?.request?.fingerprint;
+        if ((logged || leader) && (earlier ?? null) !== (request.fingerprint ?? null)) job.reply = errorReply(keyReused(), request.requestId, workerId, seq, log);
+        else if (logged) job.reply = { id: request.requestId, ok: true, workerId, result: logged.result, seq: logged.seq, appliedSeq: seq };
         else if (leader) followers.push([job, leader]);
         else {
           leaders.set(request.requestId, job);

@@ -194,14 +194,15 @@ async function applyInOrder(sql: Sql, writes: WriteEntry[]): Promise<void> {
 export async function recordInLog(sql: Sql, entries: WriteEntry[]): Promise<void> {
   if (!entries.length) return;
   await sql.query(
-    `INSERT INTO _dbaas_log (seq, epoch, request_id, op, result)
-     SELECT * FROM unnest($1::bigint[], $2::int[], $3::text[], $4::text[], $5::json[])`,
+    `INSERT INTO _dbaas_log (seq, epoch, request_id, op, result, fingerprint)
+     SELECT * FROM unnest($1::bigint[], $2::int[], $3::text[], $4::text[], $5::json[], $6::text[])`,
     [
       entries.map((e) => e.seq),
       entries.map((e) => e.epoch),
       textArray(entries.map((e) => e.requestId)),
       textArray(entries.map((e) => e.op)),
       textArray(entries.map((e) => JSON.stringify(e.result ?? null))),
+      textArray(entries.map((e) => e.fingerprint ?? null)),
     ],
   );
 }

@@ -36,7 +36,7 @@ export function uniqueClusterName(): string {
   return `t_${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
 }
 
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = net.createServer();
     server.once('error', reject);
@@ -101,8 +101,11 @@ export class TestCluster {
   }
 
   static async start(extraEnv: Record<string, string> = {}): Promise<TestCluster> {
+    // Exactly the environment `npm start` gives the gateway: jest's NODE_ENV=test must not
+    // leak in (it changes Apollo's defaults, e.g. introspection, from what users get).
+    const { NODE_ENV: _jestNodeEnv, ...inherited } = process.env as Record<string, string>;
     const env: Record<string, string> = {
-      ...(process.env as Record<string, string>),
+      ...inherited,
       DBAAS_CLUSTER: uniqueClusterName(),
       PORT: String(await freePort()),
       DBAAS_ADMIN_TOKEN: randomBytes(16).toString('hex'),
