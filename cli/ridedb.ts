@@ -5,15 +5,19 @@ import WebSocket from 'ws';
 
 /**
  * `ridedb`: the operator's command line, talking GraphQL to a gateway.
- *   ridedb status | workers | events [--follow] | scale N | crash master|slave
- * Options: --url (RIDEDB_URL, default http://localhost:4000), --token (DBAAS_ADMIN_TOKEN), --json.
+ *   ridedb status | workers | events [--follow] | scale N|auto | crash master|slave
+ * Options: --url (else RIDEDB_URL, else http://localhost:$PORT, else http://localhost:4000),
+ * --token (DBAAS_ADMIN_TOKEN), --json.
  */
 const USAGE = `usage: ridedb <command> [--url URL] [--token TOKEN] [--json]
 commands:
   status              master, slaves, epoch, log position, desired slaves
   workers             every live worker, by pid
-  events [--follow]   cluster events, one line each (--follow: keep listening)
-  scale N             set the slave target (admin)
+  events [--follow]   cluster events, one line each, for 1 s (then the current state
+                      if there were none); --follow: keep listening until Ctrl-C
+gateway: --url, else RIDEDB_URL, else http://localhost:$PORT, else http://localhost:4000
+  scale N             hold N slaves, whatever the load, until scale auto (admin)
+  scale auto          hand the slave count back to the autoscaler (admin)
   crash master|slave  kill the master, or the highest-pid slave (admin)`;
 
 class CliError extends Error {}
@@ -74,10 +78,16 @@ async function workers(o: Options) {
   print(o, list, list.map(workerLine).join('\n') || '(no workers)');
 }
 
+/** `scale N`: a manual target that holds; `scale auto`: count null, back to the autoscaler. */
 async function scale(o: Options, count: string | undefined) {
-  if (!count || !/^\d+$/.test(count)) throw new CliError('usage: ridedb scale N');
-  const { scaleSlaves } = await graphql<{ scaleSlaves: { desiredSlaves: number } }>(o, 'mutation($n: Int!) { scaleSlaves(count: $n) { desiredSlaves } }', { n: Number(count) });
-  print(o, scaleSlaves, `desired slaves: ${scaleSlaves.desiredSlaves}`);
+  if (!count || !/^(\d+|auto)$/.test(count)) throw new CliError('usage: ridedb scale N|auto');
+  const { scaleSlaves } = await graphql<{ scaleSlaves: { desiredSlaves: number; scalingMode: 'AUTOMATIC' | 'MANUAL' } }>(
+    o,
+    'mutation($n: Int) { scaleSlaves(count: $n) { desiredSlaves scalingMode } }',
+    { n: count === 'auto' ? null : Number(count) },
+  );
+  const mode = scaleSlaves.scalingMode === 'MANUAL' ? 'manual, until scale auto' : "automatic, from the autoscaler's next run";
+  print(o, scaleSlaves, `desired slaves: ${scaleSlaves.desiredSlaves} (${mode})`);
 }
 
 async function crash(o: Options, which: string | undefined) {
@@ -87,7 +97,25 @@ async function crash(o: Options, which: string | undefined) {
   print(o, data[field], `crashed ${which}: ${workerLine(data[field])}`);
 }
 
-function events(o: Options, follow: boolean): Promise<void> {
+/** How long `events` without --follow listens. */
+const EVENTS_WINDOW_MS = 1000;
+
+async function events(o: Options, follow: boolean): Promise<void> {
+  const seen = await listen(o, follow);
+  if (follow || seen > 0) return;
+  // A quiet cluster is the usual case: an empty answer would look like a broken command.
+  if (o.json) {
+    // stdout stays one JSON event per line (here: none) for scripts.
+    process.stderr.write(`no cluster events within ${EVENTS_WINDOW_MS} ms\n`);
+    return;
+  }
+  process.stdout.write(`no cluster events within ${EVENTS_WINDOW_MS} ms (--follow keeps listening); the cluster now:\n`);
+  await status(o);
+}
+
+/** Prints events as they come; resolves with how many, after EVENTS_WINDOW_MS or (with follow) on Ctrl-C. */
+function listen(o: Options, follow: boolean): Promise<number> {
+  let seen = 0;
   const client = createClient({ url: o.url.replace(/^http/, 'ws') + '/graphql', webSocketImpl: WebSocket, retryAttempts: follow ? Infinity : 0 });
   return new Promise((resolve, reject) => {
     const stop = client.subscribe<{ clusterEvents: Record<string, unknown> }>(
@@ -96,6 +124,7 @@ function events(o: Options, follow: boolean): Promise<void> {
         next: ({ data }) => {
           if (!data) return;
           const e = data.clusterEvents;
+          seen += 1;
           const details = ['workerId', 'pid', 'epoch', 'fromSlaves', 'toSlaves', 'reason']
             .filter((k) => e[k] !== null && e[k] !== undefined)
             .map((k) => `${k}=${String(e[k])}`)
@@ -103,19 +132,26 @@ function events(o: Options, follow: boolean): Promise<void> {
           print(o, e, `${String(e.at)} ${String(e.type).padEnd(14)} ${details}`);
         },
         error: (err) => reject(new CliError(`event stream failed: ${err instanceof Error ? err.message : JSON.stringify(err)}`)),
-        complete: () => resolve(),
+        complete: () => resolve(seen),
       },
     );
     const end = () => {
       stop();
       void client.dispose();
-      resolve();
+      resolve(seen);
     };
     process.once('SIGINT', end);
     process.once('SIGTERM', end);
-    // Without --follow: what arrives in the next second, then exit.
-    if (!follow) setTimeout(end, 1000);
+    if (!follow) setTimeout(end, EVENTS_WINDOW_MS);
   });
+}
+
+/** RIDEDB_URL, else the gateway of this shell's PORT (as `npm start` would use it), else 4000. */
+function defaultUrl(env: NodeJS.ProcessEnv): string {
+  if (env.RIDEDB_URL) return env.RIDEDB_URL;
+  if (env.PORT === undefined || env.PORT === '') return 'http://localhost:4000';
+  if (!/^\d{1,5}$/.test(env.PORT)) throw new CliError(`PORT must be a port number (got ${JSON.stringify(env.PORT)}), or pass --url`);
+  return `http://localhost:${env.PORT}`;
 }
 
 async function main(argv: string[]): Promise<void> {
@@ -123,14 +159,14 @@ async function main(argv: string[]): Promise<void> {
     args: argv,
     allowPositionals: true,
     options: {
-      url: { type: 'string', default: process.env.RIDEDB_URL ?? 'http://localhost:4000' },
+      url: { type: 'string' },
       token: { type: 'string', default: process.env.DBAAS_ADMIN_TOKEN },
       json: { type: 'boolean', default: false },
       follow: { type: 'boolean', short: 'f', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
-  const o: Options = { url: values.url!.replace(/\/+$/, ''), token: values.token, json: values.json! };
+  const o: Options = { url: (values.url ?? defaultUrl(process.env)).replace(/\/+$/, ''), token: values.token, json: values.json! };
   const [command, arg] = positionals;
   if (values.help || !command) return void process.stdout.write(`${USAGE}\n`);
   switch (command) {

@@ -1,9 +1,9 @@
 import schedule, { type Job } from 'node-schedule';
-import type { Config, Logger } from '../schema';
-import type { Orchestrator } from './orchestrator';
+import type { Config, Logger, ScalingModeName } from '../schema';
+import { checkSlaveCount, type Orchestrator } from './orchestrator';
 
 
-/** DESIGN 5: target slaves = clamp(ceil(reads in the last interval / READS_PER_SLAVE), MIN, MAX). */
+/** docs/contract.md section 5: target slaves = clamp(ceil(reads in the last interval / READS_PER_SLAVE), MIN, MAX). */
 export function targetSlaves(reads: number, config: Pick<Config, 'readsPerSlave' | 'minSlaves' | 'maxSlaves'>): number {
   return Math.min(config.maxSlaves, Math.max(config.minSlaves, Math.ceil(reads / config.readsPerSlave)));
 }
@@ -11,9 +11,12 @@ export function targetSlaves(reads: number, config: Pick<Config, 'readsPerSlave'
 /**
  * Sizes the slaves by read load. A node-schedule job runs every SCALE_INTERVAL_SECONDS,
  * starting with the first read, and asks the orchestrator for the computed target.
+ * An operator's target (`hold`) switches it to MANUAL: it keeps counting reads but
+ * leaves the slaves alone until `resume` returns it to AUTOMATIC.
  */
 export class Autoscaler {
   readsThisInterval = 0;
+  mode: ScalingModeName = 'AUTOMATIC';
   private job: Job | null = null;
   private stopped = false;
 
@@ -33,11 +36,28 @@ export class Autoscaler {
     this.job = schedule.scheduleJob(new Date(Date.now() + this.config.scaleIntervalSeconds * 1000), () => void this.tick());
   }
 
+  /** An operator's slave target, held until `resume`. A refused count changes nothing. */
+  async hold(count: number): Promise<void> {
+    checkSlaveCount(count, this.config);
+    // Before the orchestrator call: from here on no tick asks for a target of its own,
+    // and a tick's call already queued there runs first, so this target is the last word.
+    this.mode = 'MANUAL';
+    await this.orchestrator.scaleSlaves(count, 'manual scaleSlaves');
+  }
+
+  /** Back to automatic: the next tick sizes the slaves by the reads of its interval. */
+  resume(): void {
+    if (this.mode === 'AUTOMATIC') return;
+    this.mode = 'AUTOMATIC';
+    this.log.info({ desiredSlaves: this.orchestrator.desiredSlaves }, 'scaling back to automatic');
+  }
+
   private async tick(): Promise<void> {
     const reads = this.readsThisInterval;
     this.readsThisInterval = 0;
     const target = targetSlaves(reads, this.config);
-    if (target !== this.orchestrator.desiredSlaves) {
+    // Checked right before the call: a `hold` that lands while this tick waits comes later.
+    if (this.mode === 'AUTOMATIC' && target !== this.orchestrator.desiredSlaves) {
       try {
         await this.orchestrator.scaleSlaves(target, `${reads} reads in the last ${this.config.scaleIntervalSeconds}s (${this.config.readsPerSlave} per slave)`);
       } catch (err) {

@@ -15,8 +15,9 @@ export function makeFormatError(log: Logger) {
       return { message: original.message, path: formatted.path, locations: formatted.locations, extensions: { code: original.code } };
     }
     // graphql-js' own execution errors (an argument that fails coercion at run time) are
-    // about the request, not about us.
-    if (original instanceof GraphQLError && !original.originalError) {
+    // about the request, not about us. Apollo's request errors (BAD_REQUEST,
+    // PERSISTED_QUERY_NOT_FOUND, …) are GraphQLErrors too, with a code of their own to keep.
+    if (original instanceof GraphQLError && !original.originalError && original.extensions.code === undefined) {
       return { message: formatted.message, path: formatted.path, locations: formatted.locations, extensions: { code: 'BAD_USER_INPUT' } };
     }
     const code = formatted.extensions?.code;

@@ -1,11 +1,13 @@
 import './productionDefaults';
 import 'reflect-metadata';
 import { randomBytes } from 'node:crypto';
+import os from 'node:os';
 import { clusterNames, createLogger, loadConfig, Zk } from '../schema';
 import { Autoscaler } from './autoscaler';
 import { ClusterView } from './clusterView';
 import { Metrics } from './metrics';
 import { Orchestrator } from './orchestrator';
+import { announceGateway } from './presence';
 import { MutationRateLimit } from './rateLimit';
 import { RpcClient } from './rpcClient';
 import { createRuntime } from './runtimes';
@@ -25,6 +27,8 @@ async function main(): Promise<void> {
   const orchestrator = new Orchestrator(await createRuntime(config, log), view, zk, names, config, log);
   orchestrator.on('event', (event) => log.info(event, 'cluster event'));
   await view.start();
+  // Before any worker starts, so cluster:destroy refuses from the first moment.
+  await announceGateway(zk, names, { id: gatewayId, pid: process.pid, host: os.hostname(), port: config.port, startedAt: new Date().toISOString() });
   const autoscaler = new Autoscaler(orchestrator, config, log);
   const metrics = new Metrics(orchestrator);
   rpc.onBatch = (kind, size) => metrics.rpcBatchSize.observe({ kind }, size);
@@ -38,11 +42,26 @@ async function main(): Promise<void> {
     },
     },
     new MutationRateLimit(config.mutationsPerMinutePerIp),
+    {
+      headSeq: () => orchestrator.workers().reduce((head, w) => Math.max(head, w.appliedSeq), 0),
+      lookahead: config.minSeqLookahead,
+      maxWaiting: config.maxPositionWaits,
+    },
   );
-  const server = await startServer({ config, service, orchestrator, autoscaler, metrics, log });
+  const server = await startServer({
+    config,
+    service,
+    orchestrator,
+    autoscaler,
+    metrics,
+    log,
+    dependencies: { rabbitmq: () => rpc.connectedToBroker, zookeeper: () => zk.connected },
+  });
   await orchestrator.start();
 
   log.info({ port: server.port, runtime: config.workerRuntime }, `ridedb gateway listening on http://localhost:${server.port}/graphql`);
+  // On a line of its own, plain text: the address a person opens, easy to spot between JSON log lines.
+  process.stdout.write(`ridedb explorer: http://localhost:${server.port}/\n`);
   if (config.adminTokenGenerated) {
     // Printed once, on purpose: this is the only place an operator can learn it.
     process.stdout.write(`\nDBAAS_ADMIN_TOKEN=${config.adminToken}\n(admin token generated for this run; set DBAAS_ADMIN_TOKEN to choose your own)\n\n`);

@@ -8,6 +8,8 @@ import type { Orchestrator } from './orchestrator';
  */
 export class Metrics {
   readonly registry = new Registry();
+  /** Set by the server once the subscription stream exists. */
+  openSubscriptions: () => number = () => 0;
 
   readonly requests = new Counter({
     name: 'ridedb_requests_total',
@@ -82,6 +84,12 @@ export class Metrics {
       collect() {
         this.set(orchestrator.epoch);
       },
+    });
+    const openSubscriptions: Gauge = new Gauge({
+      name: 'ridedb_subscriptions_open',
+      help: 'Open clusterEvents subscriptions (graphql-ws).',
+      registers: [this.registry],
+      collect: () => openSubscriptions.set(this.openSubscriptions()),
     });
     orchestrator.on('event', (event: ClusterEventRecord) => {
       if (event.type === 'LEADER_ELECTED') this.elections.inc();

@@ -13,6 +13,14 @@ export function newWorkerId(): string {
   return `w${randomBytes(4).toString('hex')}`;
 }
 
+/** A slave target must lie within MIN_SLAVES..MAX_SLAVES; anything else is BAD_USER_INPUT. */
+export function checkSlaveCount(count: number, config: Pick<Config, 'minSlaves' | 'maxSlaves'>): void {
+  const { minSlaves, maxSlaves } = config;
+  if (!Number.isInteger(count) || count < minSlaves || count > maxSlaves) {
+    throw badInput(`count must be an integer within MIN_SLAVES..MAX_SLAVES (${minSlaves}..${maxSlaves})`);
+  }
+}
+
 /**
  * Keeps the cluster at one master plus `desiredSlaves` slaves through a runtime: spawns
  * at start, replaces any worker that dies (same id, so it resumes from its own database),
@@ -27,6 +35,8 @@ export class Orchestrator extends EventEmitter {
   private crashedOnPurpose = new Set<string>();
   private quickExits = new Map<string, number>();
   private startedAt = new Map<string, number>();
+  /** The scaling change in progress, if any: scaleSlaves calls run one after another. */
+  private scaling: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly runtime: WorkerRuntime,
@@ -164,12 +174,21 @@ export class Orchestrator extends EventEmitter {
     return victim;
   }
 
-  /** Sets the slave target, spawning or retiring (highest pid first) to reach it. */
+  /**
+   * Sets the slave target, spawning or retiring (highest pid first) to reach it. Calls
+   * take effect one after another in call order (queued before this function first
+   * awaits): an operator's target and an autoscaler tick that cross must not pick their
+   * victims from the same worker list, and the later call must be the one that holds.
+   */
   async scaleSlaves(count: number, reason: string): Promise<void> {
-    const { minSlaves, maxSlaves } = this.config;
-    if (!Number.isInteger(count) || count < minSlaves || count > maxSlaves) {
-      throw badInput(`count must be an integer within MIN_SLAVES..MAX_SLAVES (${minSlaves}..${maxSlaves})`);
-    }
+    checkSlaveCount(count, this.config);
+    const change = this.scaling.then(() => this.applySlaveTarget(count, reason));
+    // The queue only waits for the change to settle; its failure goes to this caller.
+    this.scaling = change.catch(() => undefined);
+    return change;
+  }
+
+  private async applySlaveTarget(count: number, reason: string): Promise<void> {
     const from = this.desiredSlaves;
     if (count === from) return;
     this.desiredSlaves = count;

@@ -7,7 +7,7 @@ import type { Orchestrator } from './orchestrator';
 import type { RequestContext, RideService } from './service';
 
 /**
- * The original RideShare REST API (DESIGN 3.4), over the same service layer as GraphQL:
+ * The original RideShare REST API (docs/contract.md section 3.4), over the same service layer as GraphQL:
  * the same rules, the same RPCs. Only the shapes, the status codes and the old
  * `DD-MM-YYYY:SS-MM-HH` timestamps are its own.
  */
@@ -194,6 +194,14 @@ export function restRouter({ service, orchestrator, counter, metrics, contextOf,
     }
     if ((err as { type?: string }).type === 'entity.parse.failed') {
       res.status(400).json({ error: { code: 'BAD_USER_INPUT', message: 'body is not valid JSON' } });
+      return;
+    }
+    // The body parser's and the router's refusals (too large 413, unknown encoding or
+    // charset 415, an undecodable path parameter 400) are http-errors: the client's fault.
+    const status = (err as { status?: unknown }).status;
+    if (typeof status === 'number' && status >= 400 && status < 500) {
+      res.locals.errorCode = 'BAD_USER_INPUT';
+      res.status(status).json({ error: { code: 'BAD_USER_INPUT', message: (err as Error).message } });
       return;
     }
     log.error({ err }, 'REST request failed');

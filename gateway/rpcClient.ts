@@ -185,11 +185,12 @@ export class RpcClient {
     return this.link;
   }
 
-  private awaitReply(requestId: string, timeoutMs: number, what: string): Promise<RpcReply> {
+  /** `timedOut` makes the error: only the caller knows the whole wait a slice belongs to. */
+  private awaitReply(requestId: string, timeoutMs: number, timedOut: () => DbaasError): Promise<RpcReply> {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(requestId);
-        reject(unavailable(`no worker answered the ${what} within ${timeoutMs} ms`));
+        reject(timedOut());
       }, timeoutMs);
       this.pending.set(requestId, {
         timer,
@@ -260,17 +261,26 @@ export class RpcClient {
 
   async read<N extends ReadOpName>(op: N, args: ReadArgs<N>, options: ReadOptions): Promise<ReadAnswer<ReadResult<N>>> {
     const deadline = Date.now() + this.settings.readTimeoutMs;
+    // Retries after a lagging slave wait in slices of what is left; the error speaks of the whole wait.
+    let furthestSeq: number | null = null;
+    const timedOut = () =>
+      unavailable(
+        furthestSeq === null
+          ? `no slave answered the read ${op} within ${this.settings.readTimeoutMs} ms (READ_TIMEOUT_MS)`
+          : `no slave reached seq ${options.minSeq} within ${this.settings.readTimeoutMs} ms (READ_TIMEOUT_MS); the furthest was at seq ${furthestSeq}`,
+      );
     for (;;) {
       const remaining = deadline - Date.now();
-      if (remaining <= 0) throw unavailable(`no slave reached seq ${options.minSeq} within ${this.settings.readTimeoutMs} ms`);
+      if (remaining <= 0) throw timedOut();
       this.connected();
       const id = randomUUID();
-      const answer = this.awaitReply(id, remaining, `read ${op}`);
+      const answer = this.awaitReply(id, remaining, timedOut);
       this.readsOut.push({ request: { id, op, args, minSeq: options.minSeq, consistency: options.consistency }, deadline });
       this.schedule();
       const reply = await answer;
       if (reply.ok) return { result: reply.result as ReadResult<N>, workerId: reply.workerId };
       if (!reply.lagging) throw new DbaasError(reply.error.code, reply.error.message);
+      furthestSeq = Math.max(furthestSeq ?? 0, reply.appliedSeq);
       await new Promise((r) => setTimeout(r, LAG_RETRY_DELAY_MS));
     }
   }
@@ -281,7 +291,7 @@ export class RpcClient {
     if (identity) while (this.pendingKeys.has(identity.requestId)) await this.pendingKeys.get(identity.requestId);
     this.connected();
     const requestId = identity?.requestId ?? randomUUID();
-    const answer = this.awaitReply(requestId, this.settings.writeTimeoutMs, `write ${op}`);
+    const answer = this.awaitReply(requestId, this.settings.writeTimeoutMs, () => unavailable(`no master answered the write ${op} within ${this.settings.writeTimeoutMs} ms (WRITE_TIMEOUT_MS)`));
     this.writesOut.push({ requestId, op, args, ...(identity && { fingerprint: identity.fingerprint }) });
     this.schedule();
     if (identity) this.pendingKeys.set(requestId, answer.then(() => undefined, () => undefined));

@@ -6,23 +6,29 @@ import { expressMiddleware } from '@as-integrations/express5';
 import { InMemoryLRUCache } from '@apollo/utils.keyvaluecache';
 import cors from 'cors';
 import express from 'express';
-import type { DocumentNode } from 'graphql';
-import { useServer } from 'graphql-ws/use/ws';
-import { buildSchema } from 'type-graphql';
-import { WebSocketServer } from 'ws';
-import type { Config, Logger } from '../schema';
+import { NoSchemaIntrospectionCustomRule, type DocumentNode } from 'graphql';
+import { DbaasError, type Config, type Logger } from '../schema';
 import type { Autoscaler } from './autoscaler';
-import { isAdminToken, makeFormatError } from './errors';
+import { makeFormatError } from './errors';
 import type { GqlContext, RequestCounter } from './graphql/context';
+import { healthz, livez, type HealthSources } from './health';
 import { compiledOperations } from './graphql/compiledOperations';
+import { graphqlBodyErrors, graphqlOverHttpPlugin, queryTextLimit } from './graphql/httpProtocol';
 import { queryLimits } from './graphql/limits';
+import { DOCUMENT_CACHE } from './graphql/parseLimits';
 import { dbaasPlugin } from './graphql/plugins';
-import { clusterEventsPubSub, resolvers } from './graphql/resolvers';
+import { clusterEventsPubSub } from './graphql/resolvers';
+import { buildGatewaySchema } from './graphql/schema';
 import type { Metrics } from './metrics';
 import type { Orchestrator } from './orchestrator';
 import { playgroundRouter } from './playground';
 import { restRouter } from './rest';
-import { newRequestContext, type RequestContext, type RideService } from './service';
+import { requestContextFrom } from './requestHeaders';
+import type { RequestContext, RideService } from './service';
+import { startSubscriptionServer } from './subscriptionServer';
+
+/** Largest GraphQL request body (HTTP) or websocket message. */
+const GRAPHQL_BODY_LIMIT_BYTES = 2 ** 20;
 
 export interface ServerParts {
   config: Config;
@@ -31,6 +37,8 @@ export interface ServerParts {
   autoscaler: Autoscaler;
   metrics: Metrics;
   log: Logger;
+  /** Whether the gateway reaches each service right now (for /healthz). */
+  dependencies: HealthSources['dependencies'];
 }
 
 export interface RunningServer {
@@ -38,35 +46,7 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-type HeaderGetter = (name: string) => string | undefined;
-
-function requestContextFrom(header: HeaderGetter, adminToken: string, clientAddress: string): RequestContext {
-  const minSeq = Number(header('x-dbaas-min-seq') ?? 0);
-  return newRequestContext({
-    clientAddress,
-    clientMinSeq: Number.isSafeInteger(minSeq) && minSeq > 0 ? minSeq : 0,
-    consistency: header('x-dbaas-consistency')?.toLowerCase() === 'eventual' ? 'eventual' : 'strong',
-    isAdmin: isAdminToken(header('authorization'), adminToken),
-  });
-}
-
-/** /healthz: 200 once a master and at least one slave serve, else 503 with the reasons. */
-function health(orchestrator: Orchestrator) {
-  return (_req: express.Request, res: express.Response) => {
-    const master = orchestrator.master();
-    const slaves = orchestrator.slaves();
-    const reasons = [...(master ? [] : ['no master']), ...(slaves.length ? [] : ['no slave serving reads'])];
-    res.status(reasons.length ? 503 : 200).json({
-      status: reasons.length ? 'unavailable' : 'ok',
-      reasons,
-      master: master?.id ?? null,
-      slaves: slaves.map((s) => s.id),
-      epoch: orchestrator.epoch,
-    });
-  };
-}
-
-/** HTTP (GraphQL, /healthz) and graphql-ws subscriptions on one port. */
+/** HTTP (GraphQL, /healthz, /livez) and graphql-ws subscriptions on one port. */
 export async function startServer(parts: ServerParts): Promise<RunningServer> {
   const { config, service, orchestrator, autoscaler, metrics, log } = parts;
   const app = express();
@@ -77,31 +57,53 @@ export async function startServer(parts: ServerParts): Promise<RunningServer> {
   const counter: RequestCounter = { count: 0 };
   const contextFor = (request: RequestContext): GqlContext => ({ request, service, orchestrator, autoscaler, counter, memo: new Map() });
 
-  const schema = await buildSchema({ resolvers, validate: false, pubSub: clusterEventsPubSub(orchestrator) });
-  const wsServer = new WebSocketServer({ server: httpServer, path: '/graphql' });
-  const subscriptions = useServer(
-    {
-      schema,
-      context: (ctx) => {
-        const params = (ctx.connectionParams ?? {}) as Record<string, unknown>;
-        const address = ctx.extra.request.socket.remoteAddress ?? '';
-        return contextFor(requestContextFrom((name) => (typeof params[name] === 'string' ? (params[name] as string) : undefined), config.adminToken, address));
-      },
-    },
-    wsServer,
-  );
-
+  const clusterEvents = clusterEventsPubSub(orchestrator);
+  metrics.openSubscriptions = () => clusterEvents.open;
+  const schema = await buildGatewaySchema(clusterEvents);
   const formatError = makeFormatError(log);
-  const validationRules = queryLimits(config.maxQueryDepth, config.maxAliases);
-  const contextOf = (req: express.Request) => requestContextFrom((n) => req.get(n), config.adminToken, req.ip ?? '');
+  // Introspection is what explorers, codegen and client devtools read the schema with;
+  // GRAPHQL_INTROSPECTION=off hides it (on every path: compiled, Apollo, websocket).
+  const validationRules = [...queryLimits({ maxDepth: config.maxQueryDepth, maxAliases: config.maxAliases, maxCost: config.maxQueryCost, listFactor: config.queryCostListFactor }), ...(config.introspection ? [] : [NoSchemaIntrospectionCustomRule])];
+  const parseLimits = { maxQueryBytes: config.maxQueryBytes, maxTokens: config.maxQueryTokens };
+  const subscriptions = startSubscriptionServer({
+    httpServer,
+    schema,
+    validationRules,
+    formatError,
+    limits: {
+      ...parseLimits,
+      maxMessageBytes: GRAPHQL_BODY_LIMIT_BYTES,
+      maxSubscriptionsPerConnection: config.maxSubscriptionsPerConnection,
+      maxSubscriptionsPerAddress: config.maxSubscriptionsPerAddress,
+    },
+    contextOf: (header, address) => contextFor(requestContextFrom(header, config.adminToken, address)),
+  });
+
+  // Computed once per request by checkHeaders, which answers malformed headers with 400.
+  const contextOf = (req: express.Request): RequestContext =>
+    (req.res?.locals.requestContext as RequestContext | undefined) ?? requestContextFrom((n) => req.get(n), config.adminToken, req.ip ?? '');
+  const checkHeaders = (errorBody: (error: DbaasError) => unknown) => (req: express.Request, res: express.Response, next: express.NextFunction) => {
+    try {
+      res.locals.requestContext = requestContextFrom((n) => req.get(n), config.adminToken, req.ip ?? '');
+    } catch (err) {
+      if (!(err instanceof DbaasError)) throw err;
+      res.status(400).json(errorBody(err));
+      return;
+    }
+    next();
+  };
   const apollo = new ApolloServer<GqlContext>({
     schema,
-    // Parsed and validated documents, by query text. Apollo's default allows 30 MB of
-    // serialized ASTs (several times that in heap); clients that inline literals instead
-    // of variables make every request a new entry, so keep it small.
-    documentStore: new InMemoryLRUCache<DocumentNode>({ maxSize: 4 * 2 ** 20 }),
+    // Parsed and validated documents, by query hash, bounded as the compiled path's are.
+    documentStore: new InMemoryLRUCache<DocumentNode>({
+      maxSize: DOCUMENT_CACHE.maxSize,
+      maxEntrySize: DOCUMENT_CACHE.maxEntrySize,
+      sizeCalculation: (document) => DOCUMENT_CACHE.sizeOfText(document.loc?.end ?? DOCUMENT_CACHE.maxEntrySize),
+    }),
     formatError,
     validationRules,
+    introspection: config.introspection,
+    parseOptions: { maxTokens: config.maxQueryTokens },
     includeStacktraceInErrorResponses: false,
     plugins: [
       // ridedb sets no cache hints; the plugin would wrap every field resolver for nothing.
@@ -111,20 +113,25 @@ export async function startServer(parts: ServerParts): Promise<RunningServer> {
       ApolloServerPluginDrainHttpServer({ httpServer }),
       { async serverWillStart() { return { async drainServer() { await subscriptions.dispose(); } }; } },
       dbaasPlugin(metrics),
+      graphqlOverHttpPlugin<GqlContext>(),
     ],
   });
   await apollo.start();
 
   // Cross-origin browser access only for the origins an operator lists.
   if (config.corsOrigins.length) app.use(cors({ origin: config.corsOrigins }));
-  const graphqlBody = express.json({ limit: '1mb' });
+  app.use('/graphql', checkHeaders((e) => ({ errors: [{ message: e.message, extensions: { code: e.code } }] })));
+  app.use('/api/v1', checkHeaders((e) => ({ error: { code: e.code, message: e.message } })));
+  const graphqlBody = express.json({ limit: GRAPHQL_BODY_LIMIT_BYTES });
+  const checkQueryText = queryTextLimit(parseLimits);
   // First, so the bulk of the traffic is not matched against every other route. What it
   // declines continues to Apollo below, with the body already parsed.
   if (config.compiledOperations) {
-    app.post('/graphql', graphqlBody, compiledOperations({ schema, validationRules, service, metrics, counter, formatError, contextOf }));
+    app.post('/graphql', graphqlBody, checkQueryText, compiledOperations({ schema, validationRules, parseLimits, service, metrics, counter, formatError, contextOf }));
   }
   app.use(playgroundRouter());
-  app.get('/healthz', health(orchestrator));
+  app.get('/healthz', healthz({ dependencies: parts.dependencies, cluster: orchestrator }));
+  app.get('/livez', livez());
   app.get('/metrics', async (_req, res) => {
     res.set('Content-Type', metrics.registry.contentType).send(await metrics.registry.metrics());
   });
@@ -135,7 +142,11 @@ export async function startServer(parts: ServerParts): Promise<RunningServer> {
   app.use(
     '/graphql',
     graphqlBody,
+    checkQueryText,
     expressMiddleware(apollo, { context: async ({ req }) => contextFor(contextOf(req)) }),
+    // Also reached by the compiled route's body errors: Express passes an error on to the
+    // next error handler whose path matches.
+    graphqlBodyErrors,
   );
 
   await new Promise<void>((resolve) => httpServer.listen(config.port, resolve));

@@ -1,5 +1,7 @@
 import {
+  badInput,
   parseArgs,
+  unavailable,
   passwordSchema,
   readOperations,
   writeOperations,
@@ -71,11 +73,27 @@ export interface ServiceObserver {
   noteRpc?(kind: 'read' | 'write', op: string, seconds: number, errorCode: string | null): void;
 }
 
+/**
+ * Bounds on reads that wait for a log position the client named (X-DBaaS-Min-Seq): each
+ * holds a connection and, on the slaves, a share of the reads in flight.
+ */
+export interface PositionWaits {
+  /** The newest seq this gateway knows of (its own writes, the workers' reports). */
+  headSeq(): number;
+  /** How far past headSeq a client may ask: reports reach the gateway 250 ms late. */
+  lookahead: number;
+  /** Reads waiting for a position past headSeq at once; more are UNAVAILABLE. */
+  maxWaiting: number;
+}
+
 export class RideService {
+  private waiting = 0;
+
   constructor(
     private readonly rpc: Transport,
     private readonly observer: ServiceObserver,
     private readonly writeLimit?: MutationRateLimit,
+    private readonly waits: PositionWaits = { headSeq: () => rpc.lastSeq, lookahead: Number.MAX_SAFE_INTEGER, maxWaiting: Number.MAX_SAFE_INTEGER },
   ) {}
 
   private async timed<T>(kind: 'read' | 'write', op: string, call: () => Promise<T>): Promise<T> {
@@ -99,6 +117,19 @@ export class RideService {
     parseArgs(readOperations[op].args as Parameters<typeof parseArgs>[0], args);
     this.observer.noteRead();
     const minSeq = ctx.consistency === 'eventual' ? 0 : Math.max(ctx.clientMinSeq, this.rpc.lastSeq);
+    const head = Math.max(this.rpc.lastSeq, this.waits.headSeq());
+    if (minSeq <= head) return this.readAt(ctx, op, args, label, minSeq);
+    if (minSeq > head + this.waits.lookahead) throw badInput(`no such log position yet: X-DBaaS-Min-Seq is ${minSeq}, the log is at ${head}`);
+    if (this.waiting >= this.waits.maxWaiting) throw unavailable(`too many reads are waiting for log positions (${this.waits.maxWaiting}); retry shortly`);
+    this.waiting++;
+    try {
+      return await this.readAt(ctx, op, args, label, minSeq);
+    } finally {
+      this.waiting--;
+    }
+  }
+
+  private async readAt<N extends ReadOpName>(ctx: RequestContext, op: N, args: ReadArgs<N>, label: string, minSeq: number): Promise<ReadResult<N>> {
     const answer = await this.timed('read', label, () => this.rpc.read(op, args, { minSeq, consistency: ctx.consistency }));
     ctx.trace.workers.add(answer.workerId);
     return answer.result;

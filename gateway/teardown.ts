@@ -1,25 +1,42 @@
 import { Client } from 'pg';
 import { clusterNames, connectBroker, loadConfig, Zk, type Config } from '../schema';
+import { liveGateways } from './presence';
+
+/** The cluster still has a running gateway (its presence znode is there). */
+export class ClusterInUseError extends Error {
+  readonly code = 'CLUSTER_IN_USE';
+}
 
 /**
  * Removes every trace of one cluster namespace: its queues and exchange, its znodes and
- * its workers' databases. Stop the cluster's gateway first.
+ * its workers' databases. Refuses while a gateway of the cluster runs, unless `force`:
+ * removing a live cluster's log and databases loses its data under its clients.
  */
-export async function destroyCluster(config: Config): Promise<void> {
+export async function destroyCluster(config: Config, options: { force?: boolean } = {}): Promise<void> {
   const names = clusterNames(config.cluster);
-
-  const connection = await connectBroker(config.amqpUrl);
-  try {
-    const channel = await connection.createChannel();
-    for (const queue of [names.readQ, names.writeQ, names.syncLog, names.deadLetters, names.snapshotQ]) await channel.deleteQueue(queue);
-    await channel.deleteExchange(names.syncExchange);
-    await channel.close();
-  } finally {
-    await connection.close();
-  }
 
   const zk = await Zk.connect(config.zkHosts, config.zkSessionTimeoutMs);
   try {
+    // Checked before anything is removed, so a refusal leaves the cluster whole.
+    const running = await liveGateways(zk, names);
+    if (running.length && !options.force) {
+      const which = running.map((g) => (g.pid ? `${g.id} (pid ${g.pid} on ${g.host}, port ${g.port})` : g.id)).join(', ');
+      throw new ClusterInUseError(
+        `cluster ${config.cluster} has a running gateway: ${which}. Stop it first, or pass --force. ` +
+          `(A gateway killed without a clean stop shows here until its ZooKeeper session expires, ${config.zkSessionTimeoutMs} ms.)`,
+      );
+    }
+
+    const connection = await connectBroker(config.amqpUrl);
+    try {
+      const channel = await connection.createChannel();
+      for (const queue of [names.readQ, names.writeQ, names.syncLog, names.deadLetters, names.snapshotQ]) await channel.deleteQueue(queue);
+      await channel.deleteExchange(names.syncExchange);
+      await channel.close();
+    } finally {
+      await connection.close();
+    }
+
     await zk.removeRecursive(names.zkRoot);
   } finally {
     zk.close();
@@ -53,7 +70,13 @@ export async function dropWorkerDatabase(config: Config, workerId: string): Prom
 
 if (require.main === module) {
   const config = loadConfig();
-  destroyCluster(config)
+  const args = process.argv.slice(2);
+  const unknown = args.filter((a) => a !== '--force');
+  if (unknown.length) {
+    process.stderr.write(`usage: cluster:destroy [--force]  (unknown: ${unknown.join(' ')})\n`);
+    process.exit(2);
+  }
+  destroyCluster(config, { force: args.includes('--force') })
     .then(() => process.stdout.write(`cluster ${config.cluster} removed (queues, znodes, databases)\n`))
     .catch((err: Error) => {
       process.stderr.write(`teardown failed: ${err.message}\n`);

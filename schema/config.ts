@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 
 /**
- * Every setting of ridedb, read once from the environment. DESIGN section 2 fixes the
+ * Every setting of ridedb, read once from the environment. docs/contract.md section 2 fixes the
  * names and defaults; docs/operations.md explains each trade-off.
  */
 const intFromEnv = (fallback: number, min = 0) =>
@@ -33,6 +33,14 @@ const envSchema = z.object({
   MUTATIONS_PER_MINUTE_PER_IP: intFromEnv(60_000, 0),
   CORS_ORIGINS: z.string().default(''),
   MAX_ALIASES: intFromEnv(30, 0),
+  MAX_QUERY_COST: intFromEnv(5000, 1),
+  MAX_QUERY_BYTES: intFromEnv(100_000, 100),
+  MAX_QUERY_TOKENS: intFromEnv(10_000, 100),
+  MAX_SUBSCRIPTIONS_PER_CONNECTION: intFromEnv(100, 1),
+  MAX_SUBSCRIPTIONS_PER_ADDRESS: intFromEnv(1000, 1),
+  MIN_SEQ_LOOKAHEAD: intFromEnv(10_000, 0),
+  MAX_POSITION_WAITS: intFromEnv(256, 1),
+  QUERY_COST_LIST_FACTOR: intFromEnv(10, 1),
   COMPILED_OPERATIONS: z.enum(['on', 'off']).default('on'),
   GRAPHQL_INTROSPECTION: z.enum(['on', 'off']).default('on'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -64,6 +72,19 @@ export interface Config {
   /** Browser origins allowed to call the API cross-origin; empty: none (no CORS headers). */
   corsOrigins: string[];
   maxAliases: number;
+  /** Estimated work one GraphQL document may ask for: each field 1, a list's contents × queryCostListFactor. */
+  maxQueryCost: number;
+  queryCostListFactor: number;
+  /** Longest GraphQL `query` text, in bytes, and most tokens parsed (every transport). */
+  maxQueryBytes: number;
+  maxQueryTokens: number;
+  /** Open graphql-ws operations per socket and per client address. */
+  maxSubscriptionsPerConnection: number;
+  maxSubscriptionsPerAddress: number;
+  /** How far past the newest known seq an X-DBaaS-Min-Seq may be (farther: BAD_USER_INPUT at once). */
+  minSeqLookahead: number;
+  /** Reads waiting at once for a client-named position the gateway has not seen. */
+  maxPositionWaits: number;
   /** Data queries as one SQL statement, single data mutations without resolvers (gateway/graphql/compiledOperations.ts). */
   compiledOperations: boolean;
   /** Schema introspection (explorer docs, codegen, devtools); off for a locked-down deployment. */
@@ -107,6 +128,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     mutationsPerMinutePerIp: e.MUTATIONS_PER_MINUTE_PER_IP,
     corsOrigins: e.CORS_ORIGINS.split(',').map((o) => o.trim()).filter(Boolean),
     maxAliases: e.MAX_ALIASES,
+    maxQueryCost: e.MAX_QUERY_COST,
+    queryCostListFactor: e.QUERY_COST_LIST_FACTOR,
+    maxQueryBytes: e.MAX_QUERY_BYTES,
+    maxQueryTokens: e.MAX_QUERY_TOKENS,
+    maxSubscriptionsPerConnection: e.MAX_SUBSCRIPTIONS_PER_CONNECTION,
+    maxSubscriptionsPerAddress: e.MAX_SUBSCRIPTIONS_PER_ADDRESS,
+    minSeqLookahead: e.MIN_SEQ_LOOKAHEAD,
+    maxPositionWaits: e.MAX_POSITION_WAITS,
     compiledOperations: e.COMPILED_OPERATIONS === 'on',
     introspection: e.GRAPHQL_INTROSPECTION === 'on',
     logLevel: e.LOG_LEVEL,

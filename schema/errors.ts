@@ -1,5 +1,5 @@
 /**
- * The error codes of DESIGN 3.3. Every failure that reaches a client is one of these;
+ * The error codes of docs/contract.md section 3.3. Every failure that reaches a client is one of these;
  * anything else is reported as INTERNAL_SERVER_ERROR without details.
  */
 export const ERROR_CODES = ['BAD_USER_INPUT', 'NOT_FOUND', 'CONFLICT', 'FORBIDDEN', 'UNAVAILABLE', 'INTERNAL_SERVER_ERROR'] as const;

@@ -1,4 +1,4 @@
-/** Every broker, ZooKeeper and database name derived from DBAAS_CLUSTER (DESIGN section 2). */
+/** Every broker, ZooKeeper and database name derived from DBAAS_CLUSTER (docs/contract.md section 2, *Names*). */
 export interface ClusterNames {
   readQ: string;
   writeQ: string;
@@ -13,6 +13,8 @@ export interface ClusterNames {
   zkWorkers: string;
   zkElection: string;
   zkEpoch: string;
+  /** One ephemeral znode per running gateway (gateway/presence.ts). */
+  zkGateways: string;
   workerDatabase(workerId: string): string;
   /** Prefix shared by every worker database of the cluster (for teardown). */
   workerDatabasePrefix: string;
@@ -33,6 +35,7 @@ export function clusterNames(cluster: string): ClusterNames {
     zkWorkers: `/${cluster}/workers`,
     zkElection: `/${cluster}/election`,
     zkEpoch: `/${cluster}/epoch`,
+    zkGateways: `/${cluster}/gateways`,
     workerDatabase: (workerId) => {
       if (!WORKER_ID_PATTERN.test(workerId)) throw new Error(`invalid worker id: ${workerId}`);
       return `${cluster}_w_${workerId}`;

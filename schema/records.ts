@@ -42,7 +42,11 @@ export interface ClusterRecord {
   runtime: string;
   desiredSlaves: number;
   readsThisInterval: number;
+  scalingMode: ScalingModeName;
 }
+
+/** AUTOMATIC: the autoscaler sizes the slaves; MANUAL: an operator's scaleSlaves target holds. */
+export type ScalingModeName = 'AUTOMATIC' | 'MANUAL';
 
 export type ClusterEventTypeName = 'WORKER_JOINED' | 'WORKER_LEFT' | 'LEADER_ELECTED' | 'SCALED_UP' | 'SCALED_DOWN';
 

@@ -61,6 +61,14 @@ export class Zk {
     this.client.close();
   }
 
+  /**
+   * True while the session is linked to a server. False while the client reconnects
+   * (its server went away) or after the session expired, when watches no longer fire.
+   */
+  get connected(): boolean {
+    return this.client.getState() === zookeeper.State.SYNC_CONNECTED;
+  }
+
   get sessionTimeoutMs(): number {
     return this.client.getSessionTimeout();
   }
@@ -71,6 +79,10 @@ export class Zk {
 
   create(path: string, data: Buffer, mode: number): Promise<string> {
     return new Promise((resolve, reject) => this.client.create(path, data, mode, settle(resolve, reject)));
+  }
+
+  createEphemeral(path: string, data: Buffer): Promise<string> {
+    return this.create(path, data, zookeeper.CreateMode.EPHEMERAL);
   }
 
   createEphemeralSequential(path: string, data: Buffer): Promise<string> {

@@ -102,7 +102,7 @@ describe('the GraphQL API', () => {
   });
 });
 
-describe('the rules of DESIGN 3.3', () => {
+describe('the rules of docs/contract.md section 3.3', () => {
   const codeOf = (res: { errors?: Array<{ extensions?: { code?: string } }> }) => res.errors?.[0]?.extensions?.code;
 
   it('rejects bad usernames and passwords with BAD_USER_INPUT', async () => {

@@ -25,6 +25,28 @@ describe('the ridedb command line', () => {
     expect(workers.map((w) => w.role).sort()).toEqual(['MASTER', 'SLAVE']);
   });
 
+  it('finds the gateway by PORT when neither --url nor RIDEDB_URL is given, and RIDEDB_URL wins over PORT', async () => {
+    const { RIDEDB_URL: _unset, ...shell } = process.env;
+    const env = { ...shell, PORT: String(cluster.config.port) };
+    const { stdout } = await run(process.execPath, [CLI, 'workers', '--json'], { env });
+    const pids = (JSON.parse(stdout) as Array<{ pid: number }>).map((w) => w.pid);
+    expect(pids).toEqual((await cluster.workers()).map((w) => w.pid));
+    await expect(run(process.execPath, [CLI, 'status'], { env: { ...env, RIDEDB_URL: 'http://127.0.0.1:9' } })).rejects.toMatchObject({
+      stderr: expect.stringMatching(/cannot reach the gateway at http:\/\/127\.0\.0\.1:9/),
+    });
+  });
+
+  it('says so and prints the current state when events without --follow sees no event', async () => {
+    await cluster.waitHealthy();
+    const { stdout } = await cli('events');
+    expect(stdout).toMatch(/^no cluster events within 1000 ms/);
+    expect(stdout).toMatch(/epoch \d+, log at seq \d+/);
+    expect(stdout).toMatch(/MASTER/);
+    const json = await cli('events', '--json');
+    expect(json.stdout).toBe('');
+    expect(json.stderr).toMatch(/no cluster events/);
+  });
+
   it('prints one line per event with events --follow while crash master runs in another shell', async () => {
     const follower = spawn(process.execPath, [CLI, '--url', cluster.url, 'events', '--follow'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
@@ -44,8 +66,9 @@ describe('the ridedb command line', () => {
 
   it('scales and reports errors with a non-zero exit', async () => {
     await cluster.waitHealthy();
-    expect((await cli('scale', '2')).stdout).toMatch(/desired slaves: 2/);
+    expect((await cli('scale', '2')).stdout).toMatch(/desired slaves: 2 \(manual, until scale auto\)/);
     await waitUntil('two slaves', async () => (await cluster.workers()).filter((w) => w.role === 'SLAVE').length === 2, 30_000);
+    expect(JSON.parse((await cli('scale', 'auto', '--json')).stdout)).toEqual({ desiredSlaves: 2, scalingMode: 'AUTOMATIC' });
     await expect(run(process.execPath, [CLI, '--url', cluster.url, 'scale', '3'])).rejects.toMatchObject({ code: 1, stderr: expect.stringMatching(/FORBIDDEN/) });
     await expect(run(process.execPath, [CLI, '--url', 'http://127.0.0.1:9', 'status'])).rejects.toMatchObject({ code: 1, stderr: expect.stringMatching(/cannot reach the gateway/) });
   });

@@ -1,4 +1,5 @@
 import { TestCluster } from './support/cluster';
+import { RawSocket } from './support/rawSocket';
 
 let cluster: TestCluster;
 beforeAll(async () => {
@@ -55,6 +56,13 @@ describe('GRAPHQL_INTROSPECTION=off', () => {
       expect(res.errors?.[0].message).toMatch(/introspection/i);
       expect((await locked.gql('{ __type(name: "Ride") { name } }')).errors).toBeDefined();
       expect((await locked.data('{ rideCount }'))).toEqual({ rideCount: 0 });
+      // The same over the websocket.
+      const socket = await RawSocket.open(locked.url);
+      socket.subscribe('schema', '{ __schema { queryType { name } } }');
+      const answer = await socket.next((m) => m.id === 'schema');
+      socket.close();
+      expect(answer.type).toBe('error');
+      expect(JSON.stringify(answer.payload)).toMatch(/introspection/i);
     } finally {
       await locked.stop();
     }

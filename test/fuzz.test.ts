@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import fs from 'node:fs';
 import { TestCluster } from './support/cluster';
+import { RawSocket } from './support/rawSocket';
 
 let cluster: TestCluster;
 beforeAll(async () => {
@@ -37,6 +38,23 @@ const anyValue = fc.oneof(
   fc.constant(null),
   fc.date({ noInvalidDate: true }).map((d) => d.toISOString()),
   fc.jsonValue({ maxDepth: 3 }),
+);
+
+const STRESS_RUNS = Number(process.env.FUZZ_STRESS_RUNS ?? 10_000);
+const FIELDS = ['rideCount', 'users { username }', 'areas { id }', 'cluster { epoch }', '__typename', 'nope', 'rides(source: 2, destination: 4) { id riders { username } }'];
+
+/** Documents shaped to be expensive to parse or validate: fragment fans, deep nesting, many aliases. */
+const stressDocument = fc.oneof(
+  fc.record({ levels: fc.integer({ min: 1, max: 40 }), width: fc.integer({ min: 1, max: 4 }), leaf: fc.constantFrom(...FIELDS) }).map(({ levels, width, leaf }) => {
+    const fragments = Array.from({ length: levels }, (_, i) => `fragment F${i} on Query { ${`...F${i + 1} `.repeat(width)}}`);
+    return `query Fan { ...F0 } ${fragments.join(' ')} fragment F${levels} on Query { ${leaf} }`;
+  }),
+  fc.record({ depth: fc.integer({ min: 1, max: 400 }), chain: fc.constantFrom('ridesCreated { riders { ', 'a { ', 'ride(id: 1) { createdBy { ') }).map(
+    ({ depth, chain }) => `{ users { ${chain.repeat(depth)}username${' }'.repeat(chain.split('{').length - 1).repeat(depth)} } }`,
+  ),
+  fc.record({ count: fc.integer({ min: 1, max: 300 }), field: fc.constantFrom(...FIELDS) }).map(({ count, field }) => `{ ${Array.from({ length: count }, (_, i) => `a${i}: ${field}`).join(' ')} }`),
+  fc.integer({ min: 1, max: 1000 }).map((depth) => `{ rides(source: ${'['.repeat(depth)}2${']'.repeat(depth)}, destination: 4) { id } }`),
+  fc.array(fc.constantFrom('{', '}', '...', 'F', 'on', 'Query', 'fragment', 'rideCount', '(', ')', '$a', ':', '[', ']', '@skip(if: true)', '"x"'), { maxLength: 400 }).map((tokens) => tokens.join(' ')),
 );
 
 function check(status: number, text: string, where: string): void {
@@ -90,6 +108,36 @@ describe('fuzzing', () => {
       ),
       { numRuns: RUNS },
     );
+  });
+
+  it(`answers ${STRESS_RUNS} documents built to stress validation, over HTTP and websocket, with data or a coded error`, async () => {
+    const socket = await RawSocket.open(cluster.url);
+    let n = 0;
+    try {
+      await fc.assert(
+        fc.asyncProperty(stressDocument, fc.constantFrom('http', 'http-graphql-response', 'ws'), async (query, transport) => {
+          if (transport === 'ws') {
+            const id = `q${n++}`;
+            socket.subscribe(id, query);
+            const answer = await socket.next((m) => m.id === id && (m.type === 'next' || m.type === 'error'));
+            const text = JSON.stringify(answer.payload);
+            check(200, text, `ws ${query.slice(0, 200)}`);
+            const errors = (answer.type === 'error' ? answer.payload : (answer.payload as { errors?: unknown[] }).errors ?? []) as Array<{ extensions?: { code?: string } }>;
+            for (const e of errors) if (!CODES.has(e.extensions?.code ?? '')) throw new Error(`ws: unexpected error code ${e.extensions?.code}: ${text.slice(0, 300)}`);
+            return;
+          }
+          const accept = transport === 'http' ? 'application/json' : 'application/graphql-response+json';
+          const res = await fetch(`${cluster.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', accept }, body: JSON.stringify({ query }) });
+          const text = await res.text();
+          check(res.status, text, `POST /graphql ${query.slice(0, 200)}`);
+          const json = JSON.parse(text) as { errors?: Array<{ extensions?: { code?: string } }> };
+          for (const e of json.errors ?? []) if (!CODES.has(e.extensions?.code ?? '')) throw new Error(`unexpected error code ${e.extensions?.code}: ${text.slice(0, 300)}`);
+        }),
+        { numRuns: STRESS_RUNS },
+      );
+    } finally {
+      socket.close();
+    }
   });
 
   it('keeps the gateway up with bounded memory', async () => {

@@ -9,7 +9,6 @@ import {
   isLeafType,
   isListType,
   Kind,
-  parse,
   specifiedRules,
   validate,
   type DocumentNode,
@@ -26,13 +25,16 @@ import type { FieldSelection } from '../../schema';
 import type { Metrics } from '../metrics';
 import type { RequestContext, RideService } from '../service';
 import type { RequestCounter } from './context';
-import { dbaasExtension, rootFields, touchesData } from './plugins';
+import { DOCUMENT_CACHE, parseDocument, type ParseLimits } from './parseLimits';
+import { APPLICATION_JSON, GRAPHQL_RESPONSE_JSON, responseMediaType } from './httpProtocol';
+import { dbaasExtension, operationLabel, touchesData } from './plugins';
 import { planMutation, planSelection } from './selectionPlanner';
 
 export interface CompiledOperationsParts {
   schema: GraphQLSchema;
   /** Beyond graphql-js' specified rules (the depth and alias limits). */
   validationRules: ValidationRule[];
+  parseLimits: ParseLimits;
   service: RideService;
   metrics: Metrics;
   counter: RequestCounter;
@@ -56,8 +58,9 @@ const DECLINED = 'declined';
  * No per-field resolvers, no re-encoding of read results.
  *
  * Everything else (cluster fields, several mutations in one request, subscriptions,
- * invalid documents, GET requests, persisted queries) continues to Apollo, which also
- * reports every error found before an RPC. `extensions.dbaas.plan` says which path
+ * invalid documents, GET requests, persisted queries, a malformed request, an Accept
+ * header that takes neither JSON media type) continues to Apollo, which also reports
+ * every error found before an RPC. `extensions.dbaas.plan` says which path
  * answered.
  */
 export function compiledOperations(parts: CompiledOperationsParts) {
@@ -66,19 +69,17 @@ export function compiledOperations(parts: CompiledOperationsParts) {
   const mutationType = schema.getMutationType();
   if (!queryType || !mutationType) throw new Error('the schema has no Query or Mutation type');
   const rules = [...specifiedRules, ...parts.validationRules];
-  // By query text, like Apollo's document store. A parsed document takes roughly ten
-  // times its text in heap, so this holds ~4 MB of documents: clients that inline
+  // By query text, like Apollo's document store and with its bounds: clients that inline
   // literals (every request a new text) cannot grow the gateway past its heap bound.
-  const documents = new LRUCache<string, ParsedDocument | typeof DECLINED>({ maxSize: 4 * 2 ** 20, sizeCalculation: (_v, query) => 10 * query.length + 1 });
+  const documents = new LRUCache<string, ParsedDocument | typeof DECLINED>({
+    maxSize: DOCUMENT_CACHE.maxSize,
+    maxEntrySize: DOCUMENT_CACHE.maxEntrySize,
+    sizeCalculation: (_v, query) => DOCUMENT_CACHE.sizeOfText(query.length),
+  });
 
   const prepare = (query: string): ParsedDocument | typeof DECLINED => {
-    let document: DocumentNode;
-    try {
-      document = parse(query);
-    } catch (err) {
-      if (err instanceof GraphQLError) return DECLINED; // a syntax error, reported by Apollo
-      throw err;
-    }
+    const document = parseDocument(query, parts.parseLimits);
+    if (document instanceof GraphQLError) return DECLINED; // reported by Apollo, which parses within the same limits
     if (validate(schema, document, rules).length) return DECLINED;
     const fragments = new Map<string, FragmentDefinitionNode>();
     for (const d of document.definitions) if (d.kind === Kind.FRAGMENT_DEFINITION) fragments.set(d.name.value, d);
@@ -88,12 +89,17 @@ export function compiledOperations(parts: CompiledOperationsParts) {
   return async (req: Request, res: Response, next: NextFunction): Promise<void> => {
     const body = req.body as { query?: unknown; operationName?: unknown; variables?: unknown; extensions?: unknown } | undefined;
     if (!body || typeof body.query !== 'string' || body.extensions !== undefined) return next(); // POST only (the route)
+    // Apollo refuses a non-string operationName (400) and answers a client that accepts
+    // neither JSON media type (406).
+    if (body.operationName != null && typeof body.operationName !== 'string') return next();
+    const mediaType = responseMediaType(req.headers.accept);
+    if (mediaType !== APPLICATION_JSON && mediaType !== GRAPHQL_RESPONSE_JSON) return next();
     const variables = body.variables ?? {};
     if (typeof variables !== 'object' || variables === null || Array.isArray(variables)) return next();
     let parsed = documents.get(body.query);
     if (parsed === undefined) {
       parsed = prepare(body.query);
-      documents.set(body.query, parsed);
+      documents.set(body.query, parsed); // not kept if above maxEntrySize
     }
     if (parsed === DECLINED) return next();
     const operation = getOperationAST(parsed.document, typeof body.operationName === 'string' ? body.operationName : undefined);
@@ -128,8 +134,9 @@ export function compiledOperations(parts: CompiledOperationsParts) {
       payload = JSON.stringify({ errors: [error], data: null, extensions: { dbaas: dbaasExtension(context.trace, 'compiled') } });
     }
     if (context.trace.seq !== undefined) res.setHeader('x-dbaas-seq', String(context.trace.seq));
-    metrics.requests.inc({ api: 'graphql', operation: rootFields(operation), outcome });
-    res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(payload) });
+    metrics.requests.inc({ api: 'graphql', operation: operationLabel(operation, schema), outcome });
+    // 200 for either media type: the data entry is always there (null at worst).
+    res.writeHead(200, { 'content-type': mediaType, 'content-length': Buffer.byteLength(payload) });
     res.end(payload);
   };
 }
@@ -157,7 +164,8 @@ function project(value: unknown, type: GraphQLOutputType, select: FieldSelection
   const object = named as GraphQLObjectType;
   const fields = object.getFields();
   const record = value as Record<string, unknown>;
-  const out: Record<string, unknown> = {};
+  // No prototype: a client's alias is a key here, and `__proto__: username` must stay one.
+  const out: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
   for (const f of select ?? []) out[f.key] = f.field === '__typename' ? object.name : project(record[f.field], fields[f.field].type, f.select);
   return out;
 }

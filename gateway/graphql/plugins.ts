@@ -1,5 +1,5 @@
 import type { ApolloServerPlugin } from '@apollo/server';
-import { Kind, type OperationDefinitionNode } from 'graphql';
+import { Kind, type GraphQLSchema, type OperationDefinitionNode } from 'graphql';
 import type { Metrics } from '../metrics';
 import type { RequestContext } from '../service';
 import type { GqlContext } from './context';
@@ -10,9 +10,23 @@ const COUNTED_FIELDS = new Set([
   'createUser', 'deleteUser', 'createRide', 'joinRide', 'deleteRide', 'clearDatabase',
 ]);
 
-/** The metrics label of an operation: its root fields, e.g. `createRide` or `ride+users`. */
-export function rootFields(operation: OperationDefinitionNode): string {
-  return operation.selectionSet.selections.map((s) => (s.kind === Kind.FIELD ? s.name.value : '…')).sort().join('+');
+/**
+ * The metrics label of an operation: its root field (`createRide`), `multiple` for several
+ * distinct ones, `other` for fragments at the root or fields the schema lacks. Labels come
+ * from the schema, never from client text, so clients cannot grow the series count.
+ */
+export function operationLabel(operation: OperationDefinitionNode, schema: GraphQLSchema): string {
+  const root = operation.operation === 'mutation' ? schema.getMutationType() : operation.operation === 'subscription' ? schema.getSubscriptionType() : schema.getQueryType();
+  const fields = root?.getFields() ?? {};
+  const names = new Set<string>();
+  for (const s of operation.selectionSet.selections) {
+    if (s.kind !== Kind.FIELD) return 'other';
+    const name = s.name.value;
+    if (name === '__typename') continue;
+    if (!Object.hasOwn(fields, name) && name !== '__schema' && name !== '__type') return 'other';
+    names.add(name);
+  }
+  return names.size === 1 ? [...names][0] : names.size ? 'multiple' : 'other';
 }
 
 export function touchesData(operation: OperationDefinitionNode): boolean {
@@ -35,10 +49,10 @@ export function dbaasPlugin(metrics: Metrics): ApolloServerPlugin<GqlContext> {
   async requestDidStart() {
     let operation = 'unknown';
     return {
-      async didResolveOperation({ operation: document, contextValue }) {
+      async didResolveOperation({ operation: document, contextValue, schema }) {
         if (!document) return;
         if (touchesData(document)) contextValue.counter.count++;
-        operation = rootFields(document);
+        operation = operationLabel(document, schema);
       },
       async willSendResponse({ contextValue, response }) {
         const errors = response.body.kind === 'single' ? response.body.singleResult.errors : undefined;

@@ -1,9 +1,10 @@
-import { on, type EventEmitter } from 'node:events';
+import type { EventEmitter } from 'node:events';
 import { Arg, Ctx, FieldResolver, GraphQLISODateTime, Int, Mutation, Query, Resolver, Root, Subscription, type PubSub } from 'type-graphql';
 import { Area, Cluster, ClusterEvent, ClusterEventType, Ride, User, Worker } from '../../schema/graphql';
-import type { ClusterEventRecord, ClusterRecord, RideRecord, UserRecord, UserRidesRecord } from '../../schema';
+import { badInput, type ClusterEventRecord, type ClusterRecord, type RideRecord, type UserRecord, type UserRidesRecord } from '../../schema';
 import { requireAdmin } from '../errors';
 import type { GqlContext } from './context';
+import { EventFanOut } from './eventFanOut';
 
 function clusterOf(c: GqlContext): ClusterRecord {
   const master = c.orchestrator.master();
@@ -15,58 +16,75 @@ function clusterOf(c: GqlContext): ClusterRecord {
     runtime: c.orchestrator.runtimeName,
     desiredSlaves: c.orchestrator.desiredSlaves,
     readsThisInterval: c.autoscaler.readsThisInterval,
+    scalingMode: c.autoscaler.mode,
   };
 }
 
+// Descriptions say what a client developer needs: units, order, errors, who may call.
+// The root types' own descriptions are set where the schema is built (./schema.ts).
+
+const ADMIN = 'Admin: needs `Authorization: Bearer <DBAAS_ADMIN_TOKEN>`, else FORBIDDEN.';
+const AREA_ARG = 'An area id (see `areas`); an unknown id is BAD_USER_INPUT.';
+const USERNAME_ARG = 'Exact, case-sensitive username: 1-64 characters of A-Z a-z 0-9 _ . -';
+const RIDE_ID_ARG = 'A ride id as `createRide` or a query returned it (a log position, not a row counter).';
+
 @Resolver()
 export class QueryResolver {
-  @Query(() => [User])
+  @Query(() => [User], { description: 'Every user, by username.' })
   users(@Ctx() c: GqlContext): Promise<UserRecord[]> {
     return c.service.users(c.request);
   }
 
-  @Query(() => User, { nullable: true })
-  user(@Arg('username') username: string, @Ctx() c: GqlContext): Promise<UserRecord | null> {
+  @Query(() => User, { nullable: true, description: 'The user with this username, or null if there is none.' })
+  user(@Arg('username', { description: USERNAME_ARG }) username: string, @Ctx() c: GqlContext): Promise<UserRecord | null> {
     return c.service.user(c.request, username);
   }
 
-  @Query(() => [Ride], { description: 'Rides between two areas, by timestamp.' })
+  @Query(() => [Ride], { description: 'Rides from `source` to `destination`, by `timestamp`, then `id`.' })
   rides(
-    @Arg('source', () => Int) source: number,
-    @Arg('destination', () => Int) destination: number,
-    // Nullable with a default, as DESIGN 3.2 has it: an explicit null means the default.
-    @Arg('upcomingOnly', () => Boolean, { nullable: true, defaultValue: true }) upcomingOnly: boolean | null,
+    @Arg('source', () => Int, { description: `Where the rides start. ${AREA_ARG}` }) source: number,
+    @Arg('destination', () => Int, { description: `Where the rides end. ${AREA_ARG}` }) destination: number,
+    // Nullable with a default, as docs/contract.md section 3.2 has it: an explicit null means the default.
+    @Arg('upcomingOnly', () => Boolean, {
+      nullable: true,
+      defaultValue: true,
+      description: 'true (the default, also for null): only rides whose `timestamp` is still to come; false: past rides too.',
+    })
+    upcomingOnly: boolean | null,
     @Ctx() c: GqlContext,
   ): Promise<RideRecord[]> {
     return c.service.rides(c.request, source, destination, upcomingOnly ?? true);
   }
 
-  @Query(() => Ride, { nullable: true })
-  ride(@Arg('id', () => Int) id: number, @Ctx() c: GqlContext): Promise<RideRecord | null> {
+  @Query(() => Ride, { nullable: true, description: 'The ride with this id, or null if there is none (or it was deleted).' })
+  ride(@Arg('id', () => Int, { description: RIDE_ID_ARG }) id: number, @Ctx() c: GqlContext): Promise<RideRecord | null> {
     return c.service.ride(c.request, id);
   }
 
-  @Query(() => Int)
+  @Query(() => Int, { description: 'How many rides there are, past and upcoming.' })
   rideCount(@Ctx() c: GqlContext): Promise<number> {
     return c.service.rideCount(c.request);
   }
 
-  @Query(() => [Area])
+  @Query(() => [Area], { description: 'Every area, by id: the ids `rides` and `createRide` accept.' })
   areas(@Ctx() c: GqlContext) {
     return c.service.areas(c.request);
   }
 
-  @Query(() => [Worker], { description: 'Every live worker, sorted by pid ascending.' })
+  @Query(() => [Worker], { description: 'Every live worker, STARTING ones included, sorted by pid ascending. Answered by the gateway (no read).' })
   workers(@Ctx() c: GqlContext) {
     return c.orchestrator.workers();
   }
 
-  @Query(() => Cluster)
+  @Query(() => Cluster, { description: 'Master, slaves, epoch, log position and scaling, as this gateway sees them. Answered by the gateway (no read).' })
   cluster(@Ctx() c: GqlContext): ClusterRecord {
     return clusterOf(c);
   }
 
-  @Query(() => Int, { description: 'API requests since the last reset.' })
+  @Query(() => Int, {
+    description:
+      'Requests that touched rideshare data (GraphQL operations with a data field, REST calls) that this gateway served since it started or since `resetRequestCount`: the original RideShare `_count`.',
+  })
   requestCount(@Ctx() c: GqlContext): number {
     return c.counter.count;
   }
@@ -74,63 +92,99 @@ export class QueryResolver {
 
 @Resolver()
 export class MutationResolver {
-  @Mutation(() => User)
-  createUser(@Arg('username') username: string, @Arg('password') password: string, @Ctx() c: GqlContext) {
+  @Mutation(() => User, { description: 'Creates a user. CONFLICT if the username is taken.' })
+  createUser(
+    @Arg('username', { description: 'The new unique name: 1-64 characters of A-Z a-z 0-9 _ . -' }) username: string,
+    @Arg('password', {
+      description: "The SHA-1 digest of the user's password, exactly 40 hex digits, as the original clients send it. The gateway keeps only a salted scrypt hash of it.",
+    })
+    password: string,
+    @Ctx() c: GqlContext,
+  ) {
     return c.service.createUser(c.request, username, password);
   }
 
-  @Mutation(() => Boolean, { description: "Also deletes the user's rides and memberships." })
-  deleteUser(@Arg('username') username: string, @Ctx() c: GqlContext) {
+  @Mutation(() => Boolean, {
+    description: "Deletes a user, the rides they created and their place in rides they joined. true on success; NOT_FOUND if there is no such user.",
+  })
+  deleteUser(@Arg('username', { description: USERNAME_ARG }) username: string, @Ctx() c: GqlContext) {
     return c.service.deleteUser(c.request, username);
   }
 
-  @Mutation(() => Ride)
+  @Mutation(() => Ride, {
+    description:
+      'Offers a ride and returns it with its id, the log position of this write. NOT_FOUND if `createdBy` does not exist; BAD_USER_INPUT for an unknown area or the same source and destination.',
+  })
   createRide(
-    @Arg('createdBy') createdBy: string,
-    @Arg('timestamp', () => GraphQLISODateTime) timestamp: Date,
-    @Arg('source', () => Int) source: number,
-    @Arg('destination', () => Int) destination: number,
+    @Arg('createdBy', { description: `The user offering the ride; must exist. ${USERNAME_ARG}` }) createdBy: string,
+    @Arg('timestamp', () => GraphQLISODateTime, { description: 'When the ride leaves: ISO-8601 with a zone (e.g. 2030-05-01T08:30:00Z), kept and returned in UTC.' })
+    timestamp: Date,
+    @Arg('source', () => Int, { description: `Where the ride starts. ${AREA_ARG}` }) source: number,
+    @Arg('destination', () => Int, { description: `Where the ride ends, another area than \`source\`. ${AREA_ARG}` }) destination: number,
     @Ctx() c: GqlContext,
   ) {
     return c.service.createRide(c.request, { createdBy, timestamp: timestamp.toISOString(), source, destination });
   }
 
-  @Mutation(() => Ride, { description: 'Idempotent.' })
-  joinRide(@Arg('rideId', () => Int) rideId: number, @Arg('username') username: string, @Ctx() c: GqlContext) {
+  @Mutation(() => Ride, {
+    description: "Adds a user to a ride's riders and returns the ride. Joining a ride twice changes nothing. NOT_FOUND if the ride or the user does not exist.",
+  })
+  joinRide(
+    @Arg('rideId', () => Int, { description: `The ride to join. ${RIDE_ID_ARG}` }) rideId: number,
+    @Arg('username', { description: `The user joining; must exist. ${USERNAME_ARG}` }) username: string,
+    @Ctx() c: GqlContext,
+  ) {
     return c.service.joinRide(c.request, rideId, username);
   }
 
-  @Mutation(() => Boolean)
-  deleteRide(@Arg('rideId', () => Int) rideId: number, @Ctx() c: GqlContext) {
+  @Mutation(() => Boolean, { description: 'Deletes a ride and its riders list. true on success; NOT_FOUND if there is no such ride.' })
+  deleteRide(@Arg('rideId', () => Int, { description: `The ride to delete. ${RIDE_ID_ARG}` }) rideId: number, @Ctx() c: GqlContext) {
     return c.service.deleteRide(c.request, rideId);
   }
 
-  @Mutation(() => Boolean, { description: 'Admin.' })
+  @Mutation(() => Boolean, { description: `Deletes every user, ride and membership on every replica (areas stay); returns true. ${ADMIN}` })
   clearDatabase(@Ctx() c: GqlContext) {
     requireAdmin(c.request.isAdmin);
     return c.service.clearDatabase(c.request);
   }
 
-  @Mutation(() => Worker, { description: "Admin: kills the master's process/container, returns it." })
+  @Mutation(() => Worker, {
+    description: `SIGKILLs the master's process or container and returns it, for failover drills: a slave is elected (the epoch rises) and a replacement under the same id joins as a slave. UNAVAILABLE when there is no master. ${ADMIN}`,
+  })
   crashMaster(@Ctx() c: GqlContext) {
     requireAdmin(c.request.isAdmin);
     return c.orchestrator.crashMaster();
   }
 
-  @Mutation(() => Worker, { description: 'Admin: kills the slave with the highest pid, returns it.' })
+  @Mutation(() => Worker, {
+    description: `SIGKILLs the slave with the highest pid and returns it; a replacement under the same id takes its place. UNAVAILABLE when there is no slave. ${ADMIN}`,
+  })
   crashSlave(@Ctx() c: GqlContext) {
     requireAdmin(c.request.isAdmin);
     return c.orchestrator.crashSlave();
   }
 
-  @Mutation(() => Cluster, { description: 'Admin: manual slave target, within MIN_SLAVES..MAX_SLAVES.' })
-  async scaleSlaves(@Arg('count', () => Int) count: number, @Ctx() c: GqlContext): Promise<ClusterRecord> {
+  @Mutation(() => Cluster, {
+    description: `Sets who decides the slave count, and returns the cluster. A number is a manual target: slaves are started, or the highest-pid ones stopped, at once, and the target holds whatever the load (\`scalingMode\` MANUAL) until \`count: null\` hands the slaves back to the autoscaler (AUTOMATIC), whose next run sizes them by read load. ${ADMIN}`,
+  })
+  async scaleSlaves(
+    @Arg('count', () => Int, {
+      nullable: true,
+      description: 'The slave target, an integer within MIN_SLAVES..MAX_SLAVES (else BAD_USER_INPUT); or null for automatic scaling. Required, even as null.',
+    })
+    count: number | null | undefined,
+    @Ctx() c: GqlContext,
+  ): Promise<ClusterRecord> {
     requireAdmin(c.request.isAdmin);
-    await c.orchestrator.scaleSlaves(count, 'manual scaleSlaves');
+    // Nullable so that null can mean "automatic"; an omitted count is more likely a
+    // mistake than a request to hand the slaves back to the autoscaler.
+    if (count === undefined) throw badInput('count is required: a number sets a manual slave target, null returns to automatic scaling');
+    if (count === null) c.autoscaler.resume();
+    else await c.autoscaler.hold(count);
     return clusterOf(c);
   }
 
-  @Mutation(() => Boolean, { description: 'Admin.' })
+  @Mutation(() => Boolean, { description: `Sets \`requestCount\` back to 0; returns true. ${ADMIN}` })
   resetRequestCount(@Ctx() c: GqlContext): boolean {
     requireAdmin(c.request.isAdmin);
     c.counter.count = 0;
@@ -150,12 +204,12 @@ export class UserFieldsResolver {
     return pending;
   }
 
-  @FieldResolver(() => [Ride])
+  @FieldResolver(() => [Ride], { description: 'The rides this user offered, past and upcoming, by `timestamp`, then `id`.' })
   async ridesCreated(@Root() user: UserRecord, @Ctx() c: GqlContext): Promise<RideRecord[]> {
     return (await this.ridesOf(user, c)).created;
   }
 
-  @FieldResolver(() => [Ride])
+  @FieldResolver(() => [Ride], { description: 'The rides this user joined (`joinRide`), past and upcoming, by `timestamp`, then `id`.' })
   async ridesJoined(@Root() user: UserRecord, @Ctx() c: GqlContext): Promise<RideRecord[]> {
     return (await this.ridesOf(user, c)).joined;
   }
@@ -164,30 +218,31 @@ export class UserFieldsResolver {
 /** Topic of the cluster event stream (the orchestrator's 'event'). */
 export const CLUSTER_EVENTS = 'event';
 
-/**
- * type-graphql's PubSub over the orchestrator's events: each subscriber gets its own
- * listener, removed when the client unsubscribes (the iterator's return).
- */
-export function clusterEventsPubSub(source: EventEmitter): PubSub {
+/** type-graphql's PubSub over the orchestrator's events (CLUSTER_EVENTS only). */
+export function clusterEventsPubSub(source: EventEmitter): PubSub & { readonly open: number } {
+  const events = new EventFanOut<ClusterEventRecord>(source, CLUSTER_EVENTS);
   return {
+    get open() {
+      return events.size;
+    },
     publish: (topic, payload) => void source.emit(topic, payload),
-    subscribe: (topic) =>
-      (async function* () {
-        for await (const [event] of on(source, topic)) yield event as ClusterEventRecord;
-      })(),
+    subscribe: (topic) => {
+      if (topic !== CLUSTER_EVENTS) throw new Error(`no such topic: ${topic}`);
+      return events.subscribe();
+    },
   };
 }
 
 @Resolver()
 export class SubscriptionResolver {
   @Subscription(() => ClusterEvent, {
-    description: 'Every join, leave, election and scaling change, live.',
+    description: 'Every join, leave, election and scaling change, live, from the moment of subscribing (no history).',
     topics: CLUSTER_EVENTS,
     filter: ({ payload, args }: { payload: ClusterEventRecord; args: { types?: string[] | null } }) => !args.types?.length || args.types.includes(payload.type),
   })
   clusterEvents(
     @Root() event: ClusterEventRecord,
-    @Arg('types', () => [ClusterEventType], { nullable: true }) _types?: ClusterEventType[],
+    @Arg('types', () => [ClusterEventType], { nullable: true, description: 'Only events of these types; null or empty for all.' }) _types?: ClusterEventType[],
   ): ClusterEventRecord {
     return event;
   }

@@ -183,7 +183,9 @@ export class TestCluster {
       await this.exited;
       clearTimeout(force);
     }
-    await destroyCluster(this.config);
+    // Forced: this gateway has stopped, but one crashAndRestartGateway killed may still
+    // show in ZooKeeper until its session expires.
+    await destroyCluster(this.config, { force: true });
   }
 }
 

@@ -1,0 +1,51 @@
+import { z } from 'zod';
+import { ZkError, type ClusterNames, type Zk } from '../schema';
+
+/**
+ * A running gateway announces itself with an ephemeral znode under `/C/gateways`, so
+ * `cluster:destroy` (teardown.ts) can refuse to pull a live cluster's queues, znodes
+ * and databases away. Ephemeral: it goes with the gateway's ZooKeeper session, at once
+ * on a clean stop, within ZK_SESSION_TIMEOUT_MS when the gateway is killed.
+ */
+const presenceSchema = z.object({
+  id: z.string(),
+  pid: z.number().int(),
+  host: z.string(),
+  port: z.number().int(),
+  startedAt: z.string(),
+});
+export type GatewayPresence = z.infer<typeof presenceSchema>;
+
+export async function announceGateway(zk: Zk, names: ClusterNames, gateway: GatewayPresence): Promise<void> {
+  await zk.mkdirp(names.zkGateways);
+  await zk.createEphemeral(`${names.zkGateways}/${gateway.id}`, Buffer.from(JSON.stringify(gateway)));
+}
+
+/** The gateways whose znode is there now; an unreadable one is listed by its id alone. */
+export async function liveGateways(zk: Zk, names: ClusterNames): Promise<Array<Partial<GatewayPresence> & { id: string }>> {
+  let ids: string[];
+  try {
+    ids = await zk.getChildren(names.zkGateways);
+  } catch (err) {
+    if (err instanceof ZkError && err.code === 'NO_NODE') return [];
+    throw err;
+  }
+  const found = await Promise.all(
+    ids.map(async (id) => {
+      const got = await zk.getData(`${names.zkGateways}/${id}`);
+      if (!got) return null; // gone since the listing
+      const parsed = presenceSchema.safeParse(parseJson(got.data.toString()));
+      return parsed.success ? parsed.data : { id };
+    }),
+  );
+  return found.filter((g) => g !== null);
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    // Written by another version, or by hand: the znode's existence is what counts.
+    return null;
+  }
+}

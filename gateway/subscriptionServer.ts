@@ -1,0 +1,94 @@
+import type http from 'node:http';
+import { getOperationAST, GraphQLError, specifiedRules, validate, type GraphQLFormattedError, type GraphQLSchema, type ValidationRule } from 'graphql';
+import type { Context } from 'graphql-ws';
+import { useServer, type Extra } from 'graphql-ws/use/ws';
+import { WebSocketServer } from 'ws';
+import type { GqlContext } from './graphql/context';
+import { parseDocument, type ParseLimits } from './graphql/parseLimits';
+import type { HeaderGetter } from './requestHeaders';
+
+export interface SubscriptionLimits extends ParseLimits {
+  /** Largest websocket message, as the HTTP body limit. */
+  maxMessageBytes: number;
+  maxSubscriptionsPerConnection: number;
+  maxSubscriptionsPerAddress: number;
+}
+
+export interface SubscriptionServerParts {
+  httpServer: http.Server;
+  schema: GraphQLSchema;
+  /** The same rules as HTTP's, beyond graphql-js' specified ones. */
+  validationRules: readonly ValidationRule[];
+  limits: SubscriptionLimits;
+  formatError(formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError;
+  /** The request context from connection parameters (they stand in for headers). */
+  contextOf(header: HeaderGetter, address: string): GqlContext;
+}
+
+/** What these hooks read of graphql-ws' per-socket context. */
+type WsContext = Pick<Context<Record<string, unknown> | undefined, Extra>, 'extra' | 'subscriptions'>;
+
+const addressOf = (ctx: WsContext) => ctx.extra.request.socket.remoteAddress ?? '';
+/** Operations open on one socket; graphql-ws lists one from its subscribe message until it ends. */
+const openOn = (ctx: WsContext) => Object.keys(ctx.subscriptions).length;
+/** The codes Apollo gives the same failures over HTTP. */
+const withCode = (error: GraphQLError, code: string) =>
+  error.extensions.code ? error : new GraphQLError(error.message, { nodes: error.nodes, source: error.source, positions: error.positions, extensions: { code } });
+const refused = (message: string) => [new GraphQLError(message, { extensions: { code: 'BAD_USER_INPUT' } })];
+
+/**
+ * GraphQL over websockets (graphql-ws on `/graphql`) with the limits of HTTP: message
+ * size, query size and tokens, the same validation rules (depth, cost, aliases,
+ * introspection), the same error formatting; and bounds on open subscriptions per
+ * socket and per client address, counted from graphql-ws' own table, so nothing leaks
+ * when a socket closes abruptly.
+ */
+export function startSubscriptionServer(parts: SubscriptionServerParts) {
+  const { schema, limits } = parts;
+  const rules = [...specifiedRules, ...parts.validationRules];
+  const wsServer = new WebSocketServer({ server: parts.httpServer, path: '/graphql', maxPayload: limits.maxMessageBytes });
+  const socketsByAddress = new Map<string, Set<WsContext>>();
+  const format = (errors: readonly GraphQLError[]) => errors.map((e) => parts.formatError(e.toJSON(), e));
+
+  return useServer(
+    {
+      schema,
+      onConnect: (ctx) => {
+        const address = addressOf(ctx);
+        const sockets = socketsByAddress.get(address) ?? new Set();
+        sockets.add(ctx);
+        socketsByAddress.set(address, sockets);
+      },
+      onClose: (ctx) => {
+        const address = addressOf(ctx);
+        const sockets = socketsByAddress.get(address);
+        sockets?.delete(ctx);
+        if (sockets?.size === 0) socketsByAddress.delete(address);
+      },
+      onSubscribe: (ctx, _id, payload) => {
+        // This operation is already in ctx.subscriptions.
+        if (openOn(ctx) > limits.maxSubscriptionsPerConnection) {
+          return refused(`at most ${limits.maxSubscriptionsPerConnection} operations may be open on one connection (MAX_SUBSCRIPTIONS_PER_CONNECTION)`);
+        }
+        let fromAddress = 0;
+        for (const socket of socketsByAddress.get(addressOf(ctx)) ?? []) fromAddress += openOn(socket);
+        if (fromAddress > limits.maxSubscriptionsPerAddress) {
+          return refused(`at most ${limits.maxSubscriptionsPerAddress} operations may be open from one address (MAX_SUBSCRIPTIONS_PER_ADDRESS)`);
+        }
+        const document = parseDocument(payload.query, limits);
+        if (document instanceof GraphQLError) return [withCode(document, 'GRAPHQL_PARSE_FAILED')];
+        const errors = validate(schema, document, rules);
+        if (errors.length) return errors.map((e) => withCode(e, 'GRAPHQL_VALIDATION_FAILED'));
+        if (!getOperationAST(document, payload.operationName)) return refused('no operation of that name in the document');
+        return { schema, document, operationName: payload.operationName, variableValues: payload.variables };
+      },
+      context: (ctx) => {
+        const params: Record<string, unknown> = ctx.connectionParams ?? {};
+        return parts.contextOf((name) => (typeof params[name] === 'string' ? (params[name] as string) : undefined), addressOf(ctx));
+      },
+      onNext: (_ctx, _id, _payload, _args, result) => (result.errors ? { ...result, errors: format(result.errors) } : undefined),
+      onError: (_ctx, _id, _payload, errors) => format(errors),
+    },
+    wsServer,
+  );
+}
