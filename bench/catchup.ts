@@ -4,7 +4,7 @@ import path from 'node:path';
 import { createLogger } from '../schema';
 import { RpcClient } from '../gateway/rpcClient';
 import { NODE_PROCESS_ENV, WORKER_NODE_FLAGS } from '../gateway/nodeFlags';
-import { queryOne, TestCluster, waitUntil, WORKER_ENTRY } from '../test/support/cluster';
+import { queryOne, TestCluster, waitUntil, WORKER_ENTRY, appliedSeqOf } from '../test/support/cluster';
 import { peakRssMb, runPool } from './lib';
 
 /**
@@ -14,9 +14,7 @@ import { peakRssMb, runPool } from './lib';
 const SIZES = (process.env.BENCH_CATCHUP_SIZES ?? '10000,100000').split(',').map(Number);
 const ROOT = path.resolve(__dirname, '../..');
 
-async function appliedSeq(url: string): Promise<number> {
-  return Number((await queryOne<{ applied_seq: string }>(url, 'SELECT applied_seq FROM _dbaas_state').catch(() => ({ applied_seq: '0' }))).applied_seq);
-}
+const appliedSeq = appliedSeqOf;
 
 interface Run {
   mode: 'log' | 'snapshot';

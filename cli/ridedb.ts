@@ -15,10 +15,10 @@ commands:
   workers             every live worker, by pid
   events [--follow]   cluster events, one line each, for 1 s (then the current state
                       if there were none); --follow: keep listening until Ctrl-C
-gateway: --url, else RIDEDB_URL, else http://localhost:$PORT, else http://localhost:4000
   scale N             hold N slaves, whatever the load, until scale auto (admin)
   scale auto          hand the slave count back to the autoscaler (admin)
-  crash master|slave  kill the master, or the highest-pid slave (admin)`;
+  crash master|slave  kill the master, or the highest-pid slave (admin)
+gateway: --url, else RIDEDB_URL, else http://localhost:$PORT, else http://localhost:4000`;
 
 class CliError extends Error {}
 

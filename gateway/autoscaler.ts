@@ -16,7 +16,6 @@ export function targetSlaves(reads: number, config: Pick<Config, 'readsPerSlave'
  */
 export class Autoscaler {
   readsThisInterval = 0;
-  mode: ScalingModeName = 'AUTOMATIC';
   private job: Job | null = null;
   private stopped = false;
 
@@ -39,27 +38,31 @@ export class Autoscaler {
   /** An operator's slave target, held until `resume`. A refused count changes nothing. */
   async hold(count: number): Promise<void> {
     checkSlaveCount(count, this.config);
-    // Before the orchestrator call: from here on no tick asks for a target of its own,
-    // and a tick's call already queued there runs first, so this target is the last word.
-    this.mode = 'MANUAL';
-    await this.orchestrator.scaleSlaves(count, 'manual scaleSlaves');
+    await this.orchestrator.scaleSlaves(count, 'manual scaleSlaves', 'MANUAL');
   }
 
   /** Back to automatic: the next tick sizes the slaves by the reads of its interval. */
-  resume(): void {
-    if (this.mode === 'AUTOMATIC') return;
-    this.mode = 'AUTOMATIC';
+  async resume(): Promise<void> {
+    await this.orchestrator.automaticScaling();
     this.log.info({ desiredSlaves: this.orchestrator.desiredSlaves }, 'scaling back to automatic');
+  }
+
+  /** The mode of the cluster's shared target (gateway/scalingTarget.ts). */
+  get mode(): ScalingModeName {
+    return this.orchestrator.scalingMode;
   }
 
   private async tick(): Promise<void> {
     const reads = this.readsThisInterval;
     this.readsThisInterval = 0;
     const target = targetSlaves(reads, this.config);
-    // Checked right before the call: a `hold` that lands while this tick waits comes later.
-    if (this.mode === 'AUTOMATIC' && target !== this.orchestrator.desiredSlaves) {
+    // Only the orchestrating gateway sizes the cluster; an operator's target is left alone
+    // (checked in the same versioned write, so one set meanwhile wins).
+    if (this.orchestrator.orchestrating && this.mode === 'AUTOMATIC' && target !== this.orchestrator.desiredSlaves) {
       try {
-        await this.orchestrator.scaleSlaves(target, `${reads} reads in the last ${this.config.scaleIntervalSeconds}s (${this.config.readsPerSlave} per slave)`);
+        await this.orchestrator.scaleSlaves(target, `${reads} reads in the last ${this.config.scaleIntervalSeconds}s (${this.config.readsPerSlave} per slave)`, 'AUTOMATIC', {
+          unlessManual: true,
+        });
       } catch (err) {
         this.log.error({ err, target }, 'autoscaling failed');
       }

@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { NO_ORCHESTRATOR, parseOrchestratorRecord, type OrchestratorRecord } from './orchestratorElection';
 import {
   memberDataSchema,
   ZkError,
@@ -17,6 +18,8 @@ import {
 export class ClusterView extends EventEmitter {
   private members = new Map<string, MemberData>();
   epoch = 0;
+  /** The gateway that orchestrates, as the last election recorded it. */
+  orchestrator: OrchestratorRecord = NO_ORCHESTRATOR;
   private closed = false;
 
   constructor(
@@ -31,7 +34,8 @@ export class ClusterView extends EventEmitter {
     await this.zk.mkdirp(this.names.zkWorkers);
     await this.zk.mkdirp(this.names.zkElection);
     await this.zk.ensure(this.names.zkEpoch, Buffer.from('0'));
-    await Promise.all([this.watchMembers(), this.watchEpoch()]);
+    await this.zk.ensure(this.names.zkOrchestratorEpoch, Buffer.from(JSON.stringify(NO_ORCHESTRATOR)));
+    await Promise.all([this.watchMembers(), this.watchEpoch(), this.watchOrchestrator()]);
   }
 
   close(): void {
@@ -100,6 +104,15 @@ export class ClusterView extends EventEmitter {
     if (parsed.data.role === 'MASTER' && before?.role !== 'MASTER') {
       this.emitEvent({ type: 'LEADER_ELECTED', workerId: parsed.data.id, pid: parsed.data.pid, epoch: parsed.data.epoch });
     }
+  }
+
+  private async watchOrchestrator(): Promise<void> {
+    if (this.closed) return;
+    const got = await this.zk.getData(this.names.zkOrchestratorEpoch, () => void this.watchOrchestrator().catch(this.guard('orchestrator')));
+    const record = got ? parseOrchestratorRecord(got.data.toString()) : null;
+    if (!record || record.epoch === this.orchestrator.epoch) return;
+    this.orchestrator = record;
+    if (record.gatewayId) this.emitEvent({ type: 'ORCHESTRATOR_ELECTED', gatewayId: record.gatewayId, epoch: record.epoch });
   }
 
   private async watchEpoch(): Promise<void> {

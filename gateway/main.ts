@@ -7,7 +7,9 @@ import { Autoscaler } from './autoscaler';
 import { ClusterView } from './clusterView';
 import { Metrics } from './metrics';
 import { Orchestrator } from './orchestrator';
-import { announceGateway } from './presence';
+import { runForOrchestrator } from './orchestratorElection';
+import { announceGateway, liveGateways } from './presence';
+import { ScalingTarget } from './scalingTarget';
 import { MutationRateLimit } from './rateLimit';
 import { RpcClient } from './rpcClient';
 import { createRuntime } from './runtimes';
@@ -24,9 +26,11 @@ async function main(): Promise<void> {
   const rpc = await RpcClient.connect(config.amqpUrl, names, gatewayId, config, log);
   const zk = await Zk.connect(config.zkHosts, config.zkSessionTimeoutMs);
   const view = new ClusterView(zk, names, log);
-  const orchestrator = new Orchestrator(await createRuntime(config, log), view, zk, names, config, log);
+  const target = new ScalingTarget(zk, names, Math.min(Math.max(1, config.minSlaves), Math.max(config.maxSlaves, 1)), log);
+  const orchestrator = new Orchestrator(await createRuntime(config, log), view, zk, names, config, target, log);
   orchestrator.on('event', (event) => log.info(event, 'cluster event'));
   await view.start();
+  await target.start();
   // Before any worker starts, so cluster:destroy refuses from the first moment.
   await announceGateway(zk, names, { id: gatewayId, pid: process.pid, host: os.hostname(), port: config.port, startedAt: new Date().toISOString() });
   const autoscaler = new Autoscaler(orchestrator, config, log);
@@ -57,7 +61,15 @@ async function main(): Promise<void> {
     log,
     dependencies: { rabbitmq: () => rpc.connectedToBroker, zookeeper: () => zk.connected },
   });
-  await orchestrator.start();
+  // Serving from here on; orchestrating only once elected (at once, for the first gateway).
+  await runForOrchestrator(zk, names, gatewayId, log, {
+    onElected: () => orchestrator.start(),
+    onLost: (reason) => {
+      // Another gateway may orchestrate by now: acting on would make two of them.
+      log.fatal({ reason }, 'lost the orchestrator candidacy; exiting so that a supervisor restarts this gateway');
+      process.exit(70);
+    },
+  });
 
   log.info({ port: server.port, runtime: config.workerRuntime }, `ridedb gateway listening on http://localhost:${server.port}/graphql`);
   // On a line of its own, plain text: the address a person opens, easy to spot between JSON log lines.
@@ -71,9 +83,16 @@ async function main(): Promise<void> {
   const shutdown = async (signal: string) => {
     if (stopping) return;
     stopping = true;
-    log.info({ signal }, 'stopping gateway and its workers');
     autoscaler.stop();
-    await orchestrator.stop();
+    // The last gateway of the cluster takes its workers down with it; otherwise they keep
+    // serving, and the next orchestrator adopts them.
+    const gateways = await liveGateways(zk, names).catch((err: Error) => {
+      log.warn({ err }, 'could not list the other gateways; stopping the workers too');
+      return [];
+    });
+    const others = gateways.filter((g) => g.id !== gatewayId);
+    log.info({ signal, otherGateways: others.length }, others.length ? 'stopping this gateway; its workers keep serving the others' : 'stopping gateway and its workers');
+    await orchestrator.stop(others.length === 0);
     await server.close();
     view.close();
     zk.close();

@@ -1,13 +1,22 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { badInput, parseSequentialName, unavailable, workerEnvironment, type ClusterEventRecord, type ClusterNames, type Config, type Logger, type WorkerRecord, type Zk } from '../schema';
+import { badInput, parseSequentialName, unavailable, workerEnvironment, type ClusterEventRecord, type ClusterNames, type Config, type Logger, type ScalingModeName, type WorkerRecord, type Zk } from '../schema';
 import type { ClusterView } from './clusterView';
-import { dropWorkerDatabase } from './teardown';
+import { removeWorkerStorage } from './workerStorage';
 import type { RuntimeWorker, WorkerRuntime } from './runtimes/runtime';
+import type { ScalingTarget, ScalingTargetValue } from './scalingTarget';
 
 // By consecutive quick exits: a worker that crashes once restarts at once; a crash loop backs off.
 const RESTART_BACKOFF_MS = [0, 0, 500, 2000, 10_000];
 const QUICK_EXIT_MS = 10_000;
+/**
+ * A worker that clears its znodes on a clean stop exits within milliseconds; one whose
+ * membership vanished while its process lives on lost its ZooKeeper session (hung,
+ * frozen, cut off) and is fenced after this long.
+ */
+const FENCE_GRACE_MS = 300;
+/** How often the runtime, ZooKeeper and the desired counts are compared. */
+const RECONCILE_MS = 1000;
 
 export function newWorkerId(): string {
   return `w${randomBytes(4).toString('hex')}`;
@@ -28,15 +37,27 @@ export function checkSlaveCount(count: number, config: Pick<Config, 'minSlaves' 
  * ZooKeeper session timeout. Emits 'event' for scaling changes.
  */
 export class Orchestrator extends EventEmitter {
-  desiredSlaves: number;
+  /** True on the gateway that won the orchestrator election (gateway/main.ts): only it acts. */
+  private leading = false;
   private stopping = false;
   private retiring = new Set<string>();
   /** Killed by crashMaster/crashSlave: replaced at once, not counted as a crash loop. */
   private crashedOnPurpose = new Set<string>();
   private quickExits = new Map<string, number>();
   private startedAt = new Map<string, number>();
-  /** The scaling change in progress, if any: scaleSlaves calls run one after another. */
+  /** The target change being applied, if any: changes apply one after another. */
   private scaling: Promise<void> = Promise.resolve();
+  /** Workers seen registered in ZooKeeper since their (re)start. */
+  private registered = new Set<string>();
+  /** Registered workers whose membership is gone while the runtime still runs them, since when. */
+  private missingSince = new Map<string, number>();
+  /** Restarts scheduled (with backoff) but not yet spawned. */
+  private restarting = new Set<string>();
+  private reconciler: NodeJS.Timeout | null = null;
+  private reconciling = false;
+  private reconcileAgain = false;
+  /** Spawns under way (the runtime lists a worker only once it started). */
+  private spawning = 0;
 
   constructor(
     private readonly runtime: WorkerRuntime,
@@ -44,14 +65,73 @@ export class Orchestrator extends EventEmitter {
     private readonly zk: Zk,
     private readonly names: ClusterNames,
     private readonly config: Config,
+    private readonly target: ScalingTarget,
     private readonly log: Logger,
   ) {
     super();
-    this.desiredSlaves = Math.max(1, config.minSlaves);
-    this.desiredSlaves = Math.min(this.desiredSlaves, Math.max(config.maxSlaves, 1));
     runtime.on('exit', (worker: RuntimeWorker, detail: string) => void this.onExit(worker, detail));
+    target.on('change', (next: ScalingTargetValue, previous: ScalingTargetValue) => this.onTargetChange(next, previous));
     // One stream of cluster events: membership and elections from ZooKeeper, scaling from here.
-    view.on('event', (event: ClusterEventRecord) => this.emit('event', event));
+    view.on('event', (event: ClusterEventRecord) => {
+      this.emit('event', event);
+      if (event.type === 'WORKER_JOINED' && event.workerId) this.registered.add(event.workerId);
+      if (event.type === 'WORKER_LEFT' && this.leading) void this.reconcile();
+    });
+  }
+
+  /**
+   * Brings the runtime in line with ZooKeeper and the desired counts: fences (kills) a
+   * worker whose ZooKeeper session is gone while its process still runs — hung, frozen or
+   * cut off; as master it would otherwise keep WriteQ's single active consumer until
+   * RabbitMQ's heartbeat gives up, a minute later — and spawns workers missing from the
+   * desired count. The runtime's exit notice then restarts the fenced one.
+   */
+  private async reconcile(): Promise<void> {
+    if (this.stopping) return;
+    // One pass at a time; a request meanwhile runs one more pass after it.
+    if (this.reconciling) {
+      this.reconcileAgain = true;
+      return;
+    }
+    this.reconciling = true;
+    try {
+      do {
+        this.reconcileAgain = false;
+        await this.reconcilePass();
+      } while (this.reconcileAgain && !this.stopping);
+    } finally {
+      this.reconciling = false;
+    }
+  }
+
+  private async reconcilePass(): Promise<void> {
+    const now = Date.now();
+    const running = this.runtime.list();
+    for (const w of running) {
+      const id = w.workerId;
+      if (!this.registered.has(id) || this.retiring.has(id) || this.view.nodesOf(id).length) {
+        this.missingSince.delete(id);
+        continue;
+      }
+      const since = this.missingSince.get(id);
+      if (since === undefined) {
+        this.missingSince.set(id, now);
+        setTimeout(() => void this.reconcile(), FENCE_GRACE_MS);
+        continue;
+      }
+      if (now - since < FENCE_GRACE_MS) continue;
+      this.missingSince.delete(id);
+      this.registered.delete(id);
+      this.log.warn({ workerId: id, pid: w.pid, containerId: w.containerId }, 'fencing a worker whose ZooKeeper session is gone while its process runs');
+      this.crashedOnPurpose.add(id);
+      await this.runtime.kill(w).catch((err: Error) => this.log.error({ err, workerId: id }, 'could not fence a worker'));
+    }
+    const live = running.filter((w) => !this.retiring.has(w.workerId)).length + this.restarting.size + this.spawning;
+    const missing = 1 + this.desiredSlaves - live;
+    if (missing > 0 && !this.stopping) {
+      this.log.warn({ missing, live, desiredSlaves: this.desiredSlaves }, 'fewer workers than desired; spawning');
+      await Promise.all(Array.from({ length: missing }, () => this.spawn(newWorkerId()))).catch((err: Error) => this.log.error({ err }, 'could not spawn missing workers'));
+    }
   }
 
   /** Live workers as ZooKeeper sees them, with what the runtime knows (container ids). */
@@ -77,37 +157,66 @@ export class Orchestrator extends EventEmitter {
   }
 
   private async spawn(workerId: string): Promise<RuntimeWorker> {
-    const worker = await this.runtime.spawn({ workerId, env: workerEnvironment(this.config) });
+    this.spawning++;
+    let worker: RuntimeWorker;
+    try {
+      worker = await this.runtime.spawn({ workerId, env: workerEnvironment(this.config) });
+    } finally {
+      this.spawning--;
+    }
+    this.registered.delete(workerId);
     this.startedAt.set(workerId, Date.now());
     this.log.info({ workerId, pid: worker.pid, runtime: this.runtime.name }, 'worker spawned');
     return worker;
   }
 
+  /** The id of the gateway that orchestrates, as the last election recorded it. */
+  get orchestratorGateway(): string | null {
+    return this.view.orchestrator.gatewayId;
+  }
+
+  /** Whether this gateway orchestrates (won the gateways' election). */
+  get orchestrating(): boolean {
+    return this.leading;
+  }
+
   /**
-   * Adopts the workers an earlier gateway left running (their znodes are still there),
-   * then spawns what is missing for one master and the desired slaves.
+   * Called when this gateway wins the orchestrator election. Adopts the workers an
+   * earlier orchestrator left running (their znodes are still there), then spawns what is
+   * missing for one master and the desired slaves, and from then on fences, replaces and
+   * scales.
    */
   async start(): Promise<void> {
+    this.leading = true;
     const running = this.view.workers();
     const adopted: string[] = [];
     for (const w of running) {
-      if (await this.runtime.adopt({ workerId: w.id, pid: w.pid, containerId: w.containerId })) adopted.push(w.id);
+      if (await this.runtime.adopt({ workerId: w.id, pid: w.pid, containerId: w.containerId })) {
+        adopted.push(w.id);
+        this.registered.add(w.id);
+      }
       else await this.clearZnodes(w.id); // a stale registration: its worker is gone
     }
-    if (adopted.length) {
-      this.desiredSlaves = Math.min(this.config.maxSlaves, Math.max(this.desiredSlaves, adopted.length - 1));
-      this.log.info({ adopted, desiredSlaves: this.desiredSlaves }, 'adopted running workers');
-    }
+    if (adopted.length) this.log.info({ adopted, desiredSlaves: this.desiredSlaves }, 'adopted running workers');
     const missing = 1 + this.desiredSlaves - adopted.length;
-    if (missing <= 0) return;
-    // With no master around, the first spawned worker wins the first election.
-    if (!adopted.length) await this.spawn(newWorkerId());
-    await Promise.all(Array.from({ length: adopted.length ? missing : missing - 1 }, () => this.spawn(newWorkerId())));
+    if (missing > 0) {
+      // With no master around, the first spawned worker wins the first election.
+      if (!adopted.length) await this.spawn(newWorkerId());
+      await Promise.all(Array.from({ length: adopted.length ? missing : missing - 1 }, () => this.spawn(newWorkerId())));
+    }
+    this.reconciler = setInterval(() => void this.reconcile(), RECONCILE_MS);
+    // A target set while no gateway orchestrated, or more adopted workers than it asks for.
+    await this.applyTarget();
   }
 
-  async stop(): Promise<void> {
+  /**
+   * Stops orchestrating. `stopWorkers`: stop them too (the last gateway of a cluster);
+   * otherwise they keep running for the next orchestrator to adopt.
+   */
+  async stop(stopWorkers: boolean): Promise<void> {
     this.stopping = true;
-    await this.runtime.stopAll();
+    if (this.reconciler) clearInterval(this.reconciler);
+    if (this.leading && stopWorkers) await this.runtime.stopAll();
   }
 
   /** Removes a dead worker's znodes now rather than after its session times out. */
@@ -123,6 +232,12 @@ export class Orchestrator extends EventEmitter {
   private async onExit(worker: RuntimeWorker, detail: string): Promise<void> {
     const { workerId } = worker;
     this.log.warn({ workerId, pid: worker.pid, detail }, 'worker exited');
+    this.registered.delete(workerId);
+    this.missingSince.delete(workerId);
+    // A gateway that does not orchestrate leaves the replacement to the one that does.
+    if (!this.leading) return;
+    // Counted as on its way back from now, so reconcile does not spawn a second one.
+    if (!this.retiring.has(workerId)) this.restarting.add(workerId);
     try {
       await this.clearZnodes(workerId);
     } catch (err) {
@@ -130,8 +245,9 @@ export class Orchestrator extends EventEmitter {
     }
     if (this.stopping) return;
     if (this.retiring.delete(workerId)) {
+      this.restarting.delete(workerId);
       // Scaled down: nobody will restart this worker, so its replica goes too.
-      await dropWorkerDatabase(this.config, workerId).catch((err: Error) => this.log.warn({ err, workerId }, 'could not drop a retired worker database'));
+      await removeWorkerStorage(this.config, workerId).catch((err: Error) => this.log.warn({ err, workerId }, 'could not remove a retired worker storage'));
       return;
     }
 
@@ -146,7 +262,9 @@ export class Orchestrator extends EventEmitter {
   private restart(workerId: string, failures: number): void {
     const delay = RESTART_BACKOFF_MS[Math.min(failures, RESTART_BACKOFF_MS.length - 1)];
     if (delay) this.log.warn({ workerId, delay }, 'worker keeps failing; backing off before restart');
+    this.restarting.add(workerId);
     setTimeout(() => {
+      this.restarting.delete(workerId);
       if (this.stopping) return;
       this.spawn(workerId).catch((err: Error) => {
         this.log.error({ err, workerId }, 'could not restart worker');
@@ -160,7 +278,7 @@ export class Orchestrator extends EventEmitter {
     const master = this.master();
     if (!master) throw unavailable('there is no master to crash');
     this.crashedOnPurpose.add(master.id);
-    await this.runtime.kill(master.id);
+    await this.runtime.kill({ workerId: master.id, pid: master.pid, containerId: master.containerId });
     return master;
   }
 
@@ -170,47 +288,75 @@ export class Orchestrator extends EventEmitter {
     const victim = slaves[slaves.length - 1];
     if (!victim) throw unavailable('there is no slave to crash');
     this.crashedOnPurpose.add(victim.id);
-    await this.runtime.kill(victim.id);
+    await this.runtime.kill({ workerId: victim.id, pid: victim.pid, containerId: victim.containerId });
     return victim;
   }
 
   /**
-   * Sets the slave target, spawning or retiring (highest pid first) to reach it. Calls
-   * take effect one after another in call order (queued before this function first
-   * awaits): an operator's target and an autoscaler tick that cross must not pick their
-   * victims from the same worker list, and the later call must be the one that holds.
+   * Sets the slave target in ZooKeeper (any gateway may); the orchestrating gateway acts
+   * on it. With `unlessManual` (the autoscaler) an operator's target is left alone: the
+   * check and the write are one versioned update, so an operator's target set meanwhile
+   * wins.
    */
-  async scaleSlaves(count: number, reason: string): Promise<void> {
+  async scaleSlaves(count: number, reason: string, mode: ScalingModeName, options: { unlessManual?: boolean } = {}): Promise<void> {
     checkSlaveCount(count, this.config);
-    const change = this.scaling.then(() => this.applySlaveTarget(count, reason));
-    // The queue only waits for the change to settle; its failure goes to this caller.
-    this.scaling = change.catch(() => undefined);
-    return change;
+    await this.target.set((current) =>
+      (options.unlessManual && current.mode === 'MANUAL') || (current.desiredSlaves === count && current.mode === mode) ? null : { desiredSlaves: count, mode, reason },
+    );
+    if (this.leading) await this.scaling;
   }
 
-  private async applySlaveTarget(count: number, reason: string): Promise<void> {
-    const from = this.desiredSlaves;
-    if (count === from) return;
-    this.desiredSlaves = count;
-    if (count > from) {
-      await Promise.all(Array.from({ length: count - from }, () => this.spawn(newWorkerId())));
-    } else {
-      const masterId = this.view.master()?.id;
-      const live = this.runtime.list().filter((w) => w.workerId !== masterId && !this.retiring.has(w.workerId));
-      const victims = live.sort((a, b) => b.pid - a.pid).slice(0, Math.max(0, live.length - count));
-      for (const v of victims) {
-        this.retiring.add(v.workerId);
-        await this.runtime.kill(v.workerId);
-      }
+  /** Back to the autoscaler, which sets the target on its next run. */
+  async automaticScaling(): Promise<void> {
+    await this.target.set((current) => (current.mode === 'AUTOMATIC' ? null : { ...current, mode: 'AUTOMATIC', reason: 'back to automatic scaling' }));
+  }
+
+  get scalingMode(): ScalingModeName {
+    return this.target.mode;
+  }
+
+  get desiredSlaves(): number {
+    return this.target.desiredSlaves;
+  }
+
+  /** A changed target, seen by every gateway: reported by all, acted on by the orchestrator. */
+  private onTargetChange(next: ScalingTargetValue, previous: ScalingTargetValue): void {
+    if (next.desiredSlaves !== previous.desiredSlaves) {
+      const event: ClusterEventRecord = {
+        type: next.desiredSlaves > previous.desiredSlaves ? 'SCALED_UP' : 'SCALED_DOWN',
+        at: next.at,
+        fromSlaves: previous.desiredSlaves,
+        toSlaves: next.desiredSlaves,
+        reason: next.reason,
+      };
+      this.log.info(event, 'scaled');
+      this.emit('event', event);
     }
-    const event: ClusterEventRecord = {
-      type: count > from ? 'SCALED_UP' : 'SCALED_DOWN',
-      at: new Date().toISOString(),
-      fromSlaves: from,
-      toSlaves: count,
-      reason,
-    };
-    this.log.info(event, 'scaled');
-    this.emit('event', event);
+    if (this.leading) this.applyTarget();
+  }
+
+  /**
+   * Spawns or retires (highest pid first, never the master) until the workers running or
+   * on their way match one master plus the target. One change at a time: two targets that
+   * cross must not pick their victims from the same worker list.
+   */
+  private applyTarget(): Promise<void> {
+    this.scaling = this.scaling.then(async () => {
+      if (this.stopping) return;
+      const want = 1 + this.target.desiredSlaves;
+      const running = this.runtime.list().filter((w) => !this.retiring.has(w.workerId));
+      const have = running.length + this.spawning + this.restarting.size;
+      if (have < want) {
+        await Promise.all(Array.from({ length: want - have }, () => this.spawn(newWorkerId())));
+      } else if (have > want) {
+        const masterId = this.view.master()?.id;
+        const victims = running.filter((w) => w.workerId !== masterId).sort((a, b) => b.pid - a.pid).slice(0, have - want);
+        for (const v of victims) {
+          this.retiring.add(v.workerId);
+          await this.runtime.kill(v);
+        }
+      }
+    }).catch((err: unknown) => this.log.error({ err }, 'could not apply the slave target'));
+    return this.scaling;
   }
 }

@@ -15,10 +15,21 @@ const ASSETS: Record<string, string> = {
 
 const EXAMPLE_TABS = [
   {
-    query: `# The cluster: who is master, who serves reads, how far the log is.
+    query: `# Who is master, who serves reads,
+# how far the log is.
 query Cluster {
-  cluster { epoch lastSeq runtime desiredSlaves master { id pid appliedSeq } slaves { id pid appliedSeq } }
-  workers { id pid role appliedSeq startedAt }
+  cluster {
+    epoch
+    lastSeq
+    runtime
+    scalingMode
+    desiredSlaves
+    master { id pid appliedSeq }
+    slaves { id pid appliedSeq }
+  }
+  workers {
+    id role pid appliedSeq startedAt
+  }
 }`,
   },
   {

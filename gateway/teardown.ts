@@ -1,6 +1,6 @@
-import { Client } from 'pg';
 import { clusterNames, connectBroker, loadConfig, Zk, type Config } from '../schema';
 import { liveGateways } from './presence';
+import { removeClusterStorage } from './workerStorage';
 
 /** The cluster still has a running gateway (its presence znode is there). */
 export class ClusterInUseError extends Error {
@@ -9,8 +9,10 @@ export class ClusterInUseError extends Error {
 
 /**
  * Removes every trace of one cluster namespace: its queues and exchange, its znodes and
- * its workers' databases. Refuses while a gateway of the cluster runs, unless `force`:
- * removing a live cluster's log and databases loses its data under its clients.
+ * its workers' storage (databases on the shared server, or their own PostgreSQL
+ * instances: gateway/workerStorage.ts). Refuses while a gateway of the cluster runs,
+ * unless `force`: removing a live cluster's log and databases loses its data under its
+ * clients.
  */
 export async function destroyCluster(config: Config, options: { force?: boolean } = {}): Promise<void> {
   const names = clusterNames(config.cluster);
@@ -42,30 +44,7 @@ export async function destroyCluster(config: Config, options: { force?: boolean 
     zk.close();
   }
 
-  const pg = new Client({ connectionString: config.databaseUrl });
-  await pg.connect();
-  try {
-    const { rows } = await pg.query<{ datname: string }>(
-      `SELECT datname FROM pg_database WHERE starts_with(datname, $1)`,
-      [names.workerDatabasePrefix],
-    );
-    // Names come from pg_database and match the validated cluster prefix.
-    for (const { datname } of rows) await pg.query(`DROP DATABASE IF EXISTS "${datname}" WITH (FORCE)`);
-  } finally {
-    await pg.end();
-  }
-}
-
-/** Drops one worker's database, once it is stopped for good (scaled down). */
-export async function dropWorkerDatabase(config: Config, workerId: string): Promise<void> {
-  const database = clusterNames(config.cluster).workerDatabase(workerId);
-  const pg = new Client({ connectionString: config.databaseUrl });
-  await pg.connect();
-  try {
-    await pg.query(`DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`);
-  } finally {
-    await pg.end();
-  }
+  await removeClusterStorage(config);
 }
 
 if (require.main === module) {
@@ -77,7 +56,7 @@ if (require.main === module) {
     process.exit(2);
   }
   destroyCluster(config, { force: args.includes('--force') })
-    .then(() => process.stdout.write(`cluster ${config.cluster} removed (queues, znodes, databases)\n`))
+    .then(() => process.stdout.write(`cluster ${config.cluster} removed (queues, znodes, worker storage)\n`))
     .catch((err: Error) => {
       process.stderr.write(`teardown failed: ${err.message}\n`);
       process.exit(1);

@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import os from 'node:os';
+import path from 'node:path';
 import { z } from 'zod';
 
 /**
@@ -20,6 +22,12 @@ const envSchema = z.object({
     .default('ridedb'),
   WORKER_RUNTIME: z.enum(['process', 'docker']).default('process'),
   WORKER_IMAGE: z.string().min(1).default('ridedb-worker:latest'),
+  // Unset: decided by WORKER_RUNTIME (loadConfig).
+  WORKER_STORAGE: z.enum(['shared', 'dedicated']).optional(),
+  WORKER_DATA_ROOT: z
+    .string()
+    .refine((p) => path.isAbsolute(p), 'WORKER_DATA_ROOT must be an absolute path')
+    .optional(),
   DBAAS_ADMIN_TOKEN: z.string().min(1).optional(),
   SCALE_INTERVAL_SECONDS: intFromEnv(120, 1),
   READS_PER_SLAVE: intFromEnv(20, 1),
@@ -54,6 +62,14 @@ export interface Config {
   cluster: string;
   workerRuntime: 'process' | 'docker';
   workerImage: string;
+  /**
+   * `shared`: each worker creates its database on the server DATABASE_URL names.
+   * `dedicated`: each worker runs a PostgreSQL of its own under workerDataRoot
+   * (worker/ownPostgres.ts), so no two replicas share a server's fate.
+   */
+  workerStorage: 'shared' | 'dedicated';
+  /** Where dedicated workers keep their PostgreSQL: `<root>/<cluster>/<workerId>/`. */
+  workerDataRoot: string;
   adminToken: string;
   /** True when the token was generated here and must be shown to the operator once. */
   adminTokenGenerated: boolean;
@@ -92,6 +108,15 @@ export interface Config {
   logLevel: string;
 }
 
+/**
+ * Where dedicated storage lives unless WORKER_DATA_ROOT says: root's usual place for
+ * service data, else the user's own data directory (a non-root user cannot write /var/lib).
+ */
+function defaultDataRoot(): string {
+  if (process.getuid?.() === 0) return '/var/lib/ridedb';
+  return path.join(process.env.XDG_DATA_HOME || path.join(os.homedir(), '.local/share'), 'ridedb');
+}
+
 export class ConfigError extends Error {
   readonly code = 'CONFIG';
 }
@@ -114,6 +139,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     cluster: e.DBAAS_CLUSTER,
     workerRuntime: e.WORKER_RUNTIME,
     workerImage: e.WORKER_IMAGE,
+    // Containers isolate workers anyway, and a PostgreSQL inside each costs little more
+    // there; child processes keep today's quick default (docs/operations.md).
+    workerStorage: e.WORKER_STORAGE ?? (e.WORKER_RUNTIME === 'docker' ? 'dedicated' : 'shared'),
+    workerDataRoot: e.WORKER_DATA_ROOT ?? defaultDataRoot(),
     adminToken: e.DBAAS_ADMIN_TOKEN ?? randomBytes(24).toString('hex'),
     adminTokenGenerated: e.DBAAS_ADMIN_TOKEN === undefined,
     scaleIntervalSeconds: e.SCALE_INTERVAL_SECONDS,
@@ -149,6 +178,9 @@ export function workerEnvironment(c: Config): Record<string, string> {
     ZK_HOSTS: c.zkHosts,
     DATABASE_URL: c.databaseUrl,
     DBAAS_CLUSTER: c.cluster,
+    // Resolved here: a worker does not know its runtime, which decides the default.
+    WORKER_STORAGE: c.workerStorage,
+    WORKER_DATA_ROOT: c.workerDataRoot,
     ZK_SESSION_TIMEOUT_MS: String(c.zkSessionTimeoutMs),
     LOG_RETENTION_BYTES: String(c.logRetentionBytes),
     LOG_LEVEL: c.logLevel,

@@ -38,6 +38,7 @@ export enum ClusterEventType {
   LEADER_ELECTED = 'LEADER_ELECTED',
   SCALED_UP = 'SCALED_UP',
   SCALED_DOWN = 'SCALED_DOWN',
+  ORCHESTRATOR_ELECTED = 'ORCHESTRATOR_ELECTED',
 }
 registerEnumType(ClusterEventType, {
   name: 'ClusterEventType',
@@ -48,6 +49,9 @@ registerEnumType(ClusterEventType, {
     LEADER_ELECTED: { description: 'A worker won the election and is the master now; `epoch` is the new epoch.' },
     SCALED_UP: { description: 'The slave target rose from `fromSlaves` to `toSlaves` (`reason` says who decided).' },
     SCALED_DOWN: { description: 'The slave target fell from `fromSlaves` to `toSlaves`; the highest-pid slaves are stopped.' },
+    ORCHESTRATOR_ELECTED: {
+      description: 'A gateway (`gatewayId`) won the gateways\' election and orchestrates now: it spawns, fences, scales and replaces workers; `epoch` is the orchestrator epoch.',
+    },
   },
 });
 
@@ -62,7 +66,7 @@ registerEnumType(ScalingMode, {
     AUTOMATIC: { description: 'The autoscaler: every SCALE_INTERVAL_SECONDS it sets the target from the reads of the last interval. The mode a gateway starts in.' },
     MANUAL: {
       description:
-        'An operator: the target of the last `scaleSlaves(count: N)` holds, whatever the load, until `scaleSlaves(count: null)`. Kept by the gateway in memory: a restarted gateway starts in AUTOMATIC.',
+        'An operator: the target of the last `scaleSlaves(count: N)` holds, whatever the load, until `scaleSlaves(count: null)`. Kept in ZooKeeper: it holds through gateway restarts and for every gateway of the cluster.',
     },
   },
 });
@@ -129,6 +133,8 @@ export class Cluster implements ClusterRecord {
   })
   readsThisInterval!: number;
   @Field(() => ScalingMode, { description: 'Who sets `desiredSlaves`: the autoscaler (AUTOMATIC) or `scaleSlaves` (MANUAL).' }) scalingMode!: ScalingModeName;
+  @Field(() => String, { nullable: true, description: 'The id of the gateway that orchestrates (spawns, fences, scales and replaces workers); any gateway serves the API and accepts admin operations. Null while none is elected.' })
+  orchestrator!: string | null;
 }
 
 @ObjectType({ description: 'A change in the cluster, as the gateway saw it. Each is also a `cluster event` line in the gateway log.' })
@@ -145,4 +151,5 @@ export class ClusterEvent implements ClusterEventRecord {
     description: "Scaling events: who decided, `manual scaleSlaves` or the autoscaler's count (e.g. `60 reads in the last 120s (20 per slave)`); null otherwise.",
   })
   reason?: string | null;
+  @Field(() => String, { nullable: true, description: 'ORCHESTRATOR_ELECTED: the gateway that orchestrates now; null otherwise.' }) gatewayId?: string | null;
 }

@@ -1,6 +1,7 @@
 /** What the gateway and the workers share. Neither side imports the other. */
 export * from './config';
 export * from './names';
+export * from './dedicatedStorage';
 export * from './errors';
 export * from './messages';
 export * from './records';
@@ -12,3 +13,4 @@ export * from './areas';
 export * from './topology';
 export * from './logger';
 export * from './zk';
+export * from './election';

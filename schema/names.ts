@@ -15,6 +15,11 @@ export interface ClusterNames {
   zkEpoch: string;
   /** One ephemeral znode per running gateway (gateway/presence.ts). */
   zkGateways: string;
+  /** The gateways' election of the one that orchestrates, and its epoch (one per election). */
+  zkOrchestrators: string;
+  zkOrchestratorEpoch: string;
+  /** The slave target and who sets it (gateway/scalingTarget.ts), shared by every gateway. */
+  zkScaling: string;
   workerDatabase(workerId: string): string;
   /** Prefix shared by every worker database of the cluster (for teardown). */
   workerDatabasePrefix: string;
@@ -36,6 +41,9 @@ export function clusterNames(cluster: string): ClusterNames {
     zkElection: `/${cluster}/election`,
     zkEpoch: `/${cluster}/epoch`,
     zkGateways: `/${cluster}/gateways`,
+    zkOrchestrators: `/${cluster}/orchestrators`,
+    zkOrchestratorEpoch: `/${cluster}/orchestratorEpoch`,
+    zkScaling: `/${cluster}/scaling`,
     workerDatabase: (workerId) => {
       if (!WORKER_ID_PATTERN.test(workerId)) throw new Error(`invalid worker id: ${workerId}`);
       return `${cluster}_w_${workerId}`;

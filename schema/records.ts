@@ -43,12 +43,14 @@ export interface ClusterRecord {
   desiredSlaves: number;
   readsThisInterval: number;
   scalingMode: ScalingModeName;
+  /** The gateway that orchestrates (spawns, fences, scales), if one is elected. */
+  orchestrator: string | null;
 }
 
 /** AUTOMATIC: the autoscaler sizes the slaves; MANUAL: an operator's scaleSlaves target holds. */
 export type ScalingModeName = 'AUTOMATIC' | 'MANUAL';
 
-export type ClusterEventTypeName = 'WORKER_JOINED' | 'WORKER_LEFT' | 'LEADER_ELECTED' | 'SCALED_UP' | 'SCALED_DOWN';
+export type ClusterEventTypeName = 'WORKER_JOINED' | 'WORKER_LEFT' | 'LEADER_ELECTED' | 'SCALED_UP' | 'SCALED_DOWN' | 'ORCHESTRATOR_ELECTED';
 
 export interface ClusterEventRecord {
   type: ClusterEventTypeName;
@@ -59,4 +61,6 @@ export interface ClusterEventRecord {
   fromSlaves?: number | null;
   toSlaves?: number | null;
   reason?: string | null;
+  /** ORCHESTRATOR_ELECTED: the gateway that orchestrates now. */
+  gatewayId?: string | null;
 }

@@ -124,6 +124,16 @@ ensure_docker() {
   fi
   say "Docker daemon is up"
 }
+# WORKER_STORAGE=dedicated (the docker runtime's default) runs a PostgreSQL per worker:
+# from this host's binaries under the process runtime, from copies of them in the worker
+# image under docker. They are there when the shared server was installed here, not when
+# DATABASE_URL names another host.
+if [ "${WORKER_STORAGE:-}" = dedicated ] || [ "${WORKER_RUNTIME:-process}" = docker ] || [ "${RIDEDB_DOCKER:-0}" = 1 ]; then
+  if ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then
+    can_install || die "WORKER_STORAGE=dedicated needs PostgreSQL's server binaries: apt-get install postgresql"
+    apt_install postgresql
+  fi
+fi
 if [ "${WORKER_RUNTIME:-process}" = docker ] || [ "${RIDEDB_DOCKER:-0}" = 1 ]; then
   ensure_docker
   bash scripts/build-worker-image.sh

@@ -29,7 +29,7 @@ function expectClientError(res: { status: number; text: string }) {
   expect(() => JSON.parse(res.text) as unknown).not.toThrow();
 }
 
-/** Times `{ rideCount }` from a well-behaved client while `attack` runs; returns the p99 in ms. */
+/** Times `{ rideCount }` from a well-behaved client while `attack` runs again and again for 2 s; returns the p99 in ms. */
 async function p99During(attack: () => Promise<unknown>): Promise<number> {
   const times: number[] = [];
   let running = true;
@@ -44,13 +44,18 @@ async function p99During(attack: () => Promise<unknown>): Promise<number> {
     }
   })();
   try {
-    await attack();
+    const until = performance.now() + 2000;
+    do await attack();
+    while (performance.now() < until);
   } finally {
     running = false;
     await probe;
   }
   times.sort((a, b) => a - b);
-  return times[Math.min(times.length - 1, Math.floor(times.length * 0.99))];
+  const p99 = times[Math.min(times.length - 1, Math.floor(times.length * 0.99))];
+  // The figure for BENCHMARKS.md; the assertion is only a generous bound.
+  process.stdout.write(`${expect.getState().currentTestName}: other clients' p99 ${p99.toFixed(1)} ms over ${times.length} requests\n`);
+  return p99;
 }
 
 const openSubscriptions = async () => Number(/^ridedb_subscriptions_open (\d+)$/m.exec(await (await fetch(`${cluster.url}/metrics`)).text())?.[1]);
@@ -150,7 +155,7 @@ describe('a hostile client', () => {
   it('cannot make reads wait for a log position that does not exist', async () => {
     const p99 = await p99During(async () => {
       const answers = await Promise.all(
-        Array.from({ length: 300 }, () => fetch(`${cluster.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-dbaas-min-seq': '9007199254740991' }, body: '{"query":"{ rideCount }"}' }).then((r) => r.json() as Promise<{ errors?: Array<{ message: string; extensions: { code: string } }> }>)),
+        Array.from({ length: 100 }, () => fetch(`${cluster.url}/graphql`, { method: "POST", headers: { "content-type": "application/json", "x-dbaas-min-seq": "9007199254740991" }, body: '{"query":"{ rideCount }"}' }).then((r) => r.json() as Promise<{ errors?: Array<{ message: string; extensions: { code: string } }> }>)),
       );
       for (const a of answers) {
         expect(a.errors?.[0].extensions.code).toBe('BAD_USER_INPUT');

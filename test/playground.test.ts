@@ -1,10 +1,17 @@
+import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { buildSchema } from 'graphql';
 import { chromium, type Browser } from 'playwright-core';
 import { TestCluster } from './support/cluster';
 
 // `RIDEDB_SCREENSHOT=docs/playground.png npx jest test/playground.test.ts` refreshes the docs picture.
 const SCREENSHOT = process.env.RIDEDB_SCREENSHOT ?? path.join(os.tmpdir(), 'ridedb-playground.png');
+
+/** The committed SDL (test/schemaFile.test.ts keeps it equal to the code): what the docs pane must show. */
+const SDL = buildSchema(fs.readFileSync(path.join(__dirname, '..', 'schema.graphql'), 'utf8'));
+/** A description as the docs pane renders it (markdown: no backticks, collapsed whitespace). */
+const rendered = (text: string | null | undefined) => (text ?? '').replace(/`/g, '').replace(/\s+/g, ' ').trim();
 
 let cluster: TestCluster;
 let browser: Browser;
@@ -21,7 +28,7 @@ afterAll(async () => {
 });
 
 describe('the GraphQL explorer', () => {
-  it('loads from the gateway alone, runs the example query and shows the result', async () => {
+  it('loads from the gateway alone, runs the example query, shows the result and the schema docs', async () => {
     const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
     const problems: string[] = [];
     page.on('requestfailed', (req) => problems.push(`failed: ${req.url()} ${req.failure()?.errorText ?? ''}`));
@@ -41,6 +48,22 @@ describe('the GraphQL explorer', () => {
     const result = (await page.textContent('.result-window')) ?? '';
     expect(result).toMatch(/"role": "MASTER"/);
     expect(result).toMatch(/"role": "SLAVE"/);
+
+    // The docs pane (GraphiQL's sidebar button) lists the root types from introspection ...
+    await page.click('.graphiql-sidebar button[aria-label="Show Documentation Explorer"]');
+    await page.waitForSelector('.graphiql-doc-explorer-root-type', { timeout: 30_000 });
+    expect(await page.locator('.graphiql-doc-explorer-error').count()).toBe(0);
+    const roots = await page.locator('.graphiql-doc-explorer-section-content').first().innerText();
+    expect(roots.replace(/\s+/g, ' ')).toContain('query: Query mutation: Mutation subscription: Subscription');
+    // ... and, on Query, the descriptions of schema.graphql.
+    await page.locator('.graphiql-doc-explorer-type-name', { hasText: /^Query$/ }).first().click();
+    await page.waitForFunction(() => document.querySelector('.graphiql-doc-explorer-title')?.textContent === 'Query', undefined, { timeout: 10_000 });
+    const docs = rendered(await page.textContent('.graphiql-doc-explorer-content'));
+    const query = SDL.getQueryType()!;
+    expect(rendered(query.description)).not.toBe('');
+    expect(docs).toContain(rendered(query.description));
+    expect(docs).toContain(rendered(query.getFields().rides.description));
+
     await page.screenshot({ path: SCREENSHOT });
     expect(problems).toEqual([]);
   });

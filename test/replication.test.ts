@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { encode } from '../schema';
-import { domainChecksums, PASSWORD, queryOne, TestCluster, waitUntil, WORKER_ENTRY } from './support/cluster';
+import { domainChecksums, PASSWORD, queryOne, TestCluster, waitUntil, WORKER_ENTRY, appliedSeqOf } from './support/cluster';
 import { withRawRpc } from './support/load';
 
 let cluster: TestCluster;
@@ -13,9 +13,7 @@ afterAll(async () => {
   await cluster?.stop();
 });
 
-async function appliedSeq(databaseUrl: string): Promise<number> {
-  return Number((await queryOne<{ applied_seq: string }>(databaseUrl, 'SELECT applied_seq FROM _dbaas_state')).applied_seq);
-}
+const appliedSeq = appliedSeqOf;
 
 /** n writes, `concurrency` at a time: users, rides, and joins. */
 async function writeMany(n: number, tag: string, concurrency = 8): Promise<void> {
@@ -65,7 +63,7 @@ describe('the durable log', () => {
     const late = startWorker('late_joiner');
     const lateDb = cluster.workerDatabaseUrl('late_joiner');
     try {
-      await waitUntil('the late worker to reach the head', async () => (await appliedSeq(lateDb).catch(() => 0)) >= head, 60_000);
+      await waitUntil('the late worker to reach the head', async () => (await appliedSeq(lateDb)) >= head, 60_000);
       expect(await domainChecksums(lateDb)).toEqual(await domainChecksums(masterDb));
 
       // Crash it, write more, restart it: it resumes from its own applied position.

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { domainChecksums, PASSWORD, queryOne, TestCluster, waitUntil, WORKER_ENTRY } from './support/cluster';
+import { domainChecksums, PASSWORD, queryOne, TestCluster, waitUntil, WORKER_ENTRY, appliedSeqOf } from './support/cluster';
 
 let cluster: TestCluster;
 beforeAll(async () => {
@@ -10,7 +10,7 @@ afterAll(async () => {
   await cluster?.stop();
 });
 
-const appliedSeq = async (url: string) => Number((await queryOne<{ applied_seq: string }>(url, 'SELECT applied_seq FROM _dbaas_state').catch(() => ({ applied_seq: '0' }))).applied_seq);
+const appliedSeq = appliedSeqOf;
 
 describe('log retention and snapshots', () => {
   it('bootstraps a new worker from a peer snapshot once the log no longer reaches back, then follows the log', async () => {

@@ -60,7 +60,7 @@ afterAll(async () => {
   if (!(await zk.answers())) await zk.start();
   await destroyCluster(loadConfig(env), { force: true });
   await zk.remove();
-  for (const file of fs.readdirSync('/var/log/zookeeper').filter((f) => f.startsWith(`zookeeper-${env.USER}-`))) fs.rmSync(path.join('/var/log/zookeeper', file));
+  if (fs.existsSync('/var/log/zookeeper')) for (const file of fs.readdirSync('/var/log/zookeeper').filter((f) => f.startsWith(`zookeeper-${env.USER}-`))) fs.rmSync(path.join('/var/log/zookeeper', file));
 });
 
 describe('services started by npm start', () => {

@@ -1,8 +1,7 @@
 import {
   encode,
   memberDataSchema,
-  parseSequentialName,
-  sortBySequence,
+  runForLeadership,
   ZkState,
   type ClusterNames,
   type Logger,
@@ -91,29 +90,21 @@ export class Coordination {
     return 0;
   }
 
-  /**
-   * The standard recipe: a sequential ephemeral candidate node; the lowest leads; every
-   * other candidate watches only its predecessor, so a leader's death wakes one worker.
-   */
+  /** Joins the master election (schema/election.ts); a lost candidacy stops the worker. */
   async runForLeader(onElected: () => Promise<void>): Promise<void> {
-    const path = await this.zk.createEphemeralSequential(`${this.names.zkElection}/${this.member.id}-`, Buffer.from(this.member.id));
-    const myName = path.slice(this.names.zkElection.length + 1);
-    let elected = false;
-    const check = async (): Promise<void> => {
-      if (this.closed || elected) return;
-      const candidates = sortBySequence(await this.zk.getChildren(this.names.zkElection));
-      const index = candidates.indexOf(myName);
-      if (index === -1) return this.failStop('election candidacy znode was removed');
-      if (index === 0) {
-        elected = true;
-        return onElected();
-      }
-      const predecessor = `${this.names.zkElection}/${candidates[index - 1]}`;
-      const exists = await this.zk.exists(predecessor, () => void check().catch((err: Error) => this.failStop(err.message)));
-      if (!exists) return check();
-      this.log.debug({ watching: parseSequentialName(candidates[index - 1]).workerId }, 'waiting behind predecessor');
-    };
-    await check();
+    await runForLeadership(this.zk, this.names.zkElection, this.member.id, {
+      onElected,
+      onLost: (reason) => {
+        if (!this.closed) this.failStop(reason);
+      },
+      onWaiting: (predecessor) => this.log.debug({ watching: predecessor }, 'waiting behind predecessor'),
+    });
+  }
+
+  /** The cluster epoch as ZooKeeper has it now (the master's lease reads it). */
+  async currentEpoch(): Promise<number> {
+    const got = await this.zk.getData(this.names.zkEpoch);
+    return Number(got?.data.toString() || '0');
   }
 
   /** Advances the cluster epoch with a versioned write (no two masters share one). */

@@ -35,6 +35,12 @@ async function ensureDatabase(serverUrl: string, database: string): Promise<void
 /** Runs `work` in one transaction on a pooled connection: commit on success, roll back on any error. */
 export async function inTransaction<T>(pool: Pool, log: Logger, work: (client: PoolClient) => Promise<T>, begin = 'BEGIN'): Promise<T> {
   const client = await pool.connect();
+  // A checked-out client has no listener of the pool's: without one, its connection dying
+  // (PostgreSQL stopped or killed) would be an uncaught 'error' that kills the process
+  // before the failing query reaches the caller, whose handling (fail-stop, retry) decides.
+  // The pool discards the broken client on release.
+  const onError = (err: Error) => log.warn({ err }, 'PostgreSQL connection failed during a transaction');
+  client.on('error', onError);
   try {
     await client.query(begin);
     const result = await work(client);
@@ -44,6 +50,7 @@ export async function inTransaction<T>(pool: Pool, log: Logger, work: (client: P
     await client.query('ROLLBACK').catch((rollbackErr: Error) => log.error({ err: rollbackErr }, 'rollback failed'));
     throw err;
   } finally {
+    client.off('error', onError);
     client.release();
   }
 }

@@ -11,6 +11,8 @@ import {
 import { Coordination } from './coordination';
 import { openWorkerDatabase, readPosition } from './database';
 import { startLogTail } from './logTail';
+import { LeaderLease, leaseTimings } from './lease';
+import { OwnPostgres } from './ownPostgres';
 import { fenceLog, startWriteServer } from './master';
 import { Replica } from './replica';
 import { startReadServer } from './slave';
@@ -35,7 +37,12 @@ async function main(): Promise<void> {
     process.exit(70);
   };
 
-  const pool = await openWorkerDatabase(config.databaseUrl, names.workerDatabase(workerId), log);
+  // Dedicated storage: a PostgreSQL of this worker's own, whose loss stops this worker alone.
+  const ownPostgres =
+    config.workerStorage === 'dedicated'
+      ? await OwnPostgres.start({ dataRoot: config.workerDataRoot, cluster: config.cluster, workerId, log, onLost: (reason) => failStop(`own PostgreSQL lost: ${reason}`) })
+      : null;
+  const pool = await openWorkerDatabase(ownPostgres?.serverUrl ?? config.databaseUrl, names.workerDatabase(workerId), log);
 
   const connection = await connectBroker(config.amqpUrl);
   connection.on('error', (err: Error) => log.error({ err }, 'AMQP connection error'));
@@ -87,9 +94,14 @@ async function main(): Promise<void> {
 
   await coordination.runForLeader(async () => {
     const epoch = await coordination.advanceEpoch();
+    const lease = new LeaderLease(
+      { readEpoch: () => coordination.currentEpoch() },
+      { epoch, ...leaseTimings(Math.min(config.zkSessionTimeoutMs, zk.sessionTimeoutMs)), onLost: (reason) => failStop(reason) },
+    );
+    await lease.start();
     log.info({ epoch }, 'elected; fencing the log');
     const sync = await connection.createConfirmChannel();
-    const deps = { connection, names, pool, replica, workerId, log: log.child({ role: 'MASTER', epoch }), failStop };
+    const deps = { connection, lease, names, pool, replica, workerId, log: log.child({ role: 'MASTER', epoch }), failStop };
     await fenceLog(deps, epoch, sync);
     await tail.stop();
     await reads.stop();
@@ -104,6 +116,7 @@ async function main(): Promise<void> {
     await coordination.close();
     await connection.close().catch((err: Error) => log.warn({ err }, 'AMQP close failed'));
     await pool.end();
+    await ownPostgres?.stop();
     process.exit(0);
   };
   process.once('SIGTERM', () => void shutdown('SIGTERM'));

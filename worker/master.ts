@@ -21,8 +21,9 @@ import {
 } from '../schema';
 import { inTransaction } from './database';
 import { BEGIN_ASYNC_COMMIT, PositionMismatchError, recordInLog, savePosition, type Replica } from './replica';
+import type { LeaderLease } from './lease';
 import { prepared } from './preparedSql';
-import { deadLetter, idsToAnswer, errorReply, ReplySender } from './rpcReply';
+import { deadLetter, idsToAnswer, errorReply, isDatabaseUnavailable, ReplySender } from './rpcReply';
 
 const keyReused = () => conflict('this Idempotency-Key was already used for a different write (another operation or other arguments)');
 
@@ -33,6 +34,8 @@ const MAX_BATCH = 512;
 
 export interface MasterDeps {
   connection: ChannelModel;
+  /** This master's leadership: nothing is published or acknowledged once it lapsed. */
+  lease: Pick<LeaderLease, 'valid' | 'remainingMs'>;
   names: ClusterNames;
   pool: Pool;
   replica: Replica;
@@ -193,8 +196,15 @@ export async function startWriteServer(deps: MasterDeps, epoch: number, sync: Co
       const position = { appliedSeq: seq, epoch, streamOffset: replica.streamOffset };
       // The broker persists the entries while PostgreSQL records them: the confirm and the
       // two statements overlap, and COMMIT waits for both.
+      if (!deps.lease.valid) deps.failStop(`leadership lease lapsed ${-deps.lease.remainingMs} ms ago; not publishing`);
       publishing = entries.length > 0;
-      const confirmed = publishing ? publishConfirmed(sync, names.syncExchange, { kind: 'writes', entries }) : Promise.resolve();
+      // Confirmed within the lease, the entries precede any newer master's epoch marker
+      // (worker/lease.ts); confirmed later, replicas may skip them: never acknowledge those.
+      const confirmed = publishing
+        ? publishConfirmed(sync, names.syncExchange, { kind: 'writes', entries }).then(() => {
+            if (!deps.lease.valid) throw new Error(`the broker confirmed ${-deps.lease.remainingMs} ms after the leadership lease lapsed`);
+          })
+        : Promise.resolve();
       const recorded = (async () => {
         await recordInLog(sql, entries);
         await savePosition(sql, position); // checked by the first statement
@@ -225,6 +235,10 @@ export async function startWriteServer(deps: MasterDeps, epoch: number, sync: Co
       // PostgreSQL lost commits this process already counted (a crash of the database):
       // restart from what the database holds and replay the log.
       if (err instanceof PositionMismatchError) deps.failStop(`write position lost: ${err.message}`);
+      // This master's database is gone (its own PostgreSQL died, a full disk): answering
+      // UNAVAILABLE would fail writes another master could take. Stop without acking them:
+      // they stay in WriteQ for the next master.
+      if (isDatabaseUnavailable(err)) deps.failStop(`database unavailable: ${(err as Error).message}`);
       const decoded = jobs.filter((j) => j.request);
       if (decoded.length === 1) {
         decoded[0].reply = errorReply(err, decoded[0].request!.requestId, workerId, replica.appliedSeq, log);

@@ -18,7 +18,8 @@ export function queryTextError(query: string, limits: ParseLimits): GraphQLError
   if (query.length * 3 <= limits.maxQueryBytes) return null;
   const bytes = Buffer.byteLength(query);
   if (bytes <= limits.maxQueryBytes) return null;
-  return new GraphQLError(`the query is ${bytes} bytes; the limit is ${limits.maxQueryBytes} (MAX_QUERY_BYTES)`, { extensions: { code: 'BAD_USER_INPUT' } });
+  // BAD_REQUEST, as for a body over the size limit (gateway/graphql/httpProtocol.ts).
+  return new GraphQLError(`the query is ${bytes} bytes; the limit is ${limits.maxQueryBytes} (MAX_QUERY_BYTES)`, { extensions: { code: 'BAD_REQUEST' } });
 }
 
 /**

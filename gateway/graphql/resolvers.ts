@@ -17,6 +17,7 @@ function clusterOf(c: GqlContext): ClusterRecord {
     desiredSlaves: c.orchestrator.desiredSlaves,
     readsThisInterval: c.autoscaler.readsThisInterval,
     scalingMode: c.autoscaler.mode,
+    orchestrator: c.orchestrator.orchestratorGateway,
   };
 }
 
@@ -179,7 +180,7 @@ export class MutationResolver {
     // Nullable so that null can mean "automatic"; an omitted count is more likely a
     // mistake than a request to hand the slaves back to the autoscaler.
     if (count === undefined) throw badInput('count is required: a number sets a manual slave target, null returns to automatic scaling');
-    if (count === null) c.autoscaler.resume();
+    if (count === null) await c.autoscaler.resume();
     else await c.autoscaler.hold(count);
     return clusterOf(c);
   }

@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import Docker from 'dockerode';
-import type { Logger } from '../../schema';
+import type { Config, Logger } from '../../schema';
+import { workerVolumeMount } from './dockerVolumes';
 import type { RuntimeWorker, WorkerRuntime, WorkerSpec } from './runtime';
 
 const STOP_GRACE_SECONDS = 5;
@@ -17,7 +18,8 @@ interface DockerEvent {
  * Workers as Docker containers, through dockerode: labelled with the cluster, host
  * networking (every address stays loopback) and the host's pid namespace, so the pid a
  * worker reports is the container's main pid as the host sees it. Exits are learned from
- * the Docker events stream.
+ * the Docker events stream. With WORKER_STORAGE=dedicated each container runs its own
+ * PostgreSQL, its data in a named volume per worker (gateway/runtimes/dockerVolumes.ts).
  */
 export class DockerRuntime extends EventEmitter implements WorkerRuntime {
   readonly name = 'docker';
@@ -29,6 +31,8 @@ export class DockerRuntime extends EventEmitter implements WorkerRuntime {
     private readonly cluster: string,
     private readonly image: string,
     private readonly log: Logger,
+    /** Set when workers keep a PostgreSQL of their own (dedicated storage): volumes are mounted. */
+    private readonly dedicatedStorage: Config | null = null,
   ) {
     super();
   }
@@ -87,12 +91,13 @@ export class DockerRuntime extends EventEmitter implements WorkerRuntime {
     // Each life of a worker gets its own container name: the previous container may still
     // be being removed when its replacement starts.
     const name = `ridedb-${this.cluster}-${spec.workerId}-${Date.now().toString(36)}`;
+    const mounts = this.dedicatedStorage ? [await workerVolumeMount(this.docker, this.dedicatedStorage, spec.workerId)] : [];
     const container = await this.docker.createContainer({
       Image: this.image,
       name,
       Env: Object.entries({ ...spec.env, WORKER_ID: spec.workerId }).map(([k, v]) => `${k}=${v}`),
       Labels: { [CLUSTER_LABEL]: this.cluster, [WORKER_LABEL]: spec.workerId },
-      HostConfig: { NetworkMode: 'host', PidMode: 'host' },
+      HostConfig: { NetworkMode: 'host', PidMode: 'host', Mounts: mounts },
     });
     await container.start();
     const info = await container.inspect();
@@ -101,11 +106,16 @@ export class DockerRuntime extends EventEmitter implements WorkerRuntime {
     return worker;
   }
 
-  async kill(workerId: string): Promise<void> {
-    const worker = this.workers.get(workerId);
-    if (!worker?.containerId) return;
+  async kill(target: RuntimeWorker): Promise<void> {
+    const workerId = target.workerId;
+    // A gateway that does not orchestrate knows no containers: find it by its labels.
+    const containerId =
+      this.workers.get(workerId)?.containerId ??
+      target.containerId ??
+      (await this.docker.listContainers({ filters: { label: [`${CLUSTER_LABEL}=${this.cluster}`, `${WORKER_LABEL}=${workerId}`], status: ['running'] } }))[0]?.Id;
+    if (!containerId) return;
     await this.docker
-      .getContainer(worker.containerId)
+      .getContainer(containerId)
       .kill({ signal: 'SIGKILL' })
       .catch((err: Error) => this.log.warn({ err, workerId }, 'kill failed'));
   }

@@ -6,7 +6,10 @@ import type { WorkerRuntime } from './runtime';
 export type { RuntimeWorker, WorkerRuntime, WorkerSpec } from './runtime';
 
 export async function createRuntime(config: Config, log: Logger): Promise<WorkerRuntime> {
-  const runtime = config.workerRuntime === 'docker' ? new DockerRuntime(config.cluster, config.workerImage, log) : new ProcessRuntime();
+  const runtime =
+    config.workerRuntime === 'docker'
+      ? new DockerRuntime(config.cluster, config.workerImage, log, config.workerStorage === 'dedicated' ? config : null)
+      : new ProcessRuntime();
   await runtime.start();
   return runtime;
 }

@@ -60,10 +60,10 @@ export class ProcessRuntime extends EventEmitter implements WorkerRuntime {
     return true;
   }
 
-  async kill(workerId: string): Promise<void> {
-    this.children.get(workerId)?.child.kill('SIGKILL');
-    const adopted = this.adopted.get(workerId);
-    if (adopted) process.kill(adopted.pid, 'SIGKILL');
+  async kill(worker: RuntimeWorker): Promise<void> {
+    const child = this.children.get(worker.workerId)?.child;
+    if (child) child.kill('SIGKILL');
+    else if (isAlive(worker.pid)) process.kill(worker.pid, 'SIGKILL');
   }
 
   list(): RuntimeWorker[] {

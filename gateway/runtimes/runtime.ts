@@ -28,8 +28,12 @@ export interface WorkerRuntime extends EventEmitter {
    * second set. Returns false if this runtime cannot reach it.
    */
   adopt(worker: RuntimeWorker): Promise<boolean>;
-  /** Kills a worker at once (SIGKILL): a crash, as far as the cluster can tell. */
-  kill(workerId: string): Promise<void>;
+  /**
+   * Kills a worker at once (SIGKILL): a crash, as far as the cluster can tell. By its
+   * pid or container, so a gateway that does not orchestrate (and so neither started nor
+   * adopted it) can kill it too.
+   */
+  kill(worker: RuntimeWorker): Promise<void>;
   list(): RuntimeWorker[];
   /** Stops every worker this runtime started (SIGTERM, then SIGKILL after a grace period). */
   stopAll(): Promise<void>;

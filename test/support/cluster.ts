@@ -8,6 +8,7 @@ import { Client } from 'pg';
 import { clusterNames, loadConfig, workerEnvironment, type Config } from '../../schema';
 import { destroyCluster } from '../../gateway/teardown';
 import { GATEWAY_NODE_FLAGS, NODE_PROCESS_ENV } from '../../gateway/nodeFlags';
+import { workerDatabaseUrl } from './workerStorage';
 
 /** The repository root, whether this runs from source (jest) or from dist/ (benchmarks). */
 function findRoot(dir: string): string {
@@ -119,6 +120,24 @@ export class TestCluster {
     return cluster;
   }
 
+  /** One more gateway of the same cluster (its own port and log), started as `npm start` would. */
+  async addGateway(): Promise<TestCluster> {
+    const env = { ...this.env, PORT: String(await freePort()) };
+    const config = loadConfig(env);
+    const other = new TestCluster(config, env, this.logFile.replace(/\.log$/, `.${config.port}.log`));
+    await other.waitHealthy();
+    return other;
+  }
+
+  /** Stops this gateway alone (SIGTERM), leaving the cluster to the others. */
+  async stopGateway(): Promise<void> {
+    if (this.gateway.exitCode !== null || this.gateway.signalCode !== null) return;
+    const force = setTimeout(() => this.gateway.kill('SIGKILL'), 15_000);
+    this.gateway.kill('SIGTERM');
+    await this.exited;
+    clearTimeout(force);
+  }
+
   async waitHealthy(timeoutMs = 60_000): Promise<void> {
     await waitUntil(
       `a healthy cluster (log: ${this.logFile})`,
@@ -164,10 +183,9 @@ export class TestCluster {
     return waitUntil('a master', async () => (await this.workers()).find((w) => w.role === 'MASTER'));
   }
 
+  /** A worker's own database, whatever WORKER_STORAGE (test/support/workerStorage.ts). */
   workerDatabaseUrl(workerId: string): string {
-    const url = new URL(this.config.databaseUrl);
-    url.pathname = `/${this.names.workerDatabase(workerId)}`;
-    return url.toString();
+    return workerDatabaseUrl(this.config, workerId);
   }
 
   /** Environment for starting a worker by hand in this cluster. */
@@ -177,12 +195,7 @@ export class TestCluster {
 
   /** Stops the gateway (which stops its workers) and removes the namespace. */
   async stop(): Promise<void> {
-    if (this.gateway.exitCode === null) {
-      const force = setTimeout(() => this.gateway.kill('SIGKILL'), 15_000);
-      this.gateway.kill('SIGTERM');
-      await this.exited;
-      clearTimeout(force);
-    }
+    await this.stopGateway();
     // Forced: this gateway has stopped, but one crashAndRestartGateway killed may still
     // show in ZooKeeper until its session expires.
     await destroyCluster(this.config, { force: true });
@@ -214,6 +227,20 @@ export async function queryOne<T>(databaseUrl: string, sql: string, values: unkn
     return (await client.query(sql, values)).rows[0] as T;
   } finally {
     await client.end();
+  }
+}
+
+/**
+ * How far a worker's database has applied the log; 0 while that database or its tables
+ * do not exist yet (a worker still starting). Any other failure is the test's.
+ */
+export async function appliedSeqOf(databaseUrl: string): Promise<number> {
+  try {
+    return Number((await queryOne<{ applied_seq: string }>(databaseUrl, 'SELECT applied_seq FROM _dbaas_state')).applied_seq);
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    if (code === '3D000' || code === '42P01') return 0; // no such database / table yet
+    throw err;
   }
 }
 

@@ -1,0 +1,54 @@
+import Docker from 'dockerode';
+import { workerStoragePaths, type Config } from '../../schema';
+
+export const VOLUME_CLUSTER_LABEL = 'ridedb.cluster';
+export const VOLUME_WORKER_LABEL = 'ridedb.worker';
+/** A container being removed still holds its volumes for a moment. */
+const IN_USE_RETRY_MS = 250;
+const IN_USE_TIMEOUT_MS = 15_000;
+
+type DockerError = Error & { statusCode?: number };
+
+export function workerVolumeName(cluster: string, workerId: string): string {
+  return `ridedb_${cluster}_${workerId}`;
+}
+
+/**
+ * The named volume holding a dedicated worker's PostgreSQL under the docker runtime,
+ * created (labelled, so teardown finds every volume of a cluster) if missing, and where
+ * to mount it: the worker directory the worker computes from WORKER_DATA_ROOT. A
+ * replacement container of the same worker mounts the same volume, so it resumes.
+ */
+export async function workerVolumeMount(docker: Docker, config: Config, workerId: string): Promise<Docker.MountSettings> {
+  const name = workerVolumeName(config.cluster, workerId);
+  // Creating an existing volume of the same driver returns it unchanged.
+  await docker.createVolume({ Name: name, Labels: { [VOLUME_CLUSTER_LABEL]: config.cluster, [VOLUME_WORKER_LABEL]: workerId } });
+  return { Type: 'volume', Source: name, Target: workerStoragePaths(config.workerDataRoot, config.cluster, workerId).workerDir };
+}
+
+async function removeVolume(docker: Docker, name: string): Promise<void> {
+  const deadline = Date.now() + IN_USE_TIMEOUT_MS;
+  for (;;) {
+    try {
+      await docker.getVolume(name).remove();
+      return;
+    } catch (err) {
+      const code = (err as DockerError).statusCode;
+      if (code === 404) return;
+      if (code !== 409 || Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, IN_USE_RETRY_MS));
+    }
+  }
+}
+
+/** Removes a retired worker's volume (waiting for its dead container to be removed). */
+export async function removeWorkerVolume(config: Config, workerId: string): Promise<void> {
+  await removeVolume(new Docker(), workerVolumeName(config.cluster, workerId));
+}
+
+/** Removes every volume labelled for the cluster. */
+export async function removeClusterVolumes(config: Config): Promise<void> {
+  const docker = new Docker();
+  const { Volumes } = await docker.listVolumes({ filters: { label: [`${VOLUME_CLUSTER_LABEL}=${config.cluster}`] } });
+  await Promise.all((Volumes ?? []).map((v) => removeVolume(docker, v.Name)));
+}

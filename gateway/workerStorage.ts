@@ -1,0 +1,52 @@
+import { Client } from 'pg';
+import { clusterNames, removeClusterStorageDir, removeWorkerStorageDir, type Config } from '../schema';
+import { removeClusterVolumes, removeWorkerVolume } from './runtimes/dockerVolumes';
+
+/**
+ * Removes what a worker stored, once it is stopped for good (scaled down): its database
+ * on the shared server, or its own PostgreSQL (stopped, then its directory or, under the
+ * docker runtime, its volume removed).
+ */
+export async function removeWorkerStorage(config: Config, workerId: string): Promise<void> {
+  if (config.workerStorage === 'shared') return dropWorkerDatabase(config, workerId);
+  if (config.workerRuntime === 'docker') return removeWorkerVolume(config, workerId);
+  await removeWorkerStorageDir(config.workerDataRoot, config.cluster, workerId);
+}
+
+/**
+ * Removes the storage of every worker of the cluster. Dedicated directories under the
+ * data root are removed whatever the settings say (a look costs nothing, and a cluster
+ * may have run with other settings); volumes need the Docker daemon, so only under the
+ * docker runtime; the shared server is touched only with shared storage, as dedicated
+ * deployments need not have one.
+ */
+export async function removeClusterStorage(config: Config): Promise<void> {
+  await removeClusterStorageDir(config.workerDataRoot, config.cluster);
+  if (config.workerRuntime === 'docker') await removeClusterVolumes(config);
+  if (config.workerStorage === 'shared') await dropClusterDatabases(config);
+}
+
+async function dropClusterDatabases(config: Config): Promise<void> {
+  const pg = new Client({ connectionString: config.databaseUrl });
+  await pg.connect();
+  try {
+    const { rows } = await pg.query<{ datname: string }>(`SELECT datname FROM pg_database WHERE starts_with(datname, $1)`, [
+      clusterNames(config.cluster).workerDatabasePrefix,
+    ]);
+    // Names come from pg_database and match the validated cluster prefix.
+    for (const { datname } of rows) await pg.query(`DROP DATABASE IF EXISTS "${datname}" WITH (FORCE)`);
+  } finally {
+    await pg.end();
+  }
+}
+
+async function dropWorkerDatabase(config: Config, workerId: string): Promise<void> {
+  const database = clusterNames(config.cluster).workerDatabase(workerId);
+  const pg = new Client({ connectionString: config.databaseUrl });
+  await pg.connect();
+  try {
+    await pg.query(`DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`);
+  } finally {
+    await pg.end();
+  }
+}

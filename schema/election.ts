@@ -1,0 +1,46 @@
+import { parseSequentialName, sortBySequence, type Zk } from './zk';
+
+export interface Candidacy {
+  /** The candidate's znode name under the election directory. */
+  readonly node: string;
+}
+
+/**
+ * ZooKeeper's leader-election recipe, for workers (the master) and gateways (the
+ * orchestrator) alike: each candidate creates an ephemeral sequential znode; the lowest
+ * leads; every other candidate watches only its predecessor, so a leader's death wakes
+ * one candidate. `onElected` runs once. `onLost` is told when the candidacy znode is
+ * gone (the session expired, or someone removed it) or a check failed: the candidate can
+ * no longer trust what it knows.
+ */
+export async function runForLeadership(
+  zk: Zk,
+  directory: string,
+  candidateId: string,
+  handlers: { onElected(): Promise<void>; onLost(reason: string): void; onWaiting?(predecessorId: string): void },
+): Promise<Candidacy> {
+  await zk.mkdirp(directory);
+  const path = await zk.createEphemeralSequential(`${directory}/${candidateId}-`, Buffer.from(candidateId));
+  const node = path.slice(directory.length + 1);
+  let elected = false;
+  let stopped = false;
+  const check = async (): Promise<void> => {
+    if (stopped || elected) return;
+    const candidates = sortBySequence(await zk.getChildren(directory));
+    const index = candidates.indexOf(node);
+    if (index === -1) {
+      stopped = true;
+      return handlers.onLost('election candidacy znode was removed');
+    }
+    if (index === 0) {
+      elected = true;
+      return handlers.onElected();
+    }
+    const predecessor = candidates[index - 1];
+    const exists = await zk.exists(`${directory}/${predecessor}`, () => void check().catch((err: Error) => handlers.onLost(err.message)));
+    if (!exists) return check();
+    handlers.onWaiting?.(parseSequentialName(predecessor).workerId);
+  };
+  await check();
+  return { node };
+}

@@ -1,0 +1,84 @@
+import { isAlive } from '../gateway/runtimes/process';
+import { domainChecksums, PASSWORD, sleep, TestCluster, waitUntil, type WorkerInfo } from './support/cluster';
+import { writeRidesFor, type AcknowledgedRide } from './support/load';
+
+// A hung worker keeps its process but loses its ZooKeeper session: the orchestrator must
+// fence it (kill it through the runtime) so that it frees WriteQ and is replaced.
+const SESSION_MS = 4000;
+
+let cluster: TestCluster;
+beforeAll(async () => {
+  cluster = await TestCluster.start({ ZK_SESSION_TIMEOUT_MS: String(SESSION_MS) });
+  await cluster.data('mutation($u: String!, $p: String!) { createUser(username: $u, password: $p) { username } }', { u: 'driver', p: PASSWORD });
+});
+afterAll(async () => {
+  await cluster?.stop();
+});
+
+/** Every acknowledged ride is stored exactly once, and the live replicas are identical. */
+async function expectNothingLost(acknowledged: AcknowledgedRide[], source: number, destination: number): Promise<void> {
+  const { rides } = await cluster.data<{ rides: Array<{ id: number; timestamp: string }> }>(
+    `{ rides(source: ${source}, destination: ${destination}, upcomingOnly: false) { id timestamp } }`,
+  );
+  const stored = new Map(rides.map((r) => [r.id, r.timestamp]));
+  for (const w of acknowledged) expect(stored.get(w.id)).toBe(w.timestamp);
+  expect(new Set(rides.map((r) => r.timestamp)).size).toBe(rides.length);
+  const workers = await waitUntil('two serving workers', async () => {
+    const ws = await cluster.workers();
+    return ws.length === 2 && ws.every((w) => w.role !== 'STARTING') ? ws : undefined;
+  });
+  await waitUntil('identical replicas', async () => {
+    const sums = await Promise.all(workers.map((w) => domainChecksums(cluster.workerDatabaseUrl(w.id))));
+    return sums.every((s) => JSON.stringify(s) === JSON.stringify(sums[0]));
+  });
+}
+
+/** The longest time without an acknowledged write, from `from` on. */
+function longestGap(acknowledged: AcknowledgedRide[], from: number): number {
+  const times = [from, ...acknowledged.map((a) => a.at).filter((t) => t >= from).sort((a, b) => a - b)];
+  return Math.max(...times.slice(1).map((t, i) => t - times[i]));
+}
+
+describe('fencing', () => {
+  it('replaces a frozen master: writes resume within the session timeout + 1 s and the old process is fenced', async () => {
+    const frozen = await cluster.master();
+    let stoppedAt = 0;
+    const freeze = async () => {
+      await sleep(1500);
+      stoppedAt = Date.now();
+      process.kill(frozen.pid, 'SIGSTOP');
+      await sleep(SESSION_MS + 3000);
+      // Woken, it must acknowledge nothing more: it is gone, or its lease lapsed.
+      if (isAlive(frozen.pid)) process.kill(frozen.pid, 'SIGCONT');
+    };
+    const [{ acknowledged }] = await Promise.all([
+      writeRidesFor(cluster, { createdBy: 'driver', source: 5, destination: 6, ms: SESSION_MS + 6000, writers: 4, epochYear: 2034 }),
+      freeze(),
+    ]);
+    expect(isAlive(frozen.pid)).toBe(false);
+    const newMaster = await cluster.master();
+    expect(newMaster.pid).not.toBe(frozen.pid);
+    const gap = longestGap(acknowledged, stoppedAt);
+    process.stdout.write(`frozen master: no write acknowledged for ${gap} ms (session timeout ${SESSION_MS} ms)\n`);
+    expect(gap).toBeLessThan(SESSION_MS + 1000);
+    expect(acknowledged.filter((a) => a.at > stoppedAt + SESSION_MS + 1000).length).toBeGreaterThan(0);
+    await expectNothingLost(acknowledged, 5, 6);
+  });
+
+  it('replaces a frozen slave', async () => {
+    const slave = (await cluster.workers()).find((w) => w.role === 'SLAVE') as WorkerInfo;
+    const freeze = async () => {
+      await sleep(500);
+      process.kill(slave.pid, 'SIGSTOP');
+    };
+    const [{ acknowledged }] = await Promise.all([
+      writeRidesFor(cluster, { createdBy: 'driver', source: 7, destination: 8, ms: SESSION_MS + 4000, writers: 2, epochYear: 2035 }),
+      freeze(),
+    ]);
+    await waitUntil('the frozen slave fenced and replaced', async () => {
+      const again = (await cluster.workers()).find((w) => w.id === slave.id);
+      return !isAlive(slave.pid) && again && again.pid !== slave.pid && again.role === 'SLAVE';
+    });
+    await expectNothingLost(acknowledged, 7, 8);
+  });
+});
