@@ -72,10 +72,11 @@ export const readOperations = {
       docs<RideRecord>(
         (
           await sql.query(
+            // One statement per shape (see ./selection, `rides`): each plan uses the route index.
             `SELECT ${RIDE_JSON} AS doc FROM ${RIDE_FROM}
-              WHERE r.source = $1 AND r.destination = $2 AND (NOT $3::boolean OR r.ts > now())
+              WHERE r.source = $1 AND r.destination = $2${a.upcomingOnly ? ' AND r.ts > now()' : ''}
               ORDER BY r.ts, r.id`,
-            [a.source, a.destination, a.upcomingOnly],
+            [a.source, a.destination],
           )
         ).rows,
       ),

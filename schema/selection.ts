@@ -133,8 +133,10 @@ const queryFields: Record<string, FieldSql> = {
       f,
       d,
       (r) =>
-        `${r}.source = ${s.param(a.source, 'int')} AND ${r}.destination = ${s.param(a.destination, 'int')}` +
-        ` AND (NOT ${s.param(a.upcomingOnly, 'boolean')} OR ${r}.ts > now())`,
+        // Upcoming and all are two statement shapes, not one with `(NOT $n OR ts > now())`:
+        // that form's generic plan cannot bound the index scan by time and reads the
+        // route's whole history (132 ms instead of 1 ms at 2M rides).
+        `${r}.source = ${s.param(a.source, 'int')} AND ${r}.destination = ${s.param(a.destination, 'int')}` + (a.upcomingOnly ? ` AND ${r}.ts > now()` : ''),
     );
   },
   ride: (s, _t, f, d) => {

@@ -1,0 +1,90 @@
+import { randomBytes } from 'node:crypto';
+import { Client, type Pool } from 'pg';
+import pino from 'pino';
+import { loadConfig, parseArgs, readOperations, type FieldSelection, type Sql } from '../schema';
+import { openWorkerDatabase } from '../worker/database';
+
+// PostgreSQL may switch a prepared statement to its generic plan (planned without the
+// parameters' values) at any time. Every read statement must stay index-driven then.
+const config = loadConfig({});
+const database = `t_plans_${randomBytes(4).toString('hex')}`;
+let pool: Pool;
+
+beforeAll(async () => {
+  pool = await openWorkerDatabase(config.databaseUrl, database, pino({ level: 'silent' }));
+  await pool.query(`INSERT INTO users SELECT 'u' || i, 'x', now() FROM generate_series(1, 2000) i`);
+  await pool.query(`INSERT INTO rides SELECT i, 'u' || (1 + i % 2000), now() + (i - 10000) * interval '1 minute', 1 + i % 40, 41 + i % 37 FROM generate_series(1, 20000) i`);
+  await pool.query(`INSERT INTO ride_riders SELECT i, 'u' || (1 + (i * 7) % 2000), now() FROM generate_series(1, 20000, 3) i`);
+  await pool.query('ANALYZE');
+});
+afterAll(async () => {
+  await pool?.end();
+  const admin = new Client({ connectionString: config.databaseUrl });
+  await admin.connect();
+  await admin.query(`DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`);
+  await admin.end();
+});
+
+/** The statements a read operation sends, without running them. */
+async function statementsOf(op: keyof typeof readOperations, args: unknown): Promise<Array<{ text: string; values: unknown[] }>> {
+  const sent: Array<{ text: string; values: unknown[] }> = [];
+  const recorder: Sql = {
+    query: async (text, values = []) => {
+      sent.push({ text, values });
+      return { rows: [], rowCount: 0 };
+    },
+  };
+  const entry = readOperations[op] as { args: Parameters<typeof parseArgs>[0]; run(sql: Sql, a: unknown): Promise<unknown> };
+  await entry.run(recorder, parseArgs(entry.args, args)).catch((err: Error) => {
+    // Operations that parse the (empty) rows may fail here; the statement was recorded.
+    if (!sent.length) throw err;
+  });
+  return sent;
+}
+
+/** The generic plan of a statement, as EXPLAIN shows it. */
+async function genericPlan(text: string, values: unknown[]): Promise<string> {
+  const client = await pool.connect();
+  try {
+    await client.query('SET plan_cache_mode = force_generic_plan');
+    await client.query(`PREPARE s AS ${text}`);
+    const args = values.map((v) => client.escapeLiteral(String(v))).join(', ');
+    const { rows } = await client.query(`EXPLAIN EXECUTE s${args ? `(${args})` : ''}`);
+    await client.query('DEALLOCATE s');
+    return rows.map((r: Record<string, string>) => r['QUERY PLAN']).join('\n');
+  } finally {
+    await client.query('RESET plan_cache_mode');
+    client.release();
+  }
+}
+
+const ride: FieldSelection[] = [{ key: 'id', field: 'id' }, { key: 'timestamp', field: 'timestamp' }, { key: 'riders', field: 'riders', select: [{ key: 'username', field: 'username' }] }];
+const CASES: Array<[string, keyof typeof readOperations, unknown]> = [
+  ['rides, upcoming', 'rides', { source: 2, destination: 43, upcomingOnly: true }],
+  ['rides, all', 'rides', { source: 2, destination: 43, upcomingOnly: false }],
+  ['ride', 'ride', { id: 77 }],
+  ['user', 'user', { username: 'u7' }],
+  ['userRides', 'userRides', { username: 'u7' }],
+  ['selection: route, upcoming', 'selection', { fields: [{ key: 'rides', field: 'rides', args: { source: 2, destination: 43, upcomingOnly: true }, select: ride }] }],
+  ['selection: route, all', 'selection', { fields: [{ key: 'rides', field: 'rides', args: { source: 2, destination: 43, upcomingOnly: false }, select: ride }] }],
+  ['selection: ride', 'selection', { fields: [{ key: 'ride', field: 'ride', args: { id: 77 }, select: ride }] }],
+  [
+    'selection: a user and their rides',
+    'selection',
+    { fields: [{ key: 'user', field: 'user', args: { username: 'u7' }, select: [{ key: 'ridesCreated', field: 'ridesCreated', select: ride }, { key: 'ridesJoined', field: 'ridesJoined', select: ride }] }] },
+  ],
+];
+// Not here: `users`, `areas` and `rideCount` read whole tables by design.
+
+describe('generic plans', () => {
+  it.each(CASES)('%s: every statement is index-driven', async (_name, op, args) => {
+    const statements = await statementsOf(op, args);
+    expect(statements.length).toBeGreaterThan(0);
+    for (const { text, values } of statements) {
+      const plan = await genericPlan(text, values);
+      expect(plan).not.toMatch(/Seq Scan on (rides|ride_riders|users)\b/);
+      // Upcoming rides: the time bound must bound the index scan, not filter the route.
+      if (/ts > now\(\)/.test(text)) expect(plan).toMatch(/Index Cond: .*ts > now\(\)/);
+    }
+  });
+});
