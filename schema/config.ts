@@ -47,6 +47,7 @@ const envSchema = z.object({
   MAX_SUBSCRIPTIONS_PER_CONNECTION: intFromEnv(100, 1),
   MAX_SUBSCRIPTIONS_PER_ADDRESS: intFromEnv(1000, 1),
   MIN_SEQ_LOOKAHEAD: intFromEnv(10_000, 0),
+  IDEMPOTENCY_WINDOW_SECONDS: intFromEnv(86_400, 1),
   MAX_POSITION_WAITS: intFromEnv(256, 1),
   QUERY_COST_LIST_FACTOR: intFromEnv(10, 1),
   COMPILED_OPERATIONS: z.enum(['on', 'off']).default('on'),
@@ -101,6 +102,8 @@ export interface Config {
   minSeqLookahead: number;
   /** Reads waiting at once for a client-named position the gateway has not seen. */
   maxPositionWaits: number;
+  /** How long request ids (and Idempotency-Keys) are remembered for exactly-once retries. */
+  idempotencyWindowSeconds: number;
   /** Data queries as one SQL statement, single data mutations without resolvers (gateway/graphql/compiledOperations.ts). */
   compiledOperations: boolean;
   /** Schema introspection (explorer docs, codegen, devtools); off for a locked-down deployment. */
@@ -165,6 +168,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxSubscriptionsPerAddress: e.MAX_SUBSCRIPTIONS_PER_ADDRESS,
     minSeqLookahead: e.MIN_SEQ_LOOKAHEAD,
     maxPositionWaits: e.MAX_POSITION_WAITS,
+    idempotencyWindowSeconds: e.IDEMPOTENCY_WINDOW_SECONDS,
     compiledOperations: e.COMPILED_OPERATIONS === 'on',
     introspection: e.GRAPHQL_INTROSPECTION === 'on',
     logLevel: e.LOG_LEVEL,
@@ -183,6 +187,7 @@ export function workerEnvironment(c: Config): Record<string, string> {
     WORKER_DATA_ROOT: c.workerDataRoot,
     ZK_SESSION_TIMEOUT_MS: String(c.zkSessionTimeoutMs),
     LOG_RETENTION_BYTES: String(c.logRetentionBytes),
+    IDEMPOTENCY_WINDOW_SECONDS: String(c.idempotencyWindowSeconds),
     LOG_LEVEL: c.logLevel,
   };
 }

@@ -15,6 +15,7 @@ import { LeaderLease, leaseTimings } from './lease';
 import { OwnPostgres } from './ownPostgres';
 import { fenceLog, startWriteServer } from './master';
 import { Replica } from './replica';
+import { RequestIdTrimmer } from './requestIdTrimmer';
 import { startReadServer } from './slave';
 import { bootstrapFromSnapshot, logReachesBack, startSnapshotServer } from './snapshot';
 import { StatisticsKeeper } from './statistics';
@@ -87,6 +88,7 @@ async function main(): Promise<void> {
   log.info({ from: replica.appliedSeq, target }, 'catching up');
   while (!(await replica.waitFor(target, 1000))) log.info({ appliedSeq: replica.appliedSeq, target }, 'catching up');
 
+  new RequestIdTrimmer(pool, config.idempotencyWindowSeconds, log).start();
   await startSnapshotServer(connection, names, pool, workerId, log);
   const reads = await startReadServer(connection, names.readQ, names.deadLetters, pool, replica, workerId, log.child({ role: 'SLAVE' }), failStop);
   await coordination.setRole('SLAVE');
