@@ -12,6 +12,7 @@ import { Coordination } from './coordination';
 import { openWorkerDatabase, readPosition } from './database';
 import { startLogTail } from './logTail';
 import { LeaderLease, leaseTimings } from './lease';
+import { startOffsetTracker } from './offsetTracker';
 import { OwnPostgres } from './ownPostgres';
 import { fenceLog, startWriteServer } from './master';
 import { Replica } from './replica';
@@ -107,7 +108,8 @@ async function main(): Promise<void> {
     await fenceLog(deps, epoch, sync);
     await tail.stop();
     await reads.stop();
-    await startWriteServer(deps, epoch, sync);
+    const offsets = await startOffsetTracker(connection, names.syncLog, replica.streamOffset, log);
+    await startWriteServer({ ...deps, offsets }, epoch, sync);
     await coordination.setRole('MASTER');
   });
 

@@ -22,6 +22,7 @@ import {
 import { inTransaction } from './database';
 import { BEGIN_ASYNC_COMMIT, PositionMismatchError, recordInLog, savePosition, type Replica } from './replica';
 import type { LeaderLease } from './lease';
+import { LAST_SEQ_HEADER, type OffsetTracker } from './offsetTracker';
 import { prepared } from './preparedSql';
 import { deadLetter, idsToAnswer, errorReply, isDatabaseUnavailable, ReplySender } from './rpcReply';
 
@@ -34,6 +35,8 @@ const MAX_BATCH = 512;
 
 export interface MasterDeps {
   connection: ChannelModel;
+  /** Where this master is in the log stream, recorded with each batch (fast rejoin). */
+  offsets?: Pick<OffsetTracker, 'resumeOffset'>;
   /** This master's leadership: nothing is published or acknowledged once it lapsed. */
   lease: Pick<LeaderLease, 'valid' | 'remainingMs'>;
   names: ClusterNames;
@@ -45,8 +48,10 @@ export interface MasterDeps {
 }
 
 function publishConfirmed(channel: ConfirmChannel, exchange: string, message: LogMessage): Promise<void> {
+  const last = message.kind === 'writes' ? message.entries.at(-1)?.seq : message.kind === 'write' ? message.seq : undefined;
+  const headers = last === undefined ? undefined : { [LAST_SEQ_HEADER]: last };
   return new Promise((resolve, reject) => {
-    channel.publish(exchange, '', encode(message), { persistent: true, contentType: 'application/json' }, (err) =>
+    channel.publish(exchange, '', encode(message), { persistent: true, contentType: 'application/json', headers }, (err) =>
       err ? reject(err instanceof Error ? err : new Error(String(err))) : resolve(),
     );
   });
@@ -193,7 +198,7 @@ export async function startWriteServer(deps: MasterDeps, epoch: number, sync: Co
         }
       }
       for (const [follower, leader] of followers) follower.reply = leader.reply;
-      const position = { appliedSeq: seq, epoch, streamOffset: replica.streamOffset };
+      const position = { appliedSeq: seq, epoch, streamOffset: deps.offsets?.resumeOffset(from.appliedSeq) ?? from.streamOffset };
       // The broker persists the entries while PostgreSQL records them: the confirm and the
       // two statements overlap, and COMMIT waits for both.
       if (!deps.lease.valid) deps.failStop(`leadership lease lapsed ${-deps.lease.remainingMs} ms ago; not publishing`);
