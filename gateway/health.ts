@@ -21,7 +21,8 @@ const WHY_DOWN: Record<Dependency, string> = {
 
 /**
  * /healthz (readiness): 200 when the gateway reaches RabbitMQ and ZooKeeper and a master
- * and at least one slave serve; else 503 naming what fails. While ZooKeeper is down the
+ * serves (`degraded` while no slave does and the master answers reads too); else 503
+ * naming what fails. While ZooKeeper is down the
  * master and slaves listed are the last ones seen, so they alone cannot prove health.
  */
 export function healthz(sources: HealthSources) {
@@ -29,9 +30,13 @@ export function healthz(sources: HealthSources) {
     const down = (Object.keys(sources.dependencies) as Dependency[]).filter((name) => !sources.dependencies[name]());
     const master = sources.cluster.master();
     const slaves = sources.cluster.slaves();
-    const reasons = [...down.map((name) => WHY_DOWN[name]), ...(master ? [] : ['no master']), ...(slaves.length ? [] : ['no slave serving reads'])];
-    res.status(reasons.length ? 503 : 200).json({
-      status: reasons.length ? 'unavailable' : 'ok',
+    const failing = [...down.map((name) => WHY_DOWN[name]), ...(master ? [] : ['no master'])];
+    const reasons = [...failing, ...(slaves.length ? [] : ['no slave serving reads'])];
+    // Without a slave the master answers reads itself (worker/readsWhenAlone.ts): the
+    // cluster is degraded (no read capacity to spare, one failure from read-only), not down.
+    const status = failing.length ? 'unavailable' : reasons.length ? 'degraded' : 'ok';
+    res.status(failing.length ? 503 : 200).json({
+      status,
       reasons,
       dependencies: Object.fromEntries((Object.keys(sources.dependencies) as Dependency[]).map((name) => [name, down.includes(name) ? 'down' : 'up'])),
       master: master?.id ?? null,

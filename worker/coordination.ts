@@ -78,16 +78,27 @@ export class Coordination {
     }
   }
 
-  /** The master's advertised applied seq, or 0 when there is no master. */
-  async masterAppliedSeq(): Promise<number> {
+  /** Every registered worker's membership data, as ZooKeeper has it now. */
+  private async members(): Promise<MemberData[]> {
     const children = await this.zk.getChildren(this.names.zkWorkers);
+    const found: MemberData[] = [];
     for (const child of children) {
       const node = await this.zk.getData(`${this.names.zkWorkers}/${child}`);
       if (!node) continue;
       const parsed = memberDataSchema.safeParse(JSON.parse(node.data.toString()));
-      if (parsed.success && parsed.data.role === 'MASTER') return parsed.data.appliedSeq;
+      if (parsed.success) found.push(parsed.data);
     }
-    return 0;
+    return found;
+  }
+
+  /** The master's advertised applied seq, or 0 when there is no master. */
+  async masterAppliedSeq(): Promise<number> {
+    return (await this.members()).find((m) => m.role === 'MASTER')?.appliedSeq ?? 0;
+  }
+
+  /** How many workers serve reads as slaves right now. */
+  async slaveCount(): Promise<number> {
+    return (await this.members()).filter((m) => m.role === 'SLAVE').length;
   }
 
   /** Joins the master election (schema/election.ts); a lost candidacy stops the worker. */

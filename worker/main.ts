@@ -17,6 +17,7 @@ import { OwnPostgres } from './ownPostgres';
 import { fenceLog, startWriteServer } from './master';
 import { Replica } from './replica';
 import { RequestIdTrimmer } from './requestIdTrimmer';
+import { serveReadsWhenAlone } from './readsWhenAlone';
 import { startReadServer } from './slave';
 import { bootstrapFromSnapshot, logReachesBack, startSnapshotServer } from './snapshot';
 import { StatisticsKeeper } from './statistics';
@@ -110,6 +111,11 @@ async function main(): Promise<void> {
     await reads.stop();
     const offsets = await startOffsetTracker(connection, names.syncLog, replica.streamOffset, log);
     await startWriteServer({ ...deps, offsets }, epoch, sync);
+    serveReadsWhenAlone({
+      slaveCount: () => coordination.slaveCount(),
+      startReads: () => startReadServer(connection, names.readQ, names.deadLetters, pool, replica, workerId, log.child({ role: 'MASTER', epoch }), failStop),
+      log: log.child({ role: 'MASTER', epoch }),
+    });
     await coordination.setRole('MASTER');
   });
 

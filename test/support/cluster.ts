@@ -116,7 +116,13 @@ export class TestCluster {
     const config = loadConfig(env);
     const logFile = path.join(os.tmpdir(), `ridedb-${config.cluster}.log`);
     const cluster = new TestCluster(config, env, logFile);
-    await cluster.waitHealthy();
+    try {
+      await cluster.waitHealthy();
+    } catch (err) {
+      // Not left running (with its workers) behind a start that failed: the caller has no cluster to stop.
+      await cluster.stopGateway().catch(() => {});
+      throw err;
+    }
     return cluster;
   }
 
@@ -143,7 +149,9 @@ export class TestCluster {
       `a healthy cluster (log: ${this.logFile})`,
       async () => {
         if (this.gateway.exitCode !== null) throw new Error(`gateway exited (${this.gateway.exitCode}); see ${this.logFile}`);
-        return (await fetch(`${this.url}/healthz`)).status === 200;
+        // `ok`: a master and a slave serve (`degraded`, a master alone, is not enough here).
+        const res = await fetch(`${this.url}/healthz`);
+        return res.status === 200 && ((await res.json()) as { status: string }).status === 'ok';
       },
       timeoutMs,
     );
