@@ -86,7 +86,11 @@ async function main(): Promise<void> {
     autoscaler.stop();
     // The last gateway of the cluster takes its workers down with it; otherwise they keep
     // serving, and the next orchestrator adopts them.
-    const gateways = await liveGateways(zk, names).catch((err: Error) => {
+    // Bounded: with ZooKeeper unreachable the request would wait for its return.
+    const gateways = await Promise.race([
+      liveGateways(zk, names),
+      new Promise<never>((_, reject) => setTimeout(() => reject(new Error('ZooKeeper did not answer within 3 s')), 3000).unref()),
+    ]).catch((err: Error) => {
       log.warn({ err }, 'could not list the other gateways; stopping the workers too');
       return [];
     });

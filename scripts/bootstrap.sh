@@ -107,6 +107,7 @@ start_dockerd() { # extra dockerd flags...
   say "starting dockerd $*"
   mkdir -p /var/log
   setsid nohup dockerd --iptables=false --bridge=none "$@" >>/var/log/ridedb-dockerd.log 2>&1 < /dev/null &
+  DOCKERD_PID=$! # dockerd itself: without job control setsid and nohup exec it, no fork
   for _ in $(seq 1 30); do docker info >/dev/null 2>&1 && return 0; sleep 1; done
   return 1
 }
@@ -118,8 +119,9 @@ ensure_docker() {
   fi
   [ "$(id -u)" = 0 ] || die "the Docker daemon is not running: start it (dockerd --iptables=false --bridge=none) as root"
   if ! start_dockerd; then
-    pkill -x dockerd 2>/dev/null || true
-    sleep 2
+    # Only the dockerd started above, by its pid: never another daemon on the machine.
+    kill "$DOCKERD_PID" 2>/dev/null || true
+    for _ in $(seq 1 20); do kill -0 "$DOCKERD_PID" 2>/dev/null || break; sleep 1; done
     start_dockerd --storage-driver=vfs || die "dockerd did not start; see /var/log/ridedb-dockerd.log"
   fi
   say "Docker daemon is up"

@@ -159,7 +159,8 @@ function prepareWorkerDir(paths: WorkerStoragePaths, owner: { uid: number; gid: 
   fs.chmodSync(paths.workerDir, 0o700);
 }
 
-function runAs(owner: { uid: number; gid: number } | null): { uid?: number; gid?: number; env: NodeJS.ProcessEnv } {
+/** spawn options running PostgreSQL's binaries as `owner` (null: as this process), in a fixed environment. Also used by test/support/privatePostgres.ts. */
+export function runAs(owner: { uid: number; gid: number } | null): { uid?: number; gid?: number; env: NodeJS.ProcessEnv } {
   // The C locale needs no locale data in the image; UTC matches the shared server's default.
   const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C', LC_ALL: 'C', TZ: 'UTC' };
   return owner ? { ...owner, env } : { env };
@@ -169,7 +170,7 @@ function runAs(owner: { uid: number; gid: number } | null): { uid?: number; gid?
  * Creates the data directory: initdb into a sibling, renamed into place once complete,
  * so a worker killed during initdb leaves no half-made directory behind.
  */
-async function initdb(paths: WorkerStoragePaths, binaries: PostgresBinaries, owner: { uid: number; gid: number } | null, log: Logger): Promise<void> {
+export async function initdb(paths: WorkerStoragePaths, binaries: PostgresBinaries, owner: { uid: number; gid: number } | null, log: Logger): Promise<void> {
   const staging = `${paths.dataDir}.init`;
   fs.rmSync(staging, { recursive: true, force: true });
   const started = Date.now();

@@ -95,6 +95,12 @@ export class PrivateZookeeper {
     fs.rmSync(this.pidFile, { force: true });
   }
 
+  /** What `zkServer.sh restart` does: stop, then start. Data and sessions are kept (dataDir). */
+  async restart(): Promise<void> {
+    await this.stop();
+    await this.start();
+  }
+
   async remove(): Promise<void> {
     await this.stop();
     fs.rmSync(this.dir, { recursive: true, force: true });
@@ -110,4 +116,14 @@ export function signal(pid: number, sig: NodeJS.Signals | 0): boolean {
     if ((err as NodeJS.ErrnoException).code === 'ESRCH') return false;
     throw err;
   }
+}
+
+/**
+ * Waits for every promise (so nothing is still starting or stopping behind a failure),
+ * then throws the first failure: for starting or removing several private services.
+ */
+export async function settleAll(promises: Array<Promise<unknown> | undefined>): Promise<void> {
+  const results = await Promise.allSettled(promises);
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
 }
