@@ -120,7 +120,7 @@ export class TestCluster {
       await cluster.waitHealthy();
     } catch (err) {
       // Not left running (with its workers) behind a start that failed: the caller has no cluster to stop.
-      await cluster.stopGateway().catch(() => {});
+      await cluster.stopGateway().catch((stopErr: Error) => process.stderr.write(`could not stop the gateway of a failed start: ${stopErr.message}\n`));
       throw err;
     }
     return cluster;
