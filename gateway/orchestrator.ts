@@ -187,6 +187,7 @@ export class Orchestrator extends EventEmitter {
    * scales.
    */
   async start(): Promise<void> {
+    if (this.stopping) return; // elected while this gateway shuts down: leave it to the next
     this.leading = true;
     const running = this.view.workers();
     const adopted: string[] = [];

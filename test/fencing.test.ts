@@ -1,18 +1,26 @@
 import { isAlive } from '../gateway/runtimes/process';
 import { domainChecksums, PASSWORD, sleep, TestCluster, waitUntil, type WorkerInfo } from './support/cluster';
 import { writeRidesFor, type AcknowledgedRide } from './support/load';
+import { PrivateZookeeper } from './support/privateZookeeper';
 
 // A hung worker keeps its process but loses its ZooKeeper session: the orchestrator must
 // fence it (kill it through the runtime) so that it frees WriteQ and is replaced.
 const SESSION_MS = 4000;
 
+let zk: PrivateZookeeper;
 let cluster: TestCluster;
 beforeAll(async () => {
-  cluster = await TestCluster.start({ ZK_SESSION_TIMEOUT_MS: String(SESSION_MS) });
+  // ZooKeeper expires sessions on its ticks, up to one tick late; Debian's 2 s tick would
+  // be most of the 1 s allowed beyond the session timeout, so this test brings its own
+  // ZooKeeper with a 200 ms tick.
+  zk = await PrivateZookeeper.prepare({ tickTimeMs: 200 });
+  await zk.start();
+  cluster = await TestCluster.start({ ZK_HOSTS: zk.hosts, ZK_SESSION_TIMEOUT_MS: String(SESSION_MS) });
   await cluster.data('mutation($u: String!, $p: String!) { createUser(username: $u, password: $p) { username } }', { u: 'driver', p: PASSWORD });
 });
 afterAll(async () => {
   await cluster?.stop();
+  await zk?.remove();
 });
 
 /** Every acknowledged ride is stored exactly once, and the live replicas are identical. */

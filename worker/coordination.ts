@@ -96,10 +96,6 @@ export class Coordination {
     return (await this.members()).find((m) => m.role === 'MASTER')?.appliedSeq ?? 0;
   }
 
-  /** How many workers serve reads as slaves right now. */
-  async slaveCount(): Promise<number> {
-    return (await this.members()).filter((m) => m.role === 'SLAVE').length;
-  }
 
   /** Joins the master election (schema/election.ts); a lost candidacy stops the worker. */
   async runForLeader(onElected: () => Promise<void>): Promise<void> {

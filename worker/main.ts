@@ -17,10 +17,12 @@ import { OwnPostgres } from './ownPostgres';
 import { fenceLog, startWriteServer } from './master';
 import { Replica } from './replica';
 import { RequestIdTrimmer } from './requestIdTrimmer';
-import { serveReadsWhenAlone } from './readsWhenAlone';
 import { startReadServer } from './slave';
 import { bootstrapFromSnapshot, logReachesBack, startSnapshotServer } from './snapshot';
 import { StatisticsKeeper } from './statistics';
+
+/** Below the slaves' default 0: the master serves reads only when no slave has room. */
+const MASTER_READ_PRIORITY = -1;
 
 /**
  * One worker process: own database, catch up from the durable log, serve reads as a
@@ -111,11 +113,10 @@ async function main(): Promise<void> {
     await reads.stop();
     const offsets = await startOffsetTracker(connection, names.syncLog, replica.streamOffset, log);
     await startWriteServer({ ...deps, offsets }, epoch, sync);
-    serveReadsWhenAlone({
-      slaveCount: () => coordination.slaveCount(),
-      startReads: () => startReadServer(connection, names.readQ, names.deadLetters, pool, replica, workerId, log.child({ role: 'MASTER', epoch }), failStop),
-      log: log.child({ role: 'MASTER', epoch }),
-    });
+    // Reads never go unanswered while a master is up: it consumes ReadQ too, at a lower
+    // priority than every slave, so RabbitMQ gives it reads only when no slave can take
+    // them (none serves, or all are full). Read-your-writes holds trivially there.
+    await startReadServer(connection, names.readQ, names.deadLetters, pool, replica, workerId, log.child({ role: 'MASTER', epoch }), failStop, MASTER_READ_PRIORITY);
     await coordination.setRole('MASTER');
   });
 

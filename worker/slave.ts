@@ -30,6 +30,8 @@ export async function startReadServer(
   workerId: string,
   log: Logger,
   failStop: (reason: string) => never,
+  /** RabbitMQ consumer priority: ReadQ goes to the highest that has room (slaves 0). */
+  priority = 0,
 ): Promise<ReadServer> {
   const channel: Channel = await connection.createChannel();
   await channel.prefetch(PREFETCH);
@@ -70,7 +72,7 @@ export async function startReadServer(
     if (!msg) return;
     const done = serve(msg).finally(() => inFlight.delete(done));
     inFlight.add(done);
-  });
+  }, { priority });
   return {
     async stop() {
       await channel.cancel(consumerTag);

@@ -28,14 +28,17 @@ export class PrivateZookeeper {
     this.hosts = `127.0.0.1:${port}`;
   }
 
-  /** Writes the config; nothing runs yet. */
-  static async prepare(): Promise<PrivateZookeeper> {
+  /**
+   * Writes the config; nothing runs yet. `tickTime` is ZooKeeper's clock: sessions
+   * expire on its ticks (up to one tick late) and must last 2–20 ticks.
+   */
+  static async prepare(options: { tickTimeMs?: number } = {}): Promise<PrivateZookeeper> {
     const zk = new PrivateZookeeper(fs.mkdtempSync(path.join(os.tmpdir(), 'ridedb-zk-')), await freePort());
     for (const sub of ['conf', 'data', 'log']) fs.mkdirSync(path.join(zk.dir, sub));
     fs.writeFileSync(
       zk.configFile,
       [
-        'tickTime=2000',
+        `tickTime=${options.tickTimeMs ?? 2000}`,
         `dataDir=${path.join(zk.dir, 'data')}`,
         `clientPort=${zk.port}`,
         'clientPortAddress=127.0.0.1',
