@@ -123,5 +123,5 @@ export class ClusterView extends EventEmitter {
 }
 
 function toWorker(m: MemberData): WorkerRecord {
-  return { id: m.id, pid: m.pid, containerId: m.containerId, role: m.role, appliedSeq: m.appliedSeq, startedAt: m.startedAt };
+  return { id: m.id, pid: m.pid, containerId: m.containerId, host: m.host, role: m.role, appliedSeq: m.appliedSeq, startedAt: m.startedAt };
 }

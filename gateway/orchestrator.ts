@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import os from 'node:os';
 import { EventEmitter } from 'node:events';
 import { badInput, parseSequentialName, unavailable, workerEnvironment, type ClusterEventRecord, type ClusterNames, type Config, type Logger, type ScalingModeName, type WorkerRecord, type Zk } from '../schema';
 import type { ClusterView } from './clusterView';
@@ -160,7 +161,8 @@ export class Orchestrator extends EventEmitter {
     this.spawning++;
     let worker: RuntimeWorker;
     try {
-      worker = await this.runtime.spawn({ workerId, env: workerEnvironment(this.config) });
+      // The host is recorded with the worker, so nothing assumes one machine.
+      worker = await this.runtime.spawn({ workerId, env: { ...workerEnvironment(this.config), WORKER_HOST: os.hostname() } });
     } finally {
       this.spawning--;
     }

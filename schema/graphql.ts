@@ -104,6 +104,7 @@ export class Worker implements WorkerRecord {
   id!: string;
   @Field(() => Int, { description: 'Operating-system process id (on the host, also for containers). `crashSlave` and scaling down pick the highest.' }) pid!: number;
   @Field(() => String, { nullable: true, description: 'Docker container id with the docker runtime; null with the process runtime.' }) containerId!: string | null;
+  @Field(() => String, { nullable: true, description: 'The machine the worker runs on (the hostname its runtime gave it); null for a worker of an earlier version.' }) host!: string | null;
   @Field(() => WorkerRole, { description: 'What the worker does now.' }) role!: WorkerRoleName;
   @Field(() => Int, {
     description: "The last log seq this worker applied, published every 250 ms. A slave's replication lag is the master's `appliedSeq` minus its own.",

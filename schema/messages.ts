@@ -120,6 +120,8 @@ export const memberDataSchema = z.object({
   id: z.string(),
   pid: z.number().int(),
   containerId: z.string().nullable(),
+  /** The machine it runs on; absent from workers of earlier versions. */
+  host: z.string().nullable().default(null),
   role: workerRoleSchema,
   appliedSeq: z.number().int(),
   epoch: z.number().int(),

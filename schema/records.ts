@@ -29,6 +29,8 @@ export interface WorkerRecord {
   id: string;
   pid: number;
   containerId: string | null;
+  /** The machine the worker runs on, as its runtime named it. */
+  host: string | null;
   role: WorkerRoleName;
   appliedSeq: number;
   startedAt: string;

@@ -1,3 +1,4 @@
+import os from 'node:os';
 import { domainChecksums, PASSWORD, sleep, TestCluster, waitUntil } from './support/cluster';
 import { EventRecorder } from './support/events';
 import { writeRidesFor } from './support/load';
@@ -92,5 +93,13 @@ describe('several gateways', () => {
       return sums.every((s) => JSON.stringify(s) === JSON.stringify(sums[0]));
     });
     await events.close();
+  });
+});
+
+describe('workers', () => {
+  it('say which machine they run on', async () => {
+    const { workers } = await second.data<{ workers: Array<{ host: string | null }> }>('{ workers { host } }');
+    expect(workers.length).toBeGreaterThan(0);
+    for (const w of workers) expect(w.host).toBe(os.hostname());
   });
 });

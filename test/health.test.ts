@@ -69,7 +69,7 @@ describe('/healthz verdicts', () => {
     await new Promise((r) => server.once('listening', r));
     return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, close: () => new Promise((r) => server.close(r)) };
   };
-  const worker = (id: string, role: 'MASTER' | 'SLAVE') => ({ id, pid: 1, containerId: null, role, appliedSeq: 0, startedAt: new Date().toISOString() });
+  const worker = (id: string, role: 'MASTER' | 'SLAVE') => ({ id, pid: 1, containerId: null, host: null, role, appliedSeq: 0, startedAt: new Date().toISOString() });
 
   it('names rabbitmq when the broker link is down, and a missing slave, and /livez stays 200', async () => {
     const server = await serve({

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import os from 'node:os';
 import {
   assertTopology,
   connectBroker,
@@ -76,6 +77,7 @@ async function main(): Promise<void> {
       id: workerId,
       pid: Number(process.env.WORKER_PID ?? process.pid),
       containerId: process.env.WORKER_CONTAINER_ID ?? null,
+      host: process.env.WORKER_HOST ?? os.hostname(),
       role: 'STARTING',
       appliedSeq: replica.appliedSeq,
       epoch: replica.epoch,
