@@ -90,7 +90,12 @@ export class OwnPostgres {
     // PostgreSQL refuses to run as root; a non-root worker runs it as itself.
     const owner = process.getuid?.() === 0 ? systemUser('postgres') : null;
     prepareWorkerDir(paths, owner);
-    if (!fs.existsSync(paths.dataDir)) await initdb(paths, binaries, owner, log);
+    if (!fs.existsSync(paths.dataDir)) {
+      // A predecessor that failed before it could stop its instance (its directory deleted
+      // under it) leaves a postmaster serving deleted files: it has no lock file left to find.
+      killPostmastersOf(paths.dataDir, log);
+      await initdb(paths, binaries, owner, log);
+    }
 
     let pid = runningPostmaster(paths.dataDir);
     if (pid !== null) {
@@ -146,6 +151,27 @@ export class OwnPostgres {
     if (named === null) return `${this.paths.dataDir}/postmaster.pid is gone (was the data directory removed?)`;
     if (named !== this.pid) return `${this.paths.dataDir}/postmaster.pid names pid ${named}, not ${this.pid}`;
     return null;
+  }
+}
+
+/**
+ * Kills (SIGKILL: no exit handler, so it unlinks no lock file of the new instance) every
+ * postmaster started with `-D dataDir`, found by command line in /proc.
+ */
+function killPostmastersOf(dataDir: string, log: Logger): void {
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let args: string[];
+    try {
+      args = fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ESRCH') continue; // exited meanwhile
+      throw err;
+    }
+    const d = args.indexOf('-D');
+    if (d < 0 || args[d + 1] !== dataDir || !/postgres$/.test(args[0])) continue;
+    log.warn({ pid: Number(entry), dataDir }, 'stopping an orphaned PostgreSQL whose data directory is gone');
+    process.kill(Number(entry), 'SIGKILL');
   }
 }
 
