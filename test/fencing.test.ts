@@ -1,6 +1,6 @@
 import { isAlive } from '../gateway/runtimes/process';
-import { domainChecksums, PASSWORD, sleep, TestCluster, waitUntil, type WorkerInfo } from './support/cluster';
-import { writeRidesFor, type AcknowledgedRide } from './support/load';
+import { PASSWORD, sleep, TestCluster, waitUntil, type WorkerInfo } from './support/cluster';
+import { expectNothingLost, writeRidesFor, type AcknowledgedRide } from './support/load';
 import { PrivateZookeeper } from './support/privateZookeeper';
 
 // A hung worker keeps its process but loses its ZooKeeper session: the orchestrator must
@@ -22,24 +22,6 @@ afterAll(async () => {
   await cluster?.stop();
   await zk?.remove();
 });
-
-/** Every acknowledged ride is stored exactly once, and the live replicas are identical. */
-async function expectNothingLost(acknowledged: AcknowledgedRide[], source: number, destination: number): Promise<void> {
-  const { rides } = await cluster.data<{ rides: Array<{ id: number; timestamp: string }> }>(
-    `{ rides(source: ${source}, destination: ${destination}, upcomingOnly: false) { id timestamp } }`,
-  );
-  const stored = new Map(rides.map((r) => [r.id, r.timestamp]));
-  for (const w of acknowledged) expect(stored.get(w.id)).toBe(w.timestamp);
-  expect(new Set(rides.map((r) => r.timestamp)).size).toBe(rides.length);
-  const workers = await waitUntil('two serving workers', async () => {
-    const ws = await cluster.workers();
-    return ws.length === 2 && ws.every((w) => w.role !== 'STARTING') ? ws : undefined;
-  });
-  await waitUntil('identical replicas', async () => {
-    const sums = await Promise.all(workers.map((w) => domainChecksums(cluster.workerDatabaseUrl(w.id))));
-    return sums.every((s) => JSON.stringify(s) === JSON.stringify(sums[0]));
-  });
-}
 
 /** The longest time without an acknowledged write, from `from` on. */
 function longestGap(acknowledged: AcknowledgedRide[], from: number): number {
@@ -70,7 +52,7 @@ describe('fencing', () => {
     process.stdout.write(`frozen master: no write acknowledged for ${gap} ms (session timeout ${SESSION_MS} ms)\n`);
     expect(gap).toBeLessThan(SESSION_MS + 1000);
     expect(acknowledged.filter((a) => a.at > stoppedAt + SESSION_MS + 1000).length).toBeGreaterThan(0);
-    await expectNothingLost(acknowledged, 5, 6);
+    await expectNothingLost(cluster, acknowledged, 5, 6);
   });
 
   it('replaces a frozen slave', async () => {
@@ -87,6 +69,6 @@ describe('fencing', () => {
       const again = (await cluster.workers()).find((w) => w.id === slave.id);
       return !isAlive(slave.pid) && again && again.pid !== slave.pid && again.role === 'SLAVE';
     });
-    await expectNothingLost(acknowledged, 7, 8);
+    await expectNothingLost(cluster, acknowledged, 7, 8);
   });
 });

@@ -1,5 +1,5 @@
 import { connectBroker, decode, replyBatchSchema, type RpcReply } from '../../schema';
-import type { TestCluster } from './cluster';
+import { domainChecksums, waitUntil, type TestCluster } from './cluster';
 
 export interface AcknowledgedRide {
   id: number;
@@ -55,4 +55,25 @@ export async function withRawRpc(
   } finally {
     await connection.close();
   }
+}
+
+/**
+ * Every acknowledged ride of a route is stored exactly once (each attempt had its own
+ * timestamp), and once two workers serve, their domain tables are identical.
+ */
+export async function expectNothingLost(cluster: TestCluster, acknowledged: AcknowledgedRide[], source: number, destination: number): Promise<void> {
+  const { rides } = await cluster.data<{ rides: Array<{ id: number; timestamp: string }> }>(
+    `{ rides(source: ${source}, destination: ${destination}, upcomingOnly: false) { id timestamp } }`,
+  );
+  const stored = new Map(rides.map((r) => [r.id, r.timestamp]));
+  for (const w of acknowledged) expect(stored.get(w.id)).toBe(w.timestamp);
+  expect(new Set(rides.map((r) => r.timestamp)).size).toBe(rides.length);
+  const workers = await waitUntil('two serving workers', async () => {
+    const ws = await cluster.workers();
+    return ws.length === 2 && ws.every((w) => w.role !== 'STARTING') ? ws : undefined;
+  });
+  await waitUntil('identical replicas', async () => {
+    const sums = await Promise.all(workers.map((w) => domainChecksums(cluster.workerDatabaseUrl(w.id))));
+    return sums.every((s) => JSON.stringify(s) === JSON.stringify(sums[0]));
+  });
 }
