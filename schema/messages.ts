@@ -149,11 +149,28 @@ export function decode<T>(schema: z.ZodType<T>, body: Buffer): T {
   return parsed.data;
 }
 
-/** SnapshotQ: a worker's whole replicated state, streamed to a worker that bootstraps. */
+/**
+ * SnapshotQ: a worker's replicated state, streamed to a worker that bootstraps. Each part's
+ * description travels in the `SNAPSHOT_PART_HEADER` header; a `rows` part's body is
+ * PostgreSQL COPY text for `columns` of `table`. The receiver grants credit on
+ * `creditQueue` as it applies parts, and the sender never runs more than `window` ahead.
+ */
 export const SNAPSHOT_TABLES = ['users', 'rides', 'ride_riders', '_dbaas_log'] as const;
+export const SNAPSHOT_PART_HEADER = 'x-ridedb-snapshot';
+const sqlIdentifier = z.string().regex(/^[a-z_][a-z0-9_]*$/);
 export const snapshotPartSchema = z.discriminatedUnion('kind', [
-  z.object({ kind: z.literal('begin'), workerId: z.string(), appliedSeq: z.number().int(), epoch: z.number().int(), streamOffset: z.number().int() }),
-  z.object({ kind: z.literal('rows'), table: z.enum(SNAPSHOT_TABLES), rows: z.array(z.record(z.string(), z.unknown())) }),
-  z.object({ kind: z.literal('end'), rows: z.number().int() }),
+  z.object({
+    kind: z.literal('begin'),
+    workerId: z.string(),
+    appliedSeq: z.number().int(),
+    epoch: z.number().int(),
+    streamOffset: z.number().int(),
+    creditQueue: z.string(),
+    window: z.number().int().positive(),
+  }),
+  z.object({ kind: z.literal('rows'), part: z.number().int().positive(), table: z.enum(SNAPSHOT_TABLES), columns: z.array(sqlIdentifier).min(1) }),
+  z.object({ kind: z.literal('end'), parts: z.number().int(), rows: z.number().int() }),
 ]);
+/** Receiver → sender: every part up to `received` is applied. */
+export const snapshotCreditSchema = z.object({ received: z.number().int() });
 export type SnapshotPart = z.infer<typeof snapshotPartSchema>;

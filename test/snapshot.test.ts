@@ -1,4 +1,6 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import { Client } from 'pg';
 import { domainChecksums, PASSWORD, queryOne, TestCluster, waitUntil, WORKER_ENTRY, appliedSeqOf } from './support/cluster';
 
 let cluster: TestCluster;
@@ -41,4 +43,50 @@ describe('log retention and snapshots', () => {
       child.kill('SIGTERM');
     }
   });
+
+  it('loads a snapshot larger than its own heap, after a receiver that died mid-transfer', async () => {
+    // Seeded with SQL into every worker's database alike (growing through the write path is
+    // bench:scale's job): ~90 MB of rows, against a receiver with a 48 MB heap.
+    const workers = await cluster.workers();
+    for (const w of workers) await seedUsers(cluster.workerDatabaseUrl(w.id), 400_000);
+
+    const dying = startJoiner('snapshot_dies');
+    await waitUntil('the first joiner loading', async () => /loading a snapshot/.test(dying.output()), 60_000);
+    dying.child.kill('SIGKILL');
+
+    const small = startJoiner('snapshot_small_heap', ['--max-old-space-size=48']);
+    try {
+      const masterDb = cluster.workerDatabaseUrl((await cluster.master()).id);
+      const joinerDb = cluster.workerDatabaseUrl('snapshot_small_heap');
+      await waitUntil(`the small-heap joiner at the head (${small.output().slice(-2000)})`, async () => (await appliedSeq(joinerDb)) >= (await appliedSeq(masterDb)), 120_000);
+      expect(small.output()).toMatch(/snapshot loaded/);
+      expect(await domainChecksums(joinerDb)).toEqual(await domainChecksums(masterDb));
+      // The sender of the abandoned transfer noticed its receiver was gone and let go.
+      expect(fs.readFileSync(cluster.logFile, 'utf8')).toMatch(/the snapshot's receiver is gone/);
+    } finally {
+      small.child.kill('SIGTERM');
+    }
+  });
 });
+
+function startJoiner(id: string, nodeOptions: string[] = []): { child: ChildProcess; output: () => string } {
+  let out = '';
+  const child = spawn(process.execPath, [...nodeOptions, WORKER_ENTRY], { env: cluster.workerEnv(id), stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  return { child, output: () => out };
+}
+
+async function seedUsers(databaseUrl: string, count: number): Promise<void> {
+  const client = new Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    await client.query(
+      `INSERT INTO users (username, password_hash, created_at)
+       SELECT 'bulk_' || i, repeat(md5(i::text), 6), timestamptz '2030-01-01' + i * interval '1 second' FROM generate_series(1, $1) i`,
+      [count],
+    );
+  } finally {
+    await client.end();
+  }
+}

@@ -95,7 +95,7 @@ async function main(): Promise<void> {
   while (!(await replica.waitFor(target, 1000))) log.info({ appliedSeq: replica.appliedSeq, target }, 'catching up');
 
   new RequestIdTrimmer(pool, config.idempotencyWindowSeconds, log).start();
-  await startSnapshotServer(connection, names, pool, workerId, log);
+  await startSnapshotServer(connection, names, pool, workerId, config.idempotencyWindowSeconds, log);
   const reads = await startReadServer(connection, names.readQ, names.deadLetters, pool, replica, workerId, log.child({ role: 'SLAVE' }), failStop);
   await coordination.setRole('SLAVE');
   log.info({ appliedSeq: replica.appliedSeq }, 'serving reads');
