@@ -51,6 +51,7 @@ async function main(): Promise<void> {
       lookahead: config.minSeqLookahead,
       maxWaiting: config.maxPositionWaits,
     },
+    { defaultSize: config.pageSizeDefault, maxSize: config.pageSizeMax },
   );
   const server = await startServer({
     config,

@@ -85,6 +85,13 @@ export function restRouter({ service, orchestrator, counter, metrics, contextOf,
     });
   };
 
+  // The original API's lists have no pages: they answer the first PAGE_SIZE_MAX rows and
+  // say when the list may go on (GraphQL's `first`/`after` walk the rest).
+  const sayIfCut = (res: Response, rows: number) => {
+    res.set('X-DBaaS-Page-Limit', String(service.pages.maxSize));
+    if (rows >= service.pages.maxSize) res.set('X-DBaaS-Truncated', 'true');
+  };
+
   const sendSeq = (res: Response, ctx: RequestContext) => {
     if (ctx.trace.seq !== undefined) res.set('X-DBaaS-Seq', String(ctx.trace.seq));
   };
@@ -96,7 +103,8 @@ export function restRouter({ service, orchestrator, counter, metrics, contextOf,
       res.status(201).json({});
     },
     GET: async (_req, res, ctx) => {
-      const users = await service.users(ctx);
+      const users = await service.users(ctx, { first: service.pages.maxSize });
+      sayIfCut(res, users.length);
       if (!users.length) res.status(204).end();
       else res.status(200).json(users.map((u) => u.username));
     },
@@ -125,7 +133,8 @@ export function restRouter({ service, orchestrator, counter, metrics, contextOf,
       res.status(201).json({ rideId: ride.id });
     },
     GET: async (req, res, ctx) => {
-      const rides = await service.rides(ctx, intParam(req.query.source, 'source'), intParam(req.query.destination, 'destination'), true);
+      const rides = await service.rides(ctx, intParam(req.query.source, 'source'), intParam(req.query.destination, 'destination'), true, { first: service.pages.maxSize });
+      sayIfCut(res, rides.length);
       if (!rides.length) res.status(204).end();
       else res.status(200).json(rides.map((r) => ({ rideId: r.id, username: r.createdBy.username, timestamp: toOldTimestamp(r.timestamp) })));
     },

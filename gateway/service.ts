@@ -1,3 +1,4 @@
+import { DEFAULT_PAGES, pageSize, type PageSettings } from './pages';
 import {
   badInput,
   parseArgs,
@@ -94,6 +95,7 @@ export class RideService {
     private readonly observer: ServiceObserver,
     private readonly writeLimit?: MutationRateLimit,
     private readonly waits: PositionWaits = { headSeq: () => rpc.lastSeq, lookahead: Number.MAX_SAFE_INTEGER, maxWaiting: Number.MAX_SAFE_INTEGER },
+    readonly pages: PageSettings = DEFAULT_PAGES,
   ) {}
 
   private async timed<T>(kind: 'read' | 'write', op: string, call: () => Promise<T>): Promise<T> {
@@ -149,8 +151,9 @@ export class RideService {
   areas(ctx: RequestContext) {
     return this.read(ctx, 'areas', {});
   }
-  users(ctx: RequestContext) {
-    return this.read(ctx, 'users', {});
+  /** One page of users by username, after the username `after`. */
+  users(ctx: RequestContext, page: { first?: number | null; after?: string | null } = {}) {
+    return this.read(ctx, 'users', { first: pageSize(page.first, this.pages), after: page.after });
   }
   user(ctx: RequestContext, username: string) {
     return this.read(ctx, 'user', { username });
@@ -158,8 +161,9 @@ export class RideService {
   userRides(ctx: RequestContext, username: string) {
     return this.read(ctx, 'userRides', { username });
   }
-  rides(ctx: RequestContext, source: number, destination: number, upcomingOnly = true) {
-    return this.read(ctx, 'rides', { source, destination, upcomingOnly });
+  /** One page of a route's rides by timestamp then id, after the `Ride.cursor` `after`. */
+  rides(ctx: RequestContext, source: number, destination: number, upcomingOnly = true, page: { first?: number | null; after?: string | null } = {}) {
+    return this.read(ctx, 'rides', { source, destination, upcomingOnly, first: pageSize(page.first, this.pages), after: page.after });
   }
   ride(ctx: RequestContext, id: number) {
     return this.read(ctx, 'ride', { id });

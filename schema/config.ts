@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
+import { PAGE_SIZE_LIMIT } from './values';
 
 /**
  * Every setting of ridedb, read once from the environment. docs/contract.md section 2 fixes the
@@ -50,6 +51,8 @@ const envSchema = z.object({
   IDEMPOTENCY_WINDOW_SECONDS: intFromEnv(86_400, 1),
   MAX_POSITION_WAITS: intFromEnv(256, 1),
   QUERY_COST_LIST_FACTOR: intFromEnv(10, 1),
+  PAGE_SIZE_DEFAULT: intFromEnv(100, 1),
+  PAGE_SIZE_MAX: intFromEnv(1000, 1),
   COMPILED_OPERATIONS: z.enum(['on', 'off']).default('on'),
   GRAPHQL_INTROSPECTION: z.enum(['on', 'off']).default('on'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -91,6 +94,9 @@ export interface Config {
   maxAliases: number;
   /** Estimated work one GraphQL document may ask for: each field 1, a list's contents × queryCostListFactor. */
   maxQueryCost: number;
+  /** Rows of a list answer when the client gives no `first`, and the most it may ask for. */
+  pageSizeDefault: number;
+  pageSizeMax: number;
   queryCostListFactor: number;
   /** Longest GraphQL `query` text, in bytes, and most tokens parsed (every transport). */
   maxQueryBytes: number;
@@ -131,6 +137,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
   }
   const e = parsed.data;
+  if (e.PAGE_SIZE_DEFAULT > e.PAGE_SIZE_MAX || e.PAGE_SIZE_MAX > PAGE_SIZE_LIMIT) {
+    throw new ConfigError(`invalid configuration: need PAGE_SIZE_DEFAULT (${e.PAGE_SIZE_DEFAULT}) <= PAGE_SIZE_MAX (${e.PAGE_SIZE_MAX}) <= ${PAGE_SIZE_LIMIT}`);
+  }
   if (e.MIN_SLAVES > e.MAX_SLAVES) {
     throw new ConfigError(`invalid configuration: MIN_SLAVES (${e.MIN_SLAVES}) > MAX_SLAVES (${e.MAX_SLAVES})`);
   }
@@ -161,6 +170,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     corsOrigins: e.CORS_ORIGINS.split(',').map((o) => o.trim()).filter(Boolean),
     maxAliases: e.MAX_ALIASES,
     maxQueryCost: e.MAX_QUERY_COST,
+    pageSizeDefault: e.PAGE_SIZE_DEFAULT,
+    pageSizeMax: e.PAGE_SIZE_MAX,
     queryCostListFactor: e.QUERY_COST_LIST_FACTOR,
     maxQueryBytes: e.MAX_QUERY_BYTES,
     maxQueryTokens: e.MAX_QUERY_TOKENS,

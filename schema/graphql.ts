@@ -95,7 +95,9 @@ export class Ride implements RideRecord {
   @Field(() => GraphQLISODateTime, { description: 'When the ride leaves (UTC).' }) timestamp!: string;
   @Field(() => Area, { description: 'Where the ride starts.' }) source!: Area;
   @Field(() => Area, { description: 'Where the ride ends; never the same area as `source`.' }) destination!: Area;
-  @Field(() => [User], { description: 'The users who joined the ride (`joinRide`), in the order they joined. The creator is listed only if they joined too.' }) riders!: User[];
+  @Field({ description: "The ride's place in ride lists (timestamp, then id): pass it as `after` for the next page." }) cursor!: string;
+  // riders (a page) is a field resolver (gateway/graphql).
+  riders!: User[];
 }
 
 @ObjectType({ description: 'A worker process (or container): one replica of the data in its own PostgreSQL database, as ZooKeeper lists it.' })

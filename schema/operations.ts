@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { badInput, conflict, DbaasError, notFound } from './errors';
 import { recordSql, runSelection, selectionArgsSchema } from './selection';
-import { areaIdSchema, isoTimeSchema, queryFieldArgs, rideIdSchema, usernameSchema } from './values';
+import { areaIdSchema, isoTimeSchema, PAGE_SIZE_LIMIT, rideCursor, rideCursorKey, queryFieldArgs, rideIdSchema, usernameSchema } from './values';
 import type { AreaRecord, RideRecord, UserRecord, UserRidesRecord } from './records';
 
 /**
@@ -41,8 +41,16 @@ export const readOperations = {
       docs<AreaRecord>((await sql.query(`SELECT json_build_object('id', id, 'name', name) AS doc FROM areas ORDER BY id`)).rows),
   }),
   users: readOp({
-    args: z.object({}),
-    run: async (sql) => docs<UserRecord>((await sql.query(`SELECT ${userJson('u')} AS doc FROM users u ORDER BY u.username`)).rows),
+    args: queryFieldArgs.users,
+    run: async (sql, a) =>
+      docs<UserRecord>(
+        (
+          await sql.query(
+            `SELECT ${userJson('u')} AS doc FROM users u${a.after ? ' WHERE u.username > $2' : ''} ORDER BY u.username LIMIT $1`,
+            a.after ? [a.first ?? PAGE_SIZE_LIMIT, a.after] : [a.first ?? PAGE_SIZE_LIMIT],
+          )
+        ).rows,
+      ),
   }),
   user: readOp({
     args: queryFieldArgs.user,
@@ -51,17 +59,20 @@ export const readOperations = {
   }),
   userRides: readOp({
     args: z.object({ username: usernameSchema }),
-    // One statement, so both lists come from the same snapshot.
+    // One statement, so both lists come from the same snapshot. Bounded by the protocol's
+    // page limit; GraphQL pages within it (UserFieldsResolver).
     run: async (sql, a) =>
       firstDoc<UserRidesRecord>(
         (
           await sql.query(
             `SELECT json_build_object(
-               'created', COALESCE((SELECT json_agg(${RIDE_JSON} ORDER BY r.ts, r.id) FROM ${RIDE_FROM} WHERE r.created_by = $1), '[]'::json),
-               'joined',  COALESCE((SELECT json_agg(${RIDE_JSON} ORDER BY r.ts, r.id) FROM ${RIDE_FROM}
-                                     WHERE r.id IN (SELECT ride_id FROM ride_riders WHERE username = $1)), '[]'::json)
+               'created', COALESCE((SELECT json_agg(${RIDE_JSON} ORDER BY r.ts, r.id)
+                                      FROM (SELECT * FROM rides r WHERE r.created_by = $1 ORDER BY r.ts, r.id LIMIT $2) r), '[]'::json),
+               'joined',  COALESCE((SELECT json_agg(${RIDE_JSON} ORDER BY r.ts, r.id)
+                                      FROM (SELECT * FROM rides r WHERE r.id IN (SELECT ride_id FROM ride_riders WHERE username = $1)
+                                             ORDER BY r.ts, r.id LIMIT $2) r), '[]'::json)
              ) AS doc`,
-            [a.username],
+            [a.username, PAGE_SIZE_LIMIT],
           )
         ).rows,
       ) ?? { created: [], joined: [] },
@@ -73,10 +84,11 @@ export const readOperations = {
         (
           await sql.query(
             // One statement per shape (see ./selection, `rides`): each plan uses the route index.
+            // With `after`, a keyset page: (ts, id) past the previous page's last ride.
             `SELECT ${RIDE_JSON} AS doc FROM ${RIDE_FROM}
-              WHERE r.source = $1 AND r.destination = $2${a.upcomingOnly ? ' AND r.ts > now()' : ''}
-              ORDER BY r.ts, r.id`,
-            [a.source, a.destination],
+              WHERE r.source = $1 AND r.destination = $2${a.upcomingOnly ? ' AND r.ts > now()' : ''}${a.after ? ' AND (r.ts, r.id) > ($4::timestamptz, $5::bigint)' : ''}
+              ORDER BY r.ts, r.id LIMIT $3`,
+            [a.source, a.destination, a.first ?? PAGE_SIZE_LIMIT, ...(a.after ? Object.values(rideCursorKey(a.after)) : [])],
           )
         ).rows,
       ),
@@ -196,7 +208,7 @@ async function resolveRides(sql: Sql, rides: NewRide[], firstSeq: number): Promi
     const destination = areas[a.destination];
     if (!source || !destination) return badInput(`unknown area: source ${a.source} or destination ${a.destination}`);
     const id = seq++;
-    return { resolved: { ...a, id }, result: { id, createdBy: creator, timestamp: a.timestamp, source, destination, riders: [] } };
+    return { resolved: { ...a, id }, result: { id, cursor: rideCursor(a.timestamp, id), createdBy: creator, timestamp: a.timestamp, source, destination, riders: [] } };
   });
 }
 

@@ -11,6 +11,8 @@ export interface UserRecord {
 
 export interface RideRecord {
   id: number;
+  /** Its place in ride lists: `after` for the next page (values.ts rideCursor). */
+  cursor: string;
   createdBy: UserRecord;
   timestamp: string;
   source: AreaRecord;

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { badInput } from './errors';
 import type { Sql } from './operations';
-import { queryFieldArgs, type QueryFieldName } from './values';
+import { listFieldArgs, isListField, PAGE_SIZE_LIMIT, queryFieldArgs, type ListFieldName, type QueryFieldName, rideCursorKey } from './values';
 
 /**
  * A GraphQL query's data selection as a slave answers it: one SQL statement that builds
@@ -68,37 +68,53 @@ type FieldSql = (s: Statement, t: string, f: FieldSelection, depth: number) => s
 
 const scalar = (sql: (t: string) => string): FieldSql => (_s, t) => sql(t);
 
+/** A page's row bound: what the gateway asked for, else the protocol's limit. */
+// A literal when unset: whole records (recordSql) are spliced into fixed statements, no parameters.
+const limit = (s: Statement, first: number | null | undefined) => (first == null ? String(PAGE_SIZE_LIMIT) : s.param(first, 'int'));
+
+const listArgs = <N extends ListFieldName>(name: N, f: FieldSelection): z.output<(typeof listFieldArgs)[N]> => {
+  const parsed = listFieldArgs[name].safeParse(f.args ?? {});
+  if (!parsed.success) throw badInput(`${f.key}: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  return parsed.data as z.output<(typeof listFieldArgs)[N]>;
+};
+
 // Correlated lookups by primary key, so the cost follows the rows returned, not the
 // size of the tables.
 const rideFields: Record<string, FieldSql> = {
   id: scalar((t) => `${t}.id`),
+  cursor: scalar((t) => `${iso(`${t}.ts`)} || '/' || ${t}.id`),
   timestamp: scalar((t) => iso(`${t}.ts`)),
   createdBy: (s, t, f, d) => userByName(s, `${t}.created_by`, f, d),
   source: (s, t, f, d) => areaById(s, `${t}.source`, f, d),
   destination: (s, t, f, d) => areaById(s, `${t}.destination`, f, d),
   riders: (s, t, f, d) => {
+    const { first } = listArgs('riders', f);
     const rr = s.alias('rr');
+    const page = `(SELECT * FROM ride_riders WHERE ride_id = ${t}.id ORDER BY joined_at, username LIMIT ${limit(s, first)}) ${rr}`;
     if (onlyUsername(f)) {
-      return list(`(SELECT json_agg(${object(s, 'User', rr, f, d)} ORDER BY ${rr}.joined_at, ${rr}.username) FROM ride_riders ${rr} WHERE ${rr}.ride_id = ${t}.id)`);
+      return list(`(SELECT json_agg(${object(s, 'User', rr, f, d)} ORDER BY ${rr}.joined_at, ${rr}.username) FROM ${page})`);
     }
     const u = s.alias('u');
-    return list(
-      `(SELECT json_agg(${object(s, 'User', u, f, d)} ORDER BY ${rr}.joined_at, ${u}.username)
-          FROM ride_riders ${rr} JOIN users ${u} ON ${u}.username = ${rr}.username WHERE ${rr}.ride_id = ${t}.id)`,
-    );
+    return list(`(SELECT json_agg(${object(s, 'User', u, f, d)} ORDER BY ${rr}.joined_at, ${u}.username) FROM ${page} JOIN users ${u} ON ${u}.username = ${rr}.username)`);
   },
 };
 
-const ridesOf = (s: Statement, f: FieldSelection, d: number, where: (r: string) => string) => {
+/** One page of rides matching `where`, by timestamp then id, from the keyset `page.after`. */
+const ridesOf = (s: Statement, f: FieldSelection, d: number, where: (r: string) => string, page: { first?: number | null; after?: string | null }) => {
   const r = s.alias('r');
-  return list(`(SELECT json_agg(${object(s, 'Ride', r, f, d)} ORDER BY ${r}.ts, ${r}.id) FROM rides ${r} WHERE ${where(r)})`);
+  const key = page.after ? rideCursorKey(page.after) : null;
+  const after = key ? ` AND (${r}.ts, ${r}.id) > (${s.param(key.ts, 'timestamptz')}, ${s.param(key.id, 'bigint')})` : '';
+  return list(
+    `(SELECT json_agg(${object(s, 'Ride', r, f, d)} ORDER BY ${r}.ts, ${r}.id)
+        FROM (SELECT * FROM rides ${r} WHERE ${where(r)}${after} ORDER BY ${r}.ts, ${r}.id LIMIT ${limit(s, page.first)}) ${r})`,
+  );
 };
 
 const userFields: Record<string, FieldSql> = {
   username: scalar((t) => `${t}.username`),
   createdAt: scalar((t) => iso(`${t}.created_at`)),
-  ridesCreated: (s, t, f, d) => ridesOf(s, f, d, (r) => `${r}.created_by = ${t}.username`),
-  ridesJoined: (s, t, f, d) => ridesOf(s, f, d, (r) => `${r}.id IN (SELECT ride_id FROM ride_riders WHERE username = ${t}.username)`),
+  ridesCreated: (s, t, f, d) => ridesOf(s, f, d, (r) => `${r}.created_by = ${t}.username`, listArgs('ridesCreated', f)),
+  ridesJoined: (s, t, f, d) => ridesOf(s, f, d, (r) => `${r}.id IN (SELECT ride_id FROM ride_riders WHERE username = ${t}.username)`, listArgs('ridesJoined', f)),
 };
 
 const areaFields: Record<string, FieldSql> = {
@@ -118,8 +134,13 @@ const queryFields: Record<string, FieldSql> = {
     return list(`(SELECT json_agg(${object(s, 'Area', a, f, d)} ORDER BY ${a}.id) FROM areas ${a})`);
   },
   users: (s, _t, f, d) => {
+    const a = rootArgs('users', f);
     const u = s.alias('u');
-    return list(`(SELECT json_agg(${object(s, 'User', u, f, d)} ORDER BY ${u}.username) FROM users ${u})`);
+    const after = a.after ? ` WHERE ${u}.username > ${s.param(a.after, 'text')}` : '';
+    return list(
+      `(SELECT json_agg(${object(s, 'User', u, f, d)} ORDER BY ${u}.username)
+          FROM (SELECT * FROM users ${u}${after} ORDER BY ${u}.username LIMIT ${limit(s, a.first)}) ${u})`,
+    );
   },
   user: (s, _t, f, d) => {
     const { username } = rootArgs('user', f);
@@ -137,6 +158,7 @@ const queryFields: Record<string, FieldSql> = {
         // that form's generic plan cannot bound the index scan by time and reads the
         // route's whole history (132 ms instead of 1 ms at 2M rides).
         `${r}.source = ${s.param(a.source, 'int')} AND ${r}.destination = ${s.param(a.destination, 'int')}` + (a.upcomingOnly ? ` AND ${r}.ts > now()` : ''),
+      a,
     );
   },
   ride: (s, _t, f, d) => {
@@ -184,7 +206,7 @@ function fieldSql(s: Statement, type: ObjectTypeName, t: string, f: FieldSelecti
   if (bareUsername && f.field === 'username') return bareUsername;
   const build = Object.prototype.hasOwnProperty.call(FIELDS[type], f.field) ? FIELDS[type][f.field] : undefined;
   if (!build) throw badInput(`${type} has no field ${f.field}`);
-  if (type !== 'Query' && f.args && Object.keys(f.args).length) throw badInput(`${type}.${f.field} takes no arguments`);
+  if (type !== 'Query' && !isListField(f.field) && f.args && Object.keys(f.args).length) throw badInput(`${type}.${f.field} takes no arguments`);
   if (OBJECT_FIELDS.has(f.field) !== Boolean(f.select)) throw badInput(`${type}.${f.field}: ${f.select ? 'a scalar has no selection' : 'needs a selection'}`);
   return build(s, t, f, depth);
 }
@@ -209,6 +231,7 @@ export function recordSql(type: 'Ride' | 'User', t: string): string {
   const area = ['id', 'name'].map((field): FieldSelection => ({ key: field, field }));
   const ride: FieldSelection[] = [
     { key: 'id', field: 'id' },
+    { key: 'cursor', field: 'cursor' },
     { key: 'createdBy', field: 'createdBy', select: user },
     { key: 'timestamp', field: 'timestamp' },
     { key: 'source', field: 'source', select: area },

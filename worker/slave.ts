@@ -1,6 +1,6 @@
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
-import type { Pool } from 'pg';
-import { badInput, decode, isReadOp, MalformedMessageError, parseArgs, readBatchSchema, readOperations, type Logger, type ReadRequest, type RpcReply, type Sql } from '../schema';
+import { Client, type Pool } from 'pg';
+import { badInput, unavailable, decode, isReadOp, MalformedMessageError, parseArgs, readBatchSchema, readOperations, type Logger, type ReadRequest, type RpcReply, type Sql } from '../schema';
 import { prepared } from './preparedSql';
 import { PositionMismatchError, type Replica } from './replica';
 import { deadLetter, idsToAnswer, errorReply, isDatabaseUnavailable, ReplySender } from './rpcReply';
@@ -14,10 +14,47 @@ export interface ReadServer {
   stop(): Promise<void>;
 }
 
-async function runRead(pool: Pool, request: ReadRequest): Promise<unknown> {
+/** PostgreSQL's SQLSTATE for a statement cancelled on request. */
+const QUERY_CANCELED = '57014';
+
+/**
+ * Runs one read, cancelled in PostgreSQL once its deadline (the batch's AMQP expiration,
+ * counted from delivery) has passed: the gateway has answered UNAVAILABLE by then, and an
+ * abandoned read must stop costing the replica.
+ */
+async function runRead(pool: Pool, request: ReadRequest, deadline: number | null, log: Logger): Promise<unknown> {
   if (!isReadOp(request.op)) throw badInput(`unknown read operation ${request.op}`);
   const op = readOperations[request.op] as { args: Parameters<typeof parseArgs>[0]; run(sql: Sql, args: unknown): Promise<unknown> };
-  return op.run(prepared(pool), parseArgs(op.args, request.args));
+  const args = parseArgs(op.args, request.args);
+  if (deadline === null) return op.run(prepared(pool), args);
+  const client = await pool.connect();
+  let cancelling: Promise<void> | null = null;
+  const timer = setTimeout(() => (cancelling = cancelBackend(pool, (client as unknown as { processID: number }).processID, log)), Math.max(1, deadline - Date.now()));
+  try {
+    return await op.run(prepared(client), args);
+  } catch (err) {
+    if (cancelling && (err as { code?: string }).code === QUERY_CANCELED) throw unavailable(`read ${request.op} passed its deadline and was cancelled`);
+    throw err;
+  } finally {
+    clearTimeout(timer);
+    // A cancel in flight must land before the connection serves its next query.
+    if (cancelling) await cancelling;
+    client.release();
+  }
+}
+
+/** pg_cancel_backend on a connection of its own: the pool may be full of the reads to cancel. */
+async function cancelBackend(pool: Pool, pid: number, log: Logger): Promise<void> {
+  const client = new Client(pool.options);
+  client.on('error', (err) => log.warn({ err }, 'cancel connection failed'));
+  try {
+    await client.connect();
+    await client.query('SELECT pg_cancel_backend($1)', [pid]);
+  } catch (err) {
+    log.warn({ err, pid }, 'could not cancel a read past its deadline');
+  } finally {
+    await client.end().catch((err: Error) => log.debug({ err }, 'cancel connection close'));
+  }
 }
 
 /** A slave serves ReadQ: competing consumers, each answering from its own database. */
@@ -38,7 +75,7 @@ export async function startReadServer(
   const replies = new ReplySender(channel, log);
   const inFlight = new Set<Promise<void>>();
 
-  const answer = async (request: ReadRequest): Promise<RpcReply> => {
+  const answer = async (request: ReadRequest, deadline: number | null): Promise<RpcReply> => {
     const { id } = request;
     try {
       await replica.verified();
@@ -46,7 +83,7 @@ export async function startReadServer(
         const error = { code: 'UNAVAILABLE' as const, message: `replica at seq ${replica.appliedSeq}, read needs ${request.minSeq}` };
         return { id, ok: false, workerId, appliedSeq: replica.appliedSeq, lagging: true, error };
       }
-      const result = await runRead(pool, request);
+      const result = await runRead(pool, request, deadline, log);
       return { id, ok: true, workerId, appliedSeq: replica.appliedSeq, result };
     } catch (err) {
       // Answering from a database that lost commits would break read-your-writes.
@@ -57,11 +94,12 @@ export async function startReadServer(
   };
 
   const serve = async (msg: ConsumeMessage) => {
-    const { replyTo } = msg.properties as { replyTo?: string };
+    const { replyTo, expiration } = msg.properties as { replyTo?: string; expiration?: string | number };
+    const deadline = expiration === undefined || !Number.isFinite(Number(expiration)) ? null : Date.now() + Number(expiration);
     try {
       const { reads } = decode(readBatchSchema, msg.content);
       // Each read answers as soon as it is done; one waiting for its minSeq holds up no other.
-      await Promise.all(reads.map(async (request) => replies.send(replyTo, await answer(request))));
+      await Promise.all(reads.map(async (request) => replies.send(replyTo, await answer(request, deadline))));
     } catch (err) {
       if (err instanceof MalformedMessageError) deadLetter(channel, deadLetters, msg, err.message, workerId);
       for (const id of idsToAnswer(msg, 'reads', 'id')) replies.send(replyTo, errorReply(err, id, workerId, replica.appliedSeq, log));

@@ -106,7 +106,7 @@ export function compiledOperations(parts: CompiledOperationsParts) {
     if (!operation) return next();
     const coerced = getVariableValues(schema, operation.variableDefinitions ?? [], variables as Record<string, unknown>);
     if (coerced.errors) return next();
-    const query = planSelection(operation, queryType, parsed.fragments, coerced.coerced);
+    const query = planSelection(operation, queryType, parsed.fragments, coerced.coerced, service.pages);
     const mutation = query ? null : planMutation(operation, mutationType, parsed.fragments, coerced.coerced);
     if (!query && !mutation) return next();
 
@@ -123,7 +123,7 @@ export function compiledOperations(parts: CompiledOperationsParts) {
       } else {
         const { key, field, args, select } = mutation!;
         const record = await MUTATIONS[field](service, context, args);
-        const data = { [key]: project(record, mutationType.getFields()[field].type, select) };
+        const data = { [key]: project(record, mutationType.getFields()[field].type, select, service.pages.defaultSize) };
         payload = JSON.stringify({ data, extensions: { dbaas: dbaasExtension(context.trace, 'compiled') } });
       }
     } catch (err) {
@@ -155,18 +155,24 @@ const MUTATIONS: Record<string, (service: RideService, ctx: RequestContext, a: A
   deleteRide: (s, ctx, a) => s.deleteRide(ctx, int(a.rideId)),
 };
 
-/** A record cut to a selection, each leaf serialized by its GraphQL type, as execution would. */
-function project(value: unknown, type: GraphQLOutputType, select: FieldSelection[] | undefined): unknown {
+/**
+ * A record cut to a selection, each leaf serialized by its GraphQL type, as execution
+ * would; lists inside it (a ride's riders) cut to the default page, as their resolver does.
+ */
+function project(value: unknown, type: GraphQLOutputType, select: FieldSelection[] | undefined, pageSize: number): unknown {
   if (value === null || value === undefined) return null;
   const named = getNamedType(type);
-  if (isListType(getNullableType(type))) return (value as unknown[]).map((v) => project(v, (getNullableType(type) as GraphQLList<GraphQLOutputType>).ofType, select));
+  if (isListType(getNullableType(type))) {
+    const of = (getNullableType(type) as GraphQLList<GraphQLOutputType>).ofType;
+    return (value as unknown[]).slice(0, pageSize).map((v) => project(v, of, select, pageSize));
+  }
   if (isLeafType(named)) return named.serialize(value);
   const object = named as GraphQLObjectType;
   const fields = object.getFields();
   const record = value as Record<string, unknown>;
   // No prototype: a client's alias is a key here, and `__proto__: username` must stay one.
   const out: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
-  for (const f of select ?? []) out[f.key] = f.field === '__typename' ? object.name : project(record[f.field], fields[f.field].type, f.select);
+  for (const f of select ?? []) out[f.key] = f.field === '__typename' ? object.name : project(record[f.field], fields[f.field].type, f.select, pageSize);
   return out;
 }
 

@@ -1,10 +1,11 @@
 import type { EventEmitter } from 'node:events';
 import { Arg, Ctx, FieldResolver, GraphQLISODateTime, Int, Mutation, Query, Resolver, Root, Subscription, type PubSub } from 'type-graphql';
 import { Area, Cluster, ClusterEvent, ClusterEventType, Ride, User, Worker } from '../../schema/graphql';
-import { badInput, type ClusterEventRecord, type ClusterRecord, type RideRecord, type UserRecord, type UserRidesRecord } from '../../schema';
+import { badInput, parseArgs, rideCursorKey, rideCursorSchema, type ClusterEventRecord, type ClusterRecord, type RideRecord, type UserRecord, type UserRidesRecord } from '../../schema';
 import { requireAdmin } from '../errors';
 import type { GqlContext } from './context';
 import { EventFanOut } from './eventFanOut';
+import { pageSize } from '../pages';
 
 function clusterOf(c: GqlContext): ClusterRecord {
   const master = c.orchestrator.master();
@@ -28,12 +29,19 @@ const ADMIN = 'Admin: needs `Authorization: Bearer <DBAAS_ADMIN_TOKEN>`, else FO
 const AREA_ARG = 'An area id (see `areas`); an unknown id is BAD_USER_INPUT.';
 const USERNAME_ARG = 'Exact, case-sensitive username: 1-64 characters of A-Z a-z 0-9 _ . -';
 const RIDE_ID_ARG = 'A ride id as `createRide` or a query returned it (a log position, not a row counter).';
+const PAGE = 'A page shorter than `first` is the last; a page ends where the next one starts, so walking pages visits every row once even while rows are added.';
+const FIRST_ARG = 'Rows in the page: 1 to PAGE_SIZE_MAX (default 1000), else BAD_USER_INPUT; null for PAGE_SIZE_DEFAULT (default 100).';
+const AFTER_RIDE_ARG = 'The `cursor` of the last ride of the previous page; null for the first page.';
 
 @Resolver()
 export class QueryResolver {
-  @Query(() => [User], { description: 'Every user, by username.' })
-  users(@Ctx() c: GqlContext): Promise<UserRecord[]> {
-    return c.service.users(c.request);
+  @Query(() => [User], { description: `Users by username, one page: at most \`first\`, after the username \`after\`. ${PAGE}` })
+  users(
+    @Arg('first', () => Int, { nullable: true, description: FIRST_ARG }) first: number | null,
+    @Arg('after', () => String, { nullable: true, description: 'The last username of the previous page; null for the first page.' }) after: string | null,
+    @Ctx() c: GqlContext,
+  ): Promise<UserRecord[]> {
+    return c.service.users(c.request, { first, after });
   }
 
   @Query(() => User, { nullable: true, description: 'The user with this username, or null if there is none.' })
@@ -41,7 +49,7 @@ export class QueryResolver {
     return c.service.user(c.request, username);
   }
 
-  @Query(() => [Ride], { description: 'Rides from `source` to `destination`, by `timestamp`, then `id`.' })
+  @Query(() => [Ride], { description: `Rides from \`source\` to \`destination\`, by \`timestamp\`, then \`id\`, one page: at most \`first\`, after the ride whose \`cursor\` is \`after\`. ${PAGE}` })
   rides(
     @Arg('source', () => Int, { description: `Where the rides start. ${AREA_ARG}` }) source: number,
     @Arg('destination', () => Int, { description: `Where the rides end. ${AREA_ARG}` }) destination: number,
@@ -52,9 +60,11 @@ export class QueryResolver {
       description: 'true (the default, also for null): only rides whose `timestamp` is still to come; false: past rides too.',
     })
     upcomingOnly: boolean | null,
+    @Arg('first', () => Int, { nullable: true, description: FIRST_ARG }) first: number | null,
+    @Arg('after', () => String, { nullable: true, description: AFTER_RIDE_ARG }) after: string | null,
     @Ctx() c: GqlContext,
   ): Promise<RideRecord[]> {
-    return c.service.rides(c.request, source, destination, upcomingOnly ?? true);
+    return c.service.rides(c.request, source, destination, upcomingOnly ?? true, { first, after });
   }
 
   @Query(() => Ride, { nullable: true, description: 'The ride with this id, or null if there is none (or it was deleted).' })
@@ -205,15 +215,44 @@ export class UserFieldsResolver {
     return pending;
   }
 
-  @FieldResolver(() => [Ride], { description: 'The rides this user offered, past and upcoming, by `timestamp`, then `id`.' })
-  async ridesCreated(@Root() user: UserRecord, @Ctx() c: GqlContext): Promise<RideRecord[]> {
-    return (await this.ridesOf(user, c)).created;
+  @FieldResolver(() => [Ride], { description: `The rides this user offered, past and upcoming, by \`timestamp\`, then \`id\`, one page. ${PAGE}` })
+  async ridesCreated(
+    @Root() user: UserRecord,
+    @Arg('first', () => Int, { nullable: true, description: FIRST_ARG }) first: number | null,
+    @Arg('after', () => String, { nullable: true, description: AFTER_RIDE_ARG }) after: string | null,
+    @Ctx() c: GqlContext,
+  ): Promise<RideRecord[]> {
+    return ridePage((await this.ridesOf(user, c)).created, first, after, c);
   }
 
-  @FieldResolver(() => [Ride], { description: 'The rides this user joined (`joinRide`), past and upcoming, by `timestamp`, then `id`.' })
-  async ridesJoined(@Root() user: UserRecord, @Ctx() c: GqlContext): Promise<RideRecord[]> {
-    return (await this.ridesOf(user, c)).joined;
+  @FieldResolver(() => [Ride], { description: `The rides this user joined (\`joinRide\`), past and upcoming, by \`timestamp\`, then \`id\`, one page. ${PAGE}` })
+  async ridesJoined(
+    @Root() user: UserRecord,
+    @Arg('first', () => Int, { nullable: true, description: FIRST_ARG }) first: number | null,
+    @Arg('after', () => String, { nullable: true, description: AFTER_RIDE_ARG }) after: string | null,
+    @Ctx() c: GqlContext,
+  ): Promise<RideRecord[]> {
+    return ridePage((await this.ridesOf(user, c)).joined, first, after, c);
   }
+}
+
+@Resolver(() => Ride)
+export class RideFieldsResolver {
+  @FieldResolver(() => [User], {
+    description: 'The users who joined the ride (`joinRide`), in the order they joined, at most `first`. The creator is listed only if they joined too.',
+  })
+  riders(@Root() ride: RideRecord, @Arg('first', () => Int, { nullable: true, description: FIRST_ARG }) first: number | null, @Ctx() c: GqlContext): UserRecord[] {
+    return ride.riders.slice(0, pageSize(first, c.service.pages));
+  }
+}
+
+/** A page of a user's rides, cut from the lists of the user's one read (same order and cursor as a worker's keyset). */
+function ridePage(rides: RideRecord[], first: number | null | undefined, after: string | null | undefined, c: GqlContext): RideRecord[] {
+  const size = pageSize(first, c.service.pages);
+  if (after == null) return rides.slice(0, size);
+  const from = rideCursorKey(parseArgs(rideCursorSchema, after));
+  const start = rides.findIndex((r) => r.timestamp > from.ts || (r.timestamp === from.ts && r.id > from.id));
+  return start < 0 ? [] : rides.slice(start, start + size);
 }
 
 /** Topic of the cluster event stream (the orchestrator's 'event'). */
@@ -249,4 +288,4 @@ export class SubscriptionResolver {
   }
 }
 
-export const resolvers = [QueryResolver, MutationResolver, UserFieldsResolver, SubscriptionResolver] as const;
+export const resolvers = [QueryResolver, MutationResolver, UserFieldsResolver, RideFieldsResolver, SubscriptionResolver] as const;

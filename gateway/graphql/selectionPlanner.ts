@@ -13,7 +13,8 @@ import {
   type OperationDefinitionNode,
   type SelectionSetNode,
 } from 'graphql';
-import { MAX_KEYS_PER_OBJECT, MAX_NAME_LENGTH, MAX_SELECTION_DEPTH, queryFieldArgs, type FieldSelection } from '../../schema';
+import { isListField, listFieldArgs, MAX_KEYS_PER_OBJECT, MAX_NAME_LENGTH, MAX_SELECTION_DEPTH, PAGED_QUERY_FIELDS, queryFieldArgs, type FieldSelection } from '../../schema';
+import { pageSize, pageSizeError, type PageSettings } from '../pages';
 
 /** Query fields a slave answers from its database; anything else takes the resolver path. */
 const DATA_QUERY_FIELDS = new Set(Object.keys(queryFieldArgs));
@@ -38,6 +39,8 @@ interface Planning {
   variables: Variables;
   /** Whether `field`, at `depth` (0: a root field), can be answered from the data at hand. */
   allows(field: string, depth: number): boolean;
+  /** Whether nested list fields may take arguments (pages); a mutation's record holds no pages. */
+  nestedArgs: boolean;
 }
 
 /**
@@ -50,9 +53,10 @@ export function planSelection(
   queryType: GraphQLObjectType,
   fragments: ReadonlyMap<string, FragmentDefinitionNode>,
   variables: Variables,
+  pages: PageSettings,
 ): FieldSelection[] | null {
   if (operation.operation !== 'query') return null;
-  const planning: Planning = { fragments, variables, allows: (field, depth) => depth > 0 || DATA_QUERY_FIELDS.has(field) };
+  const planning: Planning = { fragments, variables, allows: (field, depth) => depth > 0 || DATA_QUERY_FIELDS.has(field), nestedArgs: true };
   const fields = coercing(() => planFields(queryType, [operation.selectionSet], planning, 0));
   for (const f of fields ?? []) {
     if (f.field === '__typename') continue;
@@ -60,7 +64,25 @@ export function planSelection(
     if (!args.success) return null;
     f.args = args.data;
   }
-  return fields;
+  return fields && withPages(fields, pages, 0) ? fields : null;
+}
+
+/**
+ * Fills every list's `first` with the default, in place; false (decline: the resolvers
+ * report it) when a list's arguments are out of bounds.
+ */
+function withPages(fields: FieldSelection[], pages: PageSettings, depth: number): boolean {
+  for (const f of fields) {
+    const paged = depth === 0 ? (PAGED_QUERY_FIELDS as readonly string[]).includes(f.field) : isListField(f.field);
+    if (paged) {
+      if (depth > 0 && !listFieldArgs[f.field as keyof typeof listFieldArgs].safeParse(f.args ?? {}).success) return false;
+      const first = f.args?.first;
+      if (pageSizeError(first, pages)) return false;
+      f.args = { ...f.args, first: pageSize(first as number | null | undefined, pages) };
+    }
+    if (f.select && !withPages(f.select, pages, depth + 1)) return false;
+  }
+  return true;
 }
 
 /**
@@ -74,7 +96,7 @@ export function planMutation(
   variables: Variables,
 ): PlannedMutation | null {
   if (operation.operation !== 'mutation') return null;
-  const planning: Planning = { fragments, variables, allows: (field, depth) => (depth === 0 ? COMPILED_MUTATIONS.has(field) : !READING_FIELDS.has(field)) };
+  const planning: Planning = { fragments, variables, allows: (field, depth) => (depth === 0 ? COMPILED_MUTATIONS.has(field) : !READING_FIELDS.has(field)), nestedArgs: false };
   return coercing(() => {
     const fields = planFields(mutationType, [operation.selectionSet], planning, 0);
     if (fields?.length !== 1) return null;
@@ -119,7 +141,9 @@ function planFields(type: GraphQLObjectType, sets: readonly SelectionSetNode[], 
       select = planFields(named, nodes.flatMap((n) => (n.selectionSet ? [n.selectionSet] : [])), planning, depth + 1);
       if (!select) return null;
     }
-    const args = depth === 0 ? getArgumentValues(definition, nodes[0], planning.variables) : undefined;
+    // Nested arguments are pages of lists (a mutation's record holds none: the resolvers).
+    if (depth > 0 && nodes.some((n) => n.arguments?.length) && !planning.nestedArgs) return null;
+    const args = depth === 0 || definition.args.length ? getArgumentValues(definition, nodes[0], planning.variables) : undefined;
     out.push({ key, field: name, ...(args && { args }), ...(select && { select }) });
   }
   return out;
