@@ -104,5 +104,8 @@ export function writeReport(root: string, results: BenchResults, rows: Row[], in
   ];
   const notesFile = path.join(root, 'bench/NOTES.md');
   if (fs.existsSync(notesFile)) md.push(fs.readFileSync(notesFile, 'utf8'));
+  // bench:scale's growth table, kept across runs of this benchmark.
+  const scaleFile = path.join(root, 'bench/SCALE.md');
+  if (fs.existsSync(scaleFile)) md.push(fs.readFileSync(scaleFile, 'utf8'));
   fs.writeFileSync(path.join(root, 'BENCHMARKS.md'), md.join('\n'));
 }

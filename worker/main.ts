@@ -58,8 +58,13 @@ async function main(): Promise<void> {
   await setup.close();
 
   let position = await readPosition(pool);
-  if (!(await logReachesBack(connection, names.syncLog, position.streamOffset, position.appliedSeq))) {
-    log.warn({ appliedSeq: position.appliedSeq }, 'the log no longer reaches back to this worker; bootstrapping from a snapshot');
+  // WORKER_BOOTSTRAP=snapshot rebuilds this replica from a peer even when the log reaches
+  // back (an operator's choice, and how bench:scale times snapshots).
+  const forceSnapshot = process.env.WORKER_BOOTSTRAP === 'snapshot';
+  if (forceSnapshot) log.warn('WORKER_BOOTSTRAP=snapshot: bootstrapping from a snapshot');
+  else if (process.env.WORKER_BOOTSTRAP !== undefined && process.env.WORKER_BOOTSTRAP !== 'auto') throw new Error(`WORKER_BOOTSTRAP must be auto or snapshot, not ${process.env.WORKER_BOOTSTRAP}`);
+  if (forceSnapshot || !(await logReachesBack(connection, names.syncLog, position.streamOffset, position.appliedSeq))) {
+    if (!forceSnapshot) log.warn({ appliedSeq: position.appliedSeq }, 'the log no longer reaches back to this worker; bootstrapping from a snapshot');
     await bootstrapFromSnapshot(connection, names, pool, log);
     position = await readPosition(pool);
   }
