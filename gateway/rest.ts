@@ -1,8 +1,7 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { badInput, DbaasError, type ErrorCode, type Logger, type RideRecord } from '../schema';
 import { requireAdmin } from './errors';
-import type { RequestCounter } from './graphql/context';
-import type { Metrics } from './metrics';
+import { SEQ_HEADER, seqHeaderValue, type RequestAccounting } from './requestAccounting';
 import type { Orchestrator } from './orchestrator';
 import type { RequestContext, RideService } from './service';
 
@@ -57,13 +56,13 @@ type Handler = (req: Request, res: Response, ctx: RequestContext) => Promise<voi
 export interface RestParts {
   service: RideService;
   orchestrator: Orchestrator;
-  counter: RequestCounter;
-  metrics: Metrics;
+  accounting: RequestAccounting;
   contextOf: (req: Request) => RequestContext;
   log: Logger;
 }
 
-export function restRouter({ service, orchestrator, counter, metrics, contextOf, log }: RestParts): express.Router {
+export function restRouter({ service, orchestrator, accounting, contextOf, log }: RestParts): express.Router {
+  const { counter } = accounting;
   const router = express.Router();
   router.use(express.json({ limit: '64kb' }));
 
@@ -75,10 +74,10 @@ export function restRouter({ service, orchestrator, counter, metrics, contextOf,
         res.set('Allow', Object.keys(handlers).join(', ')).status(405).json({});
         return;
       }
-      if (counted) counter.count++;
+      accounting.restCall(counted);
       res.once('finish', () => {
         const outcome = res.statusCode < 400 ? 'ok' : String((res.locals.errorCode as string | undefined) ?? res.statusCode);
-        metrics.requests.inc({ api: 'rest', operation: `${req.method} ${path}`, outcome });
+        accounting.finished('rest', `${req.method} ${path}`, outcome);
       });
       const ctx = contextOf(req);
       handler(req, res, ctx).catch(next);
@@ -93,7 +92,8 @@ export function restRouter({ service, orchestrator, counter, metrics, contextOf,
   };
 
   const sendSeq = (res: Response, ctx: RequestContext) => {
-    if (ctx.trace.seq !== undefined) res.set('X-DBaaS-Seq', String(ctx.trace.seq));
+    const seq = seqHeaderValue(ctx.trace);
+    if (seq !== undefined) res.set(SEQ_HEADER, seq);
   };
 
   route('/users', {

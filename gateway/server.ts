@@ -10,7 +10,8 @@ import { NoSchemaIntrospectionCustomRule, type DocumentNode } from 'graphql';
 import { DbaasError, type Config, type Logger } from '../schema';
 import type { Autoscaler } from './autoscaler';
 import { makeFormatError } from './errors';
-import type { GqlContext, RequestCounter } from './graphql/context';
+import type { GqlContext } from './graphql/context';
+import { RequestAccounting } from './requestAccounting';
 import { healthz, livez, type HealthSources } from './health';
 import { compiledOperations } from './graphql/compiledOperations';
 import { graphqlBodyErrors, graphqlOverHttpPlugin, queryTextLimit } from './graphql/httpProtocol';
@@ -54,7 +55,8 @@ export async function startServer(parts: ServerParts): Promise<RunningServer> {
   app.disable('etag');
   app.disable('x-powered-by');
   const httpServer = http.createServer(app);
-  const counter: RequestCounter = { count: 0 };
+  const accounting = new RequestAccounting({ count: 0 }, metrics);
+  const { counter } = accounting;
   const contextFor = (request: RequestContext): GqlContext => ({ request, service, orchestrator, autoscaler, counter, memo: new Map() });
 
   const clusterEvents = clusterEventsPubSub(orchestrator);
@@ -112,7 +114,7 @@ export async function startServer(parts: ServerParts): Promise<RunningServer> {
       ApolloServerPluginLandingPageDisabled(),
       ApolloServerPluginDrainHttpServer({ httpServer }),
       { async serverWillStart() { return { async drainServer() { await subscriptions.dispose(); } }; } },
-      dbaasPlugin(metrics),
+      dbaasPlugin(accounting),
       graphqlOverHttpPlugin<GqlContext>(),
     ],
   });
@@ -127,7 +129,7 @@ export async function startServer(parts: ServerParts): Promise<RunningServer> {
   // First, so the bulk of the traffic is not matched against every other route. What it
   // declines continues to Apollo below, with the body already parsed.
   if (config.compiledOperations) {
-    app.post('/graphql', graphqlBody, checkQueryText, compiledOperations({ schema, validationRules, parseLimits, service, metrics, counter, formatError, contextOf }));
+    app.post('/graphql', graphqlBody, checkQueryText, compiledOperations({ schema, validationRules, parseLimits, service, accounting, formatError, contextOf }));
   }
   app.use(playgroundRouter());
   app.get('/healthz', healthz({ dependencies: parts.dependencies, cluster: orchestrator }));
@@ -137,7 +139,7 @@ export async function startServer(parts: ServerParts): Promise<RunningServer> {
   });
   app.use(
     '/api/v1',
-    restRouter({ service, orchestrator, counter, metrics, log, contextOf }),
+    restRouter({ service, orchestrator, accounting, log, contextOf }),
   );
   app.use(
     '/graphql',

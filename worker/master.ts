@@ -8,6 +8,7 @@ import {
   MalformedMessageError,
   encode,
   parseArgs,
+  isWriteOp,
   writeOperation,
   writeBatchSchema,
   type AnyWriteOperation,
@@ -15,10 +16,11 @@ import {
   type LogMessage,
   type Logger,
   type Resolution,
-  type RpcReply,
+  type Sql,
   type WriteEntry,
-  type WriteRequest,
 } from '../schema';
+import { planBatch, type BatchPlan, type EarlierAnswer, type Job, type LoggedWrite, type WriteJob } from './batchPlan';
+import type { AppliedPosition } from './database';
 import { inTransaction } from './database';
 import { BEGIN_ASYNC_COMMIT, PositionMismatchError, recordInLog, savePosition, type Replica } from './replica';
 import type { LeaderLease } from './lease';
@@ -68,26 +70,114 @@ export async function fenceLog(deps: MasterDeps, epoch: number, sync: ConfirmCha
   await seen;
 }
 
-/** A decoded write with what the master decided for it. */
-interface WriteJob {
-  replyTo?: string;
-  request: WriteRequest | null;
-  reply?: RpcReply;
-}
-
 /** A WriteQ message and the writes it carries. */
 interface Delivery {
   msg: ConsumeMessage;
-  jobs: WriteJob[];
+  jobs: Job[];
 }
 
+/** What the steps of one batch share: its transaction, and the entries and seqs it takes. */
+interface BatchContext {
+  sql: Sql;
+  epoch: number;
+  workerId: string;
+  log: Logger;
+  /** The last seq taken so far (the replica's applied seq before the first write). */
+  seq: number;
+  entries: WriteEntry[];
+}
+
+/** Step 1: the position check and what the log table already holds for the batch's request ids. */
+async function readLogged(ctx: BatchContext, jobs: WriteJob[], from: AppliedPosition): Promise<Map<string, LoggedWrite>> {
+  // The position check comes first, in the dedupe's round trip: a database that lost
+  // commits this process counted (a PostgreSQL crash) must not resolve anything.
+  const { rows } = await ctx.sql.query(
+    `SELECT s.applied_seq, s.stream_offset, d.request_id, d.seq, d.result, d.fingerprint
+       FROM _dbaas_state s LEFT JOIN _dbaas_log d ON d.request_id = ANY($1::text[])`,
+    [jobs.map((j) => j.request.requestId)],
+  );
+  if (Number(rows[0].applied_seq) !== from.appliedSeq || Number(rows[0].stream_offset) !== from.streamOffset) {
+    throw new PositionMismatchError(`the database is at seq ${String(rows[0].applied_seq)}, this master at ${from.appliedSeq}`);
+  }
+  const logged = new Map<string, LoggedWrite>();
+  for (const d of rows) if (d.request_id !== null) logged.set(String(d.request_id), { result: d.result, seq: Number(d.seq), fingerprint: d.fingerprint as string | null });
+  return logged;
+}
+
+/** A write that passed its rules: it takes the next seq and an entry. */
+function accept(ctx: BatchContext, job: WriteJob, resolved: unknown, result: unknown): void {
+  ctx.seq += 1;
+  const { requestId, fingerprint, op } = job.request;
+  ctx.entries.push({ kind: 'write', epoch: ctx.epoch, seq: ctx.seq, requestId, ...(fingerprint && { fingerprint }), op, args: resolved, result });
+  job.reply = { id: requestId, ok: true, workerId: ctx.workerId, result, seq: ctx.seq, appliedSeq: ctx.seq };
+}
+
+/** A rule failure changes nothing (resolve only reads); anything else aborts the batch. */
+function reject(ctx: BatchContext, job: WriteJob, err: unknown): void {
+  if (!(err instanceof DbaasError)) throw err;
+  job.reply = errorReply(err, job.request.requestId, ctx.workerId, ctx.seq, ctx.log);
+}
+
+function answerEarlier(ctx: BatchContext, job: WriteJob, answer: EarlierAnswer): void {
+  const { requestId } = job.request;
+  job.reply =
+    answer.kind === 'keyReused'
+      ? errorReply(keyReused(), requestId, ctx.workerId, ctx.seq, ctx.log)
+      : { id: requestId, ok: true, workerId: ctx.workerId, result: answer.logged.result, seq: answer.logged.seq, appliedSeq: ctx.seq };
+}
+
+/** Step 2: resolves and applies one run of the plan, each accepted write taking a seq. */
+async function applyRun(ctx: BatchContext, run: BatchPlan['runs'][number]): Promise<void> {
+  let op: AnyWriteOperation;
+  try {
+    op = writeOperation(run.op);
+  } catch (err) {
+    for (const job of run.jobs) reject(ctx, job, err);
+    return;
+  }
+  const parsed: Array<{ job: WriteJob; args: unknown }> = [];
+  for (const job of run.jobs) {
+    try {
+      parsed.push({ job, args: parseArgs(op.args, job.request.args) });
+    } catch (err) {
+      reject(ctx, job, err);
+    }
+  }
+  if (op.resolveMany && parsed.length > 1) {
+    const resolutions = await op.resolveMany(ctx.sql, parsed.map((p) => p.args), ctx.seq + 1);
+    const accepted: unknown[] = [];
+    resolutions.forEach((resolution, k) => {
+      if (resolution instanceof DbaasError) return reject(ctx, parsed[k].job, resolution);
+      accepted.push(resolution.resolved);
+      accept(ctx, parsed[k].job, resolution.resolved, resolution.result ?? null);
+    });
+    if (op.applyMany) await op.applyMany(ctx.sql, accepted);
+    else for (const resolved of accepted) await op.apply(ctx.sql, resolved);
+    return;
+  }
+  for (const { job, args } of parsed) {
+    let resolution: Resolution<unknown, unknown>;
+    try {
+      resolution = await op.resolve(ctx.sql, args, { seq: ctx.seq + 1 });
+    } catch (err) {
+      reject(ctx, job, err);
+      continue;
+    }
+    await op.apply(ctx.sql, resolution.resolved);
+    accept(ctx, job, resolution.resolved, resolution.result ?? (await op.result?.(ctx.sql, resolution.resolved)) ?? null);
+  }
+}
+
+const resolvesMany = (op: string) => isWriteOp(op) && Boolean(writeOperation(op).resolveMany);
+
 /**
- * The master's write path, in batches (group commit). Per batch, in one transaction: for
- * each write in arrival order, dedupe by request id, resolve (rules, generated values),
- * apply; then publish the entries to SyncQ as one message and, while the broker confirms
- * it, record them in the log table; then commit, reply and ack. A client hears success
- * only after the broker confirmed its entry. Batching amortises the transaction and the confirm wait
- * over every write that arrived while the previous batch was in flight.
+ * The master's write path, in batches (group commit). Per batch, in one transaction: plan
+ * it (dedupe by request id, runs of one operation: worker/batchPlan.ts), resolve (rules,
+ * generated values) and apply each run; then publish the entries to SyncQ as one message
+ * and, while the broker confirms it, record them in the log table; then commit, reply and
+ * ack. A client hears success only after the broker confirmed its entry. Batching
+ * amortises the transaction and the confirm wait over every write that arrived while the
+ * previous batch was in flight.
  */
 export async function startWriteServer(deps: MasterDeps, epoch: number, sync: ConfirmChannel): Promise<void> {
   const { connection, names, pool, replica, workerId, log } = deps;
@@ -96,8 +186,8 @@ export async function startWriteServer(deps: MasterDeps, epoch: number, sync: Co
   const replies = new ReplySender(channel, log);
 
   /** Runs jobs in one transaction; throws (rolled back) on any unexpected failure. */
-  const runBatch = async (jobs: WriteJob[]): Promise<void> => {
-    const live = jobs.filter((j) => j.request);
+  const runBatch = async (jobs: Job[]): Promise<void> => {
+    const writes = jobs.filter((j): j is WriteJob => j.kind === 'write');
     const from = { appliedSeq: replica.appliedSeq, epoch, streamOffset: replica.streamOffset };
     // Once entries may be in the log, this database must end up holding them too: any
     // failure from there on stops the worker (fail-stop), which then replays the log,
@@ -105,133 +195,47 @@ export async function startWriteServer(deps: MasterDeps, epoch: number, sync: Co
     let publishing = false;
     const mustMatchLog = (err: unknown): never => deps.failStop(`write batch failed after publishing: ${(err as Error).message}`);
     const committed = await inTransaction(pool, log, async (client) => {
-      const sql = prepared(client);
-      const seen = new Map<string, { result: unknown; seq: number; fingerprint: string | null }>();
-      // The position check comes first, in the dedupe's round trip: a database that lost
-      // commits this process counted (a PostgreSQL crash) must not resolve anything.
-      const { rows } = await sql.query(
-        `SELECT s.applied_seq, s.stream_offset, d.request_id, d.seq, d.result, d.fingerprint
-           FROM _dbaas_state s LEFT JOIN _dbaas_log d ON d.request_id = ANY($1::text[])`,
-        [live.map((j) => j.request!.requestId)],
-      );
-      if (Number(rows[0].applied_seq) !== from.appliedSeq || Number(rows[0].stream_offset) !== from.streamOffset) {
-        throw new PositionMismatchError(`the database is at seq ${String(rows[0].applied_seq)}, this master at ${from.appliedSeq}`);
-      }
-      for (const d of rows) if (d.request_id !== null) seen.set(String(d.request_id), { result: d.result, seq: Number(d.seq), fingerprint: d.fingerprint as string | null });
+      const ctx: BatchContext = { sql: prepared(client), epoch, workerId, log, seq: from.appliedSeq, entries: [] };
+      const plan = planBatch(writes, await readLogged(ctx, writes, from), resolvesMany);
+      for (const { job, answer } of plan.answered) answerEarlier(ctx, job, answer);
+      for (const run of plan.runs) await applyRun(ctx, run);
+      for (const { job, leader } of plan.followers) job.reply = leader.reply;
 
-      const entries: WriteEntry[] = [];
-      let seq = replica.appliedSeq;
-      const accept = (job: WriteJob, resolved: unknown, result: unknown) => {
-        seq += 1;
-        const request = job.request!;
-        entries.push({ kind: 'write', epoch, seq, requestId: request.requestId, ...(request.fingerprint && { fingerprint: request.fingerprint }), op: request.op, args: resolved, result });
-        job.reply = { id: request.requestId, ok: true, workerId, result, seq, appliedSeq: seq };
-      };
-      const reject = (job: WriteJob, err: unknown) => {
-        // Rule failures change nothing (resolve only reads); anything else aborts the batch.
-        if (!(err instanceof DbaasError)) throw err;
-        job.reply = errorReply(err, job.request!.requestId, workerId, seq, log);
-      };
-
-      // A request id seen before (in the log, or earlier in this batch) gets that answer,
-      // unless a client's Idempotency-Key now comes with other arguments.
-      const leaders = new Map<string, WriteJob>();
-      const followers: Array<[WriteJob, WriteJob]> = [];
-      const work: Array<{ job: WriteJob; request: WriteRequest }> = [];
-      for (const job of live) {
-        const request = job.request!;
-        const logged = seen.get(request.requestId);
-        const leader = leaders.get(request.requestId);
-        const earlier = logged?.fingerprint ?? leader?.request?.fingerprint;
-        if ((logged || leader) && (earlier ?? null) !== (request.fingerprint ?? null)) job.reply = errorReply(keyReused(), request.requestId, workerId, seq, log);
-        else if (logged) job.reply = { id: request.requestId, ok: true, workerId, result: logged.result, seq: logged.seq, appliedSeq: seq };
-        else if (leader) followers.push([job, leader]);
-        else {
-          leaders.set(request.requestId, job);
-          work.push({ job, request });
-        }
-      }
-
-      for (let i = 0; i < work.length; ) {
-        let op: AnyWriteOperation;
-        try {
-          op = writeOperation(work[i].request.op);
-        } catch (err) {
-          reject(work[i].job, err);
-          i += 1;
-          continue;
-        }
-        // Consecutive writes of an operation that can resolve many at once go together.
-        let j = i + 1;
-        if (op.resolveMany) while (j < work.length && work[j].request.op === work[i].request.op) j++;
-        const run: Array<{ job: WriteJob; args: unknown }> = [];
-        for (const { job, request } of work.slice(i, j)) {
-          try {
-            run.push({ job, args: parseArgs(op.args, request.args) });
-          } catch (err) {
-            reject(job, err);
-          }
-        }
-        i = j;
-        if (op.resolveMany && run.length > 1) {
-          const resolutions = await op.resolveMany(sql, run.map((r) => r.args), seq + 1);
-          const accepted: unknown[] = [];
-          resolutions.forEach((resolution, k) => {
-            if (resolution instanceof DbaasError) return reject(run[k].job, resolution);
-            accepted.push(resolution.resolved);
-            accept(run[k].job, resolution.resolved, resolution.result ?? null);
-          });
-          if (op.applyMany) await op.applyMany(sql, accepted);
-          else for (const resolved of accepted) await op.apply(sql, resolved);
-          continue;
-        }
-        for (const { job, args } of run) {
-          let resolution: Resolution<unknown, unknown>;
-          try {
-            resolution = await op.resolve(sql, args, { seq: seq + 1 });
-          } catch (err) {
-            reject(job, err);
-            continue;
-          }
-          await op.apply(sql, resolution.resolved);
-          accept(job, resolution.resolved, resolution.result ?? (await op.result?.(sql, resolution.resolved)) ?? null);
-        }
-      }
-      for (const [follower, leader] of followers) follower.reply = leader.reply;
-      const position = { appliedSeq: seq, epoch, streamOffset: deps.offsets?.resumeOffset(from.appliedSeq) ?? from.streamOffset };
-      // The broker persists the entries while PostgreSQL records them: the confirm and the
-      // two statements overlap, and COMMIT waits for both.
+      // Step 3: publish and record, then commit (inTransaction).
+      const position = { appliedSeq: ctx.seq, epoch, streamOffset: deps.offsets?.resumeOffset(from.appliedSeq) ?? from.streamOffset };
       if (!deps.lease.valid) deps.failStop(`leadership lease lapsed ${-deps.lease.remainingMs} ms ago; not publishing`);
-      publishing = entries.length > 0;
+      publishing = ctx.entries.length > 0;
       // Confirmed within the lease, the entries precede any newer master's epoch marker
       // (worker/lease.ts); confirmed later, replicas may skip them: never acknowledge those.
       const confirmed = publishing
-        ? publishConfirmed(sync, names.syncExchange, { kind: 'writes', entries }).then(() => {
+        ? publishConfirmed(sync, names.syncExchange, { kind: 'writes', entries: ctx.entries }).then(() => {
             if (!deps.lease.valid) throw new Error(`the broker confirmed ${-deps.lease.remainingMs} ms after the leadership lease lapsed`);
           })
         : Promise.resolve();
+      // The broker persists the entries while PostgreSQL records them: the confirm and the
+      // two statements overlap, and COMMIT waits for both.
       const recorded = (async () => {
-        await recordInLog(sql, entries);
-        await savePosition(sql, position); // checked by the first statement
+        await recordInLog(ctx.sql, ctx.entries);
+        await savePosition(ctx.sql, position); // checked by the first statement
       })();
       await Promise.all([confirmed, recorded]).catch(mustMatchLog);
-      return { position, entries };
+      return { position, entries: ctx.entries };
     }, BEGIN_ASYNC_COMMIT).catch((err: unknown) => (publishing ? mustMatchLog(err) : Promise.reject(err)));
     replica.advanceTo(committed.position);
     if (log.isLevelEnabled('debug')) for (const e of committed.entries) log.debug({ seq: e.seq, requestId: e.requestId, op: e.op }, 'write committed');
   };
 
-  const decodeJobs = (msg: ConsumeMessage): WriteJob[] => {
+  const decodeJobs = (msg: ConsumeMessage): Job[] => {
     const { replyTo } = msg.properties as { replyTo?: string };
     try {
-      return decode(writeBatchSchema, msg.content).writes.map((request) => ({ replyTo, request }));
+      return decode(writeBatchSchema, msg.content).writes.map((request): Job => ({ kind: 'write', replyTo, request }));
     } catch (err) {
       if (err instanceof MalformedMessageError) deadLetter(channel, names.deadLetters, msg, err.message, workerId);
-      return idsToAnswer(msg, 'writes', 'requestId').map((id) => ({ replyTo, request: null, reply: errorReply(err, id, workerId, replica.appliedSeq, log) }));
+      return idsToAnswer(msg, 'writes', 'requestId').map((id): Job => ({ kind: 'undecoded', replyTo, reply: errorReply(err, id, workerId, replica.appliedSeq, log) }));
     }
   };
 
-  const runJobs = async (jobs: WriteJob[]): Promise<void> => {
+  const runJobs = async (jobs: Job[]): Promise<void> => {
     try {
       const started = performance.now();
       await runBatch(jobs);
@@ -244,9 +248,9 @@ export async function startWriteServer(deps: MasterDeps, epoch: number, sync: Co
       // UNAVAILABLE would fail writes another master could take. Stop without acking them:
       // they stay in WriteQ for the next master.
       if (isDatabaseUnavailable(err)) deps.failStop(`database unavailable: ${(err as Error).message}`);
-      const decoded = jobs.filter((j) => j.request);
+      const decoded = jobs.filter((j): j is WriteJob => j.kind === 'write');
       if (decoded.length === 1) {
-        decoded[0].reply = errorReply(err, decoded[0].request!.requestId, workerId, replica.appliedSeq, log);
+        decoded[0].reply = errorReply(err, decoded[0].request.requestId, workerId, replica.appliedSeq, log);
       } else {
         // One write failed unexpectedly: retry one by one so only that write fails.
         log.warn({ err, size: jobs.length }, 'write batch failed; retrying its writes one by one');
@@ -254,7 +258,7 @@ export async function startWriteServer(deps: MasterDeps, epoch: number, sync: Co
           job.reply = undefined;
           await runJobs([job]);
         }
-        for (const job of jobs) if (!job.request && job.reply) replies.send(job.replyTo, job.reply);
+        for (const job of jobs) if (job.kind === 'undecoded') replies.send(job.replyTo, job.reply);
         return;
       }
     }

@@ -22,12 +22,10 @@ import {
 } from 'graphql';
 import { LRUCache } from 'lru-cache';
 import type { FieldSelection } from '../../schema';
-import type { Metrics } from '../metrics';
 import type { RequestContext, RideService } from '../service';
-import type { RequestCounter } from './context';
 import { DOCUMENT_CACHE, parseDocument, type ParseLimits } from './parseLimits';
 import { APPLICATION_JSON, GRAPHQL_RESPONSE_JSON, responseMediaType } from './httpProtocol';
-import { dbaasExtension, operationLabel, touchesData } from './plugins';
+import { dbaasExtension, type RequestAccounting } from '../requestAccounting';
 import { planMutation, planSelection } from './selectionPlanner';
 
 export interface CompiledOperationsParts {
@@ -36,8 +34,7 @@ export interface CompiledOperationsParts {
   validationRules: ValidationRule[];
   parseLimits: ParseLimits;
   service: RideService;
-  metrics: Metrics;
-  counter: RequestCounter;
+  accounting: RequestAccounting;
   formatError(formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError;
   contextOf(req: Request): RequestContext;
 }
@@ -64,7 +61,7 @@ const DECLINED = 'declined';
  * answered.
  */
 export function compiledOperations(parts: CompiledOperationsParts) {
-  const { schema, service, metrics, counter } = parts;
+  const { schema, service, accounting } = parts;
   const queryType = schema.getQueryType();
   const mutationType = schema.getMutationType();
   if (!queryType || !mutationType) throw new Error('the schema has no Query or Mutation type');
@@ -111,7 +108,7 @@ export function compiledOperations(parts: CompiledOperationsParts) {
     if (!query && !mutation) return next();
 
     const context = parts.contextOf(req);
-    if (touchesData(operation)) counter.count++;
+    const label = accounting.graphqlOperation(operation, schema);
     // The root field an error is reported at (a compiled query fails as one read).
     const errorAt = query ? { key: query[0].key, node: undefined } : mutation!;
     let outcome = 'ok';
@@ -134,7 +131,7 @@ export function compiledOperations(parts: CompiledOperationsParts) {
       payload = JSON.stringify({ errors: [error], data: null, extensions: { dbaas: dbaasExtension(context.trace, 'compiled') } });
     }
     if (context.trace.seq !== undefined) res.setHeader('x-dbaas-seq', String(context.trace.seq));
-    metrics.requests.inc({ api: 'graphql', operation: operationLabel(operation, schema), outcome });
+    accounting.finished('graphql', label, outcome);
     // 200 for either media type: the data entry is always there (null at worst).
     res.writeHead(200, { 'content-type': mediaType, 'content-length': Buffer.byteLength(payload) });
     res.end(payload);

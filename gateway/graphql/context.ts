@@ -1,11 +1,8 @@
 import type { Autoscaler } from '../autoscaler';
 import type { Orchestrator } from '../orchestrator';
+import type { RequestCounter } from '../requestAccounting';
 import type { RequestContext, RideService } from '../service';
 
-/** API requests since the last reset (the original RideShare `_count`). */
-export interface RequestCounter {
-  count: number;
-}
 
 /** What every resolver gets: the request's own context and the gateway's parts. */
 export interface GqlContext {
