@@ -1,5 +1,5 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { ClusterEventRecord } from '../schema';
+import { WORKER_ROLES, type ClusterEventRecord } from '../schema';
 import type { Orchestrator } from './orchestrator';
 
 /**
@@ -63,7 +63,7 @@ export class Metrics {
       registers: [this.registry],
       collect() {
         const workers = orchestrator.workers();
-        for (const role of ['MASTER', 'SLAVE', 'STARTING']) this.set({ role }, workers.filter((w) => w.role === role).length);
+        for (const role of WORKER_ROLES) this.set({ role }, workers.filter((w) => w.role === role).length);
       },
     });
     new Gauge({

@@ -11,17 +11,14 @@ import type {
   WorkerRecord,
   WorkerRoleName,
 } from './records';
+import { WORKER_ROLES } from './records';
 
 /**
  * The GraphQL types of docs/contract.md section 3.1. Each class mirrors a record of ./records, which is
  * what crosses the queues; resolvers return the records as they arrive.
  */
 
-export enum WorkerRole {
-  MASTER = 'MASTER',
-  SLAVE = 'SLAVE',
-  STARTING = 'STARTING',
-}
+export const WorkerRole = Object.fromEntries(WORKER_ROLES.map((r) => [r, r])) as { [R in WorkerRoleName]: R };
 registerEnumType(WorkerRole, {
   name: 'WorkerRole',
   description: 'What a worker does in the cluster right now.',

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ERROR_CODES } from './errors';
+import { WORKER_ROLES } from './records';
 
 /**
  * The message contracts of the four queues. Both sides encode and decode through these
@@ -114,8 +115,7 @@ export function entriesOf(message: LogMessage): LogEntry[] {
 }
 
 /** ZooKeeper: the data of each worker's membership znode. */
-export const workerRoleSchema = z.enum(['MASTER', 'SLAVE', 'STARTING']);
-export type WorkerRole = z.infer<typeof workerRoleSchema>;
+export const workerRoleSchema = z.enum(WORKER_ROLES);
 export const memberDataSchema = z.object({
   id: z.string(),
   pid: z.number().int(),

@@ -25,7 +25,9 @@ export interface UserRidesRecord {
   joined: RideRecord[];
 }
 
-export type WorkerRoleName = 'MASTER' | 'SLAVE' | 'STARTING';
+/** What a worker does in the cluster: the one list (ZooKeeper records, GraphQL's enum and the metrics derive from it). */
+export const WORKER_ROLES = ['MASTER', 'SLAVE', 'STARTING'] as const;
+export type WorkerRoleName = (typeof WORKER_ROLES)[number];
 
 export interface WorkerRecord {
   id: string;

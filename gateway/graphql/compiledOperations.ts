@@ -104,7 +104,7 @@ export function compiledOperations(parts: CompiledOperationsParts) {
     const coerced = getVariableValues(schema, operation.variableDefinitions ?? [], variables as Record<string, unknown>);
     if (coerced.errors) return next();
     const query = planSelection(operation, queryType, parsed.fragments, coerced.coerced, service.pages);
-    const mutation = query ? null : planMutation(operation, mutationType, parsed.fragments, coerced.coerced);
+    const mutation = query ? null : planMutation(operation, mutationType, parsed.fragments, coerced.coerced, COMPILED_MUTATIONS);
     if (!query && !mutation) return next();
 
     const context = parts.contextOf(req);
@@ -151,6 +151,7 @@ const MUTATIONS: Record<string, (service: RideService, ctx: RequestContext, a: A
   joinRide: (s, ctx, a) => s.joinRide(ctx, int(a.rideId), str(a.username)),
   deleteRide: (s, ctx, a) => s.deleteRide(ctx, int(a.rideId)),
 };
+const COMPILED_MUTATIONS: ReadonlySet<string> = new Set(Object.keys(MUTATIONS));
 
 /**
  * A record cut to a selection, each leaf serialized by its GraphQL type, as execution

@@ -18,8 +18,6 @@ import { pageSize, pageSizeError, type PageSettings } from '../pages';
 
 /** Query fields a slave answers from its database; anything else takes the resolver path. */
 const DATA_QUERY_FIELDS = new Set(Object.keys(queryFieldArgs));
-/** Mutations whose result is the master's record as is (no field needs another read). */
-export const COMPILED_MUTATIONS = new Set(['createUser', 'deleteUser', 'createRide', 'joinRide', 'deleteRide']);
 /** Fields answered by a read of their own on the resolver path. */
 const READING_FIELDS = new Set(['ridesCreated', 'ridesJoined']);
 
@@ -94,9 +92,11 @@ export function planMutation(
   mutationType: GraphQLObjectType,
   fragments: ReadonlyMap<string, FragmentDefinitionNode>,
   variables: Variables,
+  /** Mutations whose result is the master's record as is (no field needs another read). */
+  compiled: ReadonlySet<string>,
 ): PlannedMutation | null {
   if (operation.operation !== 'mutation') return null;
-  const planning: Planning = { fragments, variables, allows: (field, depth) => (depth === 0 ? COMPILED_MUTATIONS.has(field) : !READING_FIELDS.has(field)), nestedArgs: false };
+  const planning: Planning = { fragments, variables, allows: (field, depth) => (depth === 0 ? compiled.has(field) : !READING_FIELDS.has(field)), nestedArgs: false };
   return coercing(() => {
     const fields = planFields(mutationType, [operation.selectionSet], planning, 0);
     if (fields?.length !== 1) return null;
