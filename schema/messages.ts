@@ -170,6 +170,7 @@ export const snapshotPartSchema = z.discriminatedUnion('kind', [
   }),
   z.object({ kind: z.literal('rows'), part: z.number().int().positive(), table: z.enum(SNAPSHOT_TABLES), columns: z.array(sqlIdentifier).min(1) }),
   z.object({ kind: z.literal('end'), parts: z.number().int(), rows: z.number().int() }),
+  z.object({ kind: z.literal('abort'), reason: z.string() }),
 ]);
 /** Receiver → sender: every part up to `received` is applied. */
 export const snapshotCreditSchema = z.object({ received: z.number().int() });

@@ -44,7 +44,7 @@ describe('log retention and snapshots', () => {
     }
   });
 
-  it('loads a snapshot larger than its own heap, after a receiver that died mid-transfer', async () => {
+  it('loads a snapshot larger than its own heap, after a receiver that died mid-transfer, through a pause of its own', async () => {
     // Seeded with SQL into every worker's database alike (growing through the write path is
     // bench:scale's job): ~90 MB of rows, against a receiver with a 48 MB heap.
     const workers = await cluster.workers();
@@ -56,10 +56,17 @@ describe('log retention and snapshots', () => {
 
     const small = startJoiner('snapshot_small_heap', ['--max-old-space-size=48']);
     try {
+      // A receiver that stops applying for a while (here: stopped) holds its sender back;
+      // the transfer goes on once it resumes, without starting over.
+      await waitUntil('the small-heap joiner loading', async () => /loading a snapshot/.test(small.output()), 60_000);
+      small.child.kill('SIGSTOP');
+      await new Promise((resolve) => setTimeout(resolve, 3000));
+      small.child.kill('SIGCONT');
       const masterDb = cluster.workerDatabaseUrl((await cluster.master()).id);
       const joinerDb = cluster.workerDatabaseUrl('snapshot_small_heap');
       await waitUntil(`the small-heap joiner at the head (${small.output().slice(-2000)})`, async () => (await appliedSeq(joinerDb)) >= (await appliedSeq(masterDb)), 120_000);
       expect(small.output()).toMatch(/snapshot loaded/);
+      expect(small.output().match(/loading a snapshot/g)).toHaveLength(1);
       expect(await domainChecksums(joinerDb)).toEqual(await domainChecksums(masterDb));
       // The sender of the abandoned transfer noticed its receiver was gone and let go.
       expect(fs.readFileSync(cluster.logFile, 'utf8')).toMatch(/the snapshot's receiver is gone/);

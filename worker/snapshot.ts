@@ -53,7 +53,12 @@ export async function startSnapshotServer(
   await channel.consume(names.snapshotQ, (msg) => {
     if (!msg) return;
     void serve(msg)
-      .catch((err: Error) => log.error({ err }, 'snapshot failed'))
+      .catch((err: Error) => {
+        log.error({ err }, 'snapshot failed');
+        // The receiver starts over at once instead of waiting out its silence timer.
+        const to = msg.properties.replyTo as string | undefined;
+        if (to) sendPart(channel, to, { kind: 'abort', reason: err.message });
+      })
       .finally(() => channel.ack(msg));
   });
 
@@ -65,7 +70,7 @@ export async function startSnapshotServer(
       const { queue: creditQueue } = await creditChannel.assertQueue('', { exclusive: true, autoDelete: true });
       const credit = new CreditWindow(WINDOW, silenceMs, () => queueExists(connection, to, log));
       await creditChannel.consume(creditQueue, (m) => m && credit.grant(decode(snapshotCreditSchema, m.content).received), { noAck: true });
-      const send = (part: SnapshotPart, body: Buffer = Buffer.alloc(0)) => channel.sendToQueue(to, body, { headers: { [SNAPSHOT_PART_HEADER]: JSON.stringify(part) } });
+      const send = (part: SnapshotPart, body?: Buffer) => sendPart(channel, to, part, body);
 
       // A connection of the transfer's own: if the receiver goes away mid-COPY, closing it
       // ends the COPY and the transaction at once (a pooled client would be left mid-query).
@@ -112,6 +117,10 @@ export async function startSnapshotServer(
       await creditChannel.close();
     }
   }
+}
+
+function sendPart(channel: Channel, to: string, part: SnapshotPart, body: Buffer = Buffer.alloc(0)): void {
+  channel.sendToQueue(to, body, { headers: { [SNAPSHOT_PART_HEADER]: JSON.stringify(part) } });
 }
 
 async function columnsOf(client: Client, table: Table): Promise<string[]> {
@@ -164,7 +173,7 @@ class CreditWindow {
   }
 }
 
-/** Whether a queue exists, on a throwaway channel (a missing queue closes the channel). */
+/** Whether a queue exists, on a throwaway channel (the broker closes it on a failed check). */
 async function queueExists(connection: ChannelModel, queue: string, log: Logger): Promise<boolean> {
   const channel = await connection.createChannel();
   let closedByBroker = false;
@@ -176,7 +185,10 @@ async function queueExists(connection: ChannelModel, queue: string, log: Logger)
     await channel.checkQueue(queue);
     return true;
   } catch (err) {
-    if ((err as { code?: number }).code === 404) return false;
+    const { code } = err as { code?: number };
+    // 405 RESOURCE_LOCKED: the queue is there, exclusive to its owner's connection.
+    if (code === 405) return true;
+    if (code === 404) return false;
     throw err;
   } finally {
     if (!closedByBroker) await channel.close();
@@ -310,6 +322,7 @@ class SnapshotLoader {
       await this.client.query('UPDATE _dbaas_state SET applied_seq = $1, epoch = $2, stream_offset = $3', [part.appliedSeq, part.epoch, part.streamOffset]);
       return null;
     }
+    if (part.kind === 'abort') throw unavailable(`the sender gave the snapshot up: ${part.reason}`);
     if (!this.creditQueue) throw unavailable('a snapshot part arrived before its beginning');
     if (part.kind === 'rows') {
       if (part.part !== this.parts + 1) throw unavailable(`snapshot part ${part.part} arrived after part ${this.parts}`);
