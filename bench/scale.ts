@@ -72,6 +72,13 @@ interface SizeResult {
 async function main(): Promise<void> {
   const cluster = await TestCluster.start({ LOG_LEVEL: 'warn', MUTATIONS_PER_MINUTE_PER_IP: '0', MIN_SLAVES: '1', MAX_SLAVES: '1' });
   const rpc = await RpcClient.connect(cluster.config.amqpUrl, cluster.names, `scale${process.pid}`, { ...cluster.config, readTimeoutMs: 30_000, writeTimeoutMs: 120_000 }, createLogger('warn', {}));
+  // Interrupted (Ctrl-C, a timeout's SIGTERM), the cluster goes too: it is hours of data.
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      process.stderr.write(`bench:scale: ${signal}, stopping the cluster\n`);
+      void Promise.allSettled([rpc.close(), cluster.stop()]).then(() => process.exit(130));
+    });
+  }
   const results: SizeResult[] = [];
   const rideIds: number[] = [];
   let users = 0;
@@ -188,11 +195,13 @@ async function join(cluster: TestCluster, workerId: string, bootstrap: 'snapshot
     }, 3_600_000);
     rssMb = Math.max(rssMb, peakRssMb(child.pid!));
   } finally {
-    child.kill('SIGTERM');
-    await new Promise((resolve) => child.once('exit', resolve));
+    if (child.exitCode === null) {
+      child.kill('SIGTERM');
+      await new Promise((resolve) => child.once('exit', resolve));
+    }
+    await dropDatabase(cluster.config.databaseUrl, joinerDb);
   }
   const seconds = Number(((performance.now() - began) / 1000).toFixed(2));
-  await dropDatabase(cluster.config.databaseUrl, joinerDb);
   return { seconds, rssMb, by: /snapshot loaded/.test(out) ? 'snapshot' : 'log' };
 }
 

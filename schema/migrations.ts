@@ -126,4 +126,17 @@ ALTER TABLE rides
 ALTER TABLE _dbaas_log ADD COLUMN fingerprint text;
 `,
   },
+  {
+    name: '006_keyset_indexes',
+    sql: `
+-- Ride lists are pages in (ts, id) order (LIMIT n, after a cursor). With ts alone in the
+-- index, PostgreSQL fetched every matching ride and sorted them for the top n: a route's
+-- upcoming page cost grew with the route (213 ms for 2,000 rides). With id too, the
+-- index scan yields the page in order and stops after n rows, at any size.
+CREATE INDEX rides_route_page ON rides (source, destination, ts, id);
+DROP INDEX rides_route_ts;
+CREATE INDEX rides_created_by_page ON rides (created_by, ts, id);
+DROP INDEX rides_created_by;
+`,
+  },
 ];

@@ -27,7 +27,7 @@ describe('repeated master crashes', () => {
     expect(crashes).toBeGreaterThanOrEqual(4);
 
     await cluster.waitHealthy();
-    const { rides } = await cluster.data<{ rides: Array<{ id: number; timestamp: string }> }>('{ rides(source: 5, destination: 6) { id timestamp } }');
+    const rides = await cluster.allRides(5, 6);
     const stored = new Map(rides.map((r) => [r.id, r.timestamp]));
     for (const { id, timestamp } of acknowledged) expect(stored.get(id)).toBe(timestamp);
     // Each attempted write has its own timestamp: a write applied twice would repeat one.

@@ -16,7 +16,7 @@ const volumesOf = (cluster: string) =>
 
 /** Every acknowledged ride is stored once, with its timestamp; no attempt was applied twice. */
 async function expectExactlyOnce(cluster: TestCluster, acknowledged: AcknowledgedRide[], source: number, destination: number): Promise<void> {
-  const { rides } = await cluster.data<{ rides: Array<{ id: number; timestamp: string }> }>(`{ rides(source: ${source}, destination: ${destination}) { id timestamp } }`);
+  const rides = await cluster.allRides(source, destination);
   const stored = new Map(rides.map((r) => [r.id, r.timestamp]));
   for (const w of acknowledged) expect(stored.get(w.id)).toBe(w.timestamp);
   expect(new Set(rides.map((r) => r.timestamp)).size).toBe(rides.length);

@@ -38,7 +38,7 @@ describe('election', () => {
     expect(acknowledged.filter((w) => w.at < crashAt).length).toBeGreaterThan(0);
     expect(acknowledged.filter((w) => w.at > crashAt + 1000).length).toBeGreaterThan(0);
 
-    const { rides } = await cluster.data<{ rides: Array<{ id: number; timestamp: string }> }>('{ rides(source: 2, destination: 3) { id timestamp } }');
+    const rides = await cluster.allRides(2, 3);
     const stored = new Map(rides.map((r) => [r.id, r.timestamp]));
     for (const w of acknowledged) expect(stored.get(w.id)).toBe(w.timestamp);
     expect(new Set(rides.map((r) => r.timestamp)).size).toBe(rides.length);

@@ -1,4 +1,4 @@
-import { fromOldTimestamp, toOldTimestamp } from '../gateway/rest';
+import { toOldTimestamp } from '../gateway/rest';
 import { PASSWORD, TestCluster, waitUntil } from './support/cluster';
 
 let cluster: TestCluster;
@@ -21,15 +21,6 @@ async function call(method: string, path: string, body?: unknown, admin = false)
 
 /** The original format, for a time `hours` from now (whole seconds). */
 const oldTime = (hours: number) => toOldTimestamp(new Date(Math.floor(Date.now() / 1000) * 1000 + hours * 3_600_000).toISOString());
-
-describe('the old timestamp format', () => {
-  it('converts DD-MM-YYYY:SS-MM-HH both ways and rejects impossible times', () => {
-    expect(fromOldTimestamp('25-11-2026:07-05-13')).toBe('2026-11-25T13:05:07.000Z');
-    expect(toOldTimestamp('2026-11-25T13:05:07.000Z')).toBe('25-11-2026:07-05-13');
-    expect(() => fromOldTimestamp('31-02-2026:00-00-00')).toThrow();
-    expect(() => fromOldTimestamp('2026-11-25T13:05:07Z')).toThrow();
-  });
-});
 
 describe('the original RideShare REST API', () => {
   it('runs the old clients’ flow with the original status codes', async () => {

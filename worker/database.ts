@@ -80,7 +80,11 @@ export async function readPosition(pool: Pool): Promise<AppliedPosition> {
 export async function openWorkerDatabase(serverUrl: string, database: string, log: Logger): Promise<Pool> {
   await ensureDatabase(serverUrl, database);
   // Idle connections stay open: no connection setup on the request path after warm-up.
-  const pool = new Pool({ connectionString: withDatabase(serverUrl, database), max: 10, idleTimeoutMillis: 0 });
+  // random_page_cost 1.1 (PostgreSQL's default, 4, models spinning disks): a replica's
+  // working set is in memory or on SSD, and at 4 the planner reads a busy route's every
+  // ride and sorts them for a page of 100 rather than walk the page index in order
+  // (schema/migrations.ts 006), a cost that grows with the route.
+  const pool = new Pool({ connectionString: withDatabase(serverUrl, database), max: 10, idleTimeoutMillis: 0, options: '-c random_page_cost=1.1' });
   pool.on('error', (err) => log.error({ err }, 'idle PostgreSQL connection failed'));
   await migrate(pool, log);
   return pool;

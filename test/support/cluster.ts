@@ -183,6 +183,21 @@ export class TestCluster {
     return res.data;
   }
 
+  /** Every ride of a route, page by page (a list answers one page: docs/contract.md). */
+  async allRides(source: number, destination: number, upcomingOnly = true): Promise<Array<{ id: number; timestamp: string }>> {
+    const all: Array<{ id: number; timestamp: string; cursor: string }> = [];
+    for (let after: string | null = null; ; ) {
+      type Page = { rides: Array<{ id: number; timestamp: string; cursor: string }> };
+      const { rides }: Page = await this.data<Page>(
+        'query($s: Int!, $d: Int!, $u: Boolean, $after: String) { rides(source: $s, destination: $d, upcomingOnly: $u, first: 1000, after: $after) { id timestamp cursor } }',
+        { s: source, d: destination, u: upcomingOnly, after },
+      );
+      all.push(...rides);
+      if (rides.length < 1000) return all.map(({ id, timestamp }) => ({ id, timestamp }));
+      after = rides[rides.length - 1].cursor;
+    }
+  }
+
   async workers(): Promise<WorkerInfo[]> {
     return (await this.data<{ workers: WorkerInfo[] }>('{ workers { id pid role appliedSeq } }')).workers;
   }

@@ -62,9 +62,7 @@ export async function withRawRpc(
  * timestamp), and once two workers serve, their domain tables are identical.
  */
 export async function expectNothingLost(cluster: TestCluster, acknowledged: AcknowledgedRide[], source: number, destination: number): Promise<void> {
-  const { rides } = await cluster.data<{ rides: Array<{ id: number; timestamp: string }> }>(
-    `{ rides(source: ${source}, destination: ${destination}, upcomingOnly: false) { id timestamp } }`,
-  );
+  const rides = await cluster.allRides(source, destination, false);
   const stored = new Map(rides.map((r) => [r.id, r.timestamp]));
   for (const w of acknowledged) expect(stored.get(w.id)).toBe(w.timestamp);
   expect(new Set(rides.map((r) => r.timestamp)).size).toBe(rides.length);

@@ -1,9 +1,9 @@
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { loadConfig } from '../schema';
+import { loadConfig } from '../../schema';
 
-const ROOT = path.resolve(__dirname, '..');
+const ROOT = path.resolve(__dirname, '../..');
 const SELF = path.relative(ROOT, __filename);
 
 /** The repository's own files (tracked, and new ones not ignored), text only. */

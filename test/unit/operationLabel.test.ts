@@ -1,9 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { buildSchema, getOperationAST, parse } from 'graphql';
-import { operationLabel } from '../gateway/requestAccounting';
+import { operationLabel } from '../../gateway/requestAccounting';
 
-const schema = buildSchema(fs.readFileSync(path.join(__dirname, '..', 'schema.graphql'), 'utf8'));
+const schema = buildSchema(fs.readFileSync(path.join(__dirname, '..', '..', 'schema.graphql'), 'utf8'));
 const label = (query: string) => operationLabel(getOperationAST(parse(query))!, schema);
 
 describe('the operation label of the request metrics', () => {

@@ -1,8 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { GATEWAY_NODE_FLAGS, NODE_PROCESS_ENV, WORKER_NODE_FLAGS } from '../gateway/nodeFlags';
+import { GATEWAY_NODE_FLAGS, NODE_PROCESS_ENV, WORKER_NODE_FLAGS } from '../../gateway/nodeFlags';
 
-const ROOT = path.resolve(__dirname, '..');
+const ROOT = path.resolve(__dirname, '../..');
 const read = (file: string) => fs.readFileSync(path.join(ROOT, file), 'utf8');
 
 // The launchers that cannot import gateway/nodeFlags.ts repeat its values as text.

@@ -1,9 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { AREAS, areaIdSchema, knownAreaSql, queryFieldArgs } from '../schema';
+import { AREAS, areaIdSchema, knownAreaSql, queryFieldArgs } from '../../schema';
 
 // The original RideShare file, kept verbatim in the repository.
-const CSV = path.join(__dirname, '..', 'schema', 'data', 'AreaNameEnum.csv');
+const CSV = path.join(__dirname, '..', '..', 'schema', 'data', 'AreaNameEnum.csv');
 
 describe('areas', () => {
   it('are exactly the 198 areas of the original data, ids and names', () => {

@@ -1,10 +1,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { buildSchema, parse, specifiedRules, validate } from 'graphql';
-import { queryLimits } from '../gateway/graphql/limits';
+import { queryLimits } from '../../gateway/graphql/limits';
 
 // No services: the rules against the schema as printed (schema.graphql).
-const schema = buildSchema(fs.readFileSync(path.join(__dirname, '..', 'schema.graphql'), 'utf8'));
+const schema = buildSchema(fs.readFileSync(path.join(__dirname, '..', '..', 'schema.graphql'), 'utf8'));
 const rules = [...specifiedRules, ...queryLimits({ maxDepth: 8, maxAliases: 30, maxCost: 5000, listFactor: 10 })];
 const errorsOf = (query: string) => validate(schema, parse(query), rules).map((e) => e.message);
 

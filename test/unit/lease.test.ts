@@ -1,4 +1,4 @@
-import { LeaderLease, leaseTimings } from '../worker/lease';
+import { LeaderLease, leaseTimings } from '../../worker/lease';
 
 /** A lease on a clock the test moves, with epoch reads the test answers. */
 function setup(epoch = 3) {

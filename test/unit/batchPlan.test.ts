@@ -1,4 +1,4 @@
-import { planBatch, type LoggedWrite, type WriteJob } from '../worker/batchPlan';
+import { planBatch, type LoggedWrite, type WriteJob } from '../../worker/batchPlan';
 
 // The master's planning step, without a database (worker/batchPlan.ts).
 const job = (requestId: string, op: string, fingerprint?: string): WriteJob => ({ kind: 'write', request: { requestId, op, args: {}, ...(fingerprint && { fingerprint }) } });

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { EventFanOut } from '../gateway/graphql/eventFanOut';
+import { EventFanOut } from '../../gateway/graphql/eventFanOut';
 
 describe('the cluster event fan-out', () => {
   it('delivers every event to every subscriber through one listener', async () => {
