@@ -21,7 +21,9 @@ import { load, peakRssMb, runPool, type LoadResult } from './lib';
  * - a crashed master's rejoin (crashMaster → the replacement serving at the head), with
  *   reads sent all along, counting those that failed;
  * - peak RSS of the gateway and workers, disk per worker and for the log.
- * Results: bench/scale-results.json, and a growth table in bench/SCALE.md (in BENCHMARKS.md).
+ * Between seeding and measuring, every worker's database is vacuumed and analysed (as
+ * autovacuum would, on its own schedule). Results: bench/scale-results.json, and a growth
+ * table in bench/SCALE.md (in BENCHMARKS.md).
  */
 const SIZES = (process.env.BENCH_SCALE_SIZES ?? '50000,500000,5000000').split(',').map(Number);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 6);
@@ -101,6 +103,7 @@ async function main(): Promise<void> {
       const writes = wantUsers + (size - before) + Math.ceil((size - before) / 3);
       const seedWritesPerS = Math.round(writes / ((performance.now() - seeded) / 1000));
       process.stdout.write(`${size} rides: seeded at ${seedWritesPerS} writes/s\n`);
+      await settle(cluster);
       results.push(await measureAt(cluster, size, rideIds, seedWritesPerS));
       writeResults(results);
     }
@@ -228,6 +231,17 @@ async function masterRejoin(cluster: TestCluster, rideIds: number[]): Promise<{ 
   reading = false;
   await Promise.all(readers);
   return { seconds, reads, failed };
+}
+
+/**
+ * What autovacuum would do after the bulk load, done before measuring: otherwise its
+ * passes over the freshly written tables (and the checkpoints they cause) land in the
+ * measurements at random, and the figures compare seeding aftermaths, not sizes.
+ */
+async function settle(cluster: TestCluster): Promise<void> {
+  const began = performance.now();
+  for (const w of await cluster.workers()) await queryOne(cluster.workerDatabaseUrl(w.id), 'VACUUM (ANALYZE)');
+  process.stdout.write(`  settled (VACUUM ANALYZE on every worker) in ${((performance.now() - began) / 1000).toFixed(1)} s\n`);
 }
 
 async function databaseMb(url: string): Promise<number> {
