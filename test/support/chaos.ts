@@ -116,7 +116,7 @@ async function chaos(cluster: TestCluster, rabbitmq: PrivateRabbitmq, zookeeper:
 
   log('checking the history');
   await cluster.waitHealthy(120_000);
-  const { rides } = await cluster.data<{ rides: Array<{ id: number; timestamp: string }> }>('{ rides(source: 9, destination: 10, upcomingOnly: false) { id timestamp } }');
+  const rides = await cluster.allRides(9, 10, false);
   const stored = new Map(rides.map((r) => [r.id, r.timestamp]));
   for (const [id, ts] of acknowledged) if (stored.get(id) !== ts) summary.violations.push(`lost: acknowledged ride ${id} (${ts}) is ${stored.has(id) ? `now ${stored.get(id)}` : 'missing'}`);
   const seen = new Map<string, number>();
