@@ -6,7 +6,7 @@ import { expressMiddleware } from '@as-integrations/express5';
 import express from 'express';
 import { Pool } from 'pg';
 import { buildSchema } from 'type-graphql';
-import { parseArgs, readOperations, type ReadOpName, type Sql } from '../schema';
+import { parseArgs, readOperation } from '../schema';
 import type { GqlContext } from '../gateway/graphql/context';
 import { QueryResolver, UserFieldsResolver } from '../gateway/graphql/resolvers';
 import { newRequestContext, RideService, type Transport } from '../gateway/service';
@@ -24,7 +24,7 @@ async function main() {
   const direct: Transport = {
     lastSeq: 0,
     async read(op, args) {
-      const entry = readOperations[op as ReadOpName] as { args: Parameters<typeof parseArgs>[0]; run(s: Sql, a: unknown): Promise<unknown> };
+      const entry = readOperation(op);
       return { result: (await entry.run(sql, parseArgs(entry.args, args))) as never, workerId: 'baseline' };
     },
     async write() {

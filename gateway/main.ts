@@ -39,11 +39,11 @@ async function main(): Promise<void> {
   const service = new RideService(
     rpc,
     {
-    noteRead: () => autoscaler.noteRead(),
-    noteRpc: (kind, op, seconds, errorCode) => {
-      metrics.rpcSeconds.observe({ kind, op }, seconds);
-      if (errorCode === 'UNAVAILABLE') metrics.rpcTimeouts.inc({ kind });
-    },
+      noteRead: () => autoscaler.noteRead(),
+      noteRpc: (kind, op, seconds, errorCode) => {
+        metrics.rpcSeconds.observe({ kind, op }, seconds);
+        if (errorCode === 'UNAVAILABLE') metrics.rpcTimeouts.inc({ kind });
+      },
     },
     new MutationRateLimit(config.mutationsPerMinutePerIp),
     {

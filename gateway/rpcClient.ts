@@ -69,6 +69,13 @@ const unavailableReply = (id: string, message: string): RpcReply => ({ id, ok: f
  * goes away, requests in flight fail with UNAVAILABLE at once and the client reconnects
  * with bounded backoff.
  */
+/** READ_TIMEOUT_MS, WRITE_TIMEOUT_MS, and LOG_RETENTION_BYTES for declaring the topology. */
+export interface RpcSettings {
+  readTimeoutMs: number;
+  writeTimeoutMs: number;
+  logRetentionBytes: number;
+}
+
 export class RpcClient {
   private pending = new Map<string, Pending>();
   /** Client-keyed writes in flight, to queue a retry of the same key behind them. */
@@ -88,7 +95,7 @@ export class RpcClient {
     private readonly amqpUrl: string,
     private readonly replyQueue: string,
     private readonly names: ClusterNames,
-    private readonly settings: { readTimeoutMs: number; writeTimeoutMs: number; logRetentionBytes: number },
+    private readonly settings: RpcSettings,
     private readonly log: Logger,
   ) {}
 
@@ -96,10 +103,10 @@ export class RpcClient {
     amqpUrl: string,
     names: ClusterNames,
     gatewayId: string,
-    timeouts: { readTimeoutMs: number; writeTimeoutMs: number; logRetentionBytes: number },
+    settings: RpcSettings,
     log: Logger,
   ): Promise<RpcClient> {
-    const client = new RpcClient(amqpUrl, names.responseQ(gatewayId), names, timeouts, log);
+    const client = new RpcClient(amqpUrl, names.responseQ(gatewayId), names, settings, log);
     await client.open();
     return client;
   }

@@ -4,8 +4,8 @@ import {
   parseArgs,
   unavailable,
   passwordSchema,
-  readOperations,
-  writeOperations,
+  readOperation,
+  writeOperation,
   type FieldSelection,
   type ReadArgs,
   type ReadOpName,
@@ -116,7 +116,7 @@ export class RideService {
   }
 
   private async read<N extends ReadOpName>(ctx: RequestContext, op: N, args: ReadArgs<N>, label: string = op): Promise<ReadResult<N>> {
-    parseArgs(readOperations[op].args as Parameters<typeof parseArgs>[0], args);
+    parseArgs(readOperation(op).args, args);
     this.observer.noteRead();
     const minSeq = ctx.consistency === 'eventual' ? 0 : Math.max(ctx.clientMinSeq, this.rpc.lastSeq);
     const head = Math.max(this.rpc.lastSeq, this.waits.headSeq());
@@ -138,7 +138,7 @@ export class RideService {
   }
 
   private async write<N extends WriteOpName>(ctx: RequestContext, op: N, args: WriteArgs<N>, clientArgs: unknown = args): Promise<WriteResult<N>> {
-    parseArgs(writeOperations[op].args as Parameters<typeof parseArgs>[0], args);
+    parseArgs(writeOperation(op).args, args);
     const identity = ctx.idempotencyKey === undefined ? undefined : writeIdentity(ctx.idempotencyKey, ctx.trace.writes, op, clientArgs);
     ctx.trace.writes += 1;
     await this.writeLimit?.take(ctx.clientAddress);

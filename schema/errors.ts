@@ -21,6 +21,3 @@ export const conflict = (message: string) => new DbaasError('CONFLICT', message)
 export const forbidden = (message: string) => new DbaasError('FORBIDDEN', message);
 export const unavailable = (message: string) => new DbaasError('UNAVAILABLE', message);
 
-export function isErrorCode(value: unknown): value is ErrorCode {
-  return typeof value === 'string' && (ERROR_CODES as readonly string[]).includes(value);
-}

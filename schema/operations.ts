@@ -326,6 +326,14 @@ export const writeOperations = {
   }),
 };
 
+/** A catalogue read as a worker runs it, whatever its argument and result types. */
+export type AnyReadOperation = ReadOperation<unknown, unknown>;
+
+export function readOperation(name: string): AnyReadOperation {
+  if (!isReadOp(name)) throw badInput(`unknown read operation ${name}`);
+  return readOperations[name] as unknown as AnyReadOperation;
+}
+
 /** A catalogue write as the worker drives it, whatever its argument types. */
 export type AnyWriteOperation = WriteOperation<unknown, unknown, unknown>;
 

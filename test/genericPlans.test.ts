@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Client, type Pool } from 'pg';
 import pino from 'pino';
-import { loadConfig, parseArgs, readOperations, type FieldSelection, type Sql } from '../schema';
+import { loadConfig, parseArgs, readOperation, readOperations, type FieldSelection, type Sql } from '../schema';
 import { openWorkerDatabase } from '../worker/database';
 
 // PostgreSQL may switch a prepared statement to its generic plan (planned without the
@@ -36,7 +36,7 @@ async function statementsOf(op: keyof typeof readOperations, args: unknown): Pro
       return { rows: [], rowCount: 0 };
     },
   };
-  const entry = readOperations[op] as { args: Parameters<typeof parseArgs>[0]; run(sql: Sql, a: unknown): Promise<unknown> };
+  const entry = readOperation(op);
   await entry.run(recorder, parseArgs(entry.args, args)).catch((err: Error) => {
     // Operations that parse the (empty) rows may fail here; the statement was recorded.
     if (!sent.length) throw err;

@@ -1,6 +1,6 @@
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
 import { Client, type Pool } from 'pg';
-import { badInput, unavailable, decode, isReadOp, MalformedMessageError, parseArgs, readBatchSchema, readOperations, type Logger, type ReadRequest, type RpcReply, type Sql } from '../schema';
+import { unavailable, decode, MalformedMessageError, parseArgs, readBatchSchema, readOperation, type ClusterNames, type Logger, type ReadRequest, type RpcReply } from '../schema';
 import { prepared } from './preparedSql';
 import { PositionMismatchError, type Replica } from './replica';
 import { deadLetter, idsToAnswer, errorReply, isDatabaseUnavailable, ReplySender } from './rpcReply';
@@ -23,8 +23,7 @@ const QUERY_CANCELED = '57014';
  * abandoned read must stop costing the replica.
  */
 async function runRead(pool: Pool, request: ReadRequest, deadline: number | null, log: Logger): Promise<unknown> {
-  if (!isReadOp(request.op)) throw badInput(`unknown read operation ${request.op}`);
-  const op = readOperations[request.op] as { args: Parameters<typeof parseArgs>[0]; run(sql: Sql, args: unknown): Promise<unknown> };
+  const op = readOperation(request.op);
   const args = parseArgs(op.args, request.args);
   if (deadline === null) return op.run(prepared(pool), args);
   const client = await pool.connect();
@@ -57,19 +56,21 @@ async function cancelBackend(pool: Pool, pid: number, log: Logger): Promise<void
   }
 }
 
-/** A slave serves ReadQ: competing consumers, each answering from its own database. */
-export async function startReadServer(
-  connection: ChannelModel,
-  readQ: string,
-  deadLetters: string,
-  pool: Pool,
-  replica: Replica,
-  workerId: string,
-  log: Logger,
-  failStop: (reason: string) => never,
+export interface ReadServerDeps {
+  connection: ChannelModel;
+  names: Pick<ClusterNames, 'readQ' | 'deadLetters'>;
+  pool: Pool;
+  replica: Replica;
+  workerId: string;
+  log: Logger;
+  failStop: (reason: string) => never;
   /** RabbitMQ consumer priority: ReadQ goes to the highest that has room (slaves 0). */
-  priority = 0,
-): Promise<ReadServer> {
+  priority?: number;
+}
+
+/** A slave serves ReadQ: competing consumers, each answering from its own database. */
+export async function startReadServer({ connection, names, pool, replica, workerId, log, failStop, priority = 0 }: ReadServerDeps): Promise<ReadServer> {
+  const { readQ, deadLetters } = names;
   const channel: Channel = await connection.createChannel();
   await channel.prefetch(PREFETCH);
   const replies = new ReplySender(channel, log);
