@@ -295,7 +295,7 @@ function writeResults(results: SizeResult[]): void {
     '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
     ...rows,
     '',
-    'Raw figures: `bench/scale-results.json`.',
+    'Raw figures: `bench/scale-results.json`; what they mean: *Growing the data* in the notes above (`bench/NOTES.md`).',
     '<!-- scale:end -->',
     '',
   ].join('\n');
