@@ -2,12 +2,12 @@ import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Client } from 'pg';
 import { createLogger, rideCursor } from '../schema';
 import { RpcClient } from '../gateway/rpcClient';
 import { NODE_PROCESS_ENV, WORKER_NODE_FLAGS } from '../gateway/nodeFlags';
 import { appliedSeqOf, queryOne, TestCluster, waitUntil, WORKER_ENTRY } from '../test/support/cluster';
 import { load, peakRssMb, runPool, type LoadResult } from './lib';
+import { dropBaseline as dropDatabase } from './seed';
 
 /**
  * `npm run bench:scale`: one cluster (a master and a slave) grown through ridedb's write
@@ -205,7 +205,7 @@ async function join(cluster: TestCluster, workerId: string, bootstrap: 'snapshot
       child.kill('SIGTERM');
       await new Promise((resolve) => child.once('exit', resolve));
     }
-    await dropDatabase(cluster.config.databaseUrl, joinerDb);
+    await dropDatabase(cluster.config.databaseUrl, new URL(joinerDb).pathname.slice(1));
   }
   const seconds = Number(((performance.now() - began) / 1000).toFixed(2));
   return { seconds, rssMb, by: /snapshot loaded/.test(out) ? 'snapshot' : 'log' };
@@ -250,17 +250,6 @@ async function settle(cluster: TestCluster): Promise<void> {
 async function databaseMb(url: string): Promise<number> {
   const { mb } = await queryOne<{ mb: number }>(url, 'SELECT round(pg_database_size(current_database()) / 1048576.0)::int AS mb');
   return mb;
-}
-
-async function dropDatabase(serverUrl: string, databaseUrl: string): Promise<void> {
-  const name = new URL(databaseUrl).pathname.slice(1);
-  const admin = new Client({ connectionString: serverUrl });
-  await admin.connect();
-  try {
-    await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-  } finally {
-    await admin.end();
-  }
 }
 
 /** The stream's segments on disk (RabbitMQ keeps them in `stream/__<name, dots as _>_<id>` under its mnesia directory). */

@@ -72,11 +72,13 @@ const scalar = (sql: (t: string) => string): FieldSql => (_s, t) => sql(t);
 // A literal when unset: whole records (recordSql) are spliced into fixed statements, no parameters.
 const limit = (s: Statement, first: number | null | undefined) => (first == null ? String(PAGE_SIZE_LIMIT) : s.param(first, 'int'));
 
-const listArgs = <N extends ListFieldName>(name: N, f: FieldSelection): z.output<(typeof listFieldArgs)[N]> => {
-  const parsed = listFieldArgs[name].safeParse(f.args ?? {});
+/** A field's arguments as `schema` accepts them, else BAD_USER_INPUT naming the field. */
+function argsOf<S extends z.ZodType>(schema: S, f: FieldSelection): z.output<S> {
+  const parsed = schema.safeParse(f.args ?? {});
   if (!parsed.success) throw badInput(`${f.key}: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
-  return parsed.data as z.output<(typeof listFieldArgs)[N]>;
-};
+  return parsed.data;
+}
+const listArgs = <N extends ListFieldName>(name: N, f: FieldSelection) => argsOf(listFieldArgs[name], f) as z.output<(typeof listFieldArgs)[N]>;
 
 // Correlated lookups by primary key, so the cost follows the rows returned, not the
 // size of the tables.
@@ -122,11 +124,7 @@ const areaFields: Record<string, FieldSql> = {
   name: scalar((t) => `${t}.name`),
 };
 
-const rootArgs = <N extends QueryFieldName>(name: N, f: FieldSelection): z.output<(typeof queryFieldArgs)[N]> => {
-  const parsed = queryFieldArgs[name].safeParse(f.args ?? {});
-  if (!parsed.success) throw badInput(`${f.key}: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
-  return parsed.data as z.output<(typeof queryFieldArgs)[N]>;
-};
+const rootArgs = <N extends QueryFieldName>(name: N, f: FieldSelection) => argsOf(queryFieldArgs[name], f) as z.output<(typeof queryFieldArgs)[N]>;
 
 const queryFields: Record<string, FieldSql> = {
   areas: (s, _t, f, d) => {

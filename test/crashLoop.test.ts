@@ -1,5 +1,5 @@
-import { domainChecksums, PASSWORD, sleep, TestCluster, waitUntil } from './support/cluster';
-import { writeRidesFor } from './support/load';
+import { PASSWORD, sleep, TestCluster } from './support/cluster';
+import { expectNothingLost, writeRidesFor } from './support/load';
 
 let cluster: TestCluster;
 beforeAll(async () => {
@@ -27,20 +27,7 @@ describe('repeated master crashes', () => {
     expect(crashes).toBeGreaterThanOrEqual(4);
 
     await cluster.waitHealthy();
-    const rides = await cluster.allRides(5, 6);
-    const stored = new Map(rides.map((r) => [r.id, r.timestamp]));
-    for (const { id, timestamp } of acknowledged) expect(stored.get(id)).toBe(timestamp);
-    // Each attempted write has its own timestamp: a write applied twice would repeat one.
-    expect(new Set(rides.map((r) => r.timestamp)).size).toBe(rides.length);
-
-    const workers = await waitUntil('all workers serving', async () => {
-      const ws = await cluster.workers();
-      return ws.length === 2 && ws.every((w) => w.role !== 'STARTING') ? ws : undefined;
-    });
-    await waitUntil('identical replicas', async () => {
-      const sums = await Promise.all(workers.map((w) => domainChecksums(cluster.workerDatabaseUrl(w.id))));
-      return sums.every((s) => JSON.stringify(s) === JSON.stringify(sums[0]));
-    });
+    await expectNothingLost(cluster, acknowledged, 5, 6);
     process.stdout.write(`crash loop: ${acknowledged.length} acknowledged, ${failures} failed, ${crashes} crashes\n`);
   });
 });
