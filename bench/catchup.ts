@@ -4,7 +4,7 @@ import path from 'node:path';
 import { createLogger } from '../schema';
 import { RpcClient } from '../gateway/rpcClient';
 import { NODE_PROCESS_ENV, WORKER_NODE_FLAGS } from '../gateway/nodeFlags';
-import { queryOne, TestCluster, waitUntil, WORKER_ENTRY, appliedSeqOf } from '../test/support/cluster';
+import { TestCluster, waitUntil, WORKER_ENTRY, appliedSeqOf } from '../test/support/cluster';
 import { peakRssMb, runPool } from './lib';
 
 /**
@@ -27,20 +27,34 @@ interface Run {
 /** Writes up to `sizes` entries into a fresh cluster and times a new worker after each. */
 async function measure(mode: Run['mode'], sizes: number[], env: Record<string, string>): Promise<Run[]> {
   const cluster = await TestCluster.start({ LOG_LEVEL: 'warn', ...env });
-  const rpc = await RpcClient.connect(cluster.config.amqpUrl, cluster.names, `catchup${process.pid}`, { ...cluster.config, readTimeoutMs: 30_000, writeTimeoutMs: 60_000 }, createLogger('warn', {}));
+  const rpc = await RpcClient.connect(
+    cluster.config.amqpUrl,
+    cluster.names,
+    `catchup${process.pid}`,
+    { ...cluster.config, readTimeoutMs: 30_000, writeTimeoutMs: 60_000 },
+    createLogger('warn', {}),
+  );
   const runs: Run[] = [];
   try {
     await rpc.write('createUser', { username: 'catchup', passwordHash: 'bench-not-a-real-hash' });
     let written = 1;
     for (const size of sizes) {
       await runPool(`writing up to ${size}`, size - written, 128, async (i) => {
-        await rpc.write('createRide', { createdBy: 'catchup', timestamp: new Date(Date.UTC(2030, 0, 1) + (written + i) * 1000).toISOString(), source: 1 + (i % 10), destination: 1 + ((i + 1) % 10) });
+        await rpc.write('createRide', {
+          createdBy: 'catchup',
+          timestamp: new Date(Date.UTC(2030, 0, 1) + (written + i) * 1000).toISOString(),
+          source: 1 + (i % 10),
+          destination: 1 + ((i + 1) % 10),
+        });
       });
       written = size;
       const head = await appliedSeq(cluster.workerDatabaseUrl((await cluster.master()).id));
       const workerId = `${mode}_${size}`;
       const started = performance.now();
-      const child = spawn(process.execPath, [...WORKER_NODE_FLAGS, WORKER_ENTRY], { env: { ...NODE_PROCESS_ENV, ...cluster.workerEnv(workerId), LOG_LEVEL: 'warn' }, stdio: 'inherit' });
+      const child = spawn(process.execPath, [...WORKER_NODE_FLAGS, WORKER_ENTRY], {
+        env: { ...NODE_PROCESS_ENV, ...cluster.workerEnv(workerId), LOG_LEVEL: 'warn' },
+        stdio: 'inherit',
+      });
       let peak = 0;
       try {
         await waitUntil(`worker ${workerId} at seq ${head}`, async () => (await appliedSeq(cluster.workerDatabaseUrl(workerId))) >= head, 600_000);
@@ -50,7 +64,9 @@ async function measure(mode: Run['mode'], sizes: number[], env: Record<string, s
       }
       const seconds = (performance.now() - started) / 1000;
       runs.push({ mode, entries: head, seconds: Number(seconds.toFixed(2)), entries_per_s: Math.round(head / seconds), peak_rss_mb: peak });
-      process.stdout.write(`  ${mode}: ${head} entries, caught up in ${seconds.toFixed(2)} s (${Math.round(head / seconds)} entries/s, including process start and migrations), peak RSS ${peak} MB\n`);
+      process.stdout.write(
+        `  ${mode}: ${head} entries, caught up in ${seconds.toFixed(2)} s (${Math.round(head / seconds)} entries/s, including process start and migrations), peak RSS ${peak} MB\n`,
+      );
     }
   } finally {
     await rpc.close();

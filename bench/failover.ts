@@ -48,7 +48,10 @@ function startWriters(initial: TestCluster, year: number) {
     while (running) {
       const ts = new Date(Date.UTC(year, 0, 1) + n++ * 1000).toISOString();
       const res = await cluster
-        .gql<{ createRide: { id: number; timestamp: string } }>('mutation($ts: DateTimeISO!) { createRide(createdBy: "bench", timestamp: $ts, source: 1, destination: 2) { id timestamp } }', { ts })
+        .gql<{ createRide: { id: number; timestamp: string } }>(
+          'mutation($ts: DateTimeISO!) { createRide(createdBy: "bench", timestamp: $ts, source: 1, destination: 2) { id timestamp } }',
+          { ts },
+        )
         .catch((err: Error) => ({ errors: [{ message: err.message }], extensions: undefined, data: null }));
       const workerId = res.extensions?.dbaas?.workerId;
       if (!res.errors && workerId && res.data) acks.push({ at: performance.now(), workerId, ...res.data.createRide });
@@ -111,10 +114,14 @@ async function scenario(kind: string, runtime: string): Promise<{ times: number[
         // The orchestrator (gateway i) dies; gateway i+1, which the writers use, takes over.
         gateways[i].gateway.kill('SIGKILL');
         await through.admin('mutation { crashMaster { id } }');
-        await waitUntil('the crashed master replaced', async () => {
-          const ws = await through.workers();
-          return ws.length === 2 && !ws.some((w) => w.pid === master.pid) && ws.some((w) => w.role === 'MASTER') && ws.every((w) => w.role !== 'STARTING');
-        }, 60_000);
+        await waitUntil(
+          'the crashed master replaced',
+          async () => {
+            const ws = await through.workers();
+            return ws.length === 2 && !ws.some((w) => w.pid === master.pid) && ws.some((w) => w.role === 'MASTER') && ws.every((w) => w.role !== 'STARTING');
+          },
+          60_000,
+        );
         ms = performance.now() - at;
         gateways.push(await through.addGateway());
         through = gateways[gateways.length - 1];

@@ -27,7 +27,7 @@ export function startServer(script: string, env: Record<string, string>, readyLi
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [script], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
-    child.stdout!.on('data', (d: Buffer) => {
+    child.stdout.on('data', (d: Buffer) => {
       out += d.toString();
       if (out.includes(readyLine)) resolve(child);
     });
@@ -76,7 +76,7 @@ export function load(url: string, body: () => string, connections: number, secon
         ],
       },
       (err, result) => {
-        if (err) return reject(err);
+        if (err) return reject(err instanceof Error ? err : new Error(String(err)));
         resolve({ rps: Math.round(result.requests.average), p50: result.latency.p50, p99: result.latency.p99, errors: result.errors + result.non2xx + graphqlErrors });
       },
     );

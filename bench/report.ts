@@ -62,7 +62,9 @@ function chart(lines: ReturnType<typeof table>): string {
     for (const l of reads.filter((r) => r.query === query)) {
       const w = Math.round((l.rps / max) * 420);
       const color = l.system.startsWith('ridedb') ? '#2f7ed8' : l.system === 'baseline' ? '#8bbc21' : '#f28f43';
-      rowsSvg.push(`<text x="10" y="${y + 13}">${l.system}</text><rect x="150" y="${y}" width="${w}" height="${barH - 4}" fill="${color}"/><text x="${156 + w}" y="${y + 12}">${l.rps}</text>`);
+      rowsSvg.push(
+        `<text x="10" y="${y + 13}">${l.system}</text><rect x="150" y="${y}" width="${w}" height="${barH - 4}" fill="${color}"/><text x="${156 + w}" y="${y + 12}">${l.rps}</text>`,
+      );
       y += barH;
     }
     y += 14;
@@ -92,7 +94,9 @@ export function writeReport(root: string, results: BenchResults, rows: Row[], in
     '',
     '| query | system | req/s | p50 ms | p99 ms | vs baseline |',
     '|---|---|---:|---:|---:|---:|',
-    ...lines.map((l) => `| ${QUERY_TEXT[l.query]} | ${l.system} | ${l.rps} | ${l.p50} | ${l.p99} | ${l.query === 'm1' ? '' : `${(l.rps / Math.max(1, baselineOf(l.query))).toFixed(2)}×`} |`),
+    ...lines.map(
+      (l) => `| ${QUERY_TEXT[l.query]} | ${l.system} | ${l.rps} | ${l.p50} | ${l.p99} | ${l.query === 'm1' ? '' : `${(l.rps / Math.max(1, baselineOf(l.query))).toFixed(2)}×`} |`,
+    ),
     '',
     '![requests per second](bench/chart.svg)',
     '',

@@ -126,7 +126,11 @@ async function main(): Promise<void> {
     const results: BenchResults = summarize(rows, {
       gatewayRss: peakRssMb(cluster.gateway.pid!),
       workerRss: Math.max(...workers.map((w) => peakRssMb(w.pid))),
-      twoWorkersRss: workers.map((w) => peakRssMb(w.pid)).sort((a, b) => b - a).slice(0, 2).reduce((a, b) => a + b, 0),
+      twoWorkersRss: workers
+        .map((w) => peakRssMb(w.pid))
+        .sort((a, b) => b - a)
+        .slice(0, 2)
+        .reduce((a, b) => a + b, 0),
     });
     writeReport(ROOT, results, rows, {
       command: 'npm run bench',
@@ -149,7 +153,12 @@ function mean(xs: number[]): number {
 
 function summarize(rows: Row[], rss: { gatewayRss: number; workerRss: number; twoWorkersRss: number }): BenchResults {
   const of = (system: string, query: string, key: 'rps' | 'p99') => mean(rows.filter((r) => r.system === system && r.query === query).map((r) => r[key]));
-  const read = (q: 'q1' | 'q2') => ({ ridedb: of('ridedb-1-slave', q, 'rps'), baseline: of('baseline', q, 'rps'), postgraphile: of('postgraphile', q, 'rps'), ridedb_p99_ms: of('ridedb-1-slave', q, 'p99') });
+  const read = (q: 'q1' | 'q2') => ({
+    ridedb: of('ridedb-1-slave', q, 'rps'),
+    baseline: of('baseline', q, 'rps'),
+    postgraphile: of('postgraphile', q, 'rps'),
+    ridedb_p99_ms: of('ridedb-1-slave', q, 'p99'),
+  });
   return {
     q1: read('q1'),
     q2: read('q2'),

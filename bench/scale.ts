@@ -73,7 +73,13 @@ interface SizeResult {
 
 async function main(): Promise<void> {
   const cluster = await TestCluster.start({ LOG_LEVEL: 'warn', MUTATIONS_PER_MINUTE_PER_IP: '0', MIN_SLAVES: '1', MAX_SLAVES: '1' });
-  const rpc = await RpcClient.connect(cluster.config.amqpUrl, cluster.names, `scale${process.pid}`, { ...cluster.config, readTimeoutMs: 30_000, writeTimeoutMs: 120_000 }, createLogger('warn', {}));
+  const rpc = await RpcClient.connect(
+    cluster.config.amqpUrl,
+    cluster.names,
+    `scale${process.pid}`,
+    { ...cluster.config, readTimeoutMs: 30_000, writeTimeoutMs: 120_000 },
+    createLogger('warn', {}),
+  );
   // Interrupted (Ctrl-C, a timeout's SIGTERM), the cluster goes too: it is hours of data.
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.once(signal, () => {
@@ -115,7 +121,8 @@ async function main(): Promise<void> {
 
 async function measureAt(cluster: TestCluster, size: number, rideIds: number[], seedWritesPerS: number): Promise<SizeResult> {
   const url = `${cluster.url}/graphql`;
-  const say = (what: string, r: LoadResult) => process.stdout.write(`  ${what.padEnd(8)} ${String(r.rps).padStart(6)} req/s  p50 ${r.p50} ms  p99 ${r.p99} ms  errors ${r.errors}\n`);
+  const say = (what: string, r: LoadResult) =>
+    process.stdout.write(`  ${what.padEnd(8)} ${String(r.rps).padStart(6)} req/s  p50 ${r.p50} ms  p99 ${r.p99} ms  errors ${r.errors}\n`);
   const q1Request = () => {
     const [s, d] = route(randomInt(ROUTES));
     return request(Q1, { s, d });
@@ -127,10 +134,15 @@ async function measureAt(cluster: TestCluster, size: number, rideIds: number[], 
   const q2 = await load(url, () => request(Q2, { id: rideIds[randomInt(rideIds.length)] }), CONNECTIONS, SECONDS);
   say('Q2', q2);
   let m = 0;
-  const m1 = await load(url, () => {
-    const [s, d] = route(randomInt(ROUTES));
-    return request(M1, { ts: new Date(started + 10 * YEAR + m++ * 1000).toISOString(), s, d });
-  }, CONNECTIONS, SECONDS);
+  const m1 = await load(
+    url,
+    () => {
+      const [s, d] = route(randomInt(ROUTES));
+      return request(M1, { ts: new Date(started + 10 * YEAR + m++ * 1000).toISOString(), s, d });
+    },
+    CONNECTIONS,
+    SECONDS,
+  );
   say('M1', m1);
   let maxPageRows = 0;
   const history = await load(
@@ -193,15 +205,19 @@ async function join(cluster: TestCluster, workerId: string, bootstrap: 'snapshot
     env: { ...NODE_PROCESS_ENV, ...cluster.workerEnv(workerId), LOG_LEVEL: 'info', WORKER_BOOTSTRAP: bootstrap },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
-  child.stdout!.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-100_000)));
+  child.stdout.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-100_000)));
   const joinerDb = cluster.workerDatabaseUrl(workerId);
   let rssMb = 0;
   try {
-    await waitUntil(`worker ${workerId} at seq ${head}`, async () => {
-      if (child.exitCode !== null) throw new Error(`worker ${workerId} exited (${child.exitCode}): ${out.slice(-2000)}`);
-      rssMb = Math.max(rssMb, peakRssMb(child.pid!));
-      return (await appliedSeqOf(joinerDb).catch(() => 0)) >= head;
-    }, 3_600_000);
+    await waitUntil(
+      `worker ${workerId} at seq ${head}`,
+      async () => {
+        if (child.exitCode !== null) throw new Error(`worker ${workerId} exited (${child.exitCode}): ${out.slice(-2000)}`);
+        rssMb = Math.max(rssMb, peakRssMb(child.pid!));
+        return (await appliedSeqOf(joinerDb).catch(() => 0)) >= head;
+      },
+      3_600_000,
+    );
     rssMb = Math.max(rssMb, peakRssMb(child.pid!));
   } finally {
     if (child.exitCode === null) {
@@ -257,12 +273,18 @@ async function settle(cluster: TestCluster): Promise<void> {
   const urls = (await cluster.workers()).map((w) => cluster.workerDatabaseUrl(w.id));
   for (const url of urls) await queryOne(url, 'VACUUM (ANALYZE)');
   for (const url of urls) await queryOne(url, 'CHECKPOINT');
-  await waitUntil('autovacuum to finish on the workers', async () => {
-    const busy = await Promise.all(
-      urls.map((url) => queryOne<{ n: number }>(url, "SELECT count(*)::int AS n FROM pg_stat_activity WHERE backend_type = 'autovacuum worker' AND datname = current_database()")),
-    );
-    return busy.every((b) => b.n === 0);
-  }, 30 * 60_000);
+  await waitUntil(
+    'autovacuum to finish on the workers',
+    async () => {
+      const busy = await Promise.all(
+        urls.map((url) =>
+          queryOne<{ n: number }>(url, "SELECT count(*)::int AS n FROM pg_stat_activity WHERE backend_type = 'autovacuum worker' AND datname = current_database()"),
+        ),
+      );
+      return busy.every((b) => b.n === 0);
+    },
+    30 * 60_000,
+  );
   process.stdout.write(`  settled (VACUUM ANALYZE, CHECKPOINT, autovacuum idle) in ${((performance.now() - began) / 1000).toFixed(1)} s\n`);
 }
 
@@ -274,7 +296,10 @@ async function databaseMb(url: string): Promise<number> {
 /** The stream's segments on disk (RabbitMQ keeps them in `stream/__<name, dots as _>_<id>` under its mnesia directory). */
 function logMb(streamQueue: string): number {
   try {
-    const out = execFileSync('sh', ['-c', `du -sm /var/lib/rabbitmq/mnesia/*/stream/__${streamQueue.replace(/[^A-Za-z0-9]/g, '_')}_* 2>/dev/null | awk '{s+=$1} END {print s+0}'`]).toString();
+    const out = execFileSync('sh', [
+      '-c',
+      `du -sm /var/lib/rabbitmq/mnesia/*/stream/__${streamQueue.replace(/[^A-Za-z0-9]/g, '_')}_* 2>/dev/null | awk '{s+=$1} END {print s+0}'`,
+    ]).toString();
     return Number(out.trim());
   } catch (err) {
     process.stderr.write(`could not size the log: ${(err as Error).message}\n`);
@@ -310,7 +335,9 @@ function writeResults(results: SizeResult[]): void {
   fs.writeFileSync(path.join(ROOT, 'bench/SCALE.md'), md);
   const benchmarks = path.join(ROOT, 'BENCHMARKS.md');
   const current = fs.existsSync(benchmarks) ? fs.readFileSync(benchmarks, 'utf8') : '# Benchmarks\n';
-  const spliced = /<!-- scale:start -->[\s\S]*<!-- scale:end -->\n?/.test(current) ? current.replace(/<!-- scale:start -->[\s\S]*<!-- scale:end -->\n?/, md) : `${current.trimEnd()}\n\n${md}`;
+  const spliced = /<!-- scale:start -->[\s\S]*<!-- scale:end -->\n?/.test(current)
+    ? current.replace(/<!-- scale:start -->[\s\S]*<!-- scale:end -->\n?/, md)
+    : `${current.trimEnd()}\n\n${md}`;
   fs.writeFileSync(benchmarks, spliced);
 }
 

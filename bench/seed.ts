@@ -21,7 +21,13 @@ const userName = (i: number) => `user${String(i).padStart(5, '0')}`;
  * About 25 rides per route are upcoming (what Q1 returns); the rest are in the past.
  */
 export async function seedThroughRidedb(config: Config): Promise<{ rideIds: number[] }> {
-  const rpc = await RpcClient.connect(config.amqpUrl, clusterNames(config.cluster), `bench${process.pid}`, { ...config, readTimeoutMs: 30_000, writeTimeoutMs: 60_000 }, createLogger('warn', {}));
+  const rpc = await RpcClient.connect(
+    config.amqpUrl,
+    clusterNames(config.cluster),
+    `bench${process.pid}`,
+    { ...config, readTimeoutMs: 30_000, writeTimeoutMs: 60_000 },
+    createLogger('warn', {}),
+  );
   try {
     // One hash for all: the benchmark measures the data path, not scrypt.
     const passwordHash = await hashPassword('3da541559918a808c2402bba5012f6c60b27661c');
@@ -81,7 +87,7 @@ export async function copyToBaseline(sourceUrl: string, serverUrl: string, datab
       ['ride_riders', ['ride_id', 'username', 'joined_at'], ['bigint', 'text', 'timestamptz']],
     ];
     for (const [table, columns, types] of tables) {
-      const { rows } = await source.query(`SELECT ${columns.join(', ')} FROM ${table}`);
+      const { rows } = await source.query<Record<string, unknown>>(`SELECT ${columns.join(', ')} FROM ${table}`);
       for (let i = 0; i < rows.length; i += COPY_CHUNK) {
         const chunk = rows.slice(i, i + COPY_CHUNK);
         await target.query(

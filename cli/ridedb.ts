@@ -37,6 +37,13 @@ interface Worker {
   startedAt: string;
 }
 
+/** What fetch says went wrong: the network error behind its generic "fetch failed". */
+function causeOf(err: unknown): string {
+  const cause = (err as Error).cause;
+  if (cause instanceof Error) return cause.message;
+  return cause === undefined ? (err as Error).message : JSON.stringify(cause);
+}
+
 async function graphql<T>(o: Options, query: string, variables: Record<string, unknown> = {}): Promise<T> {
   let res: Response;
   try {
@@ -46,7 +53,7 @@ async function graphql<T>(o: Options, query: string, variables: Record<string, u
       body: JSON.stringify({ query, variables }),
     });
   } catch (err) {
-    throw new CliError(`cannot reach the gateway at ${o.url}: ${(err as Error).cause ?? (err as Error).message}`);
+    throw new CliError(`cannot reach the gateway at ${o.url}: ${causeOf(err)}`);
   }
   const body = (await res.json()) as { data?: T; errors?: Array<{ message: string; extensions?: { code?: string } }> };
   if (body.errors?.length) throw new CliError(body.errors.map((e) => `${e.extensions?.code ?? 'ERROR'}: ${e.message}`).join('\n'));
@@ -55,13 +62,13 @@ async function graphql<T>(o: Options, query: string, variables: Record<string, u
 
 const WORKER_FIELDS = 'id pid containerId role appliedSeq startedAt';
 const print = (o: Options, value: unknown, text: string) => process.stdout.write(`${o.json ? JSON.stringify(value) : text}\n`);
-const workerLine = (w: Worker) => `${String(w.pid).padStart(8)}  ${w.role.padEnd(8)}  ${w.id.padEnd(12)}  seq ${String(w.appliedSeq).padStart(8)}  since ${w.startedAt}${w.containerId ? `  container ${w.containerId.slice(0, 12)}` : ''}`;
+const workerLine = (w: Worker) =>
+  `${String(w.pid).padStart(8)}  ${w.role.padEnd(8)}  ${w.id.padEnd(12)}  seq ${String(w.appliedSeq).padStart(8)}  since ${w.startedAt}${w.containerId ? `  container ${w.containerId.slice(0, 12)}` : ''}`;
 
 async function status(o: Options) {
-  const { cluster } = await graphql<{ cluster: { master: Worker | null; slaves: Worker[]; epoch: number; lastSeq: number; runtime: string; desiredSlaves: number; readsThisInterval: number } }>(
-    o,
-    `{ cluster { master { ${WORKER_FIELDS} } slaves { ${WORKER_FIELDS} } epoch lastSeq runtime desiredSlaves readsThisInterval } }`,
-  );
+  const { cluster } = await graphql<{
+    cluster: { master: Worker | null; slaves: Worker[]; epoch: number; lastSeq: number; runtime: string; desiredSlaves: number; readsThisInterval: number };
+  }>(o, `{ cluster { master { ${WORKER_FIELDS} } slaves { ${WORKER_FIELDS} } epoch lastSeq runtime desiredSlaves readsThisInterval } }`);
   print(
     o,
     cluster,
@@ -166,7 +173,7 @@ async function main(argv: string[]): Promise<void> {
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
-  const o: Options = { url: (values.url ?? defaultUrl(process.env)).replace(/\/+$/, ''), token: values.token, json: values.json! };
+  const o: Options = { url: (values.url ?? defaultUrl(process.env)).replace(/\/+$/, ''), token: values.token, json: values.json };
   const [command, arg] = positionals;
   if (values.help || !command) return void process.stdout.write(`${USAGE}\n`);
   switch (command) {
@@ -175,7 +182,7 @@ async function main(argv: string[]): Promise<void> {
     case 'workers':
       return workers(o);
     case 'events':
-      return events(o, values.follow!);
+      return events(o, values.follow);
     case 'scale':
       return scale(o, arg);
     case 'crash':
@@ -188,7 +195,9 @@ async function main(argv: string[]): Promise<void> {
 main(process.argv.slice(2)).then(
   () => process.exit(0),
   (err: unknown) => {
-    process.stderr.write(`ridedb: ${err instanceof CliError || (err as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' ? (err as Error).message : String((err as Error).stack ?? err)}\n`);
+    process.stderr.write(
+      `ridedb: ${err instanceof CliError || (err as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' ? (err as Error).message : String((err as Error).stack ?? err)}\n`,
+    );
     process.exit(err instanceof CliError ? 1 : 2);
   },
 );

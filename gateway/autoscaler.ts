@@ -2,7 +2,6 @@ import schedule, { type Job } from 'node-schedule';
 import type { Config, Logger, ScalingModeName } from '../schema';
 import { checkSlaveCount, type Orchestrator } from './orchestrator';
 
-
 /** docs/contract.md section 5: target slaves = clamp(ceil(reads in the last interval / READS_PER_SLAVE), MIN, MAX). */
 export function targetSlaves(reads: number, config: Pick<Config, 'readsPerSlave' | 'minSlaves' | 'maxSlaves'>): number {
   return Math.min(config.maxSlaves, Math.max(config.minSlaves, Math.ceil(reads / config.readsPerSlave)));

@@ -1,15 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { NO_ORCHESTRATOR, parseOrchestratorRecord, type OrchestratorRecord } from './orchestratorElection';
-import {
-  memberDataSchema,
-  ZkError,
-  type ClusterEventRecord,
-  type ClusterNames,
-  type Logger,
-  type MemberData,
-  type WorkerRecord,
-  type Zk,
-} from '../schema';
+import { memberDataSchema, ZkError, type ClusterEventRecord, type ClusterNames, type Logger, type MemberData, type WorkerRecord, type Zk } from '../schema';
 
 /**
  * The gateway's live picture of the cluster, from ZooKeeper watches on the membership

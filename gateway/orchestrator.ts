@@ -1,7 +1,19 @@
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import { EventEmitter } from 'node:events';
-import { badInput, parseSequentialName, unavailable, workerEnvironment, type ClusterEventRecord, type ClusterNames, type Config, type Logger, type ScalingModeName, type WorkerRecord, type Zk } from '../schema';
+import {
+  badInput,
+  parseSequentialName,
+  unavailable,
+  workerEnvironment,
+  type ClusterEventRecord,
+  type ClusterNames,
+  type Config,
+  type Logger,
+  type ScalingModeName,
+  type WorkerRecord,
+  type Zk,
+} from '../schema';
 import type { ClusterView } from './clusterView';
 import { removeWorkerStorage } from './workerStorage';
 import type { RuntimeWorker, WorkerRuntime } from './runtimes/runtime';
@@ -197,8 +209,7 @@ export class Orchestrator extends EventEmitter {
       if (await this.runtime.adopt({ workerId: w.id, pid: w.pid, containerId: w.containerId })) {
         adopted.push(w.id);
         this.registered.add(w.id);
-      }
-      else await this.clearZnodes(w.id); // a stale registration: its worker is gone
+      } else await this.clearZnodes(w.id); // a stale registration: its worker is gone
     }
     if (adopted.length) this.log.info({ adopted, desiredSlaves: this.desiredSlaves }, 'adopted running workers');
     const missing = 1 + this.desiredSlaves - adopted.length;
@@ -335,7 +346,8 @@ export class Orchestrator extends EventEmitter {
       this.log.info(event, 'scaled');
       this.emit('event', event);
     }
-    if (this.leading) this.applyTarget();
+    // Never rejects (it logs its failures); the scaling chain orders it after earlier changes.
+    if (this.leading) void this.applyTarget();
   }
 
   /**
@@ -344,22 +356,27 @@ export class Orchestrator extends EventEmitter {
    * cross must not pick their victims from the same worker list.
    */
   private applyTarget(): Promise<void> {
-    this.scaling = this.scaling.then(async () => {
-      if (this.stopping) return;
-      const want = 1 + this.target.desiredSlaves;
-      const running = this.runtime.list().filter((w) => !this.retiring.has(w.workerId));
-      const have = running.length + this.spawning + this.restarting.size;
-      if (have < want) {
-        await Promise.all(Array.from({ length: want - have }, () => this.spawn(newWorkerId())));
-      } else if (have > want) {
-        const masterId = this.view.master()?.id;
-        const victims = running.filter((w) => w.workerId !== masterId).sort((a, b) => b.pid - a.pid).slice(0, have - want);
-        for (const v of victims) {
-          this.retiring.add(v.workerId);
-          await this.runtime.kill(v);
+    this.scaling = this.scaling
+      .then(async () => {
+        if (this.stopping) return;
+        const want = 1 + this.target.desiredSlaves;
+        const running = this.runtime.list().filter((w) => !this.retiring.has(w.workerId));
+        const have = running.length + this.spawning + this.restarting.size;
+        if (have < want) {
+          await Promise.all(Array.from({ length: want - have }, () => this.spawn(newWorkerId())));
+        } else if (have > want) {
+          const masterId = this.view.master()?.id;
+          const victims = running
+            .filter((w) => w.workerId !== masterId)
+            .sort((a, b) => b.pid - a.pid)
+            .slice(0, have - want);
+          for (const v of victims) {
+            this.retiring.add(v.workerId);
+            await this.runtime.kill(v);
+          }
         }
-      }
-    }).catch((err: unknown) => this.log.error({ err }, 'could not apply the slave target'));
+      })
+      .catch((err: unknown) => this.log.error({ err }, 'could not apply the slave target'));
     return this.scaling;
   }
 }

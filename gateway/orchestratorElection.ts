@@ -27,7 +27,7 @@ export async function runForOrchestrator(
       log.info({ epoch }, 'elected to orchestrate the cluster');
       await handlers.onElected(epoch);
     },
-    onLost: handlers.onLost,
+    onLost: (reason) => handlers.onLost(reason),
     onWaiting: (predecessor) => log.info({ orchestrator: predecessor }, 'another gateway orchestrates; serving the API'),
   });
 }

@@ -19,5 +19,5 @@ export function pageSize(first: number | null | undefined, pages: PageSettings):
 export function pageSizeError(first: unknown, pages: PageSettings): string | null {
   const max = Math.min(pages.maxSize, PAGE_SIZE_LIMIT);
   if (first == null || (typeof first === 'number' && Number.isInteger(first) && first >= 1 && first <= max)) return null;
-  return `first must be 1-${max} (PAGE_SIZE_MAX), not ${String(first)}`;
+  return `first must be 1-${max} (PAGE_SIZE_MAX), not ${JSON.stringify(first)}`;
 }

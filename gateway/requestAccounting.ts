@@ -1,4 +1,4 @@
-import { Kind, type GraphQLSchema, type OperationDefinitionNode } from 'graphql';
+import { Kind, OperationTypeNode, type GraphQLSchema, type OperationDefinitionNode } from 'graphql';
 import { queryFieldArgs, writeOperations } from '../schema';
 import type { Metrics } from './metrics';
 import type { RequestContext } from './service';
@@ -27,7 +27,12 @@ export function touchesData(operation: OperationDefinitionNode): boolean {
  * from the schema, never from client text, so clients cannot grow the series count.
  */
 export function operationLabel(operation: OperationDefinitionNode, schema: GraphQLSchema): string {
-  const root = operation.operation === 'mutation' ? schema.getMutationType() : operation.operation === 'subscription' ? schema.getSubscriptionType() : schema.getQueryType();
+  const root =
+    operation.operation === OperationTypeNode.MUTATION
+      ? schema.getMutationType()
+      : operation.operation === OperationTypeNode.SUBSCRIPTION
+        ? schema.getSubscriptionType()
+        : schema.getQueryType();
   const fields = root?.getFields() ?? {};
   const names = new Set<string>();
   for (const s of operation.selectionSet.selections) {

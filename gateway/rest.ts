@@ -28,7 +28,7 @@ export function fromOldTimestamp(value: unknown): string {
   if (!m) throw badInput('timestamp must be DD-MM-YYYY:SS-MM-HH');
   const [, dd, mm, yyyy, ss, mi, hh] = m.map(Number);
   const date = new Date(Date.UTC(yyyy, mm - 1, dd, hh, mi, ss));
-  if (date.getUTCDate() !== dd || date.getUTCMonth() !== mm - 1 || hh > 23 || mi > 59 || ss > 59) throw badInput(`no such time: ${value}`);
+  if (date.getUTCDate() !== dd || date.getUTCMonth() !== mm - 1 || hh > 23 || mi > 59 || ss > 59) throw badInput(`no such time: ${String(value)}`);
   return date.toISOString();
 }
 
@@ -190,9 +190,40 @@ export function restRouter({ service, orchestrator, accounting, contextOf, log }
     },
     false,
   );
-  route('/crash/master', { POST: async (_req, res, ctx) => { requireAdmin(ctx.isAdmin); res.status(200).json([(await orchestrator.crashMaster()).pid]); } }, false);
-  route('/crash/slave', { POST: async (_req, res, ctx) => { requireAdmin(ctx.isAdmin); res.status(200).json([(await orchestrator.crashSlave()).pid]); } }, false);
-  route('/worker/list', { GET: async (_req, res) => { res.status(200).json(orchestrator.workers().map((w) => w.pid).sort((a, b) => a - b)); } }, false);
+  route(
+    '/crash/master',
+    {
+      POST: async (_req, res, ctx) => {
+        requireAdmin(ctx.isAdmin);
+        res.status(200).json([(await orchestrator.crashMaster()).pid]);
+      },
+    },
+    false,
+  );
+  route(
+    '/crash/slave',
+    {
+      POST: async (_req, res, ctx) => {
+        requireAdmin(ctx.isAdmin);
+        res.status(200).json([(await orchestrator.crashSlave()).pid]);
+      },
+    },
+    false,
+  );
+  route(
+    '/worker/list',
+    {
+      GET: async (_req, res) => {
+        res.status(200).json(
+          orchestrator
+            .workers()
+            .map((w) => w.pid)
+            .sort((a, b) => a - b),
+        );
+      },
+    },
+    false,
+  );
 
   // One place for failures: rule failures are 400 as in the original; never a stack trace.
   router.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {

@@ -99,13 +99,7 @@ export class RpcClient {
     private readonly log: Logger,
   ) {}
 
-  static async connect(
-    amqpUrl: string,
-    names: ClusterNames,
-    gatewayId: string,
-    settings: RpcSettings,
-    log: Logger,
-  ): Promise<RpcClient> {
+  static async connect(amqpUrl: string, names: ClusterNames, gatewayId: string, settings: RpcSettings, log: Logger): Promise<RpcClient> {
     const client = new RpcClient(amqpUrl, names.responseQ(gatewayId), names, settings, log);
     await client.open();
     return client;
@@ -298,10 +292,19 @@ export class RpcClient {
     if (identity) while (this.pendingKeys.has(identity.requestId)) await this.pendingKeys.get(identity.requestId);
     this.connected();
     const requestId = identity?.requestId ?? randomUUID();
-    const answer = this.awaitReply(requestId, this.settings.writeTimeoutMs, () => unavailable(`no master answered the write ${op} within ${this.settings.writeTimeoutMs} ms (WRITE_TIMEOUT_MS)`));
+    const answer = this.awaitReply(requestId, this.settings.writeTimeoutMs, () =>
+      unavailable(`no master answered the write ${op} within ${this.settings.writeTimeoutMs} ms (WRITE_TIMEOUT_MS)`),
+    );
     this.writesOut.push({ requestId, op, args, ...(identity && { fingerprint: identity.fingerprint }) });
     this.schedule();
-    if (identity) this.pendingKeys.set(requestId, answer.then(() => undefined, () => undefined));
+    if (identity)
+      this.pendingKeys.set(
+        requestId,
+        answer.then(
+          () => undefined,
+          () => undefined,
+        ),
+      );
     const reply = await answer.finally(() => identity && this.pendingKeys.delete(requestId));
     if (!reply.ok) throw new DbaasError(reply.error.code, reply.error.message);
     const seq = reply.seq ?? reply.appliedSeq;

@@ -53,10 +53,12 @@ export class ScalingTarget extends EventEmitter {
 
   private async watch(): Promise<void> {
     if (this.closed) return;
-    const got = await this.zk.getData(this.names.zkScaling, () =>
-      void this.watch().catch((err: Error) => {
-        if (!this.closed) this.log.error({ err }, 'scaling target: watch failed');
-      }),
+    const got = await this.zk.getData(
+      this.names.zkScaling,
+      () =>
+        void this.watch().catch((err: Error) => {
+          if (!this.closed) this.log.error({ err }, 'scaling target: watch failed');
+        }),
     );
     if (!got) return;
     this.adopt(got.data);

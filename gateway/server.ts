@@ -65,7 +65,10 @@ export async function startServer(parts: ServerParts): Promise<RunningServer> {
   const formatError = makeFormatError(log);
   // Introspection is what explorers, codegen and client devtools read the schema with;
   // GRAPHQL_INTROSPECTION=off hides it (on every path: compiled, Apollo, websocket).
-  const validationRules = [...queryLimits({ maxDepth: config.maxQueryDepth, maxAliases: config.maxAliases, maxCost: config.maxQueryCost, listFactor: config.queryCostListFactor }), ...(config.introspection ? [] : [NoSchemaIntrospectionCustomRule])];
+  const validationRules = [
+    ...queryLimits({ maxDepth: config.maxQueryDepth, maxAliases: config.maxAliases, maxCost: config.maxQueryCost, listFactor: config.queryCostListFactor }),
+    ...(config.introspection ? [] : [NoSchemaIntrospectionCustomRule]),
+  ];
   const parseLimits = { maxQueryBytes: config.maxQueryBytes, maxTokens: config.maxQueryTokens };
   const subscriptions = startSubscriptionServer({
     httpServer,
@@ -113,7 +116,15 @@ export async function startServer(parts: ServerParts): Promise<RunningServer> {
       // Apollo's own landing page loads from a CDN; ours (playground.ts) is served locally.
       ApolloServerPluginLandingPageDisabled(),
       ApolloServerPluginDrainHttpServer({ httpServer }),
-      { async serverWillStart() { return { async drainServer() { await subscriptions.dispose(); } }; } },
+      {
+        async serverWillStart() {
+          return {
+            async drainServer() {
+              await subscriptions.dispose();
+            },
+          };
+        },
+      },
       dbaasPlugin(accounting),
       graphqlOverHttpPlugin<GqlContext>(),
     ],
@@ -122,8 +133,14 @@ export async function startServer(parts: ServerParts): Promise<RunningServer> {
 
   // Cross-origin browser access only for the origins an operator lists.
   if (config.corsOrigins.length) app.use(cors({ origin: config.corsOrigins }));
-  app.use('/graphql', checkHeaders((e) => ({ errors: [{ message: e.message, extensions: { code: e.code } }] })));
-  app.use('/api/v1', checkHeaders((e) => ({ error: { code: e.code, message: e.message } })));
+  app.use(
+    '/graphql',
+    checkHeaders((e) => ({ errors: [{ message: e.message, extensions: { code: e.code } }] })),
+  );
+  app.use(
+    '/api/v1',
+    checkHeaders((e) => ({ error: { code: e.code, message: e.message } })),
+  );
   const graphqlBody = express.json({ limit: GRAPHQL_BODY_LIMIT_BYTES });
   const checkQueryText = queryTextLimit(parseLimits);
   // First, so the bulk of the traffic is not matched against every other route. What it
@@ -137,10 +154,7 @@ export async function startServer(parts: ServerParts): Promise<RunningServer> {
   app.get('/metrics', async (_req, res) => {
     res.set('Content-Type', metrics.registry.contentType).send(await metrics.registry.metrics());
   });
-  app.use(
-    '/api/v1',
-    restRouter({ service, orchestrator, accounting, log, contextOf }),
-  );
+  app.use('/api/v1', restRouter({ service, orchestrator, accounting, log, contextOf }));
   app.use(
     '/graphql',
     graphqlBody,

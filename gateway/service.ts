@@ -60,7 +60,9 @@ const sha256 = (text: string) => createHash('sha256').update(text).digest('hex')
 export function writeIdentity(key: string, ordinal: number, op: string, clientArgs: unknown): WriteIdentity {
   return {
     requestId: `k:${sha256(`${ordinal}:${key}`)}`,
-    fingerprint: createHmac('sha256', key).update(`${op}:${JSON.stringify(clientArgs)}`).digest('hex'),
+    fingerprint: createHmac('sha256', key)
+      .update(`${op}:${JSON.stringify(clientArgs)}`)
+      .digest('hex'),
   };
 }
 

@@ -84,7 +84,7 @@ export function startSubscriptionServer(parts: SubscriptionServerParts) {
       },
       context: (ctx) => {
         const params: Record<string, unknown> = ctx.connectionParams ?? {};
-        return parts.contextOf((name) => (typeof params[name] === 'string' ? (params[name] as string) : undefined), addressOf(ctx));
+        return parts.contextOf((name) => (typeof params[name] === 'string' ? params[name] : undefined), addressOf(ctx));
       },
       onNext: (_ctx, _id, _payload, _args, result) => (result.errors ? { ...result, errors: format(result.errors) } : undefined),
       onError: (_ctx, _id, _payload, errors) => format(errors),

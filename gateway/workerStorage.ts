@@ -30,9 +30,7 @@ async function dropClusterDatabases(config: Config): Promise<void> {
   const pg = new Client({ connectionString: config.databaseUrl });
   await pg.connect();
   try {
-    const { rows } = await pg.query<{ datname: string }>(`SELECT datname FROM pg_database WHERE starts_with(datname, $1)`, [
-      clusterNames(config.cluster).workerDatabasePrefix,
-    ]);
+    const { rows } = await pg.query<{ datname: string }>(`SELECT datname FROM pg_database WHERE starts_with(datname, $1)`, [clusterNames(config.cluster).workerDatabasePrefix]);
     // Names come from pg_database and match the validated cluster prefix.
     for (const { datname } of rows) await pg.query(`DROP DATABASE IF EXISTS "${datname}" WITH (FORCE)`);
   } finally {

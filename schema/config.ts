@@ -8,8 +8,7 @@ import { PAGE_SIZE_LIMIT } from './values';
  * Every setting of ridedb, read once from the environment. docs/contract.md section 2 fixes the
  * names and defaults; docs/operations.md explains each trade-off.
  */
-const intFromEnv = (fallback: number, min = 0) =>
-  z.coerce.number().int().min(min).default(fallback);
+const intFromEnv = (fallback: number, min = 0) => z.coerce.number().int().min(min).default(fallback);
 
 const envSchema = z.object({
   PORT: intFromEnv(4000),
@@ -167,7 +166,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logRetentionBytes: e.LOG_RETENTION_BYTES,
     maxQueryDepth: e.MAX_QUERY_DEPTH,
     mutationsPerMinutePerIp: e.MUTATIONS_PER_MINUTE_PER_IP,
-    corsOrigins: e.CORS_ORIGINS.split(',').map((o) => o.trim()).filter(Boolean),
+    corsOrigins: e.CORS_ORIGINS.split(',')
+      .map((o) => o.trim())
+      .filter(Boolean),
     maxAliases: e.MAX_ALIASES,
     maxQueryCost: e.MAX_QUERY_COST,
     pageSizeDefault: e.PAGE_SIZE_DEFAULT,

@@ -46,7 +46,7 @@ export function checkSocketPath(socketDir: string): void {
 /** A server URL (database `postgres`) reaching the instance over its unix socket. */
 export function socketServerUrl(socketDir: string, database = 'postgres'): string {
   // `localhost` is a placeholder the `host` parameter overrides (pg needs a URL host).
-  return `postgres://postgres@localhost/${database}?${new URLSearchParams({ host: socketDir, port: String(DEDICATED_PORT) })}`;
+  return `postgres://postgres@localhost/${database}?${new URLSearchParams({ host: socketDir, port: String(DEDICATED_PORT) }).toString()}`;
 }
 
 /** Whether `pid` is a live process (a zombie is not: it only waits to be reaped). */

@@ -20,4 +20,3 @@ export const notFound = (message: string) => new DbaasError('NOT_FOUND', message
 export const conflict = (message: string) => new DbaasError('CONFLICT', message);
 export const forbidden = (message: string) => new DbaasError('FORBIDDEN', message);
 export const unavailable = (message: string) => new DbaasError('UNAVAILABLE', message);
-

@@ -1,16 +1,6 @@
 import 'reflect-metadata';
 import { Field, GraphQLISODateTime, Int, ObjectType, registerEnumType } from 'type-graphql';
-import type {
-  AreaRecord,
-  ClusterEventRecord,
-  ClusterEventTypeName,
-  ClusterRecord,
-  RideRecord,
-  ScalingModeName,
-  UserRecord,
-  WorkerRecord,
-  WorkerRoleName,
-} from './records';
+import type { AreaRecord, ClusterEventRecord, ClusterEventTypeName, ClusterRecord, RideRecord, ScalingModeName, UserRecord, WorkerRecord, WorkerRoleName } from './records';
 import { WORKER_ROLES } from './records';
 
 /**
@@ -47,7 +37,7 @@ registerEnumType(ClusterEventType, {
     SCALED_UP: { description: 'The slave target rose from `fromSlaves` to `toSlaves` (`reason` says who decided).' },
     SCALED_DOWN: { description: 'The slave target fell from `fromSlaves` to `toSlaves`; the highest-pid slaves are stopped.' },
     ORCHESTRATOR_ELECTED: {
-      description: 'A gateway (`gatewayId`) won the gateways\' election and orchestrates now: it spawns, fences, scales and replaces workers; `epoch` is the orchestrator epoch.',
+      description: "A gateway (`gatewayId`) won the gateways' election and orchestrates now: it spawns, fences, scales and replaces workers; `epoch` is the orchestrator epoch.",
     },
   },
 });
@@ -103,7 +93,8 @@ export class Worker implements WorkerRecord {
   id!: string;
   @Field(() => Int, { description: 'Operating-system process id (on the host, also for containers). `crashSlave` and scaling down pick the highest.' }) pid!: number;
   @Field(() => String, { nullable: true, description: 'Docker container id with the docker runtime; null with the process runtime.' }) containerId!: string | null;
-  @Field(() => String, { nullable: true, description: 'The machine the worker runs on (the hostname its runtime gave it); null for a worker of an earlier version.' }) host!: string | null;
+  @Field(() => String, { nullable: true, description: 'The machine the worker runs on (the hostname its runtime gave it); null for a worker of an earlier version.' }) host!:
+    string | null;
   @Field(() => WorkerRole, { description: 'What the worker does now.' }) role!: WorkerRoleName;
   @Field(() => Int, {
     description: "The last log seq this worker applied, published every 250 ms. A slave's replication lag is the master's `appliedSeq` minus its own.",
@@ -133,7 +124,11 @@ export class Cluster implements ClusterRecord {
   })
   readsThisInterval!: number;
   @Field(() => ScalingMode, { description: 'Who sets `desiredSlaves`: the autoscaler (AUTOMATIC) or `scaleSlaves` (MANUAL).' }) scalingMode!: ScalingModeName;
-  @Field(() => String, { nullable: true, description: 'The id of the gateway that orchestrates (spawns, fences, scales and replaces workers); any gateway serves the API and accepts admin operations. Null while none is elected.' })
+  @Field(() => String, {
+    nullable: true,
+    description:
+      'The id of the gateway that orchestrates (spawns, fences, scales and replaces workers); any gateway serves the API and accepts admin operations. Null while none is elected.',
+  })
   orchestrator!: string | null;
 }
 

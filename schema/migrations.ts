@@ -18,8 +18,18 @@ const areaRows = (areas: ReadonlyArray<{ id: number; name: string }>) => areas.m
  * them, so that it means the same on every database; 004 replaces them by AREAS.
  */
 const FIRST_AREAS = [
-  'Kempegowda Bus Station', 'Koramangala', 'Indiranagar', 'Whitefield', 'Electronic City', 'Jayanagar',
-  'Malleshwaram', 'Hebbal', 'Banashankari', 'Yelahanka', 'Marathahalli', 'HSR Layout',
+  'Kempegowda Bus Station',
+  'Koramangala',
+  'Indiranagar',
+  'Whitefield',
+  'Electronic City',
+  'Jayanagar',
+  'Malleshwaram',
+  'Hebbal',
+  'Banashankari',
+  'Yelahanka',
+  'Marathahalli',
+  'HSR Layout',
 ].map((name, i) => ({ id: i + 1, name }));
 
 export const MIGRATIONS: readonly Migration[] = [

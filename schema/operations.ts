@@ -18,6 +18,7 @@ export interface Sql {
   query(text: string, values?: unknown[]): Promise<{ rows: Array<Record<string, unknown>>; rowCount: number | null }>;
 }
 
+const cursorValues = (key: { ts: string; id: number }): unknown[] => [key.ts, key.id];
 
 // Whole records, built by the same SQL as client selections (./selection).
 const userJson = (t: string) => recordSql('User', t);
@@ -37,8 +38,7 @@ const readOp = <A, R>(op: ReadOperation<A, R>) => op;
 export const readOperations = {
   areas: readOp({
     args: z.object({}),
-    run: async (sql) =>
-      docs<AreaRecord>((await sql.query(`SELECT json_build_object('id', id, 'name', name) AS doc FROM areas ORDER BY id`)).rows),
+    run: async (sql) => docs<AreaRecord>((await sql.query(`SELECT json_build_object('id', id, 'name', name) AS doc FROM areas ORDER BY id`)).rows),
   }),
   users: readOp({
     args: queryFieldArgs.users,
@@ -54,8 +54,7 @@ export const readOperations = {
   }),
   user: readOp({
     args: queryFieldArgs.user,
-    run: async (sql, a) =>
-      firstDoc<UserRecord>((await sql.query(`SELECT ${userJson('u')} AS doc FROM users u WHERE u.username = $1`, [a.username])).rows),
+    run: async (sql, a) => firstDoc<UserRecord>((await sql.query(`SELECT ${userJson('u')} AS doc FROM users u WHERE u.username = $1`, [a.username])).rows),
   }),
   userRides: readOp({
     args: z.object({ username: usernameSchema }),
@@ -88,7 +87,7 @@ export const readOperations = {
             `SELECT ${RIDE_JSON} AS doc FROM ${RIDE_FROM}
               WHERE r.source = $1 AND r.destination = $2${a.upcomingOnly ? ' AND r.ts > now()' : ''}${a.after ? ' AND (r.ts, r.id) > ($4::timestamptz, $5::bigint)' : ''}
               ORDER BY r.ts, r.id LIMIT $3`,
-            [a.source, a.destination, a.first ?? PAGE_SIZE_LIMIT, ...(a.after ? Object.values(rideCursorKey(a.after)) : [])],
+            [a.source, a.destination, a.first ?? PAGE_SIZE_LIMIT, ...(a.after ? cursorValues(rideCursorKey(a.after)) : [])],
           )
         ).rows,
       ),
@@ -258,13 +257,7 @@ export const writeOperations = {
     },
     resolveMany: resolveRides,
     apply: async (sql, r) => {
-      await sql.query(`INSERT INTO rides (id, created_by, ts, source, destination) VALUES ($1, $2, $3, $4, $5)`, [
-        r.id,
-        r.createdBy,
-        r.timestamp,
-        r.source,
-        r.destination,
-      ]);
+      await sql.query(`INSERT INTO rides (id, created_by, ts, source, destination) VALUES ($1, $2, $3, $4, $5)`, [r.id, r.createdBy, r.timestamp, r.source, r.destination]);
     },
     applyMany: async (sql, rs) => {
       await sql.query(
@@ -277,20 +270,16 @@ export const writeOperations = {
   joinRide: writeOp({
     args: z.object({ rideId: rideIdSchema, username: usernameSchema }),
     resolve: async (sql, a) => {
-      const { rows } = await sql.query(
-        `SELECT EXISTS (SELECT 1 FROM rides WHERE id = $1) AS ride, EXISTS (SELECT 1 FROM users WHERE username = $2) AS rider`,
-        [a.rideId, a.username],
-      );
+      const { rows } = await sql.query(`SELECT EXISTS (SELECT 1 FROM rides WHERE id = $1) AS ride, EXISTS (SELECT 1 FROM users WHERE username = $2) AS rider`, [
+        a.rideId,
+        a.username,
+      ]);
       if (!rows[0].ride) throw notFound(`ride ${a.rideId} does not exist`);
       if (!rows[0].rider) throw notFound(`user ${a.username} does not exist`);
       return { resolved: { ...a, joinedAt: new Date().toISOString() } };
     },
     apply: async (sql, r) => {
-      await sql.query(`INSERT INTO ride_riders (ride_id, username, joined_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, [
-        r.rideId,
-        r.username,
-        r.joinedAt,
-      ]);
+      await sql.query(`INSERT INTO ride_riders (ride_id, username, joined_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, [r.rideId, r.username, r.joinedAt]);
     },
     // Rows are inserted in order, so of two joins of the same pair the first one stays.
     applyMany: async (sql, rs) => {
@@ -331,7 +320,7 @@ export type AnyReadOperation = ReadOperation<unknown, unknown>;
 
 export function readOperation(name: string): AnyReadOperation {
   if (!isReadOp(name)) throw badInput(`unknown read operation ${name}`);
-  return readOperations[name] as unknown as AnyReadOperation;
+  return readOperations[name];
 }
 
 /** A catalogue write as the worker drives it, whatever its argument types. */
@@ -339,7 +328,7 @@ export type AnyWriteOperation = WriteOperation<unknown, unknown, unknown>;
 
 export function writeOperation(name: string): AnyWriteOperation {
   if (!isWriteOp(name)) throw badInput(`unknown write operation ${name}`);
-  return writeOperations[name] as unknown as AnyWriteOperation;
+  return writeOperations[name];
 }
 
 export type ReadOpName = keyof typeof readOperations;

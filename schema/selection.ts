@@ -66,7 +66,10 @@ const list = (aggregate: string) => `COALESCE(${aggregate}, '[]'::json)`;
 /** SQL for one field of `type`, whose row is aliased `t` (or a bare username for User). */
 type FieldSql = (s: Statement, t: string, f: FieldSelection, depth: number) => string;
 
-const scalar = (sql: (t: string) => string): FieldSql => (_s, t) => sql(t);
+const scalar =
+  (sql: (t: string) => string): FieldSql =>
+  (_s, t) =>
+    sql(t);
 
 /** A page's row bound: what the gateway asked for, else the protocol's limit. */
 // A literal when unset: whole records (recordSql) are spliced into fixed statements, no parameters.

@@ -36,7 +36,7 @@ describe('migration 004', () => {
         await c.query(m.sql);
         await c.query('INSERT INTO _dbaas_migrations (name) VALUES ($1)', [m.name]);
       }
-      expect((await c.query('SELECT name FROM areas WHERE id = 2')).rows[0].name).toBe('Koramangala');
+      expect((await c.query<{ name: string }>('SELECT name FROM areas WHERE id = 2')).rows[0].name).toBe('Koramangala');
       await c.query(`INSERT INTO users VALUES ('asha', 'x', now())`);
       await c.query(`INSERT INTO rides VALUES (7, 'asha', now(), 2, 12), (9, 'asha', now(), 11, 1)`);
       await expect(c.query(`INSERT INTO rides VALUES (10, 'asha', now(), 2, 150)`)).rejects.toThrow(/rides_known_areas/);

@@ -47,16 +47,21 @@ describe('the autoscaler', () => {
     const down = await waitUntil('SCALED_DOWN to 1', async () => recorder.events.find((e) => e.type === 'SCALED_DOWN' && e.toSlaves === 1), 30_000);
     expect(down.fromSlaves).toBeGreaterThan(1);
     expect(down.reason).toMatch(/reads/);
-    const workers = await waitUntil('one slave left', async () => {
-      const ws = await cluster.workers();
-      return ws.filter((w) => w.role === 'SLAVE').length === 1 ? ws : undefined;
-    }, 30_000);
+    const workers = await waitUntil(
+      'one slave left',
+      async () => {
+        const ws = await cluster.workers();
+        return ws.filter((w) => w.role === 'SLAVE').length === 1 ? ws : undefined;
+      },
+      30_000,
+    );
     expect(workers.filter((w) => w.role === 'MASTER')).toHaveLength(1);
     const { cluster: c } = await cluster.data<{ cluster: { desiredSlaves: number } }>('{ cluster { desiredSlaves } }');
     expect(c.desiredSlaves).toBe(1);
     // The retired slaves' replicas are dropped; the live workers' remain.
     const databases = async () =>
-      (await queryOne<{ n: number }>(cluster.config.databaseUrl, 'SELECT count(*)::int AS n FROM pg_database WHERE starts_with(datname, $1)', [cluster.names.workerDatabasePrefix])).n;
+      (await queryOne<{ n: number }>(cluster.config.databaseUrl, 'SELECT count(*)::int AS n FROM pg_database WHERE starts_with(datname, $1)', [cluster.names.workerDatabasePrefix]))
+        .n;
     await waitUntil('retired databases dropped', async () => (await databases()) === 2, 15_000);
     await recorder.close();
   });

@@ -50,7 +50,7 @@ describe('the ridedb command line', () => {
   it('prints one line per event with events --follow while crash master runs in another shell', async () => {
     const follower = spawn(process.execPath, [CLI, '--url', cluster.url, 'events', '--follow'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
-    follower.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    follower.stdout.on('data', (d: Buffer) => (out += d.toString()));
     try {
       await new Promise((r) => setTimeout(r, 1000));
       const crashed = await cli('crash', 'master');
@@ -70,6 +70,9 @@ describe('the ridedb command line', () => {
     await waitUntil('two slaves', async () => (await cluster.workers()).filter((w) => w.role === 'SLAVE').length === 2, 30_000);
     expect(JSON.parse((await cli('scale', 'auto', '--json')).stdout)).toEqual({ desiredSlaves: 2, scalingMode: 'AUTOMATIC' });
     await expect(run(process.execPath, [CLI, '--url', cluster.url, 'scale', '3'])).rejects.toMatchObject({ code: 1, stderr: expect.stringMatching(/FORBIDDEN/) });
-    await expect(run(process.execPath, [CLI, '--url', 'http://127.0.0.1:9', 'status'])).rejects.toMatchObject({ code: 1, stderr: expect.stringMatching(/cannot reach the gateway/) });
+    await expect(run(process.execPath, [CLI, '--url', 'http://127.0.0.1:9', 'status'])).rejects.toMatchObject({
+      code: 1,
+      stderr: expect.stringMatching(/cannot reach the gateway/),
+    });
   });
 });

@@ -55,7 +55,7 @@ describe('GRAPHQL_INTROSPECTION=off', () => {
       const res = await locked.gql('{ __schema { queryType { name } } }');
       expect(res.errors?.[0].message).toMatch(/introspection/i);
       expect((await locked.gql('{ __type(name: "Ride") { name } }')).errors).toBeDefined();
-      expect((await locked.data('{ rideCount }'))).toEqual({ rideCount: 0 });
+      expect(await locked.data('{ rideCount }')).toEqual({ rideCount: 0 });
       // The same over the websocket.
       const socket = await RawSocket.open(locked.url);
       socket.subscribe('schema', '{ __schema { queryType { name } } }');

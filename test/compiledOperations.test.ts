@@ -19,7 +19,12 @@ beforeAll(async () => {
   cluster = await TestCluster.start({ MAX_QUERY_COST: '100000000' });
   for (const u of USERS) await cluster.data(CREATE_USER, { u, p: PASSWORD });
   let n = 0;
-  for (const [s, d] of [[1, 2], [1, 2], [1, 2], [2, 3]]) {
+  for (const [s, d] of [
+    [1, 2],
+    [1, 2],
+    [1, 2],
+    [2, 3],
+  ]) {
     for (const by of USERS.slice(0, 3)) {
       const ts = new Date(Date.now() + (n++ % 5) * 3_600_000 + 60_000).toISOString();
       const { createRide } = await cluster.data<{ createRide: { id: number } }>(CREATE_RIDE, { by, ts, s, d });
@@ -52,12 +57,21 @@ describe('compiled queries', () => {
   it('answer the benchmark queries, nested lists and nulls as the resolvers do', async () => {
     const cases: Array<[string, Record<string, unknown>]> = [
       ['query($s: Int!, $d: Int!) { rides(source: $s, destination: $d) { id timestamp createdBy { username } riders { username } } }', { s: 1, d: 2 }],
-      ['query($id: Int!) { ride(id: $id) { id timestamp createdBy { username createdAt } source { name } destination { name } riders { username createdAt } } }', { id: rideIds[3] }],
+      [
+        'query($id: Int!) { ride(id: $id) { id timestamp createdBy { username createdAt } source { name } destination { name } riders { username createdAt } } }',
+        { id: rideIds[3] },
+      ],
       ['{ ride(id: 999999) { id } user(username: "nobody") { username } }', {}],
       ['{ users { username createdAt ridesCreated { id riders { username } } ridesJoined { id createdBy { username ridesCreated { id } } } } }', {}],
       ['{ areas { id name } rideCount __typename }', {}],
-      ['query($u: String!) { user(username: $u) { ...U ridesJoined { ...R } } } fragment U on User { username } fragment R on Ride { id source { ...on Area { name } } }', { u: 'ana' }],
-      ['query($yes: Boolean!) { a: rides(source: 2, destination: 3, upcomingOnly: false) { id @include(if: $yes) timestamp @skip(if: $yes) } b: rides(source: 1, destination: 2) { __typename id } b: rides(source: 1, destination: 2) { riders { username } } }', { yes: true }],
+      [
+        'query($u: String!) { user(username: $u) { ...U ridesJoined { ...R } } } fragment U on User { username } fragment R on Ride { id source { ...on Area { name } } }',
+        { u: 'ana' },
+      ],
+      [
+        'query($yes: Boolean!) { a: rides(source: 2, destination: 3, upcomingOnly: false) { id @include(if: $yes) timestamp @skip(if: $yes) } b: rides(source: 1, destination: 2) { __typename id } b: rides(source: 1, destination: 2) { riders { username } } }',
+        { yes: true },
+      ],
     ];
     for (const [query, variables] of cases) {
       const { compiled, resolved } = await bothWays(query, variables);
@@ -80,13 +94,19 @@ describe('compiled queries', () => {
         .chain((fields) =>
           fc.tuple(
             ...fields.map((f) =>
-              f === 'createdBy' || f === 'riders' ? user(depth).map((s) => `${f} { ${s} }`) : f === 'source' || f === 'destination' ? area.map((s) => `${f} { ${s} }`) : fc.constant(f),
+              f === 'createdBy' || f === 'riders'
+                ? user(depth).map((s) => `${f} { ${s} }`)
+                : f === 'source' || f === 'destination'
+                  ? area.map((s) => `${f} { ${s} }`)
+                  : fc.constant(f),
             ),
           ),
         )
         .map((parts) => parts.join(' '));
     const root = fc.oneof(
-      fc.tuple(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 3 }), fc.boolean(), ride(1)).map(([s, d, up, sel]) => `rides(source: ${s}, destination: ${d}, upcomingOnly: ${up}) { ${sel} }`),
+      fc
+        .tuple(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 3 }), fc.boolean(), ride(1))
+        .map(([s, d, up, sel]) => `rides(source: ${s}, destination: ${d}, upcomingOnly: ${up}) { ${sel} }`),
       fc.tuple(fc.constantFrom(...rideIds, 1_000_000), ride(1)).map(([id, sel]) => `ride(id: ${id}) { ${sel} }`),
       fc.tuple(fc.constantFrom(...USERS, 'nobody'), user(1)).map(([u, sel]) => `user(username: "${u}") { ${sel} }`),
     );

@@ -12,7 +12,9 @@ import { postmasterPid, workerStorageOnHost } from './support/workerStorage';
  */
 
 const volumesOf = (cluster: string) =>
-  execFileSync('docker', ['volume', 'ls', '-q', '--filter', `label=ridedb.cluster=${cluster}`], { encoding: 'utf8' }).split('\n').filter(Boolean);
+  execFileSync('docker', ['volume', 'ls', '-q', '--filter', `label=ridedb.cluster=${cluster}`], { encoding: 'utf8' })
+    .split('\n')
+    .filter(Boolean);
 
 /** Every acknowledged ride is stored once, with its timestamp; no attempt was applied twice. */
 async function expectExactlyOnce(cluster: TestCluster, acknowledged: AcknowledgedRide[], source: number, destination: number): Promise<void> {
@@ -90,7 +92,10 @@ describe('the WORKER_STORAGE and WORKER_DATA_ROOT settings', () => {
     expect(loadConfig({ WORKER_RUNTIME: 'docker', WORKER_STORAGE: 'shared' }).workerStorage).toBe('shared');
     expect(loadConfig({ WORKER_STORAGE: 'dedicated' }).workerStorage).toBe('dedicated');
     // A worker is not told its runtime: the gateway passes the decision itself.
-    expect(workerEnvironment(loadConfig({ WORKER_RUNTIME: 'docker', WORKER_DATA_ROOT: '/srv/ridedb' }))).toMatchObject({ WORKER_STORAGE: 'dedicated', WORKER_DATA_ROOT: '/srv/ridedb' });
+    expect(workerEnvironment(loadConfig({ WORKER_RUNTIME: 'docker', WORKER_DATA_ROOT: '/srv/ridedb' }))).toMatchObject({
+      WORKER_STORAGE: 'dedicated',
+      WORKER_DATA_ROOT: '/srv/ridedb',
+    });
     expect(() => loadConfig({ WORKER_STORAGE: 'local' })).toThrow(/WORKER_STORAGE/);
     expect(() => loadConfig({ WORKER_DATA_ROOT: 'relative/dir' })).toThrow(/WORKER_DATA_ROOT must be an absolute path/);
   });
@@ -118,7 +123,7 @@ describe('dedicated storage, process runtime', () => {
     await killMasterPostgres(cluster, { source: 2, destination: 3, epochYear: 2040 });
   });
 
-  it("replaces a slave whose data directory is deleted under writes; it catches up from the log", async () => {
+  it('replaces a slave whose data directory is deleted under writes; it catches up from the log', async () => {
     const slave = (await cluster.workers()).find((w) => w.role === 'SLAVE')!;
     const storage = workerStorageOnHost(cluster.config, slave.id);
     const pgPid = postmasterPid(cluster.config, slave.id);

@@ -25,7 +25,13 @@ afterAll(async () => {
 
 /** The longest time without an acknowledged write, from `from` on. */
 function longestGap(acknowledged: AcknowledgedRide[], from: number): number {
-  const times = [from, ...acknowledged.map((a) => a.at).filter((t) => t >= from).sort((a, b) => a - b)];
+  const times = [
+    from,
+    ...acknowledged
+      .map((a) => a.at)
+      .filter((t) => t >= from)
+      .sort((a, b) => a - b),
+  ];
   return Math.max(...times.slice(1).map((t, i) => t - times[i]));
 }
 

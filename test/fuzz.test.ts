@@ -12,7 +12,17 @@ afterAll(async () => {
 });
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 5000);
-const CODES = new Set(['BAD_USER_INPUT', 'NOT_FOUND', 'CONFLICT', 'FORBIDDEN', 'GRAPHQL_VALIDATION_FAILED', 'GRAPHQL_PARSE_FAILED', 'BAD_REQUEST', 'PERSISTED_QUERY_NOT_FOUND', 'OPERATION_RESOLUTION_FAILURE']);
+const CODES = new Set([
+  'BAD_USER_INPUT',
+  'NOT_FOUND',
+  'CONFLICT',
+  'FORBIDDEN',
+  'GRAPHQL_VALIDATION_FAILED',
+  'GRAPHQL_PARSE_FAILED',
+  'BAD_REQUEST',
+  'PERSISTED_QUERY_NOT_FOUND',
+  'OPERATION_RESOLUTION_FAILURE',
+]);
 const STACK = /\bat [^\s]+ \([^)]*\.[jt]s:\d+:\d+\)|node_modules\//;
 
 const OPERATIONS = [
@@ -49,12 +59,16 @@ const stressDocument = fc.oneof(
     const fragments = Array.from({ length: levels }, (_, i) => `fragment F${i} on Query { ${`...F${i + 1} `.repeat(width)}}`);
     return `query Fan { ...F0 } ${fragments.join(' ')} fragment F${levels} on Query { ${leaf} }`;
   }),
-  fc.record({ depth: fc.integer({ min: 1, max: 400 }), chain: fc.constantFrom('ridesCreated { riders { ', 'a { ', 'ride(id: 1) { createdBy { ') }).map(
-    ({ depth, chain }) => `{ users { ${chain.repeat(depth)}username${' }'.repeat(chain.split('{').length - 1).repeat(depth)} } }`,
-  ),
-  fc.record({ count: fc.integer({ min: 1, max: 300 }), field: fc.constantFrom(...FIELDS) }).map(({ count, field }) => `{ ${Array.from({ length: count }, (_, i) => `a${i}: ${field}`).join(' ')} }`),
+  fc
+    .record({ depth: fc.integer({ min: 1, max: 400 }), chain: fc.constantFrom('ridesCreated { riders { ', 'a { ', 'ride(id: 1) { createdBy { ') })
+    .map(({ depth, chain }) => `{ users { ${chain.repeat(depth)}username${' }'.repeat(chain.split('{').length - 1).repeat(depth)} } }`),
+  fc
+    .record({ count: fc.integer({ min: 1, max: 300 }), field: fc.constantFrom(...FIELDS) })
+    .map(({ count, field }) => `{ ${Array.from({ length: count }, (_, i) => `a${i}: ${field}`).join(' ')} }`),
   fc.integer({ min: 1, max: 1000 }).map((depth) => `{ rides(source: ${'['.repeat(depth)}2${']'.repeat(depth)}, destination: 4) { id } }`),
-  fc.array(fc.constantFrom('{', '}', '...', 'F', 'on', 'Query', 'fragment', 'rideCount', '(', ')', '$a', ':', '[', ']', '@skip(if: true)', '"x"'), { maxLength: 400 }).map((tokens) => tokens.join(' ')),
+  fc
+    .array(fc.constantFrom('{', '}', '...', 'F', 'on', 'Query', 'fragment', 'rideCount', '(', ')', '$a', ':', '[', ']', '@skip(if: true)', '"x"'), { maxLength: 400 })
+    .map((tokens) => tokens.join(' ')),
 );
 
 function check(status: number, text: string, where: string): void {
@@ -67,7 +81,10 @@ describe('fuzzing', () => {
     await fc.assert(
       fc.asyncProperty(
         fc.oneof(
-          { weight: 8, arbitrary: fc.record({ query: fc.constantFrom(...OPERATIONS), variables: fc.dictionary(fc.constantFrom('a', 'b', 't', 's', 'd', 'r', 'u', 'n'), anyValue) }) },
+          {
+            weight: 8,
+            arbitrary: fc.record({ query: fc.constantFrom(...OPERATIONS), variables: fc.dictionary(fc.constantFrom('a', 'b', 't', 's', 'd', 'r', 'u', 'n'), anyValue) }),
+          },
           { weight: 1, arbitrary: fc.record({ query: fc.string({ maxLength: 200 }), variables: fc.constant({}) }) },
           { weight: 1, arbitrary: fc.record({ query: fc.jsonValue({ maxDepth: 2 }), variables: fc.jsonValue({ maxDepth: 2 }) }) },
         ),
@@ -86,15 +103,18 @@ describe('fuzzing', () => {
   });
 
   it(`answers ${RUNS} generated REST requests with the original status codes, never a 5xx`, async () => {
-    const paths = ['/users', '/users/alice', '/rides', '/rides/1', '/rides/count', '/_count', '/db/clear', '/worker/list', '/rides/abc', "/users/%27%20OR%201=1"];
+    const paths = ['/users', '/users/alice', '/rides', '/rides/1', '/rides/count', '/_count', '/db/clear', '/worker/list', '/rides/abc', '/users/%27%20OR%201=1'];
     await fc.assert(
       fc.asyncProperty(
         fc.constantFrom('GET', 'PUT', 'POST', 'DELETE', 'PATCH'),
         fc.constantFrom(...paths),
         fc.option(fc.record({ source: anyValue, destination: anyValue }), { nil: undefined }),
-        fc.oneof(fc.jsonValue({ maxDepth: 3 }), fc.record({ username: anyValue, password: anyValue, created_by: anyValue, timestamp: anyValue, source: anyValue, destination: anyValue }, { requiredKeys: [] })),
+        fc.oneof(
+          fc.jsonValue({ maxDepth: 3 }),
+          fc.record({ username: anyValue, password: anyValue, created_by: anyValue, timestamp: anyValue, source: anyValue, destination: anyValue }, { requiredKeys: [] }),
+        ),
         async (method, path, query, body) => {
-          const param = (v: unknown) => encodeURIComponent(typeof v === 'string' ? v : JSON.stringify(v) ?? '');
+          const param = (v: unknown) => encodeURIComponent(typeof v === 'string' ? v : (JSON.stringify(v) ?? ''));
           const qs = query ? `?source=${param(query.source)}&destination=${param(query.destination)}` : '';
           const res = await fetch(`${cluster.url}/api/v1${path}${qs}`, {
             method,
@@ -122,7 +142,7 @@ describe('fuzzing', () => {
             const answer = await socket.next((m) => m.id === id && (m.type === 'next' || m.type === 'error'));
             const text = JSON.stringify(answer.payload);
             check(200, text, `ws ${query.slice(0, 200)}`);
-            const errors = (answer.type === 'error' ? answer.payload : (answer.payload as { errors?: unknown[] }).errors ?? []) as Array<{ extensions?: { code?: string } }>;
+            const errors = (answer.type === 'error' ? answer.payload : ((answer.payload as { errors?: unknown[] }).errors ?? [])) as Array<{ extensions?: { code?: string } }>;
             for (const e of errors) if (!CODES.has(e.extensions?.code ?? '')) throw new Error(`ws: unexpected error code ${e.extensions?.code}: ${text.slice(0, 300)}`);
             return;
           }

@@ -1,7 +1,6 @@
 import { isAlive } from '../gateway/runtimes/process';
 import { PASSWORD, TestCluster, waitUntil } from './support/cluster';
 
-
 describe.each(['process', 'docker'])('a gateway restart (%s runtime)', (runtime) => {
   let cluster: TestCluster;
   beforeAll(async () => {
@@ -22,10 +21,14 @@ describe.each(['process', 'docker'])('a gateway restart (%s runtime)', (runtime)
     // The adopted master's death is noticed and it is replaced.
     const master = after.find((w) => w.role === 'MASTER')!;
     await cluster.admin('mutation { crashMaster { id } }');
-    await waitUntil('a new master and two workers', async () => {
-      const ws = await cluster.workers();
-      return ws.length === 2 && ws.some((w) => w.role === 'MASTER' && w.pid !== master.pid) && ws.every((w) => w.role !== 'STARTING');
-    }, 30_000);
+    await waitUntil(
+      'a new master and two workers',
+      async () => {
+        const ws = await cluster.workers();
+        return ws.length === 2 && ws.some((w) => w.role === 'MASTER' && w.pid !== master.pid) && ws.every((w) => w.role !== 'STARTING');
+      },
+      30_000,
+    );
 
     const pids = (await cluster.workers()).map((w) => w.pid);
     await cluster.stop();

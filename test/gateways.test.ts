@@ -28,7 +28,9 @@ describe('several gateways', () => {
     expect((await first.workers()).length).toBe(2); // nobody spawned a second set
 
     // Read-your-writes across gateways through the seq header.
-    const created = await first.gql<{ createRide: { id: number } }>('mutation { createRide(createdBy: "driver", timestamp: "2036-01-01T00:00:00Z", source: 9, destination: 10) { id } }');
+    const created = await first.gql<{ createRide: { id: number } }>(
+      'mutation { createRide(createdBy: "driver", timestamp: "2036-01-01T00:00:00Z", source: 9, destination: 10) { id } }',
+    );
     const seq = created.headers.get('x-dbaas-seq')!;
     const read = await second.gql<{ ride: { id: number } | null }>(`{ ride(id: ${created.data!.createRide.id}) { id } }`, {}, { 'x-dbaas-min-seq': seq });
     expect(read.data?.ride?.id).toBe(created.data!.createRide.id);
@@ -62,10 +64,14 @@ describe('several gateways', () => {
       writeRidesFor(second, { createdBy: 'driver', source: 11, destination: 12, ms: 8000, writers: 2, epochYear: 2038 }),
       killFirst(),
     ]);
-    const orchestrator = await waitUntil('another gateway orchestrating', async () => {
-      const now = (await second.data<ClusterInfo>('{ cluster { orchestrator } }')).cluster.orchestrator;
-      return now && now !== before ? now : undefined;
-    }, 30_000);
+    const orchestrator = await waitUntil(
+      'another gateway orchestrating',
+      async () => {
+        const now = (await second.data<ClusterInfo>('{ cluster { orchestrator } }')).cluster.orchestrator;
+        return now && now !== before ? now : undefined;
+      },
+      30_000,
+    );
     expect(events.events.some((e) => e.type === 'ORCHESTRATOR_ELECTED')).toBe(true);
     // The running workers were adopted, not restarted.
     expect((await second.workers()).map((w) => w.pid).sort()).toEqual(workersBefore.map((w) => w.pid).sort());
@@ -73,10 +79,14 @@ describe('several gateways', () => {
 
     // The new orchestrator heals a crashed master.
     const crashed = await second.admin<{ crashMaster: { id: string; pid: number } }>('mutation { crashMaster { id pid } }');
-    await waitUntil('the crashed master replaced', async () => {
-      const ws = await second.workers();
-      return ws.length === 2 && ws.some((w) => w.id === crashed.data!.crashMaster.id && w.pid !== crashed.data!.crashMaster.pid) && ws.some((w) => w.role === 'MASTER');
-    }, 30_000);
+    await waitUntil(
+      'the crashed master replaced',
+      async () => {
+        const ws = await second.workers();
+        return ws.length === 2 && ws.some((w) => w.id === crashed.data!.crashMaster.id && w.pid !== crashed.data!.crashMaster.pid) && ws.some((w) => w.role === 'MASTER');
+      },
+      30_000,
+    );
 
     const acknowledged = [...onFirst.acknowledged, ...onSecond.acknowledged];
     expect(onSecond.acknowledged.length).toBeGreaterThan(0);

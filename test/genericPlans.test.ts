@@ -60,7 +60,11 @@ async function genericPlan(text: string, values: unknown[]): Promise<string> {
   }
 }
 
-const ride: FieldSelection[] = [{ key: 'id', field: 'id' }, { key: 'timestamp', field: 'timestamp' }, { key: 'riders', field: 'riders', select: [{ key: 'username', field: 'username' }] }];
+const ride: FieldSelection[] = [
+  { key: 'id', field: 'id' },
+  { key: 'timestamp', field: 'timestamp' },
+  { key: 'riders', field: 'riders', select: [{ key: 'username', field: 'username' }] },
+];
 const CASES: Array<[string, keyof typeof readOperations, unknown]> = [
   ['rides, upcoming', 'rides', { source: 2, destination: 43, upcomingOnly: true }],
   ['rides, all', 'rides', { source: 2, destination: 43, upcomingOnly: false }],
@@ -73,17 +77,46 @@ const CASES: Array<[string, keyof typeof readOperations, unknown]> = [
   [
     'selection: a user and their rides',
     'selection',
-    { fields: [{ key: 'user', field: 'user', args: { username: 'u7' }, select: [{ key: 'ridesCreated', field: 'ridesCreated', select: ride }, { key: 'ridesJoined', field: 'ridesJoined', select: ride }] }] },
+    {
+      fields: [
+        {
+          key: 'user',
+          field: 'user',
+          args: { username: 'u7' },
+          select: [
+            { key: 'ridesCreated', field: 'ridesCreated', select: ride },
+            { key: 'ridesJoined', field: 'ridesJoined', select: ride },
+          ],
+        },
+      ],
+    },
   ],
   ['rides, a later page', 'rides', { source: 2, destination: 43, upcomingOnly: false, first: 50, after: '2030-01-01T00:00:00.000Z/77' }],
   ['users, first page', 'users', { first: 100 }],
   ['users, a later page', 'users', { first: 100, after: 'u500' }],
-  ['selection: route, a later page', 'selection', { fields: [{ key: 'rides', field: 'rides', args: { source: 2, destination: 43, upcomingOnly: false, first: 50, after: '2030-01-01T00:00:00.000Z/77' }, select: ride }] }],
-  ['selection: users, a later page', 'selection', { fields: [{ key: 'users', field: 'users', args: { first: 100, after: 'u500' }, select: [{ key: 'username', field: 'username' }] }] }],
   [
-    'selection: a user\'s rides, a later page',
+    'selection: route, a later page',
     'selection',
-    { fields: [{ key: 'user', field: 'user', args: { username: 'u7' }, select: [{ key: 'ridesCreated', field: 'ridesCreated', args: { first: 10, after: '2030-01-01T00:00:00.000Z/77' }, select: ride }] }] },
+    { fields: [{ key: 'rides', field: 'rides', args: { source: 2, destination: 43, upcomingOnly: false, first: 50, after: '2030-01-01T00:00:00.000Z/77' }, select: ride }] },
+  ],
+  [
+    'selection: users, a later page',
+    'selection',
+    { fields: [{ key: 'users', field: 'users', args: { first: 100, after: 'u500' }, select: [{ key: 'username', field: 'username' }] }] },
+  ],
+  [
+    "selection: a user's rides, a later page",
+    'selection',
+    {
+      fields: [
+        {
+          key: 'user',
+          field: 'user',
+          args: { username: 'u7' },
+          select: [{ key: 'ridesCreated', field: 'ridesCreated', args: { first: 10, after: '2030-01-01T00:00:00.000Z/77' }, select: ride }],
+        },
+      ],
+    },
   ],
 ];
 // Not here: `areas` (198 rows) and `rideCount` read whole tables by design.

@@ -155,7 +155,13 @@ describe('a hostile client', () => {
   it('cannot make reads wait for a log position that does not exist', async () => {
     const p99 = await p99During(async () => {
       const answers = await Promise.all(
-        Array.from({ length: 100 }, () => fetch(`${cluster.url}/graphql`, { method: "POST", headers: { "content-type": "application/json", "x-dbaas-min-seq": "9007199254740991" }, body: '{"query":"{ rideCount }"}' }).then((r) => r.json() as Promise<{ errors?: Array<{ message: string; extensions: { code: string } }> }>)),
+        Array.from({ length: 100 }, () =>
+          fetch(`${cluster.url}/graphql`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json', 'x-dbaas-min-seq': '9007199254740991' },
+            body: '{"query":"{ rideCount }"}',
+          }).then((r) => r.json() as Promise<{ errors?: Array<{ message: string; extensions: { code: string } }> }>),
+        ),
       );
       for (const a of answers) {
         expect(a.errors?.[0].extensions.code).toBe('BAD_USER_INPUT');

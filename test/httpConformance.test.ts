@@ -96,7 +96,10 @@ describe('GraphQL over HTTP beyond the audit suite', () => {
     }
     // A compiled mutation, and its error (data: null is still a 200 with the data entry).
     const mutation = 'mutation($u: String!, $p: String!) { createUser(username: $u, password: $p) { username } }';
-    for (const [accept, expected] of [['application/json', JSON_TYPE], ['application/graphql-response+json', GRAPHQL_RESPONSE]]) {
+    for (const [accept, expected] of [
+      ['application/json', JSON_TYPE],
+      ['application/graphql-response+json', GRAPHQL_RESPONSE],
+    ]) {
       const created = await post({ query: mutation, variables: { u: `media_${accept.length}`, p: PASSWORD } }, { accept });
       expect([created.status, created.contentType, created.body.extensions?.dbaas?.plan]).toEqual([200, expected, 'compiled']);
       const refused = await post({ query: mutation, variables: { u: 'not valid', p: PASSWORD } }, { accept });
@@ -133,7 +136,10 @@ describe('GraphQL over HTTP beyond the audit suite', () => {
 
   it('answers a malformed JSON body with a GraphQL error, not an HTML page or a stack trace in the log', async () => {
     const logBefore = fs.statSync(cluster.logFile).size;
-    for (const [accept, expected] of [[undefined, JSON_TYPE], ['application/graphql-response+json', GRAPHQL_RESPONSE]] as const) {
+    for (const [accept, expected] of [
+      [undefined, JSON_TYPE],
+      ['application/graphql-response+json', GRAPHQL_RESPONSE],
+    ] as const) {
       const res = await post('{ "query": "{ areas { id } }"', accept ? { accept } : {});
       expect([res.status, res.contentType]).toEqual([400, expected]);
       expect(res.body.errors?.[0].extensions?.code).toBe('BAD_REQUEST');
@@ -149,7 +155,10 @@ describe('GraphQL over HTTP beyond the audit suite', () => {
   });
 
   it('answers a subscription sent over POST with a BAD_REQUEST that names graphql-ws', async () => {
-    for (const [accept, status] of [['application/json', 400], ['application/graphql-response+json', 400]] as const) {
+    for (const [accept, status] of [
+      ['application/json', 400],
+      ['application/graphql-response+json', 400],
+    ] as const) {
       const res = await post({ query: 'subscription { clusterEvents { type } }' }, { accept });
       expect(res.status).toBe(status);
       expect(res.body.errors?.[0].extensions?.code).toBe('BAD_REQUEST');
@@ -169,7 +178,10 @@ describe('GraphQL over HTTP beyond the audit suite', () => {
     expect(byHash.body).toMatchObject({ data: registered.body.data });
     // A hash that is not the query's: an error about the request, with its status by media type.
     const wrongHash = { query, extensions: { persistedQuery: { version: 1, sha256Hash: '0'.repeat(64) } } };
-    for (const [accept, status] of [['application/json', 200], ['application/graphql-response+json', 400]] as const) {
+    for (const [accept, status] of [
+      ['application/json', 200],
+      ['application/graphql-response+json', 400],
+    ] as const) {
       const res = await post(wrongHash, { accept });
       expect([res.status, res.body.errors?.[0].message]).toEqual([status, 'provided sha does not match query']);
     }

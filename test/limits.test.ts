@@ -16,15 +16,27 @@ describe('request limits', () => {
     const sixth = await cluster.gql(CREATE_USER, { u: 'limited_5', p: PASSWORD });
     expect(sixth.errors?.[0]?.extensions?.code).toBe('UNAVAILABLE');
     expect(sixth.errors?.[0]?.message).toMatch(/rate limit/);
-    const rest = await fetch(`${cluster.url}/api/v1/users`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'limited_rest', password: PASSWORD }) });
+    const rest = await fetch(`${cluster.url}/api/v1/users`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ username: 'limited_rest', password: PASSWORD }),
+    });
     expect(rest.status).toBe(503);
     expect((await cluster.data<{ users: unknown[] }>('{ users { username } }')).users).toHaveLength(5);
   });
 
   it('sends CORS headers only to the configured origins', async () => {
-    const allowed = await fetch(`${cluster.url}/graphql`, { method: 'POST', headers: { origin: 'http://allowed.example', 'content-type': 'application/json' }, body: '{"query":"{ rideCount }"}' });
+    const allowed = await fetch(`${cluster.url}/graphql`, {
+      method: 'POST',
+      headers: { origin: 'http://allowed.example', 'content-type': 'application/json' },
+      body: '{"query":"{ rideCount }"}',
+    });
     expect(allowed.headers.get('access-control-allow-origin')).toBe('http://allowed.example');
-    const other = await fetch(`${cluster.url}/graphql`, { method: 'POST', headers: { origin: 'http://evil.example', 'content-type': 'application/json' }, body: '{"query":"{ rideCount }"}' });
+    const other = await fetch(`${cluster.url}/graphql`, {
+      method: 'POST',
+      headers: { origin: 'http://evil.example', 'content-type': 'application/json' },
+      body: '{"query":"{ rideCount }"}',
+    });
     expect(other.headers.get('access-control-allow-origin')).toBeNull();
   });
 

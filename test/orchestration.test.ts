@@ -4,8 +4,9 @@ import { TestCluster, sleep, waitUntil } from './support/cluster';
 import { EventRecorder } from './support/events';
 
 const containersOf = (cluster: string) =>
-  execFileSync('docker', ['ps', '-a', '-q', '--filter', `label=ridedb.cluster=${cluster}`], { encoding: 'utf8' }).split('\n').filter(Boolean);
-
+  execFileSync('docker', ['ps', '-a', '-q', '--filter', `label=ridedb.cluster=${cluster}`], { encoding: 'utf8' })
+    .split('\n')
+    .filter(Boolean);
 
 describe.each(['process', 'docker'])('the %s runtime', (runtime) => {
   let cluster: TestCluster;
@@ -24,13 +25,17 @@ describe.each(['process', 'docker'])('the %s runtime', (runtime) => {
     const crashed = await cluster.admin<{ crashMaster: { id: string; pid: number } }>('mutation { crashMaster { id pid } }');
     const victim = crashed.data!.crashMaster;
 
-    const events = await waitUntil('left, elected, joined', async () => {
-      const e = recorder.events;
-      const left = e.findIndex((x) => x.type === 'WORKER_LEFT' && x.workerId === victim.id);
-      const elected = e.findIndex((x) => x.type === 'LEADER_ELECTED' && (x.epoch ?? 0) > before.epoch);
-      const joined = e.findIndex((x, i) => x.type === 'WORKER_JOINED' && i > left && x.pid !== victim.pid);
-      return left >= 0 && elected > left && joined > left ? e : undefined;
-    }, 30_000);
+    const events = await waitUntil(
+      'left, elected, joined',
+      async () => {
+        const e = recorder.events;
+        const left = e.findIndex((x) => x.type === 'WORKER_LEFT' && x.workerId === victim.id);
+        const elected = e.findIndex((x) => x.type === 'LEADER_ELECTED' && (x.epoch ?? 0) > before.epoch);
+        const joined = e.findIndex((x, i) => x.type === 'WORKER_JOINED' && i > left && x.pid !== victim.pid);
+        return left >= 0 && elected > left && joined > left ? e : undefined;
+      },
+      30_000,
+    );
     expect(events.find((x) => x.type === 'LEADER_ELECTED')!.workerId).not.toBe(victim.id);
     await recorder.close();
 

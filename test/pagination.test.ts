@@ -16,7 +16,9 @@ const hour = 3_600_000;
 let created: number[] = [];
 
 beforeAll(async () => {
-  await cluster.data('mutation($p: String!) { a: createUser(username: "pager", password: $p) { username } b: createUser(username: "rider", password: $p) { username } }', { p: PASSWORD });
+  await cluster.data('mutation($p: String!) { a: createUser(username: "pager", password: $p) { username } b: createUser(username: "rider", password: $p) { username } }', {
+    p: PASSWORD,
+  });
   // Past and upcoming rides; several share a timestamp, so the order falls back to the id.
   const times = Array.from({ length: RIDES }, (_, i) => new Date(Date.now() + (i - 40) * hour).toISOString());
   for (let i = 0; i < RIDES; i += 20) {
@@ -67,7 +69,10 @@ describe.each(PATHS)('pages (%s path)', (path, extra) => {
 
   it("walks a route's whole history exactly once, in order", async () => {
     const rides = await walk(async (after) => {
-      const res = await cluster.data<{ rides: Page[] }>(`query($after: String) { rides(source: 7, destination: 9, upcomingOnly: false, first: ${MAX}, after: $after) { id cursor timestamp } ${extra} }`, { after });
+      const res = await cluster.data<{ rides: Page[] }>(
+        `query($after: String) { rides(source: 7, destination: 9, upcomingOnly: false, first: ${MAX}, after: $after) { id cursor timestamp } ${extra} }`,
+        { after },
+      );
       return res.rides;
     });
     expect(rides.map((r) => r.id).sort((a, b) => a - b)).toEqual(created);

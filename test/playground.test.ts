@@ -56,7 +56,10 @@ describe('the GraphQL explorer', () => {
     const roots = await page.locator('.graphiql-doc-explorer-section-content').first().innerText();
     expect(roots.replace(/\s+/g, ' ')).toContain('query: Query mutation: Mutation subscription: Subscription');
     // ... and, on Query, the descriptions of schema.graphql.
-    await page.locator('.graphiql-doc-explorer-type-name', { hasText: /^Query$/ }).first().click();
+    await page
+      .locator('.graphiql-doc-explorer-type-name', { hasText: /^Query$/ })
+      .first()
+      .click();
     await page.waitForFunction(() => document.querySelector('.graphiql-doc-explorer-title')?.textContent === 'Query', undefined, { timeout: 10_000 });
     const docs = rendered(await page.textContent('.graphiql-doc-explorer-content'));
     const query = SDL.getQueryType()!;

@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { Kind, parse, type OperationTypeNode } from 'graphql';
+import { Kind, OperationTypeNode, parse } from 'graphql';
 import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
 import { TestCluster, waitUntil } from './support/cluster';
@@ -108,7 +108,7 @@ describe('README.md', () => {
     for (const example of examples) {
       it(`README.md:${example.line} ${label(example)}`, async () => {
         if (example.kind === 'curl') await runCurl(example);
-        else if (example.operation === 'subscription') subscribe(example);
+        else if (example.operation === OperationTypeNode.SUBSCRIPTION) subscribe(example);
         else await runOperation(example);
       });
     }

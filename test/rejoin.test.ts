@@ -21,18 +21,26 @@ describe('a master', () => {
     const before = await position(master.id);
     const { acknowledged } = await writeRidesFor(cluster, { createdBy: 'driver', source: 13, destination: 14, ms: 2000, writers: 4, epochYear: 2039 });
     expect(acknowledged.length).toBeGreaterThan(50);
-    const after = await waitUntil('the stream offset advanced with the writes', async () => {
-      const p = await position(master.id);
-      return p.streamOffset > before.streamOffset + 10 ? p : undefined;
-    }, 10_000);
+    const after = await waitUntil(
+      'the stream offset advanced with the writes',
+      async () => {
+        const p = await position(master.id);
+        return p.streamOffset > before.streamOffset + 10 ? p : undefined;
+      },
+      10_000,
+    );
     expect(after.appliedSeq).toBeGreaterThan(before.appliedSeq);
 
     await cluster.admin('mutation { crashMaster { id } }');
-    await waitUntil('the crashed master back as a caught-up slave', async () => {
-      const ws = await cluster.workers();
-      const back = ws.find((w) => w.id === master.id);
-      return back && back.pid !== master.pid && back.role === 'SLAVE' && ws.length === 2;
-    }, 30_000);
+    await waitUntil(
+      'the crashed master back as a caught-up slave',
+      async () => {
+        const ws = await cluster.workers();
+        const back = ws.find((w) => w.id === master.id);
+        return back && back.pid !== master.pid && back.role === 'SLAVE' && ws.length === 2;
+      },
+      30_000,
+    );
     // It read the log from its recorded offset: everything it had, it kept; nothing twice.
     const rides = await cluster.allRides(13, 14, false);
     const stored = new Map(rides.map((r) => [r.id, r.timestamp]));

@@ -19,7 +19,8 @@ const appliedSeq = appliedSeqOf;
 async function writeMany(n: number, tag: string, concurrency = 8): Promise<void> {
   let next = 0;
   const users = Math.max(2, Math.floor(n / 20));
-  for (let i = 0; i < users; i++) await cluster.data('mutation($u: String!, $p: String!) { createUser(username: $u, password: $p) { username } }', { u: `${tag}_${i}`, p: PASSWORD });
+  for (let i = 0; i < users; i++)
+    await cluster.data('mutation($u: String!, $p: String!) { createUser(username: $u, password: $p) { username } }', { u: `${tag}_${i}`, p: PASSWORD });
   const rideIds: number[] = [];
   const one = async (i: number) => {
     if (i % 4 === 3 && rideIds.length) {
@@ -43,8 +44,8 @@ async function writeMany(n: number, tag: string, concurrency = 8): Promise<void>
 function startWorker(workerId: string): { child: ChildProcess; output: () => string } {
   let out = '';
   const child = spawn(process.execPath, [WORKER_ENTRY], { env: cluster.workerEnv(workerId), stdio: ['ignore', 'pipe', 'pipe'] });
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
   return { child, output: () => out };
 }
 
@@ -82,7 +83,10 @@ describe('the durable log', () => {
         expect(Number(resumed![1])).toBeGreaterThan(0);
         expect(await domainChecksums(lateDb)).toEqual(await domainChecksums(masterDb));
         // Every seq applied exactly once: one log row per seq, no gaps, no repeats.
-        const log = await queryOne<{ n: string; max: string; distinct: string }>(lateDb, 'SELECT count(*) AS n, max(seq) AS max, count(DISTINCT request_id) AS distinct FROM _dbaas_log');
+        const log = await queryOne<{ n: string; max: string; distinct: string }>(
+          lateDb,
+          'SELECT count(*) AS n, max(seq) AS max, count(DISTINCT request_id) AS distinct FROM _dbaas_log',
+        );
         expect(Number(log.n)).toBe(head2);
         expect(Number(log.max)).toBe(head2);
         expect(Number(log.distinct)).toBe(head2);
@@ -108,11 +112,15 @@ describe('poison messages', () => {
       expect(replies.map((r) => r.id).sort()).toEqual(['r', 'w']);
 
       const dead: Array<{ reason: string; queue: string; body: string }> = [];
-      await waitUntil('two dead letters', async () => {
-        const msg = await channel.get(cluster.names.deadLetters, { noAck: true });
-        if (msg) dead.push({ reason: String(msg.properties.headers?.['x-reason']), queue: String(msg.properties.headers?.['x-original-queue']), body: msg.content.toString() });
-        return dead.length === 2;
-      }, 10_000);
+      await waitUntil(
+        'two dead letters',
+        async () => {
+          const msg = await channel.get(cluster.names.deadLetters, { noAck: true });
+          if (msg) dead.push({ reason: String(msg.properties.headers?.['x-reason']), queue: String(msg.properties.headers?.['x-original-queue']), body: msg.content.toString() });
+          return dead.length === 2;
+        },
+        10_000,
+      );
       expect(dead.map((d) => d.queue).sort()).toEqual([cluster.names.readQ, cluster.names.writeQ].sort());
       expect(dead.find((d) => d.queue === cluster.names.writeQ)).toMatchObject({ body: '{"not": "a write', reason: expect.stringMatching(/not JSON/) });
       expect(dead.find((d) => d.queue === cluster.names.readQ)?.reason).toMatch(/minSeq/);

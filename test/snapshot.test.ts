@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import { Client } from 'pg';
-import { domainChecksums, PASSWORD, queryOne, TestCluster, waitUntil, WORKER_ENTRY, appliedSeqOf } from './support/cluster';
+import { domainChecksums, PASSWORD, TestCluster, waitUntil, WORKER_ENTRY, appliedSeqOf } from './support/cluster';
 
 let cluster: TestCluster;
 beforeAll(async () => {
@@ -25,8 +25,8 @@ describe('log retention and snapshots', () => {
 
     let out = '';
     const child = spawn(process.execPath, [WORKER_ENTRY], { env: cluster.workerEnv('snapshot_joiner'), stdio: ['ignore', 'pipe', 'pipe'] });
-    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
     try {
       const masterDb = cluster.workerDatabaseUrl((await cluster.master()).id);
       const joinerDb = cluster.workerDatabaseUrl('snapshot_joiner');
@@ -79,8 +79,8 @@ describe('log retention and snapshots', () => {
 function startJoiner(id: string, nodeOptions: string[] = []): { child: ChildProcess; output: () => string } {
   let out = '';
   const child = spawn(process.execPath, [...nodeOptions, WORKER_ENTRY], { env: cluster.workerEnv(id), stdio: ['ignore', 'pipe', 'pipe'] });
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
   return { child, output: () => out };
 }
 

@@ -25,7 +25,8 @@ function bootstrapWouldRebuild(): string | null {
   }).trim();
   if (newer) return `${newer} is newer than the last bootstrap build`;
   const installed = path.join(ROOT, 'node_modules/.package-lock.json');
-  if (!fs.existsSync(installed) || fs.statSync(path.join(ROOT, 'package-lock.json')).mtimeMs > fs.statSync(installed).mtimeMs) return 'node_modules is older than package-lock.json';
+  if (!fs.existsSync(installed) || fs.statSync(path.join(ROOT, 'package-lock.json')).mtimeMs > fs.statSync(installed).mtimeMs)
+    return 'node_modules is older than package-lock.json';
   return null;
 }
 
@@ -60,7 +61,8 @@ afterAll(async () => {
   if (!(await zk.answers())) await zk.start();
   await destroyCluster(loadConfig(env), { force: true });
   await zk.remove();
-  if (fs.existsSync('/var/log/zookeeper')) for (const file of fs.readdirSync('/var/log/zookeeper').filter((f) => f.startsWith(`zookeeper-${env.USER}-`))) fs.rmSync(path.join('/var/log/zookeeper', file));
+  if (fs.existsSync('/var/log/zookeeper'))
+    for (const file of fs.readdirSync('/var/log/zookeeper').filter((f) => f.startsWith(`zookeeper-${env.USER}-`))) fs.rmSync(path.join('/var/log/zookeeper', file));
 });
 
 describe('services started by npm start', () => {

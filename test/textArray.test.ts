@@ -17,7 +17,10 @@ test('textArray round-trips through PostgreSQL like pg encoding', async () => {
   await client.connect();
   try {
     for (const values of SAMPLES) {
-      const { rows } = await client.query<{ ours: Array<string | null>; theirs: Array<string | null> }>('SELECT $1::text[] AS ours, $2::text[] AS theirs', [textArray(values), values]);
+      const { rows } = await client.query<{ ours: Array<string | null>; theirs: Array<string | null> }>('SELECT $1::text[] AS ours, $2::text[] AS theirs', [
+        textArray(values),
+        values,
+      ]);
       expect(rows[0].ours).toEqual(values.map((v) => v?.replace(/\ud800/g, '\ufffd') ?? null));
       expect(rows[0].ours).toEqual(rows[0].theirs);
     }

@@ -1,13 +1,4 @@
-import {
-  encode,
-  memberDataSchema,
-  runForLeadership,
-  ZkState,
-  type ClusterNames,
-  type Logger,
-  type MemberData,
-  type Zk,
-} from '../schema';
+import { encode, memberDataSchema, runForLeadership, ZkState, type ClusterNames, type Logger, type MemberData, type Zk } from '../schema';
 
 const MEMBER_UPDATE_INTERVAL_MS = 250;
 
@@ -95,7 +86,6 @@ export class Coordination {
   async masterAppliedSeq(): Promise<number> {
     return (await this.members()).find((m) => m.role === 'MASTER')?.appliedSeq ?? 0;
   }
-
 
   /** Joins the master election (schema/election.ts); a lost candidacy stops the worker. */
   async runForLeader(onElected: () => Promise<void>): Promise<void> {

@@ -70,9 +70,7 @@ async function migrate(pool: Pool, log: Logger): Promise<void> {
 }
 
 export async function readPosition(pool: Pool): Promise<AppliedPosition> {
-  const { rows } = await pool.query<{ applied_seq: string; epoch: number; stream_offset: string }>(
-    'SELECT applied_seq, epoch, stream_offset FROM _dbaas_state',
-  );
+  const { rows } = await pool.query<{ applied_seq: string; epoch: number; stream_offset: string }>('SELECT applied_seq, epoch, stream_offset FROM _dbaas_state');
   return { appliedSeq: Number(rows[0].applied_seq), epoch: rows[0].epoch, streamOffset: Number(rows[0].stream_offset) };
 }
 

@@ -28,13 +28,7 @@ export interface LogTail {
  * Each entry is decoded as it arrives, while the previous batch is in PostgreSQL, and
  * only the decoded entry is kept.
  */
-export async function startLogTail(
-  connection: ChannelModel,
-  streamQueue: string,
-  replica: Replica,
-  log: Logger,
-  onFatal: (err: Error) => void,
-): Promise<LogTail> {
+export async function startLogTail(connection: ChannelModel, streamQueue: string, replica: Replica, log: Logger, onFatal: (err: Error) => void): Promise<LogTail> {
   const channel: Channel = await connection.createChannel();
   await channel.prefetch(PREFETCH);
   // Batches in arrival order; the one being applied has left the queue, so new entries

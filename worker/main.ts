@@ -1,14 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
-import {
-  assertTopology,
-  connectBroker,
-  clusterNames,
-  createLogger,
-  loadConfig,
-  WORKER_ID_PATTERN,
-  Zk,
-} from '../schema';
+import { assertTopology, connectBroker, clusterNames, createLogger, loadConfig, WORKER_ID_PATTERN, Zk } from '../schema';
 import { Coordination } from './coordination';
 import { openWorkerDatabase, readPosition } from './database';
 import { startLogTail } from './logTail';
@@ -62,7 +54,8 @@ async function main(): Promise<void> {
   // back (an operator's choice, and how bench:scale times snapshots).
   const forceSnapshot = process.env.WORKER_BOOTSTRAP === 'snapshot';
   if (forceSnapshot) log.warn('WORKER_BOOTSTRAP=snapshot: bootstrapping from a snapshot');
-  else if (process.env.WORKER_BOOTSTRAP !== undefined && process.env.WORKER_BOOTSTRAP !== 'auto') throw new Error(`WORKER_BOOTSTRAP must be auto or snapshot, not ${process.env.WORKER_BOOTSTRAP}`);
+  else if (process.env.WORKER_BOOTSTRAP !== undefined && process.env.WORKER_BOOTSTRAP !== 'auto')
+    throw new Error(`WORKER_BOOTSTRAP must be auto or snapshot, not ${process.env.WORKER_BOOTSTRAP}`);
   if (forceSnapshot || !(await logReachesBack(connection, names.syncLog, position.streamOffset, position.appliedSeq))) {
     if (!forceSnapshot) log.warn({ appliedSeq: position.appliedSeq }, 'the log no longer reaches back to this worker; bootstrapping from a snapshot');
     await bootstrapFromSnapshot(connection, names, pool, log);

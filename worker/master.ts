@@ -100,7 +100,7 @@ async function readLogged(ctx: BatchContext, jobs: WriteJob[], from: AppliedPosi
     throw new PositionMismatchError(`the database is at seq ${String(rows[0].applied_seq)}, this master at ${from.appliedSeq}`);
   }
   const logged = new Map<string, LoggedWrite>();
-  for (const d of rows) if (d.request_id !== null) logged.set(String(d.request_id), { result: d.result, seq: Number(d.seq), fingerprint: d.fingerprint as string | null });
+  for (const d of rows) if (d.request_id !== null) logged.set(d.request_id as string, { result: d.result, seq: Number(d.seq), fingerprint: d.fingerprint as string | null });
   return logged;
 }
 
@@ -144,7 +144,11 @@ async function applyRun(ctx: BatchContext, run: BatchPlan['runs'][number]): Prom
     }
   }
   if (op.resolveMany && parsed.length > 1) {
-    const resolutions = await op.resolveMany(ctx.sql, parsed.map((p) => p.args), ctx.seq + 1);
+    const resolutions = await op.resolveMany(
+      ctx.sql,
+      parsed.map((p) => p.args),
+      ctx.seq + 1,
+    );
     const accepted: unknown[] = [];
     resolutions.forEach((resolution, k) => {
       if (resolution instanceof DbaasError) return reject(ctx, parsed[k].job, resolution);
@@ -168,7 +172,7 @@ async function applyRun(ctx: BatchContext, run: BatchPlan['runs'][number]): Prom
   }
 }
 
-const resolvesMany = (op: string) => isWriteOp(op) && Boolean(writeOperation(op).resolveMany);
+const resolvesMany = (op: string) => isWriteOp(op) && writeOperation(op).resolveMany !== undefined;
 
 /**
  * The master's write path, in batches (group commit). Per batch, in one transaction: plan
@@ -194,33 +198,41 @@ export async function startWriteServer(deps: MasterDeps, epoch: number, sync: Co
     // rather than rolling back and handing the same seqs to other writes.
     let publishing = false;
     const mustMatchLog = (err: unknown): never => deps.failStop(`write batch failed after publishing: ${(err as Error).message}`);
-    const committed = await inTransaction(pool, log, async (client) => {
-      const ctx: BatchContext = { sql: prepared(client), epoch, workerId, log, seq: from.appliedSeq, entries: [] };
-      const plan = planBatch(writes, await readLogged(ctx, writes, from), resolvesMany);
-      for (const { job, answer } of plan.answered) answerEarlier(ctx, job, answer);
-      for (const run of plan.runs) await applyRun(ctx, run);
-      for (const { job, leader } of plan.followers) job.reply = leader.reply;
+    const committed = await inTransaction(
+      pool,
+      log,
+      async (client) => {
+        const ctx: BatchContext = { sql: prepared(client), epoch, workerId, log, seq: from.appliedSeq, entries: [] };
+        const plan = planBatch(writes, await readLogged(ctx, writes, from), resolvesMany);
+        for (const { job, answer } of plan.answered) answerEarlier(ctx, job, answer);
+        for (const run of plan.runs) await applyRun(ctx, run);
+        for (const { job, leader } of plan.followers) job.reply = leader.reply;
 
-      // Step 3: publish and record, then commit (inTransaction).
-      const position = { appliedSeq: ctx.seq, epoch, streamOffset: deps.offsets?.resumeOffset(from.appliedSeq) ?? from.streamOffset };
-      if (!deps.lease.valid) deps.failStop(`leadership lease lapsed ${-deps.lease.remainingMs} ms ago; not publishing`);
-      publishing = ctx.entries.length > 0;
-      // Confirmed within the lease, the entries precede any newer master's epoch marker
-      // (worker/lease.ts); confirmed later, replicas may skip them: never acknowledge those.
-      const confirmed = publishing
-        ? publishConfirmed(sync, names.syncExchange, { kind: 'writes', entries: ctx.entries }).then(() => {
-            if (!deps.lease.valid) throw new Error(`the broker confirmed ${-deps.lease.remainingMs} ms after the leadership lease lapsed`);
-          })
-        : Promise.resolve();
-      // The broker persists the entries while PostgreSQL records them: the confirm and the
-      // two statements overlap, and COMMIT waits for both.
-      const recorded = (async () => {
-        await recordInLog(ctx.sql, ctx.entries);
-        await savePosition(ctx.sql, position); // checked by the first statement
-      })();
-      await Promise.all([confirmed, recorded]).catch(mustMatchLog);
-      return { position, entries: ctx.entries };
-    }, BEGIN_ASYNC_COMMIT).catch((err: unknown) => (publishing ? mustMatchLog(err) : Promise.reject(err)));
+        // Step 3: publish and record, then commit (inTransaction).
+        const position = { appliedSeq: ctx.seq, epoch, streamOffset: deps.offsets?.resumeOffset(from.appliedSeq) ?? from.streamOffset };
+        if (!deps.lease.valid) deps.failStop(`leadership lease lapsed ${-deps.lease.remainingMs} ms ago; not publishing`);
+        publishing = ctx.entries.length > 0;
+        // Confirmed within the lease, the entries precede any newer master's epoch marker
+        // (worker/lease.ts); confirmed later, replicas may skip them: never acknowledge those.
+        const confirmed = publishing
+          ? publishConfirmed(sync, names.syncExchange, { kind: 'writes', entries: ctx.entries }).then(() => {
+              if (!deps.lease.valid) throw new Error(`the broker confirmed ${-deps.lease.remainingMs} ms after the leadership lease lapsed`);
+            })
+          : Promise.resolve();
+        // The broker persists the entries while PostgreSQL records them: the confirm and the
+        // two statements overlap, and COMMIT waits for both.
+        const recorded = (async () => {
+          await recordInLog(ctx.sql, ctx.entries);
+          await savePosition(ctx.sql, position); // checked by the first statement
+        })();
+        await Promise.all([confirmed, recorded]).catch(mustMatchLog);
+        return { position, entries: ctx.entries };
+      },
+      BEGIN_ASYNC_COMMIT,
+    ).catch((err: unknown) => {
+      if (publishing) return mustMatchLog(err);
+      throw err;
+    });
     replica.advanceTo(committed.position);
     if (log.isLevelEnabled('debug')) for (const e of committed.entries) log.debug({ seq: e.seq, requestId: e.requestId, op: e.op }, 'write committed');
   };

@@ -26,7 +26,10 @@ function executable(file: string): boolean {
  */
 export function findPostgresBinaries(): PostgresBinaries {
   const majors = fs.existsSync(DEBIAN_ROOT)
-    ? fs.readdirSync(DEBIAN_ROOT).filter((d) => /^\d+$/.test(d)).sort((a, b) => Number(b) - Number(a))
+    ? fs
+        .readdirSync(DEBIAN_ROOT)
+        .filter((d) => /^\d+$/.test(d))
+        .sort((a, b) => Number(b) - Number(a))
     : [];
   const dirs = [...majors.map((m) => path.join(DEBIAN_ROOT, m, 'bin')), ...(process.env.PATH ?? '').split(':').filter(Boolean)];
   for (const dir of dirs) {

@@ -180,7 +180,7 @@ export class Replica {
 
 /** Applies writes in log order, each run of one operation in a single statement where it can. */
 async function applyInOrder(sql: Sql, writes: WriteEntry[]): Promise<void> {
-  for (let i = 0; i < writes.length; ) {
+  for (let i = 0; i < writes.length;) {
     let j = i + 1;
     while (j < writes.length && writes[j].op === writes[i].op) j++;
     const op = writeOperation(writes[i].op);
@@ -213,9 +213,12 @@ export async function savePosition(sql: Sql, p: AppliedPosition, from?: AppliedP
     await sql.query('UPDATE _dbaas_state SET applied_seq = $1, epoch = $2, stream_offset = $3', [p.appliedSeq, p.epoch, p.streamOffset]);
     return;
   }
-  const { rowCount } = await sql.query(
-    'UPDATE _dbaas_state SET applied_seq = $1, epoch = $2, stream_offset = $3 WHERE applied_seq = $4 AND stream_offset = $5',
-    [p.appliedSeq, p.epoch, p.streamOffset, from.appliedSeq, from.streamOffset],
-  );
+  const { rowCount } = await sql.query('UPDATE _dbaas_state SET applied_seq = $1, epoch = $2, stream_offset = $3 WHERE applied_seq = $4 AND stream_offset = $5', [
+    p.appliedSeq,
+    p.epoch,
+    p.streamOffset,
+    from.appliedSeq,
+    from.streamOffset,
+  ]);
   if (rowCount !== 1) throw new PositionMismatchError(`the database is no longer at seq ${from.appliedSeq}, offset ${from.streamOffset}`);
 }

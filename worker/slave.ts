@@ -27,17 +27,23 @@ async function runRead(pool: Pool, request: ReadRequest, deadline: number | null
   const args = parseArgs(op.args, request.args);
   if (deadline === null) return op.run(prepared(pool), args);
   const client = await pool.connect();
-  let cancelling: Promise<void> | null = null;
-  const timer = setTimeout(() => (cancelling = cancelBackend(pool, (client as unknown as { processID: number }).processID, log)), Math.max(1, deadline - Date.now()));
+  // A holder, not a `let`: TypeScript cannot see the timer's assignment.
+  const cancel: { pending?: Promise<void> } = {};
+  const timer = setTimeout(
+    () => {
+      cancel.pending = cancelBackend(pool, (client as unknown as { processID: number }).processID, log);
+    },
+    Math.max(1, deadline - Date.now()),
+  );
   try {
     return await op.run(prepared(client), args);
   } catch (err) {
-    if (cancelling && (err as { code?: string }).code === QUERY_CANCELED) throw unavailable(`read ${request.op} passed its deadline and was cancelled`);
+    if (cancel.pending && (err as { code?: string }).code === QUERY_CANCELED) throw unavailable(`read ${request.op} passed its deadline and was cancelled`);
     throw err;
   } finally {
     clearTimeout(timer);
     // A cancel in flight must land before the connection serves its next query.
-    if (cancelling) await cancelling;
+    if (cancel.pending) await cancel.pending;
     client.release();
   }
 }
@@ -107,11 +113,15 @@ export async function startReadServer({ connection, names, pool, replica, worker
     }
     channel.ack(msg);
   };
-  const { consumerTag } = await channel.consume(readQ, (msg) => {
-    if (!msg) return;
-    const done = serve(msg).finally(() => inFlight.delete(done));
-    inFlight.add(done);
-  }, { priority });
+  const { consumerTag } = await channel.consume(
+    readQ,
+    (msg) => {
+      if (!msg) return;
+      const done = serve(msg).finally(() => inFlight.delete(done));
+      inFlight.add(done);
+    },
+    { priority },
+  );
   return {
     async stop() {
       await channel.cancel(consumerTag);

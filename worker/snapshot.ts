@@ -168,7 +168,7 @@ class CreditWindow {
         };
       });
       this.wake = null;
-      if (!granted && !(await this.receiverExists())) throw unavailable('the snapshot\'s receiver is gone');
+      if (!granted && !(await this.receiverExists())) throw unavailable("the snapshot's receiver is gone");
     }
   }
 }

@@ -173,5 +173,3 @@ function project(value: unknown, type: GraphQLOutputType, select: FieldSelection
   for (const f of select ?? []) out[f.key] = f.field === '__typename' ? object.name : project(record[f.field], fields[f.field].type, f.select, pageSize);
   return out;
 }
-
-

@@ -3,7 +3,6 @@ import type { Orchestrator } from '../orchestrator';
 import type { RequestCounter } from '../requestAccounting';
 import type { RequestContext, RideService } from '../service';
 
-
 /** What every resolver gets: the request's own context and the gateway's parts. */
 export interface GqlContext {
   request: RequestContext;

@@ -1,6 +1,6 @@
 import type { ApolloServerPlugin } from '@apollo/server';
 import type { ErrorRequestHandler, RequestHandler } from 'express';
-import { GraphQLError } from 'graphql';
+import { GraphQLError, OperationTypeNode } from 'graphql';
 import Negotiator from 'negotiator';
 import { queryTextError, type ParseLimits } from './parseLimits';
 
@@ -55,7 +55,7 @@ export function graphqlOverHttpPlugin<Context extends object>(): ApolloServerPlu
     async requestDidStart() {
       return {
         async didResolveOperation({ operation, request }) {
-          if (operation?.operation !== 'subscription') return;
+          if (operation?.operation !== OperationTypeNode.SUBSCRIPTION) return;
           const host = request.http?.headers.get('host') ?? 'localhost';
           throw new GraphQLError(`subscriptions need the graphql-ws protocol on ws://${host}/graphql (a WebSocket), not an HTTP request`, {
             extensions: { code: 'BAD_REQUEST', http: { status: 400 } },

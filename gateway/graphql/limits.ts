@@ -5,6 +5,7 @@ import {
   isListType,
   isObjectType,
   Kind,
+  OperationTypeNode,
   type ASTVisitor,
   type FragmentDefinitionNode,
   type GraphQLNamedType,
@@ -90,7 +91,12 @@ export function queryLimits(limits: DocumentLimits): ValidationRule[] {
     const measure = measurer(schema, fragments, limits.listFactor);
     return {
       OperationDefinition(node) {
-        const root = node.operation === 'mutation' ? schema.getMutationType() : node.operation === 'subscription' ? schema.getSubscriptionType() : schema.getQueryType();
+        const root =
+          node.operation === OperationTypeNode.MUTATION
+            ? schema.getMutationType()
+            : node.operation === OperationTypeNode.SUBSCRIPTION
+              ? schema.getSubscriptionType()
+              : schema.getQueryType();
         const { depth, cost } = measure(node.selectionSet, root);
         if (depth > limits.maxDepth) context.reportError(new GraphQLError(`query depth ${depth} exceeds the limit of ${limits.maxDepth}`, { nodes: [node] }));
         if (cost > limits.maxCost) {

@@ -1,7 +1,17 @@
 import type { EventEmitter } from 'node:events';
 import { Arg, Ctx, FieldResolver, GraphQLISODateTime, Int, Mutation, Query, Resolver, Root, Subscription, type PubSub } from 'type-graphql';
 import { Area, Cluster, ClusterEvent, ClusterEventType, Ride, User, Worker } from '../../schema/graphql';
-import { badInput, parseArgs, rideCursorKey, rideCursorSchema, type ClusterEventRecord, type ClusterRecord, type RideRecord, type UserRecord, type UserRidesRecord } from '../../schema';
+import {
+  badInput,
+  parseArgs,
+  rideCursorKey,
+  rideCursorSchema,
+  type ClusterEventRecord,
+  type ClusterRecord,
+  type RideRecord,
+  type UserRecord,
+  type UserRidesRecord,
+} from '../../schema';
 import { requireAdmin } from '../errors';
 import type { GqlContext } from './context';
 import { EventFanOut } from './eventFanOut';
@@ -49,7 +59,9 @@ export class QueryResolver {
     return c.service.user(c.request, username);
   }
 
-  @Query(() => [Ride], { description: `Rides from \`source\` to \`destination\`, by \`timestamp\`, then \`id\`, one page: at most \`first\`, after the ride whose \`cursor\` is \`after\`. ${PAGE}` })
+  @Query(() => [Ride], {
+    description: `Rides from \`source\` to \`destination\`, by \`timestamp\`, then \`id\`, one page: at most \`first\`, after the ride whose \`cursor\` is \`after\`. ${PAGE}`,
+  })
   rides(
     @Arg('source', () => Int, { description: `Where the rides start. ${AREA_ARG}` }) source: number,
     @Arg('destination', () => Int, { description: `Where the rides end. ${AREA_ARG}` }) destination: number,
@@ -116,7 +128,7 @@ export class MutationResolver {
   }
 
   @Mutation(() => Boolean, {
-    description: "Deletes a user, the rides they created and their place in rides they joined. true on success; NOT_FOUND if there is no such user.",
+    description: 'Deletes a user, the rides they created and their place in rides they joined. true on success; NOT_FOUND if there is no such user.',
   })
   deleteUser(@Arg('username', { description: USERNAME_ARG }) username: string, @Ctx() c: GqlContext) {
     return c.service.deleteUser(c.request, username);

@@ -7,6 +7,7 @@ import {
   GraphQLSkipDirective,
   isObjectType,
   Kind,
+  OperationTypeNode,
   type FieldNode,
   type FragmentDefinitionNode,
   type GraphQLObjectType,
@@ -53,7 +54,7 @@ export function planSelection(
   variables: Variables,
   pages: PageSettings,
 ): FieldSelection[] | null {
-  if (operation.operation !== 'query') return null;
+  if (operation.operation !== OperationTypeNode.QUERY) return null;
   const planning: Planning = { fragments, variables, allows: (field, depth) => depth > 0 || DATA_QUERY_FIELDS.has(field), nestedArgs: true };
   const fields = coercing(() => planFields(queryType, [operation.selectionSet], planning, 0));
   for (const f of fields ?? []) {
@@ -95,7 +96,7 @@ export function planMutation(
   /** Mutations whose result is the master's record as is (no field needs another read). */
   compiled: ReadonlySet<string>,
 ): PlannedMutation | null {
-  if (operation.operation !== 'mutation') return null;
+  if (operation.operation !== OperationTypeNode.MUTATION) return null;
   const planning: Planning = { fragments, variables, allows: (field, depth) => (depth === 0 ? compiled.has(field) : !READING_FIELDS.has(field)), nestedArgs: false };
   return coercing(() => {
     const fields = planFields(mutationType, [operation.selectionSet], planning, 0);
@@ -138,7 +139,12 @@ function planFields(type: GraphQLObjectType, sets: readonly SelectionSetNode[], 
     let select: FieldSelection[] | null | undefined;
     if (isObjectType(named)) {
       if (depth + 1 >= MAX_SELECTION_DEPTH) return null;
-      select = planFields(named, nodes.flatMap((n) => (n.selectionSet ? [n.selectionSet] : [])), planning, depth + 1);
+      select = planFields(
+        named,
+        nodes.flatMap((n) => (n.selectionSet ? [n.selectionSet] : [])),
+        planning,
+        depth + 1,
+      );
       if (!select) return null;
     }
     // Nested arguments are pages of lists (a mutation's record holds none: the resolvers).

@@ -25,7 +25,8 @@ export class DockerRuntime extends EventEmitter implements WorkerRuntime {
   readonly name = 'docker';
   private docker = new Docker();
   private workers = new Map<string, RuntimeWorker>();
-  private events: NodeJS.ReadableStream | null = null;
+  // dockerode's type omits destroy(); the stream it returns has it.
+  private events: (NodeJS.ReadableStream & { destroy?: () => void }) | null = null;
 
   constructor(
     private readonly cluster: string,
@@ -41,9 +42,12 @@ export class DockerRuntime extends EventEmitter implements WorkerRuntime {
     await this.docker.ping().catch((err: Error) => {
       throw new Error(`WORKER_RUNTIME=docker but the Docker daemon does not answer: ${err.message}`);
     });
-    await this.docker.getImage(this.image).inspect().catch(() => {
-      throw new Error(`worker image ${this.image} is missing: run scripts/build-worker-image.sh (npm start does)`);
-    });
+    await this.docker
+      .getImage(this.image)
+      .inspect()
+      .catch(() => {
+        throw new Error(`worker image ${this.image} is missing: run scripts/build-worker-image.sh (npm start does)`);
+      });
     const stream = await this.docker.getEvents({
       filters: { type: ['container'], event: ['die'], label: [`${CLUSTER_LABEL}=${this.cluster}`] },
     });
@@ -138,6 +142,6 @@ export class DockerRuntime extends EventEmitter implements WorkerRuntime {
     // Containers labelled for this cluster that this process did not start (an earlier gateway's).
     const leftovers = await this.docker.listContainers({ all: true, filters: { label: [`${CLUSTER_LABEL}=${this.cluster}`] } });
     await Promise.all(leftovers.map((c) => this.remove(c.Id)));
-    (this.events as (NodeJS.ReadableStream & { destroy?: () => void }) | null)?.destroy?.();
+    this.events?.destroy?.();
   }
 }

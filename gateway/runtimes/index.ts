@@ -7,9 +7,7 @@ export type { RuntimeWorker, WorkerRuntime, WorkerSpec } from './runtime';
 
 export async function createRuntime(config: Config, log: Logger): Promise<WorkerRuntime> {
   const runtime =
-    config.workerRuntime === 'docker'
-      ? new DockerRuntime(config.cluster, config.workerImage, log, config.workerStorage === 'dedicated' ? config : null)
-      : new ProcessRuntime();
+    config.workerRuntime === 'docker' ? new DockerRuntime(config.cluster, config.workerImage, log, config.workerStorage === 'dedicated' ? config : null) : new ProcessRuntime();
   await runtime.start();
   return runtime;
 }

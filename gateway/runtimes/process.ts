@@ -19,7 +19,6 @@ export function isAlive(pid: number): boolean {
 }
 const WORKER_ENTRY = path.resolve(__dirname, '../../worker/main.js');
 
-
 /** Workers as child processes of the gateway, on this machine. */
 export class ProcessRuntime extends EventEmitter implements WorkerRuntime {
   readonly name = 'process';

@@ -118,7 +118,8 @@ async function chaos(cluster: TestCluster, rabbitmq: PrivateRabbitmq, zookeeper:
   await cluster.waitHealthy(120_000);
   const rides = await cluster.allRides(9, 10, false);
   const stored = new Map(rides.map((r) => [r.id, r.timestamp]));
-  for (const [id, ts] of acknowledged) if (stored.get(id) !== ts) summary.violations.push(`lost: acknowledged ride ${id} (${ts}) is ${stored.has(id) ? `now ${stored.get(id)}` : 'missing'}`);
+  for (const [id, ts] of acknowledged)
+    if (stored.get(id) !== ts) summary.violations.push(`lost: acknowledged ride ${id} (${ts}) is ${stored.has(id) ? `now ${stored.get(id)}` : 'missing'}`);
   const seen = new Map<string, number>();
   for (const r of rides) seen.set(r.timestamp, (seen.get(r.timestamp) ?? 0) + 1);
   for (const [ts, count] of seen) if (count > 1) summary.violations.push(`applied twice: ${count} rides with timestamp ${ts}`);
@@ -142,7 +143,11 @@ async function chaos(cluster: TestCluster, rabbitmq: PrivateRabbitmq, zookeeper:
 export function formatSummary(s: ChaosSummary): string {
   return [
     `operations: ${s.writesAcknowledged} writes acknowledged, ${s.writesFailed} writes failed (unavailable), ${s.readsOk} reads of own writes ok, ${s.readsUnavailable} reads unavailable`,
-    `faults: ${Object.entries(s.faults).map(([k, v]) => `${k} ×${v}`).join(', ') || 'none'}`,
+    `faults: ${
+      Object.entries(s.faults)
+        .map(([k, v]) => `${k} ×${v}`)
+        .join(', ') || 'none'
+    }`,
     `violations: ${s.violations.length}`,
     ...s.violations.map((v) => `  - ${v}`),
   ].join('\n');

@@ -62,7 +62,7 @@ export async function waitUntil<T>(what: string, probe: () => Promise<T | undefi
     }
     await sleep(100);
   }
-  throw new Error(`timed out waiting for ${what}${lastError ? `: ${String(lastError)}` : ''}`);
+  throw new Error(`timed out waiting for ${what}${lastError ? `: ${lastError instanceof Error ? lastError.message : JSON.stringify(lastError)}` : ''}`);
 }
 
 /** A whole ridedb cluster in its own namespace, started as a user would: the gateway binary. */
@@ -157,11 +157,7 @@ export class TestCluster {
     );
   }
 
-  async gql<T = Record<string, unknown>>(
-    query: string,
-    variables: Record<string, unknown> = {},
-    headers: Record<string, string> = {},
-  ): Promise<GqlResponse<T>> {
+  async gql<T = Record<string, unknown>>(query: string, variables: Record<string, unknown> = {}, headers: Record<string, string> = {}): Promise<GqlResponse<T>> {
     const res = await fetch(`${this.url}/graphql`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', ...headers },
@@ -186,7 +182,7 @@ export class TestCluster {
   /** Every ride of a route, page by page (a list answers one page: docs/contract.md). */
   async allRides(source: number, destination: number, upcomingOnly = true): Promise<Array<{ id: number; timestamp: string }>> {
     const all: Array<{ id: number; timestamp: string; cursor: string }> = [];
-    for (let after: string | null = null; ; ) {
+    for (let after: string | null = null; ;) {
       type Page = { rides: Array<{ id: number; timestamp: string; cursor: string }> };
       const { rides }: Page = await this.data<Page>(
         'query($s: Int!, $d: Int!, $u: Boolean, $after: String) { rides(source: $s, destination: $d, upcomingOnly: $u, first: 1000, after: $after) { id timestamp cursor } }',
@@ -234,7 +230,9 @@ export async function domainChecksums(databaseUrl: string): Promise<Record<strin
   try {
     const sums: Record<string, string> = {};
     for (const table of DOMAIN_TABLES) {
-      const { rows } = await client.query(`SELECT count(*)::int AS n, md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) AS sum FROM ${table} t`);
+      const { rows } = await client.query<{ n: number; sum: string }>(
+        `SELECT count(*)::int AS n, md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) AS sum FROM ${table} t`,
+      );
       sums[table] = `${rows[0].n}:${rows[0].sum}`;
     }
     return sums;

@@ -25,10 +25,12 @@ export async function writeRidesFor(
     while (Date.now() < stopAt) {
       const ts = new Date(Date.UTC(opts.epochYear, 0, 1) + n++ * 1000).toISOString();
       // A gateway that dies with the request in flight is a failed write, not a test error.
-      const res = await cluster.gql<{ createRide: { id: number; timestamp: string } }>(query, { by: opts.createdBy, ts, s: opts.source, d: opts.destination }).catch((err: Error) => {
-        if ((err as { cause?: { code?: string } }).cause?.code === 'ECONNREFUSED' || /fetch failed/.test(err.message)) return null;
-        throw err;
-      });
+      const res = await cluster
+        .gql<{ createRide: { id: number; timestamp: string } }>(query, { by: opts.createdBy, ts, s: opts.source, d: opts.destination })
+        .catch((err: Error) => {
+          if ((err as { cause?: { code?: string } }).cause?.code === 'ECONNREFUSED' || /fetch failed/.test(err.message)) return null;
+          throw err;
+        });
       if (res?.data?.createRide) acknowledged.push({ ...res.data.createRide, at: Date.now() });
       else failed++;
     }

@@ -126,7 +126,7 @@ export function signal(pid: number, sig: NodeJS.Signals | 0): boolean {
  * then throws the first failure: for starting or removing several private services.
  */
 export async function settleAll(promises: Array<Promise<unknown> | undefined>): Promise<void> {
-  const results = await Promise.allSettled(promises);
+  const results = await Promise.allSettled(promises.filter((p): p is Promise<unknown> => p !== undefined));
   const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failed) throw failed.reason;
 }

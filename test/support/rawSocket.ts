@@ -20,7 +20,7 @@ export class RawSocket {
   private constructor(url: string, params: Record<string, string>) {
     this.socket = new WebSocket(url, 'graphql-transport-ws');
     this.socket.on('message', (data) => {
-      this.received.push(JSON.parse(String(data)) as WsMessage);
+      this.received.push(JSON.parse((data as Buffer).toString()) as WsMessage);
       for (const w of this.waiters.splice(0)) w();
     });
     this.closed = new Promise((resolve) =>

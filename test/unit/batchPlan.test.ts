@@ -21,7 +21,9 @@ describe('planning a write batch', () => {
   it('answers a request id already in the log with its logged answer, and runs it no more', () => {
     const logged = new Map<string, LoggedWrite>([['a', { result: { id: 7 }, seq: 7, fingerprint: null }]]);
     const plan = planBatch([job('a', 'createRide'), job('b', 'createRide')], logged, many);
-    expect(plan.answered).toEqual([{ job: expect.objectContaining({ request: expect.objectContaining({ requestId: 'a' }) }), answer: { kind: 'logged', logged: logged.get('a') } }]);
+    expect(plan.answered).toEqual([
+      { job: expect.objectContaining({ request: expect.objectContaining({ requestId: 'a' }) }), answer: { kind: 'logged', logged: logged.get('a') } },
+    ]);
     expect(plan.runs.map((r) => ids(r.jobs))).toEqual([['b']]);
   });
 

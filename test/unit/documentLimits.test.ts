@@ -18,7 +18,9 @@ describe('document limits', () => {
   it('accept the everyday documents', () => {
     expect(errorsOf('{ rides(source: 2, destination: 4) { id timestamp createdBy { username } riders { username } source { name } destination { name } } }')).toEqual([]);
     expect(errorsOf('query($id: Int!) { ride(id: $id) { riders { username ridesJoined { id } } createdBy { ridesCreated { id } } } }')).toEqual([]);
-    expect(errorsOf('{ cluster { master { id } slaves { id appliedSeq } } workers { id } __schema { types { name fields { name type { name ofType { name ofType { name } } } } } } }')).toEqual([]);
+    expect(
+      errorsOf('{ cluster { master { id } slaves { id appliedSeq } } workers { id } __schema { types { name fields { name type { name ofType { name ofType { name } } } } } } }'),
+    ).toEqual([]);
   });
 
   it('measure a fan of fragments once per fragment, and refuse it by cost', () => {
@@ -31,7 +33,8 @@ describe('document limits', () => {
   it('refuse nesting past the depth limit, also through fragments', () => {
     const deep = '{ users { ridesCreated { riders { ridesJoined { riders { ridesJoined { riders { ridesJoined { createdBy { username } } } } } } } } } }';
     expect(errorsOf(deep)).toContain('query depth 9 exceeds the limit of 8');
-    const nine = 'query Q { users { ...A } } fragment A on User { ridesCreated { riders { ridesJoined { riders { ridesJoined { riders { ridesJoined { ...B } } } } } } } } fragment B on Ride { createdBy { username } }';
+    const nine =
+      'query Q { users { ...A } } fragment A on User { ridesCreated { riders { ridesJoined { riders { ridesJoined { riders { ridesJoined { ...B } } } } } } } } fragment B on Ride { createdBy { username } }';
     expect(errorsOf(nine)).toContain('query depth 9 exceeds the limit of 8');
     const viaFragments = 'query Q { users { ...C } } fragment C on User { ridesCreated { ...D } } fragment D on Ride { riders { ...C } }';
     expect(errorsOf(viaFragments).join()).toMatch(/within itself/); // graphql-js' own rule; ours must not loop

@@ -74,14 +74,18 @@ describe('keyset SQL', () => {
   });
 
   it('a list sent without `first` is bounded by the protocol limit; more than that is refused', () => {
-    const { text } = selectionStatement([{ key: 'ride', field: 'ride', args: { id: 1 }, select: [{ key: 'riders', field: 'riders', select: [{ key: 'username', field: 'username' }] }] }]);
+    const { text } = selectionStatement([
+      { key: 'ride', field: 'ride', args: { id: 1 }, select: [{ key: 'riders', field: 'riders', select: [{ key: 'username', field: 'username' }] }] },
+    ]);
     expect(text).toContain(`LIMIT ${PAGE_SIZE_LIMIT}`);
     expect(() => selectionStatement([{ key: 'users', field: 'users', args: { first: PAGE_SIZE_LIMIT + 1 }, select: [{ key: 'username', field: 'username' }] }])).toThrow(/first/);
   });
 
   it('only list fields take arguments inside records', () => {
     expect(() =>
-      selectionStatement([{ key: 'ride', field: 'ride', args: { id: 1 }, select: [{ key: 'createdBy', field: 'createdBy', args: { first: 1 }, select: [{ key: 'username', field: 'username' }] }] }]),
+      selectionStatement([
+        { key: 'ride', field: 'ride', args: { id: 1 }, select: [{ key: 'createdBy', field: 'createdBy', args: { first: 1 }, select: [{ key: 'username', field: 'username' }] }] },
+      ]),
     ).toThrow(/takes no arguments/);
   });
 });
