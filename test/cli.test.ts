@@ -2,6 +2,7 @@ import { spawn, execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { TestCluster, waitUntil } from './support/cluster';
+import { untilSubscriptions } from './support/events';
 
 const CLI = path.resolve(__dirname, '../dist/cli/ridedb.js');
 const run = promisify(execFile);
@@ -48,11 +49,13 @@ describe('the ridedb command line', () => {
   });
 
   it('prints one line per event with events --follow while crash master runs in another shell', async () => {
+    // The previous test's `events` has detached, so the one counted next is the follower.
+    await untilSubscriptions(cluster.url, 0, true);
     const follower = spawn(process.execPath, [CLI, '--url', cluster.url, 'events', '--follow'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     follower.stdout.on('data', (d: Buffer) => (out += d.toString()));
     try {
-      await new Promise((r) => setTimeout(r, 1000));
+      await untilSubscriptions(cluster.url, 1);
       const crashed = await cli('crash', 'master');
       expect(crashed.stdout).toMatch(/^crashed master: /);
       await waitUntil('left, elected and joined lines', async () => /WORKER_LEFT/.test(out) && /LEADER_ELECTED/.test(out) && /WORKER_JOINED/.test(out), 30_000);

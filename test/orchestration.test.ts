@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { isAlive } from '../gateway/runtimes/process';
-import { TestCluster, sleep, waitUntil } from './support/cluster';
+import { TestCluster, waitUntil } from './support/cluster';
 import { EventRecorder } from './support/events';
 
 const containersOf = (cluster: string) =>
@@ -20,7 +20,6 @@ describe.each(['process', 'docker'])('the %s runtime', (runtime) => {
   it('reports WORKER_LEFT, LEADER_ELECTED with a higher epoch and WORKER_JOINED for the replacement after crashMaster', async () => {
     const recorder = new EventRecorder(cluster.url);
     await recorder.connected();
-    await sleep(200);
     const { cluster: before } = await cluster.data<{ cluster: { epoch: number } }>('{ cluster { epoch } }');
     const crashed = await cluster.admin<{ crashMaster: { id: string; pid: number } }>('mutation { crashMaster { id pid } }');
     const victim = crashed.data!.crashMaster;
@@ -52,10 +51,29 @@ describe.each(['process', 'docker'])('the %s runtime', (runtime) => {
 
   it('crashSlave kills the highest-pid slave and a replacement joins', async () => {
     await cluster.waitHealthy();
-    const slaves = (await cluster.workers()).filter((w) => w.role === 'SLAVE').sort((a, b) => b.pid - a.pid);
+    // Two slaves, so that "the highest pid" is a choice.
+    await cluster.admin('mutation { scaleSlaves(count: 2) { epoch } }');
+    const slaves = await waitUntil(
+      'two slaves',
+      async () => {
+        const s = (await cluster.workers()).filter((w) => w.role === 'SLAVE');
+        return s.length === 2 ? s.sort((a, b) => b.pid - a.pid) : undefined;
+      },
+      60_000,
+    );
+    expect(slaves[0].pid).toBeGreaterThan(slaves[1].pid);
     const crashed = await cluster.admin<{ crashSlave: { id: string; pid: number } }>('mutation { crashSlave { id pid } }');
-    expect(crashed.data!.crashSlave.pid).toBe(slaves[0].pid);
-    await waitUntil('a replacement slave', async () => (await cluster.workers()).some((w) => w.role === 'SLAVE' && w.pid !== slaves[0].pid), 30_000);
+    expect(crashed.data!.crashSlave).toEqual({ id: slaves[0].id, pid: slaves[0].pid });
+    await waitUntil(
+      'a replacement slave beside the survivor',
+      async () => {
+        const now = (await cluster.workers()).filter((w) => w.role === 'SLAVE');
+        // The replacement may reuse the victim's id (a restart), never its process.
+        return now.length === 2 && now.some((w) => w.id === slaves[1].id && w.pid === slaves[1].pid) && !now.some((w) => w.pid === slaves[0].pid);
+      },
+      60_000,
+    );
+    await cluster.admin('mutation { scaleSlaves(count: 1) { epoch } }');
   });
 
   it('stops every worker it started on SIGTERM', async () => {
