@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { createLogger } from '../schema';
+import { createLogger } from '../platform';
 import { RpcClient } from '../gateway/rpcClient';
 import { NODE_PROCESS_ENV, WORKER_NODE_FLAGS } from '../gateway/nodeFlags';
 import { TestCluster, waitUntil, WORKER_ENTRY, appliedSeqOf } from '../test/support/cluster';

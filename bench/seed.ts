@@ -1,5 +1,7 @@
 import { Client } from 'pg';
-import { AREAS, MIGRATIONS, clusterNames, createLogger, type Config } from '../schema';
+import { AREAS, clusterNames } from '../schema';
+import { MIGRATIONS } from '../worker/migrations';
+import { createLogger, type Config } from '../platform';
 import { hashPassword } from '../gateway/passwords';
 import { RpcClient } from '../gateway/rpcClient';
 import { runPool } from './lib';

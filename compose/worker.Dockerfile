@@ -8,6 +8,7 @@ COPY package.json package-lock.json .npmrc ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
 COPY schema schema
+COPY platform platform
 COPY worker worker
 COPY gateway gateway
 COPY cli cli

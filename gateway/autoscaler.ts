@@ -1,5 +1,6 @@
 import schedule, { type Job } from 'node-schedule';
-import type { Config, Logger, ScalingModeName } from '../schema';
+import type { ScalingModeName } from '../schema';
+import type { Config, Logger } from '../platform';
 import { checkSlaveCount, type Orchestrator } from './orchestrator';
 
 /** docs/contract.md section 5: target slaves = clamp(ceil(reads in the last interval / READS_PER_SLAVE), MIN, MAX). */

@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { NO_ORCHESTRATOR, parseOrchestratorRecord, type OrchestratorRecord } from './orchestratorElection';
-import { memberDataSchema, ZkError, type ClusterEventRecord, type ClusterNames, type Logger, type MemberData, type WorkerRecord, type Zk } from '../schema';
+import { memberDataSchema, type ClusterEventRecord, type ClusterNames, type MemberData, type WorkerRecord } from '../schema';
+import { ZkError, type Logger, type Zk } from '../platform';
 
 /**
  * The gateway's live picture of the cluster, from ZooKeeper watches on the membership

@@ -1,6 +1,7 @@
 import { GraphQLError, type GraphQLFormattedError } from 'graphql';
 import { unwrapResolverError } from '@apollo/server/errors';
-import { DbaasError, forbidden, type Logger } from '../schema';
+import { DbaasError, forbidden } from '../schema';
+import { type Logger } from '../platform';
 import { timingSafeEqual } from 'node:crypto';
 
 /**

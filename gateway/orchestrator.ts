@@ -1,19 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import { EventEmitter } from 'node:events';
-import {
-  badInput,
-  parseSequentialName,
-  unavailable,
-  workerEnvironment,
-  type ClusterEventRecord,
-  type ClusterNames,
-  type Config,
-  type Logger,
-  type ScalingModeName,
-  type WorkerRecord,
-  type Zk,
-} from '../schema';
+import { badInput, unavailable, type ClusterEventRecord, type ClusterNames, type ScalingModeName, type WorkerRecord } from '../schema';
+import { parseSequentialName, workerEnvironment, type Config, type Logger, type Zk } from '../platform';
 import type { ClusterView } from './clusterView';
 import { removeWorkerStorage } from './workerStorage';
 import type { RuntimeWorker, WorkerRuntime } from './runtimes/runtime';

@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { runForLeadership, ZkError, type ClusterNames, type Logger, type Zk } from '../schema';
+import { type ClusterNames } from '../schema';
+import { runForLeadership, ZkError, type Logger, type Zk } from '../platform';
 
 /** Who orchestrates, as the winner records it in ZooKeeper; every gateway's view reads it. */
 export const orchestratorRecordSchema = z.object({ epoch: z.number().int().min(0), gatewayId: z.string().nullable() });
@@ -9,7 +10,7 @@ export const NO_ORCHESTRATOR: OrchestratorRecord = { epoch: 0, gatewayId: null }
 /**
  * Any number of gateways serve a cluster; exactly one orchestrates (spawns, fences,
  * scales, replaces workers). They elect it with the same recipe as the workers elect
- * their master (schema/election.ts); the winner claims the next orchestrator epoch,
+ * their master (platform/election.ts); the winner claims the next orchestrator epoch,
  * recorded with its id, and only then acts. When it dies its candidacy znode goes with
  * its session and the next gateway in line takes over, adopting the running workers.
  */

@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { ZkError, type ClusterNames, type Zk } from '../schema';
+import { type ClusterNames } from '../schema';
+import { ZkError, type Zk } from '../platform';
 
 /**
  * A running gateway announces itself with an ephemeral znode under `/C/gateways`, so

@@ -1,5 +1,5 @@
 import { Kind, OperationTypeNode, type GraphQLSchema, type OperationDefinitionNode } from 'graphql';
-import { queryFieldArgs, writeOperations } from '../schema';
+import { queryFieldArgs, writeCatalogue } from '../schema';
 import type { Metrics } from './metrics';
 import type { RequestContext } from './service';
 
@@ -15,7 +15,7 @@ export interface RequestCounter {
 }
 
 /** Root fields that read or change rideshare data: the catalogue's reads and writes. */
-const COUNTED_FIELDS = new Set<string>([...Object.keys(queryFieldArgs), ...Object.keys(writeOperations)]);
+const COUNTED_FIELDS = new Set<string>([...Object.keys(queryFieldArgs), ...Object.keys(writeCatalogue)]);
 
 export function touchesData(operation: OperationDefinitionNode): boolean {
   return operation.selectionSet.selections.some((s) => s.kind === Kind.FIELD && COUNTED_FIELDS.has(s.name.value));

@@ -1,5 +1,6 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
-import { badInput, DbaasError, type ErrorCode, type Logger, type RideRecord } from '../schema';
+import { badInput, DbaasError, type ErrorCode, type RideRecord } from '../schema';
+import { type Logger } from '../platform';
 import { requireAdmin } from './errors';
 import { SEQ_HEADER, seqHeaderValue, type RequestAccounting } from './requestAccounting';
 import type { Orchestrator } from './orchestrator';

@@ -1,8 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Channel, ChannelModel, ConfirmChannel } from 'amqplib';
 import {
-  assertTopology,
-  connectBroker,
   DbaasError,
   decode,
   encode,
@@ -10,7 +8,6 @@ import {
   replyBatchSchema,
   unavailable,
   type ClusterNames,
-  type Logger,
   type ReadArgs,
   type ReadOpName,
   type ReadResult,
@@ -21,6 +18,7 @@ import {
   type WriteOpName,
   type WriteResult,
 } from '../schema';
+import { assertTopology, connectBroker, type Logger } from '../platform';
 
 export interface ReadOptions {
   minSeq: number;

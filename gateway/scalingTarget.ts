@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { z } from 'zod';
-import { ZkError, type ClusterNames, type Logger, type ScalingModeName, type Zk } from '../schema';
+import { type ClusterNames, type ScalingModeName } from '../schema';
+import { ZkError, type Logger, type Zk } from '../platform';
 
 const targetSchema = z.object({
   desiredSlaves: z.number().int().min(0),

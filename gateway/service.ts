@@ -1,11 +1,10 @@
 import { DEFAULT_PAGES, pageSize, type PageSettings } from './pages';
 import {
   badInput,
+  checkArgs,
   parseArgs,
   unavailable,
   passwordSchema,
-  readOperation,
-  writeOperation,
   type FieldSelection,
   type ReadArgs,
   type ReadOpName,
@@ -118,7 +117,7 @@ export class RideService {
   }
 
   private async read<N extends ReadOpName>(ctx: RequestContext, op: N, args: ReadArgs<N>, label: string = op): Promise<ReadResult<N>> {
-    parseArgs(readOperation(op).args, args);
+    checkArgs('read', op, args);
     this.observer.noteRead();
     const minSeq = ctx.consistency === 'eventual' ? 0 : Math.max(ctx.clientMinSeq, this.rpc.lastSeq);
     const head = Math.max(this.rpc.lastSeq, this.waits.headSeq());
@@ -140,7 +139,7 @@ export class RideService {
   }
 
   private async write<N extends WriteOpName>(ctx: RequestContext, op: N, args: WriteArgs<N>, clientArgs: unknown = args): Promise<WriteResult<N>> {
-    parseArgs(writeOperation(op).args, args);
+    checkArgs('write', op, args);
     const identity = ctx.idempotencyKey === undefined ? undefined : writeIdentity(ctx.idempotencyKey, ctx.trace.writes, op, clientArgs);
     ctx.trace.writes += 1;
     await this.writeLimit?.take(ctx.clientAddress);

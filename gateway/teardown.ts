@@ -1,4 +1,5 @@
-import { clusterNames, connectBroker, loadConfig, Zk, type Config } from '../schema';
+import { clusterNames } from '../schema';
+import { connectBroker, loadConfig, Zk, type Config } from '../platform';
 import { liveGateways } from './presence';
 import { removeClusterStorage } from './workerStorage';
 

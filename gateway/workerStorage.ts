@@ -1,5 +1,6 @@
 import { Client } from 'pg';
-import { clusterNames, removeClusterStorageDir, removeWorkerStorageDir, type Config } from '../schema';
+import { clusterNames } from '../schema';
+import { removeClusterStorageDir, removeWorkerStorageDir, type Config } from '../platform';
 import { removeClusterVolumes, removeWorkerVolume } from './runtimes/dockerVolumes';
 
 /**

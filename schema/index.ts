@@ -1,16 +1,13 @@
-/** What the gateway and the workers share. Neither side imports the other. */
-export * from './config';
+/**
+ * The contract: what the gateway, the workers and the clients agree on — names, message
+ * shapes, records, argument rules, the operation catalogue and the GraphQL types
+ * (./graphql). Neither side imports the other; both import this.
+ */
 export * from './names';
-export * from './dedicatedStorage';
 export * from './errors';
 export * from './messages';
 export * from './records';
 export * from './values';
-export * from './operations';
+export * from './catalogue';
 export * from './selection';
-export * from './migrations';
 export * from './areas';
-export * from './topology';
-export * from './logger';
-export * from './zk';
-export * from './election';

@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { Client } from 'pg';
 import { RpcClient } from '../gateway/rpcClient';
-import { createLogger } from '../schema';
+import { createLogger } from '../platform';
 import { PASSWORD, queryOne, sleep, TestCluster, waitUntil } from './support/cluster';
 
 let cluster: TestCluster;

@@ -1,7 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { Client } from 'pg';
 import pino from 'pino';
-import { AREAS, loadConfig, MIGRATIONS } from '../schema';
+import { AREAS } from '../schema';
+import { MIGRATIONS } from '../worker/migrations';
+import { loadConfig } from '../platform';
 import { openWorkerDatabase } from '../worker/database';
 
 const config = loadConfig({});

@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import { clusterStorageDir, isRunning, loadConfig, workerEnvironment } from '../schema';
+import { clusterStorageDir, isRunning, loadConfig, workerEnvironment } from '../platform';
 import { domainChecksums, PASSWORD, sleep, TestCluster, waitUntil, type WorkerInfo } from './support/cluster';
 import { writeRidesFor, type AcknowledgedRide } from './support/load';
 import { postmasterPid, workerStorageOnHost } from './support/workerStorage';

@@ -1,7 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { Client, type Pool } from 'pg';
 import pino from 'pino';
-import { loadConfig, parseArgs, readOperation, readOperations, type FieldSelection, type Sql } from '../schema';
+import { parseArgs, type FieldSelection } from '../schema';
+import { type Sql } from '../worker/sql';
+import { readOperation, readOperations } from '../worker/operations';
+import { loadConfig } from '../platform';
 import { openWorkerDatabase } from '../worker/database';
 
 // PostgreSQL may switch a prepared statement to its generic plan (planned without the

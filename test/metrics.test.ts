@@ -1,5 +1,5 @@
 import { RpcClient } from '../gateway/rpcClient';
-import { createLogger } from '../schema';
+import { createLogger } from '../platform';
 import { PASSWORD, TestCluster, waitUntil } from './support/cluster';
 
 let cluster: TestCluster;

@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { destroyCluster } from '../gateway/teardown';
-import { loadConfig } from '../schema';
+import { loadConfig } from '../platform';
 import { freePort, sleep, uniqueClusterName, waitUntil } from './support/cluster';
 import { PrivateZookeeper, signal } from './support/privateZookeeper';
 

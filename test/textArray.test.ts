@@ -1,5 +1,6 @@
 import { Client } from 'pg';
-import { loadConfig, textArray } from '../schema';
+import { textArray } from '../worker/operations';
+import { loadConfig } from '../platform';
 
 /** textArray must mean to PostgreSQL exactly what pg's own array encoding means. */
 const SAMPLES: Array<Array<string | null>> = [

@@ -1,4 +1,5 @@
-import { encode, memberDataSchema, runForLeadership, ZkState, type ClusterNames, type Logger, type MemberData, type Zk } from '../schema';
+import { encode, memberDataSchema, type ClusterNames, type MemberData } from '../schema';
+import { runForLeadership, ZkState, type Logger, type Zk } from '../platform';
 
 const MEMBER_UPDATE_INTERVAL_MS = 250;
 
@@ -87,7 +88,7 @@ export class Coordination {
     return (await this.members()).find((m) => m.role === 'MASTER')?.appliedSeq ?? 0;
   }
 
-  /** Joins the master election (schema/election.ts); a lost candidacy stops the worker. */
+  /** Joins the master election (platform/election.ts); a lost candidacy stops the worker. */
   async runForLeader(onElected: () => Promise<void>): Promise<void> {
     await runForLeadership(this.zk, this.names.zkElection, this.member.id, {
       onElected,

@@ -1,5 +1,6 @@
 import { Client, Pool, type PoolClient } from 'pg';
-import { MIGRATIONS, type Logger } from '../schema';
+import { MIGRATIONS } from './migrations';
+import { type Logger } from '../platform';
 
 /** Where this worker stands in the durable log, as persisted in `_dbaas_state`. */
 export interface AppliedPosition {
@@ -81,7 +82,7 @@ export async function openWorkerDatabase(serverUrl: string, database: string, lo
   // random_page_cost 1.1 (PostgreSQL's default, 4, models spinning disks): a replica's
   // working set is in memory or on SSD, and at 4 the planner reads a busy route's every
   // ride and sorts them for a page of 100 rather than walk the page index in order
-  // (schema/migrations.ts 006), a cost that grows with the route.
+  // (worker/migrations.ts 006), a cost that grows with the route.
   const pool = new Pool({ connectionString: withDatabase(serverUrl, database), max: 10, idleTimeoutMillis: 0, options: '-c random_page_cost=1.1' });
   pool.on('error', (err) => log.error({ err }, 'idle PostgreSQL connection failed'));
   await migrate(pool, log);

@@ -1,5 +1,6 @@
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
-import { decode, entriesOf, logMessageSchema, type Logger } from '../schema';
+import { decode, entriesOf, logMessageSchema } from '../schema';
+import { type Logger } from '../platform';
 import type { OffsetEntry, Replica } from './replica';
 
 /** Entries per transaction, about (a message's entries are never split). */

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
-import { assertTopology, connectBroker, clusterNames, createLogger, loadConfig, WORKER_ID_PATTERN, Zk } from '../schema';
+import { clusterNames, WORKER_ID_PATTERN } from '../schema';
+import { assertTopology, connectBroker, createLogger, loadConfig, Zk } from '../platform';
 import { Coordination } from './coordination';
 import { openWorkerDatabase, readPosition } from './database';
 import { startLogTail } from './logTail';

@@ -9,16 +9,14 @@ import {
   encode,
   parseArgs,
   isWriteOp,
-  writeOperation,
   writeBatchSchema,
-  type AnyWriteOperation,
   type ClusterNames,
   type LogMessage,
-  type Logger,
-  type Resolution,
-  type Sql,
   type WriteEntry,
 } from '../schema';
+import { type Sql } from './sql';
+import { writeOperation, type AnyWriteOperation, type Resolution } from './operations';
+import { type Logger } from '../platform';
 import { planBatch, type BatchPlan, type EarlierAnswer, type Job, type LoggedWrite, type WriteJob } from './batchPlan';
 import type { AppliedPosition } from './database';
 import { inTransaction } from './database';

@@ -1,5 +1,6 @@
 import type { ChannelModel } from 'amqplib';
-import { decode, entriesOf, logMessageSchema, type Logger } from '../schema';
+import { decode, entriesOf, logMessageSchema } from '../schema';
+import { type Logger } from '../platform';
 
 /** Header the master puts on every `writes` message: the seq of its last entry. */
 export const LAST_SEQ_HEADER = 'x-ridedb-last-seq';

@@ -13,7 +13,7 @@ import {
   workerStoragePaths,
   type Logger,
   type WorkerStoragePaths,
-} from '../schema';
+} from '../platform';
 import { findPostgresBinaries, systemUser, type PostgresBinaries } from './postgresInstall';
 
 /** How often the instance is checked: the bound on noticing it died or lost its directory. */

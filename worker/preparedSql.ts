@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Pool, PoolClient } from 'pg';
-import type { Sql } from '../schema';
+import type { Sql } from './sql';
 
 const statementNames = new Map<string, string>();
 /**

@@ -1,5 +1,8 @@
 import type { Pool } from 'pg';
-import { textArray, writeOperation, type LogEntry, type Logger, type Sql, type WriteEntry } from '../schema';
+import { type LogEntry, type WriteEntry } from '../schema';
+import { type Sql } from './sql';
+import { textArray, writeOperation } from './operations';
+import { type Logger } from '../platform';
 import { inTransaction, readPosition, type AppliedPosition } from './database';
 import { prepared } from './preparedSql';
 import type { StatisticsKeeper } from './statistics';

@@ -1,5 +1,5 @@
 import type { Pool } from 'pg';
-import type { Logger } from '../schema';
+import type { Logger } from '../platform';
 
 /** Rows deleted per statement: short transactions, no long lock on the log table. */
 const BATCH = 10_000;

@@ -1,5 +1,6 @@
 import type { Channel, ConsumeMessage } from 'amqplib';
-import { DbaasError, encode, MalformedMessageError, type Logger, type RpcReply } from '../schema';
+import { DbaasError, encode, MalformedMessageError, type RpcReply } from '../schema';
+import { type Logger } from '../platform';
 
 /**
  * Sends answers to the gateways that asked. Answers for one gateway finished in the same

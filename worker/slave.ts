@@ -1,6 +1,8 @@
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
 import { Client, type Pool } from 'pg';
-import { unavailable, decode, MalformedMessageError, parseArgs, readBatchSchema, readOperation, type ClusterNames, type Logger, type ReadRequest, type RpcReply } from '../schema';
+import { unavailable, decode, MalformedMessageError, parseArgs, readBatchSchema, type ClusterNames, type ReadRequest, type RpcReply } from '../schema';
+import { readOperation } from './operations';
+import { type Logger } from '../platform';
 import { prepared } from './preparedSql';
 import { PositionMismatchError, type Replica } from './replica';
 import { deadLetter, idsToAnswer, errorReply, isDatabaseUnavailable, ReplySender } from './rpcReply';

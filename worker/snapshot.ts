@@ -14,9 +14,9 @@ import {
   snapshotPartSchema,
   unavailable,
   type ClusterNames,
-  type Logger,
   type SnapshotPart,
 } from '../schema';
+import { type Logger } from '../platform';
 
 /** COPY text per part: large enough that per-message costs vanish, small enough to hold a few. */
 const PART_BYTES = 256 * 1024;

@@ -1,5 +1,5 @@
 import type { Pool } from 'pg';
-import type { Logger } from '../schema';
+import type { Logger } from '../platform';
 
 const TABLES = 'areas, users, rides, ride_riders, _dbaas_log';
 const MIN_CHANGES = 1000;

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import Docker from 'dockerode';
-import type { Config, Logger } from '../../schema';
+import type { Config, Logger } from '../../platform';
 import { workerVolumeMount } from './dockerVolumes';
 import type { RuntimeWorker, WorkerRuntime, WorkerSpec } from './runtime';
 

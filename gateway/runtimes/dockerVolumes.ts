@@ -1,5 +1,5 @@
 import Docker from 'dockerode';
-import { workerStoragePaths, type Config } from '../../schema';
+import { workerStoragePaths, type Config } from '../../platform';
 
 export const VOLUME_CLUSTER_LABEL = 'ridedb.cluster';
 export const VOLUME_WORKER_LABEL = 'ridedb.worker';

@@ -1,4 +1,4 @@
-import type { Config, Logger } from '../../schema';
+import type { Config, Logger } from '../../platform';
 import { DockerRuntime } from './docker';
 import { ProcessRuntime } from './process';
 import type { WorkerRuntime } from './runtime';

@@ -1,4 +1,5 @@
-import { connectBroker, decode, replyBatchSchema, type RpcReply } from '../../schema';
+import { decode, replyBatchSchema, type RpcReply } from '../../schema';
+import { connectBroker } from '../../platform';
 import { domainChecksums, waitUntil, type TestCluster } from './cluster';
 
 export interface AcknowledgedRide {

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Client } from 'pg';
 import pino from 'pino';
-import { isRunning, runningPostmaster, stopPostmaster, type WorkerStoragePaths } from '../../schema';
+import { isRunning, runningPostmaster, stopPostmaster, type WorkerStoragePaths } from '../../platform';
 import { initdb, runAs } from '../../worker/ownPostgres';
 import { findPostgresBinaries, systemUser, type PostgresBinaries } from '../../worker/postgresInstall';
 import { freePort, sleep } from './cluster';

@@ -5,7 +5,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import amqp from 'amqplib';
-import { isRunning } from '../../schema';
+import { isRunning } from '../../platform';
 import { freePort, sleep } from './cluster';
 import { signal } from './privateZookeeper';
 

@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
-import { clusterNames, lockFilePid, socketServerUrl, workerStoragePaths, type Config, type WorkerStoragePaths } from '../../schema';
+import { clusterNames } from '../../schema';
+import { lockFilePid, socketServerUrl, workerStoragePaths, type Config, type WorkerStoragePaths } from '../../platform';
 import { workerVolumeName } from '../../gateway/runtimes/dockerVolumes';
 
 /**

@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { loadConfig } from '../../schema';
+import { loadConfig } from '../../platform';
 
 const ROOT = path.resolve(__dirname, '../..');
 const SELF = path.relative(ROOT, __filename);
@@ -13,7 +13,7 @@ function repositoryTextFiles(): string[] {
 }
 
 describe('the documentation', () => {
-  it("states in README's configuration table the DBAAS_CLUSTER naming rule that schema/config.ts enforces", () => {
+  it("states in README's configuration table the DBAAS_CLUSTER naming rule that platform/config.ts enforces", () => {
     const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
     const row = readme.split('\n').find((l) => l.startsWith('| `DBAAS_CLUSTER`'));
     expect(row).toMatch(/1–40 lower-case letters, digits and `_`, starting with a letter/);

@@ -1,7 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { buildSchema, getOperationAST, parse, type FragmentDefinitionNode } from 'graphql';
-import { loadConfig, PAGE_SIZE_LIMIT, rideCursor, rideCursorKey, selectionStatement, type FieldSelection } from '../../schema';
+import { PAGE_SIZE_LIMIT, rideCursor, rideCursorKey, type FieldSelection } from '../../schema';
+import { selectionStatement } from '../../worker/selectionSql';
+import { loadConfig } from '../../platform';
 import { pageSize } from '../../gateway/pages';
 import { planSelection } from '../../gateway/graphql/selectionPlanner';
 

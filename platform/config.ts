@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
-import { PAGE_SIZE_LIMIT } from './values';
+import { PAGE_SIZE_LIMIT } from '../schema/values';
 
 /**
  * Every setting of ridedb, read once from the environment. docs/contract.md section 2 fixes the

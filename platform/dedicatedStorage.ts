@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { WORKER_ID_PATTERN } from './names';
+import { WORKER_ID_PATTERN } from '../schema/names';
 
 /**
  * Where a dedicated worker's PostgreSQL lives (WORKER_STORAGE=dedicated), and how to find

@@ -1,5 +1,5 @@
 import amqp, { type Channel, type ChannelModel } from 'amqplib';
-import type { ClusterNames } from './names';
+import type { ClusterNames } from '../schema/names';
 
 /**
  * Declares the cluster's queues and exchanges. Gateway and workers both call this, with

@@ -1,4 +1,4 @@
-import { AREAS, knownAreaSql } from './areas';
+import { AREAS, knownAreaSql } from '../schema';
 
 /**
  * SQL migrations of a worker's database, applied in order, each once.

@@ -1,22 +1,39 @@
-import { z } from 'zod';
-import { badInput, conflict, DbaasError, notFound } from './errors';
-import { recordSql, runSelection, selectionArgsSchema } from './selection';
-import { areaIdSchema, isoTimeSchema, PAGE_SIZE_LIMIT, rideCursor, rideCursorKey, queryFieldArgs, rideIdSchema, usernameSchema } from './values';
-import type { AreaRecord, RideRecord, UserRecord, UserRidesRecord } from './records';
+import type { z } from 'zod';
+import {
+  badInput,
+  conflict,
+  DbaasError,
+  isReadOp,
+  isWriteOp,
+  notFound,
+  PAGE_SIZE_LIMIT,
+  readCatalogue,
+  rideCursor,
+  rideCursorKey,
+  writeCatalogue,
+  type AreaRecord,
+  type ReadOpName,
+  type ReadParsedArgs,
+  type ReadResult,
+  type RideRecord,
+  type UserRecord,
+  type UserRidesRecord,
+  type WriteOpName,
+  type WriteParsedArgs,
+  type WriteResult,
+} from '../schema';
+import { recordSql, runSelection } from './selectionSql';
+import type { Sql } from './sql';
 
 /**
- * The operation catalogue: every statement a worker may run. Client input only ever
- * reaches PostgreSQL as a bound parameter of one of these fixed statements.
+ * The catalogue's operations (schema/catalogue.ts) as a worker runs them: every statement
+ * a worker may run. Client input only ever reaches PostgreSQL as a bound parameter of one
+ * of these fixed statements.
  *
  * Reads run on slaves. Writes run in two steps: `resolve` on the master (checks rules,
  * fixes every generated value such as ids and timestamps) and `apply`, which the master
  * and every replica run with the same resolved arguments, so replay is deterministic.
  */
-
-/** The subset of pg's client that operations need (a Pool or a PoolClient in a transaction). */
-export interface Sql {
-  query(text: string, values?: unknown[]): Promise<{ rows: Array<Record<string, unknown>>; rowCount: number | null }>;
-}
 
 const cursorValues = (key: { ts: string; id: number }): unknown[] => [key.ts, key.id];
 
@@ -33,15 +50,21 @@ export interface ReadOperation<A, R> {
   run(sql: Sql, args: A): Promise<R>;
 }
 
-const readOp = <A, R>(op: ReadOperation<A, R>) => op;
+/** The catalogue's argument schema for `name`, typed as what its operation runs with. */
+const readArgs = <N extends ReadOpName>(name: N) => readCatalogue[name].args as unknown as z.ZodType<ReadParsedArgs<N>>;
+const writeArgs = <N extends WriteOpName>(name: N) => writeCatalogue[name].args as unknown as z.ZodType<WriteParsedArgs<N>>;
+
+/** The read `name` of the catalogue: its arguments, and `run`, which must return its declared result. */
+const readOp = <N extends ReadOpName>(name: N, op: { run: (sql: Sql, args: ReadParsedArgs<N>) => Promise<ReadResult<N>> }): ReadOperation<ReadParsedArgs<N>, ReadResult<N>> => ({
+  args: readArgs(name),
+  run: op.run,
+});
 
 export const readOperations = {
-  areas: readOp({
-    args: z.object({}),
+  areas: readOp('areas', {
     run: async (sql) => docs<AreaRecord>((await sql.query(`SELECT json_build_object('id', id, 'name', name) AS doc FROM areas ORDER BY id`)).rows),
   }),
-  users: readOp({
-    args: queryFieldArgs.users,
+  users: readOp('users', {
     run: async (sql, a) =>
       docs<UserRecord>(
         (
@@ -52,12 +75,10 @@ export const readOperations = {
         ).rows,
       ),
   }),
-  user: readOp({
-    args: queryFieldArgs.user,
+  user: readOp('user', {
     run: async (sql, a) => firstDoc<UserRecord>((await sql.query(`SELECT ${userJson('u')} AS doc FROM users u WHERE u.username = $1`, [a.username])).rows),
   }),
-  userRides: readOp({
-    args: z.object({ username: usernameSchema }),
+  userRides: readOp('userRides', {
     // One statement, so both lists come from the same snapshot. Bounded by the protocol's
     // page limit; GraphQL pages within it (UserFieldsResolver).
     run: async (sql, a) =>
@@ -76,8 +97,7 @@ export const readOperations = {
         ).rows,
       ) ?? { created: [], joined: [] },
   }),
-  rides: readOp({
-    args: queryFieldArgs.rides,
+  rides: readOp('rides', {
     run: async (sql, a) =>
       docs<RideRecord>(
         (
@@ -92,20 +112,16 @@ export const readOperations = {
         ).rows,
       ),
   }),
-  ride: readOp({
-    args: queryFieldArgs.ride,
+  ride: readOp('ride', {
     run: async (sql, a) => firstDoc<RideRecord>((await sql.query(`SELECT ${RIDE_JSON} AS doc FROM ${RIDE_FROM} WHERE r.id = $1`, [a.id])).rows),
   }),
-  /** A client's whole GraphQL selection in one statement; the result is JSON text. */
-  selection: readOp({
-    args: selectionArgsSchema,
+  selection: readOp('selection', {
     run: (sql, a) => runSelection(sql, a.fields),
   }),
-  rideCount: readOp({
-    args: z.object({}),
+  rideCount: readOp('rideCount', {
     run: async (sql) => Number((await sql.query(`SELECT count(*) AS n FROM rides`)).rows[0].n),
   }),
-};
+} satisfies Record<ReadOpName, unknown>;
 
 /** What the master knows when it resolves a write. */
 export interface WriteContext {
@@ -146,7 +162,11 @@ export interface WriteOperation<A, Resolved, R> {
   result?(sql: Sql, resolved: Resolved): Promise<R>;
 }
 
-const writeOp = <A, Resolved, R>(op: WriteOperation<A, Resolved, R>) => op;
+/** The write `name` of the catalogue: its arguments, and steps that end in its declared result. */
+const writeOp = <N extends WriteOpName, Resolved>(
+  name: N,
+  op: Omit<WriteOperation<WriteParsedArgs<N>, Resolved, WriteResult<N>>, 'args'>,
+): WriteOperation<WriteParsedArgs<N>, Resolved, WriteResult<N>> => ({ args: writeArgs(name), ...op });
 
 async function requireUser(sql: Sql, username: string): Promise<void> {
   const { rowCount } = await sql.query(`SELECT 1 FROM users WHERE username = $1`, [username]);
@@ -212,9 +232,8 @@ async function resolveRides(sql: Sql, rides: NewRide[], firstSeq: number): Promi
 }
 
 export const writeOperations = {
-  createUser: writeOp({
+  createUser: writeOp('createUser', {
     // The gateway salts and hashes the client's SHA-1 digest; only the hash travels further.
-    args: z.object({ username: usernameSchema, passwordHash: z.string().min(1).max(512) }),
     resolve: async (sql, a) => {
       const { rowCount } = await sql.query(`SELECT 1 FROM users WHERE username = $1`, [a.username]);
       if (rowCount) throw conflict(`username ${a.username} is taken`);
@@ -232,8 +251,7 @@ export const writeOperations = {
       ]);
     },
   }),
-  deleteUser: writeOp({
-    args: z.object({ username: usernameSchema }),
+  deleteUser: writeOp('deleteUser', {
     resolve: async (sql, a) => {
       await requireUser(sql, a.username);
       return { resolved: a, result: true };
@@ -246,10 +264,7 @@ export const writeOperations = {
       await sql.query(`DELETE FROM users WHERE username = ANY($1::text[])`, [column(rs, 'username')]);
     },
   }),
-  createRide: writeOp({
-    args: z
-      .object({ createdBy: usernameSchema, timestamp: isoTimeSchema, source: areaIdSchema, destination: areaIdSchema })
-      .refine((a) => a.source !== a.destination, { message: 'source and destination must differ', path: ['destination'] }),
+  createRide: writeOp('createRide', {
     resolve: async (sql, a, ctx) => {
       const [resolution] = await resolveRides(sql, [a], ctx.seq);
       if (resolution instanceof DbaasError) throw resolution;
@@ -267,8 +282,7 @@ export const writeOperations = {
       );
     },
   }),
-  joinRide: writeOp({
-    args: z.object({ rideId: rideIdSchema, username: usernameSchema }),
+  joinRide: writeOp('joinRide', {
     resolve: async (sql, a) => {
       const { rows } = await sql.query(`SELECT EXISTS (SELECT 1 FROM rides WHERE id = $1) AS ride, EXISTS (SELECT 1 FROM users WHERE username = $2) AS rider`, [
         a.rideId,
@@ -291,8 +305,7 @@ export const writeOperations = {
     },
     result: (sql, r) => readRide(sql, r.rideId),
   }),
-  deleteRide: writeOp({
-    args: z.object({ rideId: rideIdSchema }),
+  deleteRide: writeOp('deleteRide', {
     resolve: async (sql, a) => {
       await requireRide(sql, a.rideId);
       return { resolved: a, result: true };
@@ -304,8 +317,7 @@ export const writeOperations = {
       await sql.query(`DELETE FROM rides WHERE id = ANY($1::bigint[])`, [column(rs, 'rideId')]);
     },
   }),
-  clearDatabase: writeOp({
-    args: z.object({}),
+  clearDatabase: writeOp('clearDatabase', {
     resolve: async (_sql, a) => ({ resolved: a, result: true }),
     apply: async (sql) => {
       await sql.query(`DELETE FROM ride_riders`);
@@ -313,14 +325,14 @@ export const writeOperations = {
       await sql.query(`DELETE FROM users`);
     },
   }),
-};
+} satisfies Record<WriteOpName, unknown>;
 
 /** A catalogue read as a worker runs it, whatever its argument and result types. */
 export type AnyReadOperation = ReadOperation<unknown, unknown>;
 
 export function readOperation(name: string): AnyReadOperation {
   if (!isReadOp(name)) throw badInput(`unknown read operation ${name}`);
-  return readOperations[name];
+  return readOperations[name] as AnyReadOperation;
 }
 
 /** A catalogue write as the worker drives it, whatever its argument types. */
@@ -328,28 +340,5 @@ export type AnyWriteOperation = WriteOperation<unknown, unknown, unknown>;
 
 export function writeOperation(name: string): AnyWriteOperation {
   if (!isWriteOp(name)) throw badInput(`unknown write operation ${name}`);
-  return writeOperations[name];
-}
-
-export type ReadOpName = keyof typeof readOperations;
-export type WriteOpName = keyof typeof writeOperations;
-export type ReadArgs<N extends ReadOpName> = z.input<(typeof readOperations)[N]['args']>;
-export type ReadResult<N extends ReadOpName> = Awaited<ReturnType<(typeof readOperations)[N]['run']>>;
-export type WriteArgs<N extends WriteOpName> = z.input<(typeof writeOperations)[N]['args']>;
-export type WriteResult<N extends WriteOpName> = NonNullable<Awaited<ReturnType<(typeof writeOperations)[N]['resolve']>>['result']>;
-
-export function isReadOp(name: string): name is ReadOpName {
-  return Object.prototype.hasOwnProperty.call(readOperations, name);
-}
-export function isWriteOp(name: string): name is WriteOpName {
-  return Object.prototype.hasOwnProperty.call(writeOperations, name);
-}
-
-/** Validate arguments against the catalogue; failures are BAD_USER_INPUT with the reasons. */
-export function parseArgs<A>(schema: z.ZodType<A>, args: unknown): A {
-  const parsed = schema.safeParse(args);
-  if (!parsed.success) {
-    throw badInput(parsed.error.issues.map((i) => (i.path.length ? `${i.path.join('.')}: ${i.message}` : i.message)).join('; '));
-  }
-  return parsed.data;
+  return writeOperations[name] as unknown as AnyWriteOperation;
 }
