@@ -6,10 +6,8 @@ import {
   isReadOp,
   isWriteOp,
   notFound,
-  PAGE_SIZE_LIMIT,
   readCatalogue,
   rideCursor,
-  rideCursorKey,
   writeCatalogue,
   type AreaRecord,
   type ReadOpName,
@@ -17,12 +15,11 @@ import {
   type ReadResult,
   type RideRecord,
   type UserRecord,
-  type UserRidesRecord,
   type WriteOpName,
   type WriteParsedArgs,
   type WriteResult,
 } from '../schema';
-import { recordSql, runSelection } from './selectionSql';
+import { RECORD_SELECTIONS, recordSql, runSelection, selectField } from './selectionSql';
 import type { Sql } from './sql';
 
 /**
@@ -35,15 +32,8 @@ import type { Sql } from './sql';
  * and every replica run with the same resolved arguments, so replay is deterministic.
  */
 
-const cursorValues = (key: { ts: string; id: number }): unknown[] => [key.ts, key.id];
-
-// Whole records, built by the same SQL as client selections (./selection).
+// A user's whole record in the master's own statements, by the selections' SQL.
 const userJson = (t: string) => recordSql('User', t);
-const RIDE_JSON = recordSql('Ride', 'r');
-const RIDE_FROM = 'rides r';
-
-const docs = <T>(rows: Array<Record<string, unknown>>): T[] => rows.map((row) => row.doc as T);
-const firstDoc = <T>(rows: Array<Record<string, unknown>>): T | null => (rows.length ? (rows[0].doc as T) : null);
 
 export interface ReadOperation<A, R> {
   args: z.ZodType<A>;
@@ -61,60 +51,22 @@ const readOp = <N extends ReadOpName>(name: N, op: { run: (sql: Sql, args: ReadP
 });
 
 export const readOperations = {
-  areas: readOp('areas', {
-    run: async (sql) => docs<AreaRecord>((await sql.query(`SELECT json_build_object('id', id, 'name', name) AS doc FROM areas ORDER BY id`)).rows),
-  }),
-  users: readOp('users', {
-    run: async (sql, a) =>
-      docs<UserRecord>(
-        (
-          await sql.query(
-            `SELECT ${userJson('u')} AS doc FROM users u${a.after ? ' WHERE u.username > $2' : ''} ORDER BY u.username LIMIT $1`,
-            a.after ? [a.first ?? PAGE_SIZE_LIMIT, a.after] : [a.first ?? PAGE_SIZE_LIMIT],
-          )
-        ).rows,
-      ),
-  }),
-  user: readOp('user', {
-    run: async (sql, a) => firstDoc<UserRecord>((await sql.query(`SELECT ${userJson('u')} AS doc FROM users u WHERE u.username = $1`, [a.username])).rows),
-  }),
+  areas: readOp('areas', { run: (sql) => selectField<AreaRecord[]>(sql, 'areas', {}, RECORD_SELECTIONS.Area) }),
+  users: readOp('users', { run: (sql, a) => selectField<UserRecord[]>(sql, 'users', a, RECORD_SELECTIONS.User) }),
+  user: readOp('user', { run: (sql, a) => selectField<UserRecord | null>(sql, 'user', a, RECORD_SELECTIONS.User) }),
   userRides: readOp('userRides', {
     // One statement, so both lists come from the same snapshot. Bounded by the protocol's
     // page limit; GraphQL pages within it (UserFieldsResolver).
-    run: async (sql, a) =>
-      firstDoc<UserRidesRecord>(
-        (
-          await sql.query(
-            `SELECT json_build_object(
-               'created', COALESCE((SELECT json_agg(${RIDE_JSON} ORDER BY r.ts, r.id)
-                                      FROM (SELECT * FROM rides r WHERE r.created_by = $1 ORDER BY r.ts, r.id LIMIT $2) r), '[]'::json),
-               'joined',  COALESCE((SELECT json_agg(${RIDE_JSON} ORDER BY r.ts, r.id)
-                                      FROM (SELECT * FROM rides r WHERE r.id IN (SELECT ride_id FROM ride_riders WHERE username = $1)
-                                             ORDER BY r.ts, r.id LIMIT $2) r), '[]'::json)
-             ) AS doc`,
-            [a.username, PAGE_SIZE_LIMIT],
-          )
-        ).rows,
-      ) ?? { created: [], joined: [] },
+    run: async (sql, a) => {
+      const user = await selectField<{ created: RideRecord[]; joined: RideRecord[] } | null>(sql, 'user', a, [
+        { key: 'created', field: 'ridesCreated', select: RECORD_SELECTIONS.Ride },
+        { key: 'joined', field: 'ridesJoined', select: RECORD_SELECTIONS.Ride },
+      ]);
+      return user ?? { created: [], joined: [] };
+    },
   }),
-  rides: readOp('rides', {
-    run: async (sql, a) =>
-      docs<RideRecord>(
-        (
-          await sql.query(
-            // One statement per shape (see ./selection, `rides`): each plan uses the route index.
-            // With `after`, a keyset page: (ts, id) past the previous page's last ride.
-            `SELECT ${RIDE_JSON} AS doc FROM ${RIDE_FROM}
-              WHERE r.source = $1 AND r.destination = $2${a.upcomingOnly ? ' AND r.ts > now()' : ''}${a.after ? ' AND (r.ts, r.id) > ($4::timestamptz, $5::bigint)' : ''}
-              ORDER BY r.ts, r.id LIMIT $3`,
-            [a.source, a.destination, a.first ?? PAGE_SIZE_LIMIT, ...(a.after ? cursorValues(rideCursorKey(a.after)) : [])],
-          )
-        ).rows,
-      ),
-  }),
-  ride: readOp('ride', {
-    run: async (sql, a) => firstDoc<RideRecord>((await sql.query(`SELECT ${RIDE_JSON} AS doc FROM ${RIDE_FROM} WHERE r.id = $1`, [a.id])).rows),
-  }),
+  rides: readOp('rides', { run: (sql, a) => selectField<RideRecord[]>(sql, 'rides', a, RECORD_SELECTIONS.Ride) }),
+  ride: readOp('ride', { run: (sql, a) => selectField<RideRecord | null>(sql, 'ride', a, RECORD_SELECTIONS.Ride) }),
   selection: readOp('selection', {
     run: (sql, a) => runSelection(sql, a.fields),
   }),
@@ -332,7 +284,7 @@ export type AnyReadOperation = ReadOperation<unknown, unknown>;
 
 export function readOperation(name: string): AnyReadOperation {
   if (!isReadOp(name)) throw badInput(`unknown read operation ${name}`);
-  return readOperations[name] as AnyReadOperation;
+  return readOperations[name];
 }
 
 /** A catalogue write as the worker drives it, whatever its argument types. */
@@ -340,5 +292,5 @@ export type AnyWriteOperation = WriteOperation<unknown, unknown, unknown>;
 
 export function writeOperation(name: string): AnyWriteOperation {
   if (!isWriteOp(name)) throw badInput(`unknown write operation ${name}`);
-  return writeOperations[name] as unknown as AnyWriteOperation;
+  return writeOperations[name];
 }

@@ -207,18 +207,33 @@ export async function runSelection(sql: Sql, fields: FieldSelection[]): Promise<
   return rows[0].doc as string;
 }
 
-/** The JSON of whole records (as the fixed read operations return them) for a row aliased `t`. */
-export function recordSql(type: 'Ride' | 'User', t: string): string {
-  const user = ['username', 'createdAt'].map((field): FieldSelection => ({ key: field, field }));
-  const area = ['id', 'name'].map((field): FieldSelection => ({ key: field, field }));
-  const ride: FieldSelection[] = [
+/** Whole records, as the catalogue's fixed reads return them (schema/records.ts). */
+const USER_RECORD: FieldSelection[] = ['username', 'createdAt'].map((field) => ({ key: field, field }));
+const AREA_RECORD: FieldSelection[] = ['id', 'name'].map((field) => ({ key: field, field }));
+export const RECORD_SELECTIONS: Record<'Ride' | 'User' | 'Area', FieldSelection[]> = {
+  User: USER_RECORD,
+  Area: AREA_RECORD,
+  Ride: [
     { key: 'id', field: 'id' },
     { key: 'cursor', field: 'cursor' },
-    { key: 'createdBy', field: 'createdBy', select: user },
+    { key: 'createdBy', field: 'createdBy', select: USER_RECORD },
     { key: 'timestamp', field: 'timestamp' },
-    { key: 'source', field: 'source', select: area },
-    { key: 'destination', field: 'destination', select: area },
-    { key: 'riders', field: 'riders', select: user },
-  ];
-  return object(new Statement(), type, t, { key: type, field: type, select: type === 'Ride' ? ride : user }, 1);
+    { key: 'source', field: 'source', select: AREA_RECORD },
+    { key: 'destination', field: 'destination', select: AREA_RECORD },
+    { key: 'riders', field: 'riders', select: USER_RECORD },
+  ],
+};
+
+/** The JSON of a whole record for a row aliased `t`, spliced into the master's own statements. */
+export function recordSql(type: 'Ride' | 'User', t: string): string {
+  return object(new Statement(), type, t, { key: type, field: type, select: RECORD_SELECTIONS[type] }, 1);
+}
+
+/**
+ * One root field of the Query type, with `select` inside, as a value: the catalogue's fixed
+ * reads are selections too, so every read's SQL (filters, orders, pages) is written once.
+ */
+export async function selectField<T>(sql: Sql, field: string, args: Record<string, unknown>, select: FieldSelection[]): Promise<T> {
+  const data = JSON.parse(await runSelection(sql, [{ key: 'v', field, args, select }])) as { v: T };
+  return data.v;
 }
