@@ -14,6 +14,8 @@ import { ScalingTarget } from './scalingTarget';
 import { MutationRateLimit } from './rateLimit';
 import { RpcClient } from './rpcClient';
 import { createRuntime } from './runtimes';
+import { LiveFeed } from './live/liveFeed';
+import { LogFollower } from './live/logFollower';
 import { startServer } from './server';
 import { RideService } from './service';
 
@@ -54,12 +56,17 @@ async function main(): Promise<void> {
     },
     { defaultSize: config.pageSizeDefault, maxSize: config.pageSizeMax },
   );
+  // Live subscriptions: the log as the workers read it, from a window back.
+  const live = new LiveFeed({ historySize: config.liveHistoryChanges, bufferSize: config.liveBufferChanges });
+  const follower = new LogFollower(live, { amqpUrl: config.amqpUrl, streamQueue: names.syncLog, replayWindowMs: config.liveReplayWindowSeconds * 1000, log });
+  await follower.start();
   const server = await startServer({
     config,
     service,
     orchestrator,
     autoscaler,
     metrics,
+    live,
     log,
     dependencies: { rabbitmq: () => rpc.connectedToBroker, zookeeper: () => zk.connected },
   });
@@ -104,6 +111,7 @@ async function main(): Promise<void> {
     view.close();
     zk.close();
     await server.close();
+    await follower.stop();
     await rpc.close();
     process.exit(0);
   };

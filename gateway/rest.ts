@@ -19,6 +19,9 @@ const STATUS: Record<ErrorCode, number> = {
   FORBIDDEN: 403,
   UNAVAILABLE: 503,
   INTERNAL_SERVER_ERROR: 500,
+  // Subscriptions' own; REST never meets them.
+  SNAPSHOT_REQUIRED: 409,
+  SLOW_CONSUMER: 503,
 };
 
 const OLD_TIMESTAMP = /^(\d{2})-(\d{2})-(\d{4}):(\d{2})-(\d{2})-(\d{2})$/;

@@ -27,6 +27,7 @@ import { playgroundRouter } from './playground';
 import { restRouter } from './rest';
 import { requestContextFrom } from './requestHeaders';
 import type { RequestContext, RideService } from './service';
+import type { LiveFeed } from './live/liveFeed';
 import { startSubscriptionServer } from './subscriptionServer';
 
 /** Largest GraphQL request body (HTTP) or websocket message. */
@@ -38,6 +39,8 @@ export interface ServerParts {
   orchestrator: Orchestrator;
   autoscaler: Autoscaler;
   metrics: Metrics;
+  /** Ride changes from the log, for live subscriptions. */
+  live: LiveFeed;
   log: Logger;
   /** Whether the gateway reaches each service right now (for /healthz). */
   dependencies: HealthSources['dependencies'];
@@ -50,7 +53,7 @@ export interface RunningServer {
 
 /** HTTP (GraphQL, /healthz, /livez) and graphql-ws subscriptions on one port. */
 export async function startServer(parts: ServerParts): Promise<RunningServer> {
-  const { config, service, orchestrator, autoscaler, metrics, log } = parts;
+  const { config, service, orchestrator, autoscaler, metrics, live, log } = parts;
   const app = express();
   // API answers are never revalidated: hashing every body for an ETag is wasted work.
   app.disable('etag');
@@ -58,10 +61,10 @@ export async function startServer(parts: ServerParts): Promise<RunningServer> {
   const httpServer = http.createServer(app);
   const accounting = new RequestAccounting({ count: 0 }, metrics);
   const { counter } = accounting;
-  const contextFor = (request: RequestContext): GqlContext => ({ request, service, orchestrator, autoscaler, counter, memo: new Map() });
+  const contextFor = (request: RequestContext): GqlContext => ({ request, service, orchestrator, autoscaler, counter, live, memo: new Map() });
 
   const clusterEvents = clusterEventsPubSub(orchestrator);
-  metrics.openSubscriptions = () => clusterEvents.open;
+  metrics.openSubscriptions = () => clusterEvents.open + live.subscriptions;
   const schema = await buildGatewaySchema(clusterEvents);
   const formatError = makeFormatError(log);
   // Introspection is what explorers, codegen and client devtools read the schema with;

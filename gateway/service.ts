@@ -175,6 +175,10 @@ export class RideService {
     const label = [...new Set(fields.map((f) => f.field))].sort().join('+');
     return this.read(ctx, 'selection', { fields }, label);
   }
+  /** The same with the log position it was read at: where a live subscription's changes start. */
+  selectionAt(ctx: RequestContext, fields: FieldSelection[]) {
+    return this.read(ctx, 'selectionAt', { fields }, 'liveSnapshot');
+  }
   rideCount(ctx: RequestContext) {
     return this.read(ctx, 'rideCount', {});
   }

@@ -46,6 +46,9 @@ const envSchema = z.object({
   MAX_QUERY_TOKENS: intFromEnv(10_000, 100),
   MAX_SUBSCRIPTIONS_PER_CONNECTION: intFromEnv(100, 1),
   MAX_SUBSCRIPTIONS_PER_ADDRESS: intFromEnv(1000, 1),
+  LIVE_HISTORY_CHANGES: intFromEnv(100_000, 1),
+  LIVE_BUFFER_CHANGES: intFromEnv(1000, 1),
+  LIVE_REPLAY_WINDOW_SECONDS: intFromEnv(900, 0),
   MIN_SEQ_LOOKAHEAD: intFromEnv(10_000, 0),
   IDEMPOTENCY_WINDOW_SECONDS: intFromEnv(86_400, 1),
   MAX_POSITION_WAITS: intFromEnv(256, 1),
@@ -103,6 +106,12 @@ export interface Config {
   /** Open graphql-ws operations per socket and per client address. */
   maxSubscriptionsPerConnection: number;
   maxSubscriptionsPerAddress: number;
+  /** Ride changes a gateway keeps for live subscriptions to resume from (`afterSeq`). */
+  liveHistoryChanges: number;
+  /** Changes one live subscription may have waiting before it ends with SLOW_CONSUMER. */
+  liveBufferChanges: number;
+  /** How far back a starting gateway reads the log, so subscriptions resume across its restart. */
+  liveReplayWindowSeconds: number;
   /** How far past the newest known seq an X-DBaaS-Min-Seq may be (farther: BAD_USER_INPUT at once). */
   minSeqLookahead: number;
   /** Reads waiting at once for a client-named position the gateway has not seen. */
@@ -178,6 +187,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxQueryTokens: e.MAX_QUERY_TOKENS,
     maxSubscriptionsPerConnection: e.MAX_SUBSCRIPTIONS_PER_CONNECTION,
     maxSubscriptionsPerAddress: e.MAX_SUBSCRIPTIONS_PER_ADDRESS,
+    liveHistoryChanges: e.LIVE_HISTORY_CHANGES,
+    liveBufferChanges: e.LIVE_BUFFER_CHANGES,
+    liveReplayWindowSeconds: e.LIVE_REPLAY_WINDOW_SECONDS,
     minSeqLookahead: e.MIN_SEQ_LOOKAHEAD,
     maxPositionWaits: e.MAX_POSITION_WAITS,
     idempotencyWindowSeconds: e.IDEMPOTENCY_WINDOW_SECONDS,

@@ -32,6 +32,8 @@ export const readCatalogue = {
   ride: returning<RideRecord | null>()(queryFieldArgs.ride),
   /** A client's whole GraphQL selection in one statement; the result is the `data` object as JSON text. */
   selection: returning<string>()(selectionArgsSchema),
+  /** The same, with the log position it was read at (one statement, one snapshot): what live subscriptions start from. */
+  selectionAt: returning<{ seq: number; data: string }>()(selectionArgsSchema),
   rideCount: returning<number>()(z.object({})),
 };
 

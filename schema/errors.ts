@@ -2,7 +2,17 @@
  * The error codes of docs/contract.md section 3.3. Every failure that reaches a client is one of these;
  * anything else is reported as INTERNAL_SERVER_ERROR without details.
  */
-export const ERROR_CODES = ['BAD_USER_INPUT', 'NOT_FOUND', 'CONFLICT', 'FORBIDDEN', 'UNAVAILABLE', 'INTERNAL_SERVER_ERROR'] as const;
+export const ERROR_CODES = [
+  'BAD_USER_INPUT',
+  'NOT_FOUND',
+  'CONFLICT',
+  'FORBIDDEN',
+  'UNAVAILABLE',
+  'INTERNAL_SERVER_ERROR',
+  // Live subscriptions only: start from a new snapshot / resubscribe with the afterSeq given.
+  'SNAPSHOT_REQUIRED',
+  'SLOW_CONSUMER',
+] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
 export class DbaasError extends Error {

@@ -1,6 +1,18 @@
 import 'reflect-metadata';
 import { Field, GraphQLISODateTime, Int, ObjectType, registerEnumType } from 'type-graphql';
-import type { AreaRecord, ClusterEventRecord, ClusterEventTypeName, ClusterRecord, RideRecord, ScalingModeName, UserRecord, WorkerRecord, WorkerRoleName } from './records';
+import type {
+  AreaRecord,
+  ClusterEventRecord,
+  ClusterEventTypeName,
+  ClusterRecord,
+  RideChangeRecord,
+  RideRecord,
+  ScalingModeName,
+  UserRecord,
+  WorkerRecord,
+  WorkerRoleName,
+} from './records';
+import { RIDE_CHANGE_TYPES, type RideChangeTypeName } from './live';
 import { WORKER_ROLES } from './records';
 
 /**
@@ -147,4 +159,30 @@ export class ClusterEvent implements ClusterEventRecord {
   })
   reason?: string | null;
   @Field(() => String, { nullable: true, description: 'ORCHESTRATOR_ELECTED: the gateway that orchestrates now; null otherwise.' }) gatewayId?: string | null;
+}
+
+export const RideChangeType = Object.fromEntries(RIDE_CHANGE_TYPES.map((t) => [t, t])) as { [T in RideChangeTypeName]: T };
+registerEnumType(RideChangeType, {
+  name: 'RideChangeType',
+  description: 'What a live ride message says.',
+  valuesConfig: {
+    SNAPSHOT: { description: 'The first message when subscribing without `afterSeq`: the current rides (`rides`) as of `seq`. Every later message is a change after it.' },
+    RIDE_CREATED: { description: '`createRide` made the ride (`ride`).' },
+    RIDE_JOINED: { description: '`joinRide` added `rider` to the ride (`ride`, as it stands after the join). A repeated join is reported again.' },
+    RIDE_DELETED: { description: '`deleteRide`, or `deleteUser` of its creator, deleted the ride (`rideId`; `ride` is null).' },
+  },
+});
+
+@ObjectType({
+  description:
+    'A message of a live ride subscription, read from the durable log: a SNAPSHOT first (unless resuming with `afterSeq`), then every change after it, in `seq` order, each once. Keep the last `seq`: subscribing again with `afterSeq` set to it misses nothing and repeats nothing.',
+})
+export class RideChange implements RideChangeRecord {
+  @Field(() => RideChangeType, { description: 'What happened.' }) type!: RideChangeTypeName;
+  @Field(() => Int, { description: "The change's log position (its write's `X-DBaaS-Seq`); for a SNAPSHOT, the position it was read at." }) seq!: number;
+  @Field(() => GraphQLISODateTime, { description: 'When the gateway read the change from the log (UTC).' }) at!: string;
+  @Field(() => Int, { nullable: true, description: 'The ride changed; null for a SNAPSHOT.' }) rideId!: number | null;
+  @Field(() => Ride, { nullable: true, description: 'The ride as this change left it; null for RIDE_DELETED and SNAPSHOT.' }) ride!: RideRecord | null;
+  @Field(() => User, { nullable: true, description: 'RIDE_JOINED: the user who joined; null otherwise.' }) rider!: UserRecord | null;
+  @Field(() => [Ride], { nullable: true, description: 'SNAPSHOT: the rides as of `seq` (the first page, by timestamp then id); null otherwise.' }) rides!: RideRecord[] | null;
 }

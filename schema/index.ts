@@ -11,3 +11,5 @@ export * from './values';
 export * from './catalogue';
 export * from './selection';
 export * from './areas';
+export * from './logRules';
+export * from './live';

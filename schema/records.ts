@@ -1,3 +1,5 @@
+import type { RideChangeTypeName } from './live';
+
 /** The shapes that reads and writes return, as JSON crosses the queues. Times are ISO-8601 UTC. */
 export interface AreaRecord {
   id: number;
@@ -23,6 +25,21 @@ export interface RideRecord {
 export interface UserRidesRecord {
   created: RideRecord[];
   joined: RideRecord[];
+}
+
+/** A live subscription's message (schema/live.ts): a snapshot, or one change read from the log. */
+export interface RideChangeRecord {
+  type: RideChangeTypeName;
+  /** The log position: of the change, or the one the snapshot was read at. */
+  seq: number;
+  at: string;
+  rideId: number | null;
+  /** The ride as the change left it; null when deleted, and for snapshots. */
+  ride: RideRecord | null;
+  /** RIDE_JOINED: who joined. */
+  rider: UserRecord | null;
+  /** SNAPSHOT: the rides as of `seq`. */
+  rides: RideRecord[] | null;
 }
 
 /** What a worker does in the cluster: the one list (ZooKeeper records, GraphQL's enum and the metrics derive from it). */

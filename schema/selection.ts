@@ -38,3 +38,20 @@ export const selectionArgsSchema = z.object({ fields: z.array(fieldSelectionSche
 
 /** Nesting a slave builds; the gateway sends deeper documents down the resolver path. */
 export const MAX_SELECTION_DEPTH = 16;
+
+/** Whole records, as the catalogue's reads return them (./records): the selections a worker builds them with, and what live snapshots select. */
+const USER_RECORD: FieldSelection[] = ['username', 'createdAt'].map((field) => ({ key: field, field }));
+const AREA_RECORD: FieldSelection[] = ['id', 'name'].map((field) => ({ key: field, field }));
+export const RECORD_SELECTIONS: Record<'Ride' | 'User' | 'Area', FieldSelection[]> = {
+  User: USER_RECORD,
+  Area: AREA_RECORD,
+  Ride: [
+    { key: 'id', field: 'id' },
+    { key: 'cursor', field: 'cursor' },
+    { key: 'createdBy', field: 'createdBy', select: USER_RECORD },
+    { key: 'timestamp', field: 'timestamp' },
+    { key: 'source', field: 'source', select: AREA_RECORD },
+    { key: 'destination', field: 'destination', select: AREA_RECORD },
+    { key: 'riders', field: 'riders', select: USER_RECORD },
+  ],
+};

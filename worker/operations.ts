@@ -5,8 +5,12 @@ import {
   DbaasError,
   isReadOp,
   isWriteOp,
+  loggedDeleteRideSchema,
+  loggedDeleteUserSchema,
+  MAX_LOGGED_RIDES,
   notFound,
   readCatalogue,
+  RECORD_SELECTIONS,
   rideCursor,
   writeCatalogue,
   type AreaRecord,
@@ -19,7 +23,7 @@ import {
   type WriteParsedArgs,
   type WriteResult,
 } from '../schema';
-import { RECORD_SELECTIONS, recordSql, runSelection, selectField } from './selectionSql';
+import { recordSql, runSelection, runSelectionAt, selectField } from './selectionSql';
 import type { Sql } from './sql';
 
 /**
@@ -69,6 +73,9 @@ export const readOperations = {
   ride: readOp('ride', { run: (sql, a) => selectField<RideRecord | null>(sql, 'ride', a, RECORD_SELECTIONS.Ride) }),
   selection: readOp('selection', {
     run: (sql, a) => runSelection(sql, a.fields),
+  }),
+  selectionAt: readOp('selectionAt', {
+    run: (sql, a) => runSelectionAt(sql, a.fields),
   }),
   rideCount: readOp('rideCount', {
     run: async (sql) => Number((await sql.query(`SELECT count(*) AS n FROM rides`)).rows[0].n),
@@ -123,11 +130,6 @@ const writeOp = <N extends WriteOpName, Resolved>(
 async function requireUser(sql: Sql, username: string): Promise<void> {
   const { rowCount } = await sql.query(`SELECT 1 FROM users WHERE username = $1`, [username]);
   if (!rowCount) throw notFound(`user ${username} does not exist`);
-}
-
-async function requireRide(sql: Sql, rideId: number): Promise<void> {
-  const { rowCount } = await sql.query(`SELECT 1 FROM rides WHERE id = $1`, [rideId]);
-  if (!rowCount) throw notFound(`ride ${rideId} does not exist`);
 }
 
 async function readRide(sql: Sql, id: number): Promise<RideRecord> {
@@ -204,9 +206,13 @@ export const writeOperations = {
     },
   }),
   deleteUser: writeOp('deleteUser', {
+    // The rides that go with the user, for the log's readers (schema/live.ts).
     resolve: async (sql, a) => {
       await requireUser(sql, a.username);
-      return { resolved: a, result: true };
+      const { rows } = await sql.query(`SELECT id, source, destination FROM rides WHERE created_by = $1 ORDER BY id LIMIT $2`, [a.username, MAX_LOGGED_RIDES + 1]);
+      const rides = rows.slice(0, MAX_LOGGED_RIDES).map((r) => ({ id: Number(r.id), source: r.source as number, destination: r.destination as number }));
+      const resolved = { username: a.username, rides, more: rows.length > MAX_LOGGED_RIDES } satisfies z.input<typeof loggedDeleteUserSchema>;
+      return { resolved, result: true };
     },
     // Rides and memberships go with the user (ON DELETE CASCADE).
     apply: async (sql, r) => {
@@ -258,9 +264,12 @@ export const writeOperations = {
     result: (sql, r) => readRide(sql, r.rideId),
   }),
   deleteRide: writeOp('deleteRide', {
+    // The route goes into the log for its readers: once applied, the ride is gone.
     resolve: async (sql, a) => {
-      await requireRide(sql, a.rideId);
-      return { resolved: a, result: true };
+      const { rows } = await sql.query(`SELECT source, destination FROM rides WHERE id = $1`, [a.rideId]);
+      if (!rows.length) throw notFound(`ride ${a.rideId} does not exist`);
+      const resolved = { rideId: a.rideId, source: rows[0].source as number, destination: rows[0].destination as number } satisfies z.input<typeof loggedDeleteRideSchema>;
+      return { resolved, result: true };
     },
     apply: async (sql, r) => {
       await sql.query(`DELETE FROM rides WHERE id = $1`, [r.rideId]);

@@ -1,5 +1,5 @@
 import type { Pool } from 'pg';
-import { type LogEntry, type WriteEntry } from '../schema';
+import { entryVerdict, type LogEntry, type WriteEntry } from '../schema';
 import { type Sql } from './sql';
 import { textArray, writeOperation } from './operations';
 import { type Logger } from '../platform';
@@ -84,11 +84,10 @@ export class Replica {
         markers.push(entry.markerId);
         continue;
       }
-      // A fenced-off master's late entries, or entries applied before a restart.
-      if (entry.epoch < next.epoch || entry.seq <= next.appliedSeq) continue;
-      if (entry.seq !== next.appliedSeq + 1) {
-        throw new LogGapError(`log gap: applied ${next.appliedSeq}, next entry is ${entry.seq}`);
-      }
+      // A fenced-off master's late entries, or entries applied before a restart, are skipped.
+      const verdict = entryVerdict(next, entry);
+      if (verdict === 'skip') continue;
+      if (verdict === 'gap') throw new LogGapError(`log gap: applied ${next.appliedSeq}, next entry is ${entry.seq}`);
       writes.push(entry);
       next.appliedSeq = entry.seq;
       next.epoch = Math.max(next.epoch, entry.epoch);

@@ -9,6 +9,7 @@ import {
   queryFieldArgs,
   rideCursorKey,
   type FieldSelection,
+  RECORD_SELECTIONS,
   type ListFieldName,
   type QueryFieldName,
 } from '../schema';
@@ -193,11 +194,21 @@ function fieldSql(s: Statement, type: ObjectTypeName, t: string, f: FieldSelecti
   return build(s, t, f, depth);
 }
 
-/** The statement that answers `fields` of the Query type, as one JSON text column `doc`. */
-export function selectionStatement(fields: FieldSelection[]): { text: string; values: unknown[] } {
+/**
+ * The statement that answers `fields` of the Query type, as one JSON text column `doc`;
+ * `withSeq` adds the replica's applied seq, from the same snapshot as the data.
+ */
+export function selectionStatement(fields: FieldSelection[], withSeq = false): { text: string; values: unknown[] } {
   const s = new Statement();
   const root = object(s, 'Query', '', { key: 'data', field: 'data', select: fields }, 0);
-  return { text: `SELECT ${root}::text AS doc`, values: s.values };
+  return { text: `SELECT ${withSeq ? '(SELECT applied_seq FROM _dbaas_state) AS seq, ' : ''}${root}::text AS doc`, values: s.values };
+}
+
+/** Runs a selection; the result is the `data` object as JSON text and the seq it was read at. */
+export async function runSelectionAt(sql: Sql, fields: FieldSelection[]): Promise<{ seq: number; data: string }> {
+  const { text, values } = selectionStatement(fields, true);
+  const { rows } = await sql.query(text, values);
+  return { seq: Number(rows[0].seq), data: rows[0].doc as string };
 }
 
 /** Runs a selection; the result is the `data` object as JSON text. */
@@ -206,23 +217,6 @@ export async function runSelection(sql: Sql, fields: FieldSelection[]): Promise<
   const { rows } = await sql.query(text, values);
   return rows[0].doc as string;
 }
-
-/** Whole records, as the catalogue's fixed reads return them (schema/records.ts). */
-const USER_RECORD: FieldSelection[] = ['username', 'createdAt'].map((field) => ({ key: field, field }));
-const AREA_RECORD: FieldSelection[] = ['id', 'name'].map((field) => ({ key: field, field }));
-export const RECORD_SELECTIONS: Record<'Ride' | 'User' | 'Area', FieldSelection[]> = {
-  User: USER_RECORD,
-  Area: AREA_RECORD,
-  Ride: [
-    { key: 'id', field: 'id' },
-    { key: 'cursor', field: 'cursor' },
-    { key: 'createdBy', field: 'createdBy', select: USER_RECORD },
-    { key: 'timestamp', field: 'timestamp' },
-    { key: 'source', field: 'source', select: AREA_RECORD },
-    { key: 'destination', field: 'destination', select: AREA_RECORD },
-    { key: 'riders', field: 'riders', select: USER_RECORD },
-  ],
-};
 
 /** The JSON of a whole record for a row aliased `t`, spliced into the master's own statements. */
 export function recordSql(type: 'Ride' | 'User', t: string): string {

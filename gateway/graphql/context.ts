@@ -1,4 +1,5 @@
 import type { Autoscaler } from '../autoscaler';
+import type { LiveFeed } from '../live/liveFeed';
 import type { Orchestrator } from '../orchestrator';
 import type { RequestCounter } from '../requestAccounting';
 import type { RequestContext, RideService } from '../service';
@@ -10,6 +11,8 @@ export interface GqlContext {
   autoscaler: Autoscaler;
   orchestrator: Orchestrator;
   counter: RequestCounter;
+  /** Ride changes read from the log, for live subscriptions. */
+  live: LiveFeed;
   /** Per-request memo, so sibling fields share one RPC. */
   memo: Map<string, Promise<unknown>>;
 }

@@ -1,13 +1,15 @@
 import type { EventEmitter } from 'node:events';
 import { Arg, Ctx, FieldResolver, GraphQLISODateTime, Int, Mutation, Query, Resolver, Root, Subscription, type PubSub } from 'type-graphql';
-import { Area, Cluster, ClusterEvent, ClusterEventType, Ride, User, Worker } from '../../schema/graphql';
+import { Area, Cluster, ClusterEvent, ClusterEventType, Ride, RideChange, User, Worker } from '../../schema/graphql';
 import {
   badInput,
+  DbaasError,
   parseArgs,
   rideCursorKey,
   rideCursorSchema,
   type ClusterEventRecord,
   type ClusterRecord,
+  type RideChangeRecord,
   type RideRecord,
   type UserRecord,
   type UserRidesRecord,
@@ -16,6 +18,7 @@ import { requireAdmin } from '../errors';
 import type { GqlContext } from './context';
 import { EventFanOut } from './eventFanOut';
 import { pageSize } from '../pages';
+import { routeMessages, type LiveMessage } from '../live/liveMessages';
 
 function clusterOf(c: GqlContext): ClusterRecord {
   const master = c.orchestrator.master();
@@ -297,6 +300,22 @@ export class SubscriptionResolver {
     @Arg('types', () => [ClusterEventType], { nullable: true, description: 'Only events of these types; null or empty for all.' }) _types?: ClusterEventType[],
   ): ClusterEventRecord {
     return event;
+  }
+
+  @Subscription(() => RideChange, {
+    description:
+      "Live changes of one route's rides, read from the durable log: first a SNAPSHOT of its upcoming rides as of a seq, then every RIDE_CREATED, RIDE_JOINED and RIDE_DELETED after that seq, in seq order, each once. With `afterSeq` (the last `seq` you saw), no snapshot: every change after it, then live — across reconnects, gateway restarts and failovers. SNAPSHOT_REQUIRED when the gateway no longer keeps the changes after `afterSeq` (LIVE_HISTORY_CHANGES); SLOW_CONSUMER, with the seq to resume after, when a client stops reading.",
+    subscribe: ({ args, context }) => routeMessages(context as GqlContext, args),
+  })
+  rides(
+    @Root() message: LiveMessage,
+    @Arg('source', () => Int, { description: 'The area the rides start from.' }) _source: number,
+    @Arg('destination', () => Int, { description: 'The area they go to.' }) _destination: number,
+    @Arg('afterSeq', () => Int, { nullable: true, description: 'Resume after this seq (a `seq` this subscription sent) instead of starting from a snapshot.' })
+    _afterSeq?: number | null,
+  ): RideChangeRecord {
+    if (message instanceof DbaasError) throw message;
+    return message;
   }
 }
 

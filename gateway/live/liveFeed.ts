@@ -1,0 +1,185 @@
+import { DbaasError, type RideChangeRecord } from '../../schema';
+
+/** A change as the feed keeps it: the record and the subscription keys it concerns. */
+export interface LiveChange extends RideChangeRecord {
+  keys: readonly string[];
+}
+
+export const routeKey = (source: number, destination: number) => `route:${source}:${destination}`;
+export const rideKey = (id: number) => `ride:${id}`;
+export const userKey = (username: string) => `user:${username}`;
+
+export interface LiveFeedSettings {
+  /** Changes kept for resuming subscriptions (`afterSeq`); older ones need a new snapshot. */
+  historySize: number;
+  /** Changes one subscription may have waiting before it ends (SLOW_CONSUMER). */
+  bufferSize: number;
+}
+
+/** The client must start over from a new snapshot: the changes after its seq are no longer known here. */
+export const snapshotRequired = (message: string) => new DbaasError('SNAPSHOT_REQUIRED', message);
+
+interface Subscriber {
+  key: string;
+  /** Changes up to this seq were handed out (or are in the snapshot); null until started. */
+  after: number | null;
+  /** The feed's head when the subscriber registered: changes up to it are in the history. */
+  registeredAt: number;
+  buffer: LiveChange[];
+  wake: (() => void) | null;
+  ended: DbaasError | true | null;
+}
+
+/**
+ * The ride changes read from the log (gateway/live/logFollower.ts), kept for a while and
+ * handed to subscriptions by key (a route, a ride, a user): every change after a seq, in
+ * seq order, exactly once. Each subscription has its own bounded buffer, so one that
+ * stops reading ends (SLOW_CONSUMER, with the seq to resume from) instead of holding
+ * memory or slowing the others. One pass per change over the subscribers of its keys: no
+ * query per subscriber.
+ */
+export class LiveFeed {
+  private readonly history: LiveChange[] = [];
+  /** Every entry with a seq from here on has been read; null before the first one. */
+  private coveredFrom: number | null = null;
+  private head = 0;
+  private readonly byKey = new Map<string, Set<Subscriber>>();
+
+  constructor(private readonly settings: LiveFeedSettings) {}
+
+  get headSeq(): number {
+    return this.head;
+  }
+
+  /** Seq of the oldest change a subscription can resume after, or null before any entry was read. */
+  get oldestResumable(): number | null {
+    return this.coveredFrom === null ? null : this.coveredFrom - 1;
+  }
+
+  get subscriptions(): number {
+    let n = 0;
+    for (const set of this.byKey.values()) n += set.size;
+    return n;
+  }
+
+  /** The follower read the log from `seq` on, with nothing known before (a start, or a gap). */
+  restartAt(seq: number): void {
+    this.history.length = 0;
+    this.coveredFrom = seq;
+    this.head = seq - 1;
+    this.endAll(snapshotRequired(`the log was read again from seq ${seq}; start from a new snapshot`));
+  }
+
+  /** The follower read every entry up to `seq`; `changes` are the ride changes among them, in seq order. */
+  advance(seq: number, changes: readonly LiveChange[]): void {
+    this.coveredFrom ??= changes[0]?.seq ?? seq;
+    this.head = Math.max(this.head, seq);
+    for (const change of changes) {
+      this.history.push(change);
+      for (const key of change.keys) for (const s of this.byKey.get(key) ?? []) this.offer(s, change);
+    }
+    const excess = this.history.length - this.settings.historySize;
+    if (excess > 0) {
+      const dropped = this.history.splice(0, excess);
+      this.coveredFrom = dropped[dropped.length - 1].seq + 1;
+    }
+  }
+
+  /** Every subscription ends: the data changed in a way changes cannot describe (clearDatabase). */
+  endAll(error: DbaasError): void {
+    for (const set of this.byKey.values()) for (const s of set) this.end(s, error);
+  }
+
+  /**
+   * A subscription to `key`. With `after`, it yields the changes after that seq (from the
+   * history, then live); SNAPSHOT_REQUIRED if the history no longer reaches back to it.
+   * Without, it yields nothing until `start(snapshotSeq)`, buffering live changes meanwhile.
+   */
+  subscribe(key: string, after?: number): LiveSubscription {
+    const s: Subscriber = { key, after: null, registeredAt: this.head, buffer: [], wake: null, ended: null };
+    const set = this.byKey.get(key) ?? new Set();
+    set.add(s);
+    this.byKey.set(key, set);
+    const subscription = new LiveSubscription(this, s);
+    if (after !== undefined) this.start(s, after);
+    return subscription;
+  }
+
+  /** @internal LiveSubscription's: hand out the changes after `after`, from the history first. */
+  start(s: Subscriber, after: number): void {
+    const oldest = this.oldestResumable;
+    if (after < this.head && (oldest === null || after < oldest)) {
+      this.end(s, snapshotRequired(`changes after seq ${after} are no longer kept here (the oldest is after seq ${oldest ?? this.head}); start from a new snapshot`));
+      return;
+    }
+    const live = s.buffer;
+    s.buffer = this.history.filter((c) => c.seq > after && c.seq <= s.registeredAt && c.keys.includes(s.key));
+    s.after = after;
+    for (const change of live) this.offer(s, change);
+    s.wake?.();
+  }
+
+  private offer(s: Subscriber, change: LiveChange): void {
+    if (s.ended) return;
+    if (s.after !== null && change.seq <= s.after) return;
+    if (s.buffer.length >= this.settings.bufferSize) {
+      const resumeAfter = s.after ?? 0;
+      this.end(s, new DbaasError('SLOW_CONSUMER', `this subscription fell ${s.buffer.length} changes behind (LIVE_BUFFER_CHANGES); subscribe again with afterSeq: ${resumeAfter}`));
+      return;
+    }
+    s.buffer.push(change);
+    s.wake?.();
+  }
+
+  /** @internal */
+  next(s: Subscriber): LiveChange | undefined {
+    if (s.after === null) return undefined;
+    const change = s.buffer.shift();
+    if (change) s.after = change.seq;
+    return change;
+  }
+
+  /** @internal */
+  end(s: Subscriber, reason: DbaasError | true): void {
+    if (s.ended) return;
+    s.ended = reason;
+    s.buffer.length = 0;
+    const set = this.byKey.get(s.key);
+    set?.delete(s);
+    if (set?.size === 0) this.byKey.delete(s.key);
+    s.wake?.();
+  }
+}
+
+/** One subscription's changes, as an async iterator (what graphql-ws pulls from). */
+export class LiveSubscription implements AsyncIterableIterator<LiveChange> {
+  constructor(
+    private readonly feed: LiveFeed,
+    private readonly s: Subscriber,
+  ) {}
+
+  /** Starts a subscription made without `after` once its snapshot, as of `seq`, is out. */
+  startAfter(seq: number): void {
+    if (!this.s.ended) this.feed.start(this.s, seq);
+  }
+
+  async next(): Promise<IteratorResult<LiveChange>> {
+    for (;;) {
+      if (this.s.ended instanceof DbaasError) throw this.s.ended;
+      if (this.s.ended) return { done: true, value: undefined };
+      const change = this.feed.next(this.s);
+      if (change) return { done: false, value: change };
+      await new Promise<void>((resolve) => (this.s.wake = resolve));
+      this.s.wake = null;
+    }
+  }
+
+  async return(): Promise<IteratorResult<LiveChange>> {
+    this.feed.end(this.s, true);
+    return { done: true, value: undefined };
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+}

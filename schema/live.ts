@@ -1,0 +1,23 @@
+import { z } from 'zod';
+import { areaIdSchema, rideIdSchema, usernameSchema } from './values';
+
+/**
+ * Live data: what the log must say for a reader of it (the gateway's live feed) to know
+ * which rides a write changed, beyond the arguments the replicas need. The master puts
+ * these into the resolved arguments of the writes that delete rides (the rides are gone
+ * once applied, so their routes cannot be looked up afterwards); creates and joins carry
+ * the whole ride in their results.
+ */
+export const loggedDeleteRideSchema = z.object({ rideId: rideIdSchema, source: areaIdSchema, destination: areaIdSchema });
+
+/** Rides a deleted user created, at most this many in the entry; more ends every live subscription. */
+export const MAX_LOGGED_RIDES = 10_000;
+export const loggedDeleteUserSchema = z.object({
+  username: usernameSchema,
+  rides: z.array(z.object({ id: rideIdSchema, source: areaIdSchema, destination: areaIdSchema })).max(MAX_LOGGED_RIDES),
+  /** True when the user had more rides than the entry lists. */
+  more: z.boolean(),
+});
+
+export const RIDE_CHANGE_TYPES = ['SNAPSHOT', 'RIDE_CREATED', 'RIDE_JOINED', 'RIDE_DELETED'] as const;
+export type RideChangeTypeName = (typeof RIDE_CHANGE_TYPES)[number];

@@ -1,0 +1,190 @@
+import { createClient, type Client } from 'graphql-ws';
+import WebSocket from 'ws';
+import { PASSWORD, TestCluster, waitUntil } from './support/cluster';
+
+// Live rides from the log (issue 15): a route's changes, in seq order, exactly once,
+// resumable with afterSeq across disconnects, a master crash and a gateway restart.
+let cluster: TestCluster;
+beforeAll(async () => {
+  cluster = await TestCluster.start({ LIVE_BUFFER_CHANGES: '20', LIVE_HISTORY_CHANGES: '1000', MUTATIONS_PER_MINUTE_PER_IP: '0' });
+  await cluster.data(
+    'mutation { a: createUser(username: "driver", password: $p) { username } b: createUser(username: "rider", password: $p) { username } }'.replace(
+      /\$p/g,
+      JSON.stringify(PASSWORD),
+    ),
+  );
+});
+afterAll(async () => {
+  await cluster?.stop();
+});
+
+interface Change {
+  type: string;
+  seq: number;
+  at: string;
+  rideId: number | null;
+  ride: { id: number; timestamp: string; createdBy: { username: string }; riders: Array<{ username: string }> } | null;
+  rider: { username: string } | null;
+  rides: Array<{ id: number }> | null;
+}
+const SELECTION = 'type seq at rideId ride { id timestamp createdBy { username } riders { username } } rider { username } rides { id }';
+
+/** A subscription to a route's rides that records what arrives. */
+class Watcher {
+  readonly changes: Change[] = [];
+  readonly errors: Array<{ message: string; extensions?: { code?: string } }> = [];
+  completed = false;
+  private readonly client: Client;
+
+  constructor(url: string, source: number, destination: number, afterSeq?: number) {
+    this.client = createClient({ url: url.replace(/^http/, 'ws') + '/graphql', webSocketImpl: WebSocket, retryAttempts: 0 });
+    this.client.subscribe<{ rides: Change }>(
+      {
+        query: `subscription($s: Int!, $d: Int!, $after: Int) { rides(source: $s, destination: $d, afterSeq: $after) { ${SELECTION} } }`,
+        variables: { s: source, d: destination, after: afterSeq ?? null },
+      },
+      {
+        next: (msg) => {
+          if (msg.errors) this.errors.push(...(msg.errors as Watcher['errors']));
+          if (msg.data?.rides) this.changes.push(msg.data.rides);
+        },
+        error: (err) => this.errors.push({ message: String(err instanceof Error ? err.message : JSON.stringify(err)) }),
+        complete: () => (this.completed = true),
+      },
+    );
+  }
+
+  get lastSeq(): number {
+    return this.changes[this.changes.length - 1].seq;
+  }
+
+  async until(n: number): Promise<Change[]> {
+    return waitUntil(`${n} changes (have ${this.changes.length})`, async () => (this.changes.length >= n ? this.changes : undefined), 30_000);
+  }
+
+  async close(): Promise<void> {
+    await this.client.dispose();
+  }
+}
+
+const createRide = async (source: number, destination: number, day: number) => {
+  const res = await cluster.gql<{ createRide: { id: number } }>(
+    `mutation { createRide(createdBy: "driver", timestamp: "2040-01-${String(day).padStart(2, '0')}T00:00:00Z", source: ${source}, destination: ${destination}) { id } }`,
+  );
+  if (res.errors) throw new Error(JSON.stringify(res.errors));
+  return { id: res.data!.createRide.id, seq: Number(res.headers.get('x-dbaas-seq')) };
+};
+
+describe('live rides', () => {
+  it("sends the route's snapshot, then exactly its changes in seq order, with the fields selected", async () => {
+    const before = await createRide(21, 22, 1);
+    const w = new Watcher(cluster.url, 21, 22);
+    const [snapshot] = await w.until(1);
+    expect(snapshot).toMatchObject({ type: 'SNAPSHOT', rideId: null, ride: null, rides: [{ id: before.id }] });
+    expect(snapshot.seq).toBeGreaterThanOrEqual(before.seq);
+
+    const a = await createRide(21, 22, 2);
+    await createRide(23, 24, 2); // another route
+    const b = await createRide(21, 22, 3);
+    const join = await cluster.gql('mutation { joinRide(rideId: ' + a.id + ', username: "rider") { id } }');
+    const del = await cluster.gql('mutation { deleteRide(rideId: ' + b.id + ') }');
+    const changes = (await w.until(5)).slice(1);
+    await new Promise((r) => setTimeout(r, 300)); // nothing else arrives
+    expect(w.changes).toHaveLength(5);
+    expect(changes.map((c) => [c.type, c.rideId])).toEqual([
+      ['RIDE_CREATED', a.id],
+      ['RIDE_CREATED', b.id],
+      ['RIDE_JOINED', a.id],
+      ['RIDE_DELETED', b.id],
+    ]);
+    expect(changes.map((c) => c.seq)).toEqual([a.seq, b.seq, Number(join.headers.get('x-dbaas-seq')), Number(del.headers.get('x-dbaas-seq'))]);
+    expect(changes[0].ride).toEqual({ id: a.id, timestamp: '2040-01-02T00:00:00.000Z', createdBy: { username: 'driver' }, riders: [] });
+    expect(changes[2]).toMatchObject({ rider: { username: 'rider' }, ride: { riders: [{ username: 'rider' }] } });
+    expect(changes[3].ride).toBeNull();
+    for (const c of changes) expect(new Date(c.at).toISOString()).toBe(c.at);
+    await w.close();
+  });
+
+  it('resumes with afterSeq: exactly the changes missed while away, then live ones', async () => {
+    const w = new Watcher(cluster.url, 25, 26);
+    await w.until(1);
+    const first = await createRide(25, 26, 1);
+    await w.until(2);
+    await w.close();
+    const missed: number[] = [];
+    for (let i = 0; i < 100; i++) missed.push((await createRide(25, 26, 1 + (i % 28))).seq);
+    const again = new Watcher(cluster.url, 25, 26, first.seq);
+    await again.until(100);
+    const live = await createRide(25, 26, 5);
+    await again.until(101);
+    expect(again.changes.map((c) => c.seq)).toEqual([...missed, live.seq]);
+    expect(again.changes.every((c) => c.type === 'RIDE_CREATED')).toBe(true);
+    await again.close();
+  });
+
+  it('resumes across a master crash and a gateway restart without a gap or a repeat', async () => {
+    const w = new Watcher(cluster.url, 27, 28);
+    await w.until(1);
+    const seqs = [(await createRide(27, 28, 1)).seq];
+    await w.until(2);
+    await cluster.admin('mutation { crashMaster { id } }');
+    for (let i = 0; i < 5; i++) seqs.push((await waitUntil('a write after the crash', async () => createRide(27, 28, 2 + i).catch(() => undefined))).seq);
+    await w.until(7);
+    const seen = w.lastSeq;
+    await w.close();
+    await cluster.crashAndRestartGateway();
+    for (let i = 0; i < 5; i++) seqs.push((await createRide(27, 28, 10 + i)).seq);
+    const again = new Watcher(cluster.url, 27, 28, seen);
+    await again.until(5);
+    expect([...w.changes.slice(1), ...again.changes].map((c) => c.seq)).toEqual(seqs);
+    await again.close();
+  });
+
+  it('ends a subscriber that stops reading with SLOW_CONSUMER while a fast one on the same gateway keeps receiving', async () => {
+    // A raw socket that subscribes with a large selection, then stops reading.
+    const slowSocket = new WebSocket(cluster.url.replace(/^http/, 'ws') + '/graphql', 'graphql-transport-ws');
+    const received: string[] = [];
+    slowSocket.on('message', (d: Buffer) => received.push(d.toString()));
+    await new Promise((r) => slowSocket.once('open', r));
+    slowSocket.send(JSON.stringify({ type: 'connection_init' }));
+    await waitUntil('ack', async () => received.some((m) => m.includes('connection_ack')));
+    const big = Array.from(
+      { length: 25 },
+      (_, i) => `r${i}: ride { id timestamp createdBy { username createdAt } source { id name } destination { id name } riders { username createdAt } }`,
+    ).join(' ');
+    slowSocket.send(JSON.stringify({ id: 'slow', type: 'subscribe', payload: { query: `subscription { rides(source: 29, destination: 30, afterSeq: 0) { seq ${big} } }` } }));
+    const fast = new Watcher(cluster.url, 29, 30);
+    await fast.until(1);
+    (slowSocket as unknown as { _socket: { pause(): void; resume(): void } })._socket.pause();
+
+    const writes = 1500;
+    let done = 0;
+    await Promise.all(
+      Array.from({ length: 16 }, async () => {
+        while (done < writes) {
+          done++;
+          await createRide(29, 30, 1 + (done % 28));
+        }
+      }),
+    );
+    await fast.until(1 + writes);
+    expect(new Set(fast.changes.slice(1).map((c) => c.seq)).size).toBe(writes);
+
+    (slowSocket as unknown as { _socket: { resume(): void } })._socket.resume();
+    const ending = await waitUntil('the slow subscription ended', async () => received.find((m) => m.includes('SLOW_CONSUMER')), 30_000);
+    expect(ending).toMatch(/afterSeq: \d+/);
+    slowSocket.close();
+    await fast.close();
+  });
+
+  it('says SNAPSHOT_REQUIRED for an afterSeq older than the changes it keeps, and BAD_USER_INPUT for an unknown area', async () => {
+    const old = new Watcher(cluster.url, 21, 22, 0);
+    await waitUntil('an error', async () => old.errors.length > 0 || undefined, 30_000);
+    expect(old.errors[0].extensions?.code).toBe('SNAPSHOT_REQUIRED');
+    await old.close();
+    const unknown = new Watcher(cluster.url, 21, 999);
+    await waitUntil('an error', async () => unknown.errors.length > 0 || undefined, 30_000);
+    expect(unknown.errors[0].extensions?.code).toBe('BAD_USER_INPUT');
+    await unknown.close();
+  });
+});

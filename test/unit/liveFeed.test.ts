@@ -1,0 +1,84 @@
+import { LiveFeed, routeKey, type LiveChange } from '../../gateway/live/liveFeed';
+
+const change = (seq: number, route = routeKey(1, 2)): LiveChange => ({
+  type: 'RIDE_CREATED',
+  seq,
+  at: '2026-01-01T00:00:00.000Z',
+  rideId: seq,
+  ride: null,
+  rider: null,
+  rides: null,
+  keys: [route],
+});
+
+async function take(it: AsyncIterator<unknown>, n: number): Promise<number[]> {
+  const seqs: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const r = await it.next();
+    if (r.done) break;
+    seqs.push((r.value as LiveChange).seq);
+  }
+  return seqs;
+}
+
+describe('LiveFeed', () => {
+  it('hands a resumed subscription the kept changes after its seq, then live ones, each once and in order', async () => {
+    const feed = new LiveFeed({ historySize: 100, bufferSize: 100 });
+    feed.restartAt(1);
+    feed.advance(3, [change(1), change(2, routeKey(5, 6)), change(3)]);
+    const sub = feed.subscribe(routeKey(1, 2), 1);
+    feed.advance(5, [change(4), change(5, routeKey(5, 6))]);
+    feed.advance(6, [change(6)]);
+    expect(await take(sub, 3)).toEqual([3, 4, 6]);
+    await sub.return();
+    expect(feed.subscriptions).toBe(0);
+  });
+
+  it('starts a snapshot subscription after the snapshot seq: nothing twice, nothing missed', async () => {
+    const feed = new LiveFeed({ historySize: 100, bufferSize: 100 });
+    feed.restartAt(1);
+    feed.advance(2, [change(1), change(2)]);
+    const sub = feed.subscribe(routeKey(1, 2));
+    feed.advance(4, [change(3), change(4)]);
+    // The snapshot was read at seq 3: change 3 is in it, 4 is not.
+    sub.startAfter(3);
+    feed.advance(5, [change(5)]);
+    expect(await take(sub, 2)).toEqual([4, 5]);
+  });
+
+  it('refuses to resume past what it keeps (SNAPSHOT_REQUIRED)', async () => {
+    const feed = new LiveFeed({ historySize: 2, bufferSize: 100 });
+    feed.restartAt(10);
+    feed.advance(13, [change(11), change(12), change(13)]);
+    // Kept: 12 and 13; resumable after 11 or later.
+    expect(feed.oldestResumable).toBe(11);
+    await expect(feed.subscribe(routeKey(1, 2), 10).next()).rejects.toMatchObject({ code: 'SNAPSHOT_REQUIRED' });
+    expect(await take(feed.subscribe(routeKey(1, 2), 11), 2)).toEqual([12, 13]);
+  });
+
+  it('ends a subscription that stops reading (SLOW_CONSUMER, with the seq to resume after) and keeps serving the others', async () => {
+    const feed = new LiveFeed({ historySize: 1000, bufferSize: 3 });
+    feed.restartAt(1);
+    const slow = feed.subscribe(routeKey(1, 2), 0);
+    const fast = feed.subscribe(routeKey(1, 2), 0);
+    feed.advance(1, [change(1)]);
+    expect(await take(slow, 1)).toEqual([1]);
+    expect(await take(fast, 1)).toEqual([1]);
+    const seen: number[] = [];
+    for (let seq = 2; seq <= 10; seq++) {
+      feed.advance(seq, [change(seq)]);
+      seen.push(...(await take(fast, 1)));
+    }
+    expect(seen).toEqual([2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    await expect(slow.next()).rejects.toMatchObject({ code: 'SLOW_CONSUMER', message: expect.stringMatching(/afterSeq: 1\b/) });
+    expect(feed.subscriptions).toBe(1);
+  });
+
+  it('ends every subscription when the log says something changes cannot describe', async () => {
+    const feed = new LiveFeed({ historySize: 100, bufferSize: 100 });
+    feed.restartAt(1);
+    const sub = feed.subscribe(routeKey(1, 2), 0);
+    feed.restartAt(8);
+    await expect(sub.next()).rejects.toMatchObject({ code: 'SNAPSHOT_REQUIRED' });
+  });
+});
