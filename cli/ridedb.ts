@@ -5,7 +5,7 @@ import WebSocket from 'ws';
 
 /**
  * `ridedb`: the operator's command line, talking GraphQL to a gateway.
- *   ridedb status | workers | events [--follow] | scale N|auto | crash master|slave
+ *   ridedb status | workers | events [--follow] | watch --route S:D [--after SEQ] | scale N|auto | crash master|slave
  * Options: --url (else RIDEDB_URL, else http://localhost:$PORT, else http://localhost:4000),
  * --token (DBAAS_ADMIN_TOKEN), --json.
  */
@@ -15,6 +15,9 @@ commands:
   workers             every live worker, by pid
   events [--follow]   cluster events, one line each, for 1 s (then the current state
                       if there were none); --follow: keep listening until Ctrl-C
+  watch --route S:D   a route's rides, live: a snapshot, then every change, one line
+                      each, until Ctrl-C; reconnects where it left off (--after SEQ:
+                      start after that seq instead of a snapshot)
   scale N             hold N slaves, whatever the load, until scale auto (admin)
   scale auto          hand the slave count back to the autoscaler (admin)
   crash master|slave  kill the master, or the highest-pid slave (admin)
@@ -153,6 +156,82 @@ function listen(o: Options, follow: boolean): Promise<number> {
   });
 }
 
+interface RideChange {
+  type: string;
+  seq: number;
+  at: string;
+  rideId: number | null;
+  ride: { id: number; timestamp: string; createdBy: { username: string }; riders: Array<{ username: string }> } | null;
+  rider: { username: string } | null;
+  rides: Array<{ id: number; timestamp: string; createdBy: { username: string } }> | null;
+}
+
+const RIDE_CHANGE = 'type seq at rideId ride { id timestamp createdBy { username } riders { username } } rider { username } rides { id timestamp createdBy { username } }';
+
+/**
+ * Follows a route's live rides until Ctrl-C. Each (re)subscription asks for the changes
+ * after the last seq printed, so a dropped connection, a restarted gateway or a
+ * SLOW_CONSUMER end costs nothing but a pause; SNAPSHOT_REQUIRED starts over with one.
+ */
+async function watch(o: Options, route: string | undefined, after: string | undefined): Promise<void> {
+  const match = /^(\d+):(\d+)$/.exec(route ?? '');
+  if (!match) throw new CliError('watch needs --route SOURCE:DESTINATION, e.g. --route 2:4');
+  if (after !== undefined && !/^\d+$/.test(after)) throw new CliError('--after takes a seq (a whole number)');
+  const [source, destination] = [Number(match[1]), Number(match[2])];
+  let last: number | null = after === undefined ? null : Number(after);
+  let stopping = false;
+  const line = (c: RideChange) => {
+    if (c.type === 'SNAPSHOT') {
+      const rides = c.rides ?? [];
+      return `${c.seq} ${c.at} SNAPSHOT       ${rides.length} rides${rides.length ? ': ' : ''}${rides.map((r) => `${r.id}@${r.timestamp}`).join(' ')}`;
+    }
+    const ride = c.ride ? ` ${c.ride.timestamp} by=${c.ride.createdBy.username} riders=${c.ride.riders.length}` : '';
+    return `${c.seq} ${c.at} ${c.type.padEnd(14)} ride=${c.rideId ?? ''}${ride}${c.rider ? ` rider=${c.rider.username}` : ''}`;
+  };
+  for (;;) {
+    const client = createClient({ url: o.url.replace(/^http/, 'ws') + '/graphql', webSocketImpl: WebSocket, retryAttempts: 0 });
+    const why = await new Promise<string>((resolve) => {
+      const end = () => {
+        stopping = true;
+        resolve('stopped');
+      };
+      process.once('SIGINT', end);
+      process.once('SIGTERM', end);
+      client.subscribe<{ rides: RideChange }>(
+        {
+          query: `subscription($s: Int!, $d: Int!, $after: Int) { rides(source: $s, destination: $d, afterSeq: $after) { ${RIDE_CHANGE} } }`,
+          variables: { s: source, d: destination, after: last },
+        },
+        {
+          next: ({ data, errors }) => {
+            if (errors?.length) {
+              const code = (errors[0].extensions as { code?: string } | undefined)?.code;
+              if (code === 'SNAPSHOT_REQUIRED') last = null;
+              if (code === 'BAD_USER_INPUT' || code === 'FORBIDDEN') {
+                stopping = true;
+                return resolve(`${code}: ${errors[0].message}`);
+              }
+              return resolve(`${code ?? 'ERROR'}: ${errors[0].message}`);
+            }
+            if (!data) return;
+            last = data.rides.seq;
+            print(o, data.rides, line(data.rides));
+          },
+          error: (err) => resolve(err instanceof Error ? err.message : `connection closed (${(err as { code?: number }).code ?? 'no code'})`),
+          complete: () => resolve('the gateway ended the subscription'),
+        },
+      );
+    });
+    await client.dispose();
+    if (stopping) {
+      if (why !== 'stopped') throw new CliError(why);
+      return;
+    }
+    process.stderr.write(`ridedb watch: ${why}; resuming ${last === null ? 'from a new snapshot' : `after seq ${last}`} in 1 s\n`);
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+}
+
 /** RIDEDB_URL, else the gateway of this shell's PORT (as `npm start` would use it), else 4000. */
 function defaultUrl(env: NodeJS.ProcessEnv): string {
   if (env.RIDEDB_URL) return env.RIDEDB_URL;
@@ -170,6 +249,8 @@ async function main(argv: string[]): Promise<void> {
       token: { type: 'string', default: process.env.DBAAS_ADMIN_TOKEN },
       json: { type: 'boolean', default: false },
       follow: { type: 'boolean', short: 'f', default: false },
+      route: { type: 'string' },
+      after: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -183,6 +264,8 @@ async function main(argv: string[]): Promise<void> {
       return workers(o);
     case 'events':
       return events(o, values.follow);
+    case 'watch':
+      return watch(o, values.route, values.after);
     case 'scale':
       return scale(o, arg);
     case 'crash':

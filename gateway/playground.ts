@@ -47,6 +47,13 @@ mutation CreateUserAndRide {
 }`,
   },
   {
+    query: `# Live rides on a route, from the log: a snapshot, then every change in seq order.
+# Keep the last seq: subscribing again with afterSeq: <seq> misses nothing.
+subscription LiveRides {
+  rides(source: 1, destination: 2) { type seq at rideId ride { id timestamp createdBy { username } riders { username } } rider { username } rides { id timestamp } }
+}`,
+  },
+  {
     query: `# Live: every join, leave, election and scaling change.
 subscription Events {
   clusterEvents { type at workerId pid epoch fromSlaves toSlaves reason }

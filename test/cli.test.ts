@@ -1,7 +1,7 @@
 import { spawn, execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { TestCluster, waitUntil } from './support/cluster';
+import { PASSWORD, TestCluster, waitUntil } from './support/cluster';
 import { untilSubscriptions } from './support/events';
 
 const CLI = path.resolve(__dirname, '../dist/cli/ridedb.js');
@@ -65,6 +65,27 @@ describe('the ridedb command line', () => {
     } finally {
       follower.kill('SIGINT');
     }
+  });
+
+  it('watches a route live with watch --route: the snapshot, then each change as a line', async () => {
+    await cluster.data('mutation($u: String!, $p: String!) { createUser(username: $u, password: $p) { username } }', { u: 'watched', p: PASSWORD });
+    const watcher = spawn(process.execPath, [CLI, '--url', cluster.url, 'watch', '--route', '31:32'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    watcher.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    try {
+      await waitUntil('the snapshot line', async () => / SNAPSHOT +0 rides/.test(out), 30_000);
+      const { createRide } = await cluster.data<{ createRide: { id: number } }>(
+        'mutation { createRide(createdBy: "watched", timestamp: "2041-02-03T04:05:06Z", source: 31, destination: 32) { id } }',
+      );
+      const line = await waitUntil('the change line', async () => out.split('\n').find((l) => l.includes('RIDE_CREATED')), 30_000);
+      expect(line).toMatch(new RegExp(`^\\d+ \\S+Z RIDE_CREATED +ride=${createRide.id} 2041-02-03T04:05:06.000Z by=watched riders=0$`));
+    } finally {
+      watcher.kill('SIGINT');
+    }
+    await expect(run(process.execPath, [CLI, '--url', cluster.url, 'watch', '--route', 'nowhere'])).rejects.toMatchObject({
+      code: 1,
+      stderr: expect.stringMatching(/--route SOURCE:DESTINATION/),
+    });
   });
 
   it('scales and reports errors with a non-zero exit', async () => {
