@@ -23,4 +23,4 @@ COPY --from=build /app/dist dist
 EXPOSE 4000
 # Flags and allocator setting: gateway/nodeFlags.ts.
 ENV MALLOC_ARENA_MAX=2
-ENTRYPOINT ["node", "--max-old-space-size=128", "dist/gateway/main.js"]
+ENTRYPOINT ["node", "--max-old-space-size=512", "dist/gateway/main.js"]

@@ -16,14 +16,18 @@
 export const WORKER_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=2'];
 
 /**
- * The gateway's live heap stays under ~70 MB at the benchmark's load, but V8 let it
- * grow to ~130 MB of mostly garbage before collecting; a 128 MB old space holds it near
- * 160 MB RSS with no measurable throughput cost. The trade-off: a gateway whose live
- * data outgrew 128 MB (far more concurrent large answers than 2 cores can serve) would
- * die of heap exhaustion — the runtime or compose restarts it, and its workers are
- * adopted — so raise it for very large deployments.
+ * The gateway's live heap stays under ~70 MB at the request benchmark's load, but V8 let
+ * it grow to ~130 MB of mostly garbage before collecting; a bounded old space holds RSS
+ * down at no measurable throughput cost. 128 MB did that, but each open subscription
+ * holds ~12-16 KB (graphql-ws and graphql-js state; `npm run bench:live`), so 10,000 live
+ * subscribers need ~160 MB on top, and the live feed's history ~1 KB per change kept:
+ * 512 MB serves that with room for GC. V8 sizes the heap from what is live, so the
+ * higher bound costs nothing until it is needed. The trade-off: a gateway whose
+ * live data outgrows it dies of heap exhaustion — the runtime or compose restarts it,
+ * its workers are adopted, its subscribers resume with afterSeq — so raise it for more
+ * subscribers per gateway, or add gateways.
  */
-export const GATEWAY_NODE_FLAGS: readonly string[] = ['--max-old-space-size=128'];
+export const GATEWAY_NODE_FLAGS: readonly string[] = ['--max-old-space-size=512'];
 
 /**
  * glibc gives each thread that allocates its own malloc arena; node's V8 and libuv

@@ -40,6 +40,8 @@ interface Subscriber {
  */
 export class LiveFeed {
   private readonly history: LiveChange[] = [];
+  /** The same changes by key, so a resuming subscription finds its own without scanning all. */
+  private readonly historyByKey = new Map<string, LiveChange[]>();
   /** Every entry with a seq from here on has been read; null before the first one. */
   private coveredFrom: number | null = null;
   private head = 0;
@@ -65,6 +67,7 @@ export class LiveFeed {
   /** The follower read the log from `seq` on, with nothing known before (a start, or a gap). */
   restartAt(seq: number): void {
     this.history.length = 0;
+    this.historyByKey.clear();
     this.coveredFrom = seq;
     this.head = seq - 1;
     this.endAll(snapshotRequired(`the log was read again from seq ${seq}; start from a new snapshot`));
@@ -76,11 +79,24 @@ export class LiveFeed {
     this.head = Math.max(this.head, seq);
     for (const change of changes) {
       this.history.push(change);
-      for (const key of change.keys) for (const s of this.byKey.get(key) ?? []) this.offer(s, change);
+      for (const key of change.keys) {
+        const kept = this.historyByKey.get(key);
+        if (kept) kept.push(change);
+        else this.historyByKey.set(key, [change]);
+        for (const s of this.byKey.get(key) ?? []) this.offer(s, change);
+      }
     }
     const excess = this.history.length - this.settings.historySize;
     if (excess > 0) {
       const dropped = this.history.splice(0, excess);
+      // The oldest changes of each of their keys, so the front of each key's list.
+      for (const change of dropped) {
+        for (const key of change.keys) {
+          const kept = this.historyByKey.get(key);
+          kept?.shift();
+          if (kept?.length === 0) this.historyByKey.delete(key);
+        }
+      }
       this.coveredFrom = dropped[dropped.length - 1].seq + 1;
     }
   }
@@ -113,7 +129,8 @@ export class LiveFeed {
       return;
     }
     const live = s.buffer;
-    s.buffer = this.history.filter((c) => c.seq > after && c.seq <= s.registeredAt && c.keys.includes(s.key));
+    const kept = this.historyByKey.get(s.key) ?? [];
+    s.buffer = kept.slice(firstAfter(kept, after)).filter((c) => c.seq <= s.registeredAt);
     s.after = after;
     for (const change of live) this.offer(s, change);
     s.wake?.();
@@ -182,4 +199,16 @@ export class LiveSubscription implements AsyncIterableIterator<LiveChange> {
   [Symbol.asyncIterator](): this {
     return this;
   }
+}
+
+/** Index of the first change with a seq above `seq` in a list in seq order (binary search). */
+function firstAfter(changes: readonly LiveChange[], seq: number): number {
+  let lo = 0;
+  let hi = changes.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (changes[mid].seq <= seq) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
