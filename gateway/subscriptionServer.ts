@@ -4,6 +4,7 @@ import type { Context } from 'graphql-ws';
 import { useServer, type Extra } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import type { GqlContext } from './graphql/context';
+import { sharedSubscribe } from './graphql/sharedSubscribe';
 import { parseDocument, type ParseLimits } from './graphql/parseLimits';
 import type { HeaderGetter } from './requestHeaders';
 
@@ -53,6 +54,7 @@ export function startSubscriptionServer(parts: SubscriptionServerParts) {
   return useServer(
     {
       schema,
+      subscribe: sharedSubscribe(),
       onConnect: (ctx) => {
         const address = addressOf(ctx);
         const sockets = socketsByAddress.get(address) ?? new Set();
