@@ -122,7 +122,10 @@ async function live(cluster: TestCluster, rpc: RpcClient, subscribers: number, h
     for (let i = c * PER_CONNECTION; i < Math.min(subscribers, (c + 1) * PER_CONNECTION); i++) {
       const [source, destination] = route(i % ROUTES);
       client.subscribe<{ rides: { seq: number } }>(
-        { query: 'subscription($s: Int!, $d: Int!, $a: Int) { rides(source: $s, destination: $d, afterSeq: $a) { type seq } }', variables: { s: source, d: destination, a: headSeq } },
+        {
+          query: 'subscription($s: Int!, $d: Int!, $a: Int) { rides(source: $s, destination: $d, afterSeq: $a) { type seq } }',
+          variables: { s: source, d: destination, a: headSeq },
+        },
         {
           next: ({ data, errors }) => {
             if (errors) throw new Error(`subscriber ${i}: ${JSON.stringify(errors)}`);
@@ -151,7 +154,9 @@ async function live(cluster: TestCluster, rpc: RpcClient, subscribers: number, h
   const readsBefore = await readsServed(cluster);
   const started = performance.now();
   const acked = await writeSteadily(rpc, SECONDS, WRITES_PER_S);
-  await waitUntil('every change delivered', async () => received.reduce((n, r) => n + r.length, 0) >= expectedTotal(acked, subscribers) || undefined, 60_000).catch(() => undefined);
+  await waitUntil('every change delivered', async () => received.reduce((n, r) => n + r.length, 0) >= expectedTotal(acked, subscribers) || undefined, 60_000).catch(
+    () => undefined,
+  );
   for (const a of acked) {
     ackedAt.set(a.seq, a.ackedAt);
     // A change often reaches its subscribers before its writer hears the acknowledgement
@@ -205,7 +210,11 @@ async function polling(cluster: TestCluster, rpc: RpcClient, subscribers: number
     await new Promise((r) => setTimeout(r, Math.random() * POLL_MS));
     while (!stop) {
       const began = performance.now();
-      const res = await fetch(`${cluster.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query, variables: { s, d, after: cursors[i] } }) });
+      const res = await fetch(`${cluster.url}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ query, variables: { s, d, after: cursors[i] } }),
+      });
       const body = (await res.json()) as { data?: { rides: Array<{ id: number; cursor: string }> } };
       const now = performance.now();
       for (const ride of body.data?.rides ?? []) {
@@ -312,7 +321,14 @@ function writeResults(results: Array<{ live: WayResult; polling: WayResult | nul
   fs.writeFileSync(
     path.join(ROOT, 'bench/live-results.json'),
     JSON.stringify(
-      { measuredAt: new Date().toISOString(), machine: `${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB`, writes_per_s: WRITES_PER_S, seconds: SECONDS, routes: ROUTES, sizes: results },
+      {
+        measuredAt: new Date().toISOString(),
+        machine: `${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB`,
+        writes_per_s: WRITES_PER_S,
+        seconds: SECONDS,
+        routes: ROUTES,
+        sizes: results,
+      },
       null,
       2,
     ) + '\n',
@@ -335,7 +351,9 @@ function writeResults(results: Array<{ live: WayResult; polling: WayResult | nul
   ].join('\n');
   const benchmarks = path.join(ROOT, 'BENCHMARKS.md');
   const current = fs.readFileSync(benchmarks, 'utf8');
-  const spliced = /<!-- live:start -->[\s\S]*<!-- live:end -->\n?/.test(current) ? current.replace(/<!-- live:start -->[\s\S]*<!-- live:end -->\n?/, md) : `${current.trimEnd()}\n\n${md}`;
+  const spliced = /<!-- live:start -->[\s\S]*<!-- live:end -->\n?/.test(current)
+    ? current.replace(/<!-- live:start -->[\s\S]*<!-- live:end -->\n?/, md)
+    : `${current.trimEnd()}\n\n${md}`;
   fs.writeFileSync(benchmarks, spliced);
 }
 

@@ -8,10 +8,19 @@ import { areaIdSchema, rideIdSchema, usernameSchema } from './values';
  * once applied, so their routes cannot be looked up afterwards); creates and joins carry
  * the whole ride in their results.
  */
-export const loggedDeleteRideSchema = z.object({ rideId: rideIdSchema, source: areaIdSchema, destination: areaIdSchema });
-
-/** Rides a deleted user created, at most this many in the entry; more ends every live subscription. */
+/** Rides (or riders) listed in one entry at most; more ends every live subscription. */
 export const MAX_LOGGED_RIDES = 10_000;
+
+export const loggedDeleteRideSchema = z.object({
+  rideId: rideIdSchema,
+  source: areaIdSchema,
+  destination: areaIdSchema,
+  /** Whose `userRides` hear of it: the creator and the riders (at most MAX_LOGGED_RIDES; more: every subscription ends). */
+  createdBy: usernameSchema.optional(),
+  riders: z.array(usernameSchema).max(MAX_LOGGED_RIDES).default([]),
+  more: z.boolean().default(false),
+});
+
 export const loggedDeleteUserSchema = z.object({
   username: usernameSchema,
   rides: z.array(z.object({ id: rideIdSchema, source: areaIdSchema, destination: areaIdSchema })).max(MAX_LOGGED_RIDES),

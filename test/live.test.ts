@@ -36,17 +36,21 @@ class Watcher {
   completed = false;
   private readonly client: Client;
 
-  constructor(url: string, source: number, destination: number, afterSeq?: number) {
+  /** A route's rides, or with `field` another live field and its argument list (`id: 5`). */
+  constructor(url: string, source: number, destination: number, afterSeq?: number, field?: { name: string; args: string }) {
     this.client = createClient({ url: url.replace(/^http/, 'ws') + '/graphql', webSocketImpl: WebSocket, retryAttempts: 0 });
-    this.client.subscribe<{ rides: Change }>(
-      {
-        query: `subscription($s: Int!, $d: Int!, $after: Int) { rides(source: $s, destination: $d, afterSeq: $after) { ${SELECTION} } }`,
-        variables: { s: source, d: destination, after: afterSeq ?? null },
-      },
+    const name = field?.name ?? 'rides';
+    this.client.subscribe<Record<string, Change>>(
+      field
+        ? { query: `subscription { ${field.name}(${field.args}) { ${SELECTION} } }` }
+        : {
+            query: `subscription($s: Int!, $d: Int!, $after: Int) { rides(source: $s, destination: $d, afterSeq: $after) { ${SELECTION} } }`,
+            variables: { s: source, d: destination, after: afterSeq ?? null },
+          },
       {
         next: (msg) => {
           if (msg.errors) this.errors.push(...(msg.errors as Watcher['errors']));
-          if (msg.data?.rides) this.changes.push(msg.data.rides);
+          if (msg.data?.[name]) this.changes.push(msg.data[name]);
         },
         error: (err) => this.errors.push({ message: String(err instanceof Error ? err.message : JSON.stringify(err)) }),
         complete: () => (this.completed = true),
@@ -175,6 +179,30 @@ describe('live rides', () => {
     expect(ending).toMatch(/afterSeq: \d+/);
     slowSocket.close();
     await fast.close();
+  });
+
+  it("follows one ride (ride) and one user's rides (userRides): snapshot, then their changes only", async () => {
+    await cluster.data(`mutation { createUser(username: "fan", password: ${JSON.stringify(PASSWORD)}) { username } }`);
+    const mine = await createRide(33, 34, 1);
+    const other = await createRide(33, 34, 2);
+    const oneRide = new Watcher(cluster.url, 0, 0, undefined, { name: 'ride', args: `id: ${mine.id}` });
+    const fan = new Watcher(cluster.url, 0, 0, undefined, { name: 'userRides', args: 'username: "fan"' });
+    expect((await oneRide.until(1))[0]).toMatchObject({ type: 'SNAPSHOT', rides: [{ id: mine.id }] });
+    expect((await fan.until(1))[0]).toMatchObject({ type: 'SNAPSHOT', rides: [] });
+    const joined = await cluster.gql(`mutation { joinRide(rideId: ${mine.id}, username: "fan") { id } }`);
+    await cluster.gql(`mutation { joinRide(rideId: ${other.id}, username: "rider") { id } }`); // neither's
+    const deleted = await cluster.gql(`mutation { deleteRide(rideId: ${mine.id}) }`);
+    const seqs = [Number(joined.headers.get('x-dbaas-seq')), Number(deleted.headers.get('x-dbaas-seq'))];
+    for (const w of [oneRide, fan]) {
+      const changes = (await w.until(3)).slice(1);
+      await new Promise((r) => setTimeout(r, 200)); // nothing else arrives
+      expect(w.changes).toHaveLength(3);
+      expect(changes.map((c) => [c.type, c.rideId, c.seq])).toEqual([
+        ['RIDE_JOINED', mine.id, seqs[0]],
+        ['RIDE_DELETED', mine.id, seqs[1]],
+      ]);
+      await w.close();
+    }
   });
 
   it('says SNAPSHOT_REQUIRED for an afterSeq older than the changes it keeps, and BAD_USER_INPUT for an unknown area', async () => {

@@ -266,9 +266,22 @@ export const writeOperations = {
   deleteRide: writeOp('deleteRide', {
     // The route goes into the log for its readers: once applied, the ride is gone.
     resolve: async (sql, a) => {
-      const { rows } = await sql.query(`SELECT source, destination FROM rides WHERE id = $1`, [a.rideId]);
+      const { rows } = await sql.query(
+        `SELECT source, destination, created_by,
+                ARRAY(SELECT username FROM ride_riders WHERE ride_id = $1 ORDER BY username LIMIT $2) AS riders
+           FROM rides WHERE id = $1`,
+        [a.rideId, MAX_LOGGED_RIDES + 1],
+      );
       if (!rows.length) throw notFound(`ride ${a.rideId} does not exist`);
-      const resolved = { rideId: a.rideId, source: rows[0].source as number, destination: rows[0].destination as number } satisfies z.input<typeof loggedDeleteRideSchema>;
+      const riders = rows[0].riders as string[];
+      const resolved = {
+        rideId: a.rideId,
+        source: rows[0].source as number,
+        destination: rows[0].destination as number,
+        createdBy: rows[0].created_by as string,
+        riders: riders.slice(0, MAX_LOGGED_RIDES),
+        more: riders.length > MAX_LOGGED_RIDES,
+      } satisfies z.input<typeof loggedDeleteRideSchema>;
       return { resolved, result: true };
     },
     apply: async (sql, r) => {

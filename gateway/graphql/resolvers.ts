@@ -18,7 +18,7 @@ import { requireAdmin } from '../errors';
 import type { GqlContext } from './context';
 import { EventFanOut } from './eventFanOut';
 import { pageSize } from '../pages';
-import { routeMessages, type LiveMessage } from '../live/liveMessages';
+import { rideMessages, routeMessages, userRideMessages, type LiveMessage } from '../live/liveMessages';
 
 function clusterOf(c: GqlContext): ClusterRecord {
   const master = c.orchestrator.master();
@@ -313,6 +313,34 @@ export class SubscriptionResolver {
     @Arg('destination', () => Int, { description: 'The area they go to.' }) _destination: number,
     @Arg('afterSeq', () => Int, { nullable: true, description: 'Resume after this seq (a `seq` this subscription sent) instead of starting from a snapshot.' })
     _afterSeq?: number | null,
+  ): RideChangeRecord {
+    if (message instanceof DbaasError) throw message;
+    return message;
+  }
+
+  @Subscription(() => RideChange, {
+    description:
+      'Live changes of one ride, from the log: a SNAPSHOT (`rides` holds the ride, or nothing if it does not exist), then its RIDE_JOINED and RIDE_DELETED changes; `afterSeq` resumes as for `rides`.',
+    subscribe: ({ args, context }) => rideMessages(context as GqlContext, args),
+  })
+  ride(
+    @Root() message: LiveMessage,
+    @Arg('id', () => Int, { description: 'The ride.' }) _id: number,
+    @Arg('afterSeq', () => Int, { nullable: true, description: 'Resume after this seq instead of starting from a snapshot.' }) _afterSeq?: number | null,
+  ): RideChangeRecord {
+    if (message instanceof DbaasError) throw message;
+    return message;
+  }
+
+  @Subscription(() => RideChange, {
+    description:
+      "Live changes of the rides a user created or joined, from the log: a SNAPSHOT of them (a page of each), then RIDE_CREATED (by the user), RIDE_JOINED (of the user's rides, or by the user) and RIDE_DELETED (of rides the user created; of rides they joined when deleted by `deleteRide`); `afterSeq` resumes as for `rides`.",
+    subscribe: ({ args, context }) => userRideMessages(context as GqlContext, args),
+  })
+  userRides(
+    @Root() message: LiveMessage,
+    @Arg('username', { description: 'The user.' }) _username: string,
+    @Arg('afterSeq', () => Int, { nullable: true, description: 'Resume after this seq instead of starting from a snapshot.' }) _afterSeq?: number | null,
   ): RideChangeRecord {
     if (message instanceof DbaasError) throw message;
     return message;

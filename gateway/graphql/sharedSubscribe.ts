@@ -1,13 +1,4 @@
-import {
-  createSourceEventStream,
-  execute,
-  Kind,
-  visit,
-  type DocumentNode,
-  type ExecutionArgs,
-  type ExecutionResult,
-  type OperationDefinitionNode,
-} from 'graphql';
+import { createSourceEventStream, execute, Kind, visit, type DocumentNode, type ExecutionArgs, type ExecutionResult, type OperationDefinitionNode } from 'graphql';
 
 /** Events whose results are kept for other subscribers (the newest; older ones have been sent). */
 const KEPT_EVENTS = 4096;

@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { areaIdSchema, DbaasError, parseArgs, RECORD_SELECTIONS, type RideChangeRecord, type RideRecord } from '../../schema';
+import { areaIdSchema, DbaasError, parseArgs, RECORD_SELECTIONS, rideIdSchema, usernameSchema, type FieldSelection, type RideChangeRecord, type RideRecord } from '../../schema';
 import type { GqlContext } from '../graphql/context';
-import { routeKey, type LiveSubscription } from './liveFeed';
+import { rideKey, routeKey, userKey, type LiveSubscription } from './liveFeed';
 
 /** What a live subscription yields: a message, or the error that ends it (then nothing). */
 export type LiveMessage = RideChangeRecord | DbaasError;
@@ -56,22 +56,75 @@ class LiveMessages implements AsyncIterableIterator<LiveMessage> {
 
 /**
  * `rides(source, destination, afterSeq)`: with afterSeq, the route's changes after it;
- * without, a SNAPSHOT of the route's upcoming rides read at a known seq (one statement
- * with its applied seq), then the changes after that seq. The feed holds the changes
- * that arrive while the snapshot is read, so none falls between the two.
+ * without, a SNAPSHOT of the route's upcoming rides (the first page).
  */
-export async function routeMessages(c: GqlContext, args: unknown): Promise<AsyncIterableIterator<LiveMessage>> {
+export function routeMessages(c: GqlContext, args: unknown): Promise<AsyncIterableIterator<LiveMessage>> {
   const a = parseArgs(routeArgs, args);
-  const key = routeKey(a.source, a.destination);
-  if (a.afterSeq != null) return new LiveMessages(c.live.subscribe(key, a.afterSeq), null);
+  const first = c.service.pages.defaultSize;
+  return liveMessages(c, routeKey(a.source, a.destination), a.afterSeq, {
+    fields: [{ key: 'rides', field: 'rides', args: { source: a.source, destination: a.destination, first }, select: RECORD_SELECTIONS.Ride }],
+    rides: (data) => (data as { rides: RideRecord[] }).rides,
+  });
+}
+
+/** `ride(id, afterSeq)`: one ride's changes; its SNAPSHOT holds the ride, or none if it does not exist. */
+export function rideMessages(c: GqlContext, args: unknown): Promise<AsyncIterableIterator<LiveMessage>> {
+  const a = parseArgs(z.object({ id: rideIdSchema, afterSeq: afterSeqSchema }), args);
+  return liveMessages(c, rideKey(a.id), a.afterSeq, {
+    fields: [{ key: 'ride', field: 'ride', args: { id: a.id }, select: RECORD_SELECTIONS.Ride }],
+    rides: (data) => {
+      const ride = (data as { ride: RideRecord | null }).ride;
+      return ride ? [ride] : [];
+    },
+  });
+}
+
+/**
+ * `userRides(username, afterSeq)`: changes of the rides a user created or joined; its
+ * SNAPSHOT holds those rides (a page of each list), by timestamp then id.
+ */
+export function userRideMessages(c: GqlContext, args: unknown): Promise<AsyncIterableIterator<LiveMessage>> {
+  const a = parseArgs(z.object({ username: usernameSchema, afterSeq: afterSeqSchema }), args);
+  const first = c.service.pages.defaultSize;
+  return liveMessages(c, userKey(a.username), a.afterSeq, {
+    fields: [
+      {
+        key: 'user',
+        field: 'user',
+        args: { username: a.username },
+        select: [
+          { key: 'created', field: 'ridesCreated', args: { first }, select: RECORD_SELECTIONS.Ride },
+          { key: 'joined', field: 'ridesJoined', args: { first }, select: RECORD_SELECTIONS.Ride },
+        ],
+      },
+    ],
+    rides: (data) => {
+      const user = (data as { user: { created: RideRecord[]; joined: RideRecord[] } | null }).user;
+      const byId = new Map([...(user?.created ?? []), ...(user?.joined ?? [])].map((r) => [r.id, r]));
+      return [...byId.values()].sort((x, y) => (x.timestamp < y.timestamp ? -1 : x.timestamp > y.timestamp ? 1 : x.id - y.id));
+    },
+  });
+}
+
+/**
+ * A subscription to `key`: with `afterSeq`, the changes after it; without, a SNAPSHOT read
+ * at a known seq (the selection with its applied seq, one statement), then the changes
+ * after that seq. It registers before the snapshot is read, so the changes that arrive
+ * meanwhile wait in its buffer: none falls between the two, none comes twice.
+ */
+async function liveMessages(
+  c: GqlContext,
+  key: string,
+  afterSeq: number | null | undefined,
+  snapshot: { fields: FieldSelection[]; rides: (data: unknown) => RideRecord[] },
+): Promise<AsyncIterableIterator<LiveMessage>> {
+  if (afterSeq != null) return new LiveMessages(c.live.subscribe(key, afterSeq), null);
   const subscription = c.live.subscribe(key);
   try {
-    const snapshot = await c.service.selectionAt(c.request, [
-      { key: 'rides', field: 'rides', args: { source: a.source, destination: a.destination, first: c.service.pages.defaultSize }, select: RECORD_SELECTIONS.Ride },
-    ]);
-    const { rides } = JSON.parse(snapshot.data) as { rides: RideRecord[] };
-    subscription.startAfter(snapshot.seq);
-    return new LiveMessages(subscription, { type: 'SNAPSHOT', seq: snapshot.seq, at: new Date().toISOString(), rideId: null, ride: null, rider: null, rides });
+    const read = await c.service.selectionAt(c.request, snapshot.fields);
+    const rides = snapshot.rides(JSON.parse(read.data));
+    subscription.startAfter(read.seq);
+    return new LiveMessages(subscription, { type: 'SNAPSHOT', seq: read.seq, at: new Date().toISOString(), rideId: null, ride: null, rider: null, rides });
   } catch (err) {
     await subscription.return();
     throw err;

@@ -17,8 +17,11 @@ export function rideChangesOf(entry: WriteEntry, at: string): LiveChange[] | 're
     }
     case 'deleteRide': {
       const args = loggedDeleteRideSchema.safeParse(entry.args);
+      if (args.success && args.data.more) return 'reset';
       // An entry of an earlier version has no route: only the ride's own subscribers hear of it.
-      const keys = args.success ? keysOf(args.data.source, args.data.destination, args.data.rideId, []) : [rideKey((entry.args as { rideId: number }).rideId)];
+      const keys = args.success
+        ? keysOf(args.data.source, args.data.destination, args.data.rideId, [...(args.data.createdBy ? [args.data.createdBy] : []), ...args.data.riders])
+        : [rideKey((entry.args as { rideId: number }).rideId)];
       return [{ ...base, type: 'RIDE_DELETED', rideId: (entry.args as { rideId: number }).rideId, ride: null, keys }];
     }
     case 'deleteUser': {
