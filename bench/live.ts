@@ -349,6 +349,7 @@ function writeResults(results: Array<{ live: WayResult; polling: WayResult | nul
     '<!-- live:end -->',
     '',
   ].join('\n');
+  fs.writeFileSync(path.join(ROOT, 'bench/LIVE.md'), md);
   const benchmarks = path.join(ROOT, 'BENCHMARKS.md');
   const current = fs.readFileSync(benchmarks, 'utf8');
   const spliced = /<!-- live:start -->[\s\S]*<!-- live:end -->\n?/.test(current)

@@ -108,8 +108,10 @@ export function writeReport(root: string, results: BenchResults, rows: Row[], in
   ];
   const notesFile = path.join(root, 'bench/NOTES.md');
   if (fs.existsSync(notesFile)) md.push(fs.readFileSync(notesFile, 'utf8'));
-  // bench:scale's growth table, kept across runs of this benchmark.
-  const scaleFile = path.join(root, 'bench/SCALE.md');
-  if (fs.existsSync(scaleFile)) md.push(fs.readFileSync(scaleFile, 'utf8'));
+  // bench:scale's and bench:live's tables, kept across runs of this benchmark.
+  for (const table of ['bench/SCALE.md', 'bench/LIVE.md']) {
+    const file = path.join(root, table);
+    if (fs.existsSync(file)) md.push(fs.readFileSync(file, 'utf8'));
+  }
   fs.writeFileSync(path.join(root, 'BENCHMARKS.md'), md.join('\n'));
 }
