@@ -45,13 +45,14 @@ class Statement {
 const iso = (col: string) => `to_char(${col} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
 const list = (aggregate: string) => `COALESCE(${aggregate}, '[]'::json)`;
 
-/** SQL for one field of `type`, whose row is aliased `t` (or a bare username for User). */
-type FieldSql = (s: Statement, t: string, f: FieldSelection, depth: number) => string;
+/**
+ * SQL for one field of `type`, whose row is aliased `t` (or a bare username for User).
+ * Scalars are made by `scalar` and marked so; every other field is an object (or a list
+ * of them) and needs a selection.
+ */
+type FieldSql = ((s: Statement, t: string, f: FieldSelection, depth: number) => string) & { scalar?: true };
 
-const scalar =
-  (sql: (t: string) => string): FieldSql =>
-  (_s, t) =>
-    sql(t);
+const scalar = (sql: (t: string) => string): FieldSql => Object.assign((_s: Statement, t: string) => sql(t), { scalar: true as const });
 
 /** A page's row bound: what the gateway asked for, else the protocol's limit. */
 // A literal when unset: whole records (recordSql) are spliced into fixed statements, no parameters.
@@ -149,13 +150,11 @@ const queryFields: Record<string, FieldSql> = {
     const r = s.alias('r');
     return `(SELECT ${object(s, 'Ride', r, f, d)} FROM rides ${r} WHERE ${r}.id = ${s.param(id, 'bigint')})`;
   },
-  rideCount: () => `(SELECT count(*) FROM rides)`,
+  rideCount: scalar(() => `(SELECT count(*) FROM rides)`),
 };
 
 const FIELDS: Record<ObjectTypeName, Record<string, FieldSql>> = { Query: queryFields, Ride: rideFields, User: userFields, Area: areaFields };
 
-/** Object fields (the rest are scalars). */
-const OBJECT_FIELDS = new Set(['createdBy', 'source', 'destination', 'riders', 'ridesCreated', 'ridesJoined', 'areas', 'users', 'user', 'rides', 'ride']);
 
 /** A user known only by name (a foreign key that guarantees the row) needs no lookup for `username`. */
 const onlyUsername = (f: FieldSelection) => (f.select ?? []).every((x) => x.field === 'username' || x.field === '__typename');
@@ -190,7 +189,7 @@ function fieldSql(s: Statement, type: ObjectTypeName, t: string, f: FieldSelecti
   const build = Object.prototype.hasOwnProperty.call(FIELDS[type], f.field) ? FIELDS[type][f.field] : undefined;
   if (!build) throw badInput(`${type} has no field ${f.field}`);
   if (type !== 'Query' && !isListField(f.field) && f.args && Object.keys(f.args).length) throw badInput(`${type}.${f.field} takes no arguments`);
-  if (OBJECT_FIELDS.has(f.field) !== Boolean(f.select)) throw badInput(`${type}.${f.field}: ${f.select ? 'a scalar has no selection' : 'needs a selection'}`);
+  if (!build.scalar !== Boolean(f.select)) throw badInput(`${type}.${f.field}: ${f.select ? 'a scalar has no selection' : 'needs a selection'}`);
   return build(s, t, f, depth);
 }
 
