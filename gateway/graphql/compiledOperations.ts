@@ -17,12 +17,14 @@ import {
   type GraphQLList,
   type GraphQLObjectType,
   type GraphQLOutputType,
+  type GraphQLResolveInfo,
   type GraphQLSchema,
   type ValidationRule,
 } from 'graphql';
 import { LRUCache } from 'lru-cache';
-import type { FieldSelection } from '../../schema';
+import { writeCatalogue, type FieldSelection } from '../../schema';
 import type { RequestContext, RideService } from '../service';
+import type { GqlContext } from './context';
 import { DOCUMENT_CACHE, parseDocument, type ParseLimits } from './parseLimits';
 import { APPLICATION_JSON, GRAPHQL_RESPONSE_JSON, responseMediaType } from './httpProtocol';
 import { dbaasExtension, type RequestAccounting } from '../requestAccounting';
@@ -37,6 +39,8 @@ export interface CompiledOperationsParts {
   accounting: RequestAccounting;
   formatError(formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError;
   contextOf(req: Request): RequestContext;
+  /** What resolvers get for a request's context. */
+  resolverContext(request: RequestContext): GqlContext;
 }
 
 interface ParsedDocument {
@@ -119,7 +123,9 @@ export function compiledOperations(parts: CompiledOperationsParts) {
         payload = `{"data":${data},"extensions":${JSON.stringify({ dbaas: dbaasExtension(context.trace, 'compiled') })}}`;
       } else {
         const { key, field, args, select } = mutation!;
-        const record = await MUTATIONS[field](service, context, args);
+        const resolve = mutationType.getFields()[field].resolve!;
+        // No resolve info: these resolvers take arguments and the context only.
+        const record: unknown = await resolve(undefined, args, parts.resolverContext(context), undefined as unknown as GraphQLResolveInfo);
         const data = { [key]: project(record, mutationType.getFields()[field].type, select, service.pages.defaultSize) };
         payload = JSON.stringify({ data, extensions: { dbaas: dbaasExtension(context.trace, 'compiled') } });
       }
@@ -138,20 +144,12 @@ export function compiledOperations(parts: CompiledOperationsParts) {
   };
 }
 
-type Args = Record<string, unknown>;
-const str = (v: unknown) => v as string;
-const int = (v: unknown) => v as number;
-
-/** The compiled mutations, as the resolvers call them (graphql-js has coerced the arguments). */
-const MUTATIONS: Record<string, (service: RideService, ctx: RequestContext, a: Args) => Promise<unknown>> = {
-  createUser: (s, ctx, a) => s.createUser(ctx, str(a.username), str(a.password)),
-  deleteUser: (s, ctx, a) => s.deleteUser(ctx, str(a.username)),
-  createRide: (s, ctx, a) =>
-    s.createRide(ctx, { createdBy: str(a.createdBy), timestamp: (a.timestamp as Date).toISOString(), source: int(a.source), destination: int(a.destination) }),
-  joinRide: (s, ctx, a) => s.joinRide(ctx, int(a.rideId), str(a.username)),
-  deleteRide: (s, ctx, a) => s.deleteRide(ctx, int(a.rideId)),
-};
-const COMPILED_MUTATIONS: ReadonlySet<string> = new Set(Object.keys(MUTATIONS));
+/**
+ * Mutations compiled like queries: the catalogue's writes (single root field, no resolver
+ * chain). Each runs through its own GraphQL resolver, called with the arguments graphql-js
+ * coerced, so the mapping from GraphQL arguments to the service lives in one place.
+ */
+const COMPILED_MUTATIONS: ReadonlySet<string> = new Set(Object.keys(writeCatalogue));
 
 /**
  * A record cut to a selection, each leaf serialized by its GraphQL type, as execution
