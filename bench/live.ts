@@ -112,7 +112,6 @@ async function live(cluster: TestCluster, rpc: RpcClient, subscribers: number, h
   const received: number[][] = Array.from({ length: subscribers }, () => []);
   const latencies: number[] = [];
   const fromSend: number[] = [];
-  const ackedAt = new Map<number, number>();
   const deliveredAt = new Map<number, number[]>();
   const clients: Client[] = [];
   let subscribed = 0;
@@ -158,7 +157,6 @@ async function live(cluster: TestCluster, rpc: RpcClient, subscribers: number, h
     () => undefined,
   );
   for (const a of acked) {
-    ackedAt.set(a.seq, a.ackedAt);
     // A change often reaches its subscribers before its writer hears the acknowledgement
     // (the log is read as the master commits): 0 then.
     for (const at of deliveredAt.get(a.seq) ?? []) {
@@ -171,30 +169,8 @@ async function live(cluster: TestCluster, rpc: RpcClient, subscribers: number, h
   const expected = (i: number) => byRoute.get(i % ROUTES) ?? [];
   const elapsed = (performance.now() - started) / 1000;
   const readsAfter = await readsServed(cluster);
-  const delivered = received.reduce((n, r) => n + r.length, 0);
-  const sums = { lost: 0, duplicated: 0, outOfOrder: 0 };
-  for (let i = 0; i < subscribers; i++) {
-    const c = check(expected(i), received[i]);
-    sums.lost += c.lost;
-    sums.duplicated += c.duplicated;
-    sums.outOfOrder += c.outOfOrder;
-  }
   await Promise.all(clients.map((c) => Promise.resolve(c.dispose())));
-  latencies.sort((a, b) => a - b);
-  fromSend.sort((a, b) => a - b);
-  return {
-    subscribers,
-    changes_per_s: Math.round(delivered / elapsed),
-    p50_ms: round(percentile(latencies, 50)),
-    p99_ms: round(percentile(latencies, 99)),
-    p50_from_send_ms: round(percentile(fromSend, 50)),
-    p99_from_send_ms: round(percentile(fromSend, 99)),
-    reads_per_s: Math.round((readsAfter - readsBefore) / elapsed),
-    gateway_rss_mb: peakRssMb(cluster.gateway.pid!),
-    lost: sums.lost,
-    duplicated: sums.duplicated,
-    out_of_order: sums.outOfOrder,
-  };
+  return summarise(cluster, received, expected, { latencies, fromSend, elapsed, reads: readsAfter - readsBefore });
 }
 
 /** The peers' way: every subscriber asks for its route's rides after the last it saw, every POLL_MS. */
@@ -249,12 +225,7 @@ async function polling(cluster: TestCluster, rpc: RpcClient, subscribers: number
   const latencies: number[] = [];
   const fromSend: number[] = [];
   const sentAt = new Map(acked.map((a) => [a.seq, a.sentAt]));
-  const sums = { lost: 0, duplicated: 0, outOfOrder: 0 };
   for (let i = 0; i < subscribers; i++) {
-    const c = check(byRoute.get(i % ROUTES) ?? [], received[i]);
-    sums.lost += c.lost;
-    sums.duplicated += c.duplicated;
-    sums.outOfOrder += c.outOfOrder;
     for (const id of received[i]) {
       const acked = ackedAt.get(id);
       const seen = seenAt.get(`${i}:${id}`);
@@ -264,16 +235,33 @@ async function polling(cluster: TestCluster, rpc: RpcClient, subscribers: number
       }
     }
   }
-  latencies.sort((a, b) => a - b);
-  fromSend.sort((a, b) => a - b);
+  return summarise(cluster, received, (i) => byRoute.get(i % ROUTES) ?? [], { latencies, fromSend, elapsed, reads: readsAfter - readsBefore });
+}
+
+/** One way's figures: delivery rate, latencies, reads, the gateway's peak RSS, and every subscriber checked. */
+function summarise(
+  cluster: TestCluster,
+  received: number[][],
+  expected: (subscriber: number) => number[],
+  m: { latencies: number[]; fromSend: number[]; elapsed: number; reads: number },
+): WayResult {
+  const sums = { lost: 0, duplicated: 0, outOfOrder: 0 };
+  for (let i = 0; i < received.length; i++) {
+    const c = check(expected(i), received[i]);
+    sums.lost += c.lost;
+    sums.duplicated += c.duplicated;
+    sums.outOfOrder += c.outOfOrder;
+  }
+  const latencies = [...m.latencies].sort((a, b) => a - b);
+  const fromSend = [...m.fromSend].sort((a, b) => a - b);
   return {
-    subscribers,
-    changes_per_s: Math.round(received.reduce((n, r) => n + r.length, 0) / elapsed),
+    subscribers: received.length,
+    changes_per_s: Math.round(received.reduce((n, r) => n + r.length, 0) / m.elapsed),
     p50_ms: round(percentile(latencies, 50)),
     p99_ms: round(percentile(latencies, 99)),
     p50_from_send_ms: round(percentile(fromSend, 50)),
     p99_from_send_ms: round(percentile(fromSend, 99)),
-    reads_per_s: Math.round((readsAfter - readsBefore) / elapsed),
+    reads_per_s: Math.round(m.reads / m.elapsed),
     gateway_rss_mb: peakRssMb(cluster.gateway.pid!),
     lost: sums.lost,
     duplicated: sums.duplicated,
