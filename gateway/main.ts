@@ -58,6 +58,7 @@ async function main(): Promise<void> {
   );
   // Live subscriptions: the log as the workers read it, from a window back.
   const live = new LiveFeed({ historySize: config.liveHistoryChanges, bufferSize: config.liveBufferChanges });
+  metrics.liveHeadSeq = () => live.headSeq;
   const follower = new LogFollower(live, { amqpUrl: config.amqpUrl, streamQueue: names.syncLog, replayWindowMs: config.liveReplayWindowSeconds * 1000, log });
   await follower.start();
   const server = await startServer({

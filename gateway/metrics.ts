@@ -10,6 +10,8 @@ export class Metrics {
   readonly registry = new Registry();
   /** Set by the server once the subscription stream exists. */
   openSubscriptions: () => number = () => 0;
+  /** The last seq the live feed read from the log (set by the gateway's wiring). */
+  liveHeadSeq: () => number = () => 0;
 
   readonly requests = new Counter({
     name: 'ridedb_requests_total',
@@ -87,9 +89,15 @@ export class Metrics {
     });
     const openSubscriptions: Gauge = new Gauge({
       name: 'ridedb_subscriptions_open',
-      help: 'Open clusterEvents subscriptions (graphql-ws).',
+      help: 'Open subscriptions (graphql-ws): clusterEvents and live rides.',
       registers: [this.registry],
       collect: () => openSubscriptions.set(this.openSubscriptions()),
+    });
+    const liveHead: Gauge = new Gauge({
+      name: 'ridedb_live_head_seq',
+      help: "The last log seq this gateway's live feed has read: behind the master's appliedSeq, live subscribers hear late.",
+      registers: [this.registry],
+      collect: () => liveHead.set(this.liveHeadSeq()),
     });
     orchestrator.on('event', (event: ClusterEventRecord) => {
       if (event.type === 'LEADER_ELECTED') this.elections.inc();

@@ -106,6 +106,8 @@ describe('live rides', () => {
     expect(changes[2]).toMatchObject({ rider: { username: 'rider' }, ride: { riders: [{ username: 'rider' }] } });
     expect(changes[3].ride).toBeNull();
     for (const c of changes) expect(new Date(c.at).toISOString()).toBe(c.at);
+    const metrics = await (await fetch(`${cluster.url}/metrics`)).text();
+    expect(Number(/^ridedb_live_head_seq (\d+)/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(changes[3].seq);
     await w.close();
   });
 
