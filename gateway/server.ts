@@ -150,7 +150,12 @@ export async function startServer(parts: ServerParts): Promise<RunningServer> {
   // First, so the bulk of the traffic is not matched against every other route. What it
   // declines continues to Apollo below, with the body already parsed.
   if (config.compiledOperations) {
-    app.post('/graphql', graphqlBody, checkQueryText, compiledOperations({ schema, validationRules, parseLimits, service, accounting, formatError, contextOf, resolverContext: contextFor }));
+    app.post(
+      '/graphql',
+      graphqlBody,
+      checkQueryText,
+      compiledOperations({ schema, validationRules, parseLimits, service, accounting, formatError, contextOf, resolverContext: contextFor }),
+    );
   }
   app.use(playgroundRouter());
   app.get('/healthz', healthz({ dependencies: parts.dependencies, cluster: orchestrator }));

@@ -155,7 +155,6 @@ const queryFields: Record<string, FieldSql> = {
 
 const FIELDS: Record<ObjectTypeName, Record<string, FieldSql>> = { Query: queryFields, Ride: rideFields, User: userFields, Area: areaFields };
 
-
 /** A user known only by name (a foreign key that guarantees the row) needs no lookup for `username`. */
 const onlyUsername = (f: FieldSelection) => (f.select ?? []).every((x) => x.field === 'username' || x.field === '__typename');
 
