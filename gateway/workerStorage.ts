@@ -27,13 +27,27 @@ export async function removeClusterStorage(config: Config): Promise<void> {
   if (config.workerStorage === 'shared') await dropClusterDatabases(config);
 }
 
+/** How long a teardown waits for a CREATE DATABASE of the cluster still running on the server. */
+const CREATE_DATABASE_WAIT_MS = 10_000;
+
 async function dropClusterDatabases(config: Config): Promise<void> {
+  const prefix = clusterNames(config.cluster).workerDatabasePrefix;
   const pg = new Client({ connectionString: config.databaseUrl });
   await pg.connect();
   try {
-    const { rows } = await pg.query<{ datname: string }>(`SELECT datname FROM pg_database WHERE starts_with(datname, $1)`, [clusterNames(config.cluster).workerDatabasePrefix]);
-    // Names come from pg_database and match the validated cluster prefix.
-    for (const { datname } of rows) await pg.query(`DROP DATABASE IF EXISTS "${datname}" WITH (FORCE)`);
+    const deadline = Date.now() + CREATE_DATABASE_WAIT_MS;
+    for (;;) {
+      const { rows } = await pg.query<{ datname: string }>(`SELECT datname FROM pg_database WHERE starts_with(datname, $1)`, [prefix]);
+      // Names come from pg_database and match the validated cluster prefix.
+      for (const { datname } of rows) await pg.query(`DROP DATABASE IF EXISTS "${datname}" WITH (FORCE)`);
+      // A worker killed in the middle of CREATE DATABASE leaves the server to finish it:
+      // after the drops above, so wait for it and drop again (the test suite once left one).
+      const { rowCount } = await pg.query(`SELECT 1 FROM pg_stat_activity WHERE state = 'active' AND query LIKE 'CREATE DATABASE "' || replace($1, '_', '!_') || '%' ESCAPE '!'`, [
+        prefix,
+      ]);
+      if (!rowCount || Date.now() > deadline) return;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
   } finally {
     await pg.end();
   }
