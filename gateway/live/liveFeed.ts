@@ -86,8 +86,9 @@ export class LiveFeed {
         for (const s of this.byKey.get(key) ?? []) this.offer(s, change);
       }
     }
+    // Trimmed in slices of a sixteenth, not per change: each trim moves the whole array.
     const excess = this.history.length - this.settings.historySize;
-    if (excess > 0) {
+    if (excess > Math.floor(this.settings.historySize / 16)) {
       const dropped = this.history.splice(0, excess);
       // The oldest changes of each of their keys, so the front of each key's list.
       for (const change of dropped) {

@@ -26,7 +26,6 @@ const RETRY_MS = [250, 500, 1000, 2000, 5000];
  */
 export class LogFollower {
   private connection: ChannelModel | null = null;
-  private channel: Channel | null = null;
   private next: number | { '!': 'timestamp'; value: number };
   private position: LogPosition | null = null;
   private stopped = false;
@@ -46,7 +45,6 @@ export class LogFollower {
     connection.on('error', (err: Error) => this.options.log.warn({ err }, 'live log follower: broker connection error'));
     connection.on('close', () => this.lost());
     const channel = await connection.createChannel();
-    this.channel = channel;
     await channel.prefetch(PREFETCH);
     await channel.consume(this.options.streamQueue, (msg) => this.read(channel, msg), { noAck: false, arguments: { 'x-stream-offset': this.next } });
     this.retries = 0;
@@ -59,7 +57,6 @@ export class LogFollower {
 
   private lost(): void {
     this.connection = null;
-    this.channel = null;
     if (this.stopped) return;
     const wait = RETRY_MS[Math.min(this.retries++, RETRY_MS.length - 1)];
     this.options.log.warn({ retryInMs: wait }, 'live log follower lost the broker; reconnecting');

@@ -16,13 +16,14 @@ export function rideChangesOf(entry: WriteEntry, at: string): LiveChange[] | 're
       return [{ ...base, type: 'RIDE_JOINED', rideId: ride.id, ride, rider, keys: keysOf(ride.source.id, ride.destination.id, ride.id, [ride.createdBy.username, username]) }];
     }
     case 'deleteRide': {
+      const { rideId } = entry.args as { rideId: number };
       const args = loggedDeleteRideSchema.safeParse(entry.args);
       if (args.success && args.data.more) return 'reset';
       // An entry of an earlier version has no route: only the ride's own subscribers hear of it.
       const keys = args.success
-        ? keysOf(args.data.source, args.data.destination, args.data.rideId, [...(args.data.createdBy ? [args.data.createdBy] : []), ...args.data.riders])
-        : [rideKey((entry.args as { rideId: number }).rideId)];
-      return [{ ...base, type: 'RIDE_DELETED', rideId: (entry.args as { rideId: number }).rideId, ride: null, keys }];
+        ? keysOf(args.data.source, args.data.destination, rideId, [...(args.data.createdBy ? [args.data.createdBy] : []), ...args.data.riders])
+        : [rideKey(rideId)];
+      return [{ ...base, type: 'RIDE_DELETED', rideId, ride: null, keys }];
     }
     case 'deleteUser': {
       const args = loggedDeleteUserSchema.safeParse(entry.args);
