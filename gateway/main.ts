@@ -16,6 +16,8 @@ import { RpcClient } from './rpcClient';
 import { createRuntime } from './runtimes';
 import { LiveFeed } from './live/liveFeed';
 import { LogFollower } from './live/logFollower';
+import { liveFeedReader } from './live/rideChanges';
+import { ReadCache } from './readCache/readCache';
 import { startServer } from './server';
 import { RideService } from './service';
 
@@ -39,6 +41,19 @@ async function main(): Promise<void> {
   const autoscaler = new Autoscaler(orchestrator, config, log);
   const metrics = new Metrics(orchestrator);
   rpc.onBatch = (kind, size) => metrics.rpcBatchSize.observe({ kind }, size);
+  // Compiled reads' answers, kept exact by the log (READ_CACHE_BYTES=0: none).
+  const readCache =
+    config.readCacheBytes > 0
+      ? new ReadCache(
+          { maxBytes: config.readCacheBytes },
+          {
+            hit: () => metrics.readCache.inc({ outcome: 'hit' }),
+            miss: () => metrics.readCache.inc({ outcome: 'miss' }),
+            invalidated: (n) => metrics.readCacheInvalidations.inc(n),
+          },
+        )
+      : undefined;
+  if (readCache) metrics.readCacheSize = () => readCache.size;
   const service = new RideService(
     rpc,
     {
@@ -55,11 +70,17 @@ async function main(): Promise<void> {
       maxWaiting: config.maxPositionWaits,
     },
     { defaultSize: config.pageSizeDefault, maxSize: config.pageSizeMax },
+    readCache,
   );
   // Live subscriptions: the log as the workers read it, from a window back.
   const live = new LiveFeed({ historySize: config.liveHistoryChanges, bufferSize: config.liveBufferChanges });
   metrics.liveHeadSeq = () => live.headSeq;
-  const follower = new LogFollower(live, { amqpUrl: config.amqpUrl, streamQueue: names.syncLog, replayWindowMs: config.liveReplayWindowSeconds * 1000, log });
+  const follower = new LogFollower([liveFeedReader(live), ...(readCache ? [readCache] : [])], {
+    amqpUrl: config.amqpUrl,
+    streamQueue: names.syncLog,
+    replayWindowMs: config.liveReplayWindowSeconds * 1000,
+    log,
+  });
   await follower.start();
   const server = await startServer({
     config,

@@ -12,6 +12,8 @@ export class Metrics {
   openSubscriptions: () => number = () => 0;
   /** The last seq the live feed read from the log (set by the gateway's wiring). */
   liveHeadSeq: () => number = () => 0;
+  /** What the read cache holds (set by the gateway's wiring when the cache is on). */
+  readCacheSize: () => { answers: number; bytes: number } = () => ({ answers: 0, bytes: 0 });
 
   readonly requests = new Counter({
     name: 'ridedb_requests_total',
@@ -40,6 +42,19 @@ export class Metrics {
     help: 'Requests per RPC message the gateway sent (one message per queue per event-loop turn).',
     labelNames: ['kind'] as const,
     buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256],
+    registers: [this.registry],
+  });
+
+  readonly readCache = new Counter({
+    name: 'ridedb_read_cache_lookups_total',
+    help: 'Compiled reads the read cache could answer (hit) or not (miss: a replica answered).',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+
+  readonly readCacheInvalidations = new Counter({
+    name: 'ridedb_read_cache_invalidations_total',
+    help: 'Cached answers dropped because a write in the log changed what they depend on (or everything).',
     registers: [this.registry],
   });
 
@@ -98,6 +113,18 @@ export class Metrics {
       help: "The last log seq this gateway's live feed has read: behind the master's appliedSeq, live subscribers hear late.",
       registers: [this.registry],
       collect: () => liveHead.set(this.liveHeadSeq()),
+    });
+    const cacheBytes: Gauge = new Gauge({
+      name: 'ridedb_read_cache_bytes',
+      help: 'Bytes of answers the read cache holds (bounded by READ_CACHE_BYTES).',
+      registers: [this.registry],
+      collect: () => cacheBytes.set(this.readCacheSize().bytes),
+    });
+    const cacheAnswers: Gauge = new Gauge({
+      name: 'ridedb_read_cache_answers',
+      help: 'Answers the read cache holds.',
+      registers: [this.registry],
+      collect: () => cacheAnswers.set(this.readCacheSize().answers),
     });
     orchestrator.on('event', (event: ClusterEventRecord) => {
       if (event.type === 'LEADER_ELECTED') this.elections.inc();

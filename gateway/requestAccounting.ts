@@ -52,10 +52,13 @@ export function seqHeaderValue(trace: RequestContext['trace']): string | undefin
   return trace.seq === undefined ? undefined : String(trace.seq);
 }
 
-/** `extensions.dbaas`: the log position of a write, the workers that answered, and which path did. */
+/**
+ * `extensions.dbaas`: the log position of a write, the workers that answered, which path
+ * did, and whether the answer came from the gateway's read cache (then no worker answered).
+ */
 export function dbaasExtension(trace: RequestContext['trace'], plan: 'compiled' | 'resolvers') {
   const workers = [...trace.workers];
-  return { seq: trace.seq ?? null, workerId: workers[0] ?? null, workers, plan };
+  return { seq: trace.seq ?? null, workerId: workers[0] ?? null, workers, plan, cached: trace.cached ?? false };
 }
 
 /** The metric outcome of a GraphQL answer: its first error's code, or `ok`. */

@@ -19,6 +19,15 @@ import { createHash, createHmac } from 'node:crypto';
 import { hashPassword } from './passwords';
 import type { MutationRateLimit } from './rateLimit';
 import type { ReadAnswer, ReadOptions, WriteAnswer, WriteIdentity } from './rpcClient';
+import { answerDependencies } from './readCache/dependencies';
+import type { ReadCache } from './readCache/readCache';
+
+/**
+ * How long a read the cache could answer waits for this gateway's log reader to reach the
+ * position it needs (usually a write just acknowledged, a millisecond or two from the
+ * reader) before it goes to a replica instead.
+ */
+const CACHE_WAIT_MS = 20;
 
 /** How the service reaches the data: the RPC client in the gateway (or a direct pool in benchmarks). */
 export interface Transport {
@@ -38,8 +47,8 @@ export interface RequestContext {
   clientAddress: string;
   /** From Idempotency-Key: makes the request's writes exactly-once across client retries. */
   idempotencyKey?: string;
-  /** `writes` counts the request's writes, so each write of a keyed request has its own id. */
-  trace: { seq?: number; workers: Set<string>; writes: number };
+  /** `writes` counts the request's writes, so each write of a keyed request has its own id; `cached`: answered by the read cache. */
+  trace: { seq?: number; workers: Set<string>; writes: number; cached?: boolean };
 }
 
 export function newRequestContext(partial: Partial<Omit<RequestContext, 'trace'>> = {}): RequestContext {
@@ -97,6 +106,7 @@ export class RideService {
     private readonly writeLimit?: MutationRateLimit,
     private readonly waits: PositionWaits = { headSeq: () => rpc.lastSeq, lookahead: Number.MAX_SAFE_INTEGER, maxWaiting: Number.MAX_SAFE_INTEGER },
     readonly pages: PageSettings = DEFAULT_PAGES,
+    private readonly readCache?: ReadCache,
   ) {}
 
   private async timed<T>(kind: 'read' | 'write', op: string, call: () => Promise<T>): Promise<T> {
@@ -116,10 +126,15 @@ export class RideService {
     return this.rpc.lastSeq;
   }
 
+  /** The log position a read must reflect: the client's X-DBaaS-Min-Seq and this gateway's own writes. */
+  private minSeqOf(ctx: RequestContext): number {
+    return ctx.consistency === 'eventual' ? 0 : Math.max(ctx.clientMinSeq, this.rpc.lastSeq);
+  }
+
   private async read<N extends ReadOpName>(ctx: RequestContext, op: N, args: ReadArgs<N>, label: string = op): Promise<ReadResult<N>> {
     checkArgs('read', op, args);
     this.observer.noteRead();
-    const minSeq = ctx.consistency === 'eventual' ? 0 : Math.max(ctx.clientMinSeq, this.rpc.lastSeq);
+    const minSeq = this.minSeqOf(ctx);
     const head = Math.max(this.rpc.lastSeq, this.waits.headSeq());
     if (minSeq <= head) return this.readAt(ctx, op, args, label, minSeq);
     if (minSeq > head + this.waits.lookahead) throw badInput(`no such log position yet: X-DBaaS-Min-Seq is ${minSeq}, the log is at ${head}`);
@@ -169,11 +184,26 @@ export class RideService {
   ride(ctx: RequestContext, id: number) {
     return this.read(ctx, 'ride', { id });
   }
-  /** A whole query's data in one read (one snapshot): the `data` object as JSON text. */
-  selection(ctx: RequestContext, fields: FieldSelection[]) {
+  /**
+   * A whole query's data in one read (one snapshot): the `data` object as JSON text. From
+   * the read cache when it holds the answer at the position the request needs (no older
+   * than the log as this gateway and its workers know it), else from a replica.
+   */
+  async selection(ctx: RequestContext, fields: FieldSelection[]): Promise<string> {
     // Labelled by what was asked (e.g. `ride+user`), like the fixed operations.
     const label = [...new Set(fields.map((f) => f.field))].sort().join('+');
-    return this.read(ctx, 'selection', { fields }, label);
+    const dependsOn = this.readCache ? answerDependencies(fields) : null;
+    if (!this.readCache || !dependsOn) return this.read(ctx, 'selection', { fields }, label);
+    const key = JSON.stringify(fields);
+    const position = Math.max(this.minSeqOf(ctx), this.waits.headSeq());
+    const cached = await this.readCache.lookup(key, position, CACHE_WAIT_MS);
+    if (cached !== undefined) {
+      ctx.trace.cached = true;
+      return cached;
+    }
+    const answer = await this.read(ctx, 'selectionAt', { fields }, label);
+    this.readCache.store(key, answer, dependsOn);
+    return answer.data;
   }
   /** The same with the log position it was read at: where a live subscription's changes start. */
   selectionAt(ctx: RequestContext, fields: FieldSelection[]) {

@@ -49,6 +49,7 @@ const envSchema = z.object({
   LIVE_HISTORY_CHANGES: intFromEnv(50_000, 1),
   LIVE_BUFFER_CHANGES: intFromEnv(1000, 1),
   LIVE_REPLAY_WINDOW_SECONDS: intFromEnv(900, 0),
+  READ_CACHE_BYTES: intFromEnv(64 * 2 ** 20, 0),
   MIN_SEQ_LOOKAHEAD: intFromEnv(10_000, 0),
   IDEMPOTENCY_WINDOW_SECONDS: intFromEnv(86_400, 1),
   MAX_POSITION_WAITS: intFromEnv(256, 1),
@@ -112,6 +113,8 @@ export interface Config {
   liveBufferChanges: number;
   /** How far back a starting gateway reads the log, so subscriptions resume across its restart. */
   liveReplayWindowSeconds: number;
+  /** Bytes of compiled-read answers the gateway keeps, dropped exactly when a write changes them; 0: no cache. */
+  readCacheBytes: number;
   /** How far past the newest known seq an X-DBaaS-Min-Seq may be (farther: BAD_USER_INPUT at once). */
   minSeqLookahead: number;
   /** Reads waiting at once for a client-named position the gateway has not seen. */
@@ -190,6 +193,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     liveHistoryChanges: e.LIVE_HISTORY_CHANGES,
     liveBufferChanges: e.LIVE_BUFFER_CHANGES,
     liveReplayWindowSeconds: e.LIVE_REPLAY_WINDOW_SECONDS,
+    readCacheBytes: e.READ_CACHE_BYTES,
     minSeqLookahead: e.MIN_SEQ_LOOKAHEAD,
     maxPositionWaits: e.MAX_POSITION_WAITS,
     idempotencyWindowSeconds: e.IDEMPOTENCY_WINDOW_SECONDS,

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { badInput } from './errors';
 import type { AreaRecord, RideRecord, UserRecord, UserRidesRecord } from './records';
-import { selectionArgsSchema } from './selection';
+import { selectionArgsSchema, type SelectionAnswer } from './selection';
 import { areaIdSchema, isoTimeSchema, queryFieldArgs, rideIdSchema, usernameSchema } from './values';
 
 /**
@@ -32,8 +32,8 @@ export const readCatalogue = {
   ride: returning<RideRecord | null>()(queryFieldArgs.ride),
   /** A client's whole GraphQL selection in one statement; the result is the `data` object as JSON text. */
   selection: returning<string>()(selectionArgsSchema),
-  /** The same, with the log position it was read at (one statement, one snapshot): what live subscriptions start from. */
-  selectionAt: returning<{ seq: number; data: string }>()(selectionArgsSchema),
+  /** The same, with the log position it was read at (one statement, one snapshot): what live subscriptions and the read cache start from. */
+  selectionAt: returning<SelectionAnswer>()(selectionArgsSchema),
   rideCount: returning<number>()(z.object({})),
 };
 

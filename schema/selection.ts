@@ -36,6 +36,17 @@ export const fieldSelectionSchema: z.ZodType<FieldSelection> = z.lazy(() =>
 );
 export const selectionArgsSchema = z.object({ fields: z.array(fieldSelectionSchema).min(1).max(MAX_KEYS_PER_OBJECT) });
 
+/**
+ * A selection read at a known log position (the `selectionAt` read): the `data` JSON text,
+ * the replica's applied seq in the same snapshot, and when time alone changes the answer
+ * (epoch ms: the earliest upcoming ride of an upcoming-only route it lists), or null.
+ */
+export interface SelectionAnswer {
+  seq: number;
+  data: string;
+  expiresAt: number | null;
+}
+
 /** Nesting a slave builds; the gateway sends deeper documents down the resolver path. */
 export const MAX_SELECTION_DEPTH = 16;
 

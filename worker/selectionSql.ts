@@ -10,6 +10,7 @@ import {
   rideCursorKey,
   type FieldSelection,
   RECORD_SELECTIONS,
+  type SelectionAnswer,
   type ListFieldName,
   type QueryFieldName,
 } from '../schema';
@@ -193,20 +194,39 @@ function fieldSql(s: Statement, type: ObjectTypeName, t: string, f: FieldSelecti
 }
 
 /**
- * The statement that answers `fields` of the Query type, as one JSON text column `doc`;
- * `withSeq` adds the replica's applied seq, from the same snapshot as the data.
+ * When time alone changes an answer: an upcoming-only `rides` page loses a ride once its
+ * timestamp passes, so the earliest upcoming ride of each such route (no later than the
+ * page's first row) bounds how long a copy of the answer stays true. Null: never.
  */
-export function selectionStatement(fields: FieldSelection[], withSeq = false): { text: string; values: unknown[] } {
-  const s = new Statement();
-  const root = object(s, 'Query', '', { key: 'data', field: 'data', select: fields }, 0);
-  return { text: `SELECT ${withSeq ? '(SELECT applied_seq FROM _dbaas_state) AS seq, ' : ''}${root}::text AS doc`, values: s.values };
+function expirySql(s: Statement, fields: FieldSelection[]): string {
+  const bounds = fields
+    .filter((f) => f.field === 'rides' && rootArgs('rides', f).upcomingOnly)
+    .map((f) => {
+      const a = rootArgs('rides', f);
+      return `(SELECT min(ts) FROM rides WHERE source = ${s.param(a.source, 'int')} AND destination = ${s.param(a.destination, 'int')} AND ts > now())`;
+    });
+  if (!bounds.length) return 'NULL::float8';
+  return `(extract(epoch FROM ${bounds.length > 1 ? `LEAST(${bounds.join(', ')})` : bounds[0]}) * 1000)::float8`;
 }
 
-/** Runs a selection; the result is the `data` object as JSON text and the seq it was read at. */
-export async function runSelectionAt(sql: Sql, fields: FieldSelection[]): Promise<{ seq: number; data: string }> {
+/**
+ * The statement that answers `fields` of the Query type, as one JSON text column `doc`;
+ * `at` adds, from the same snapshot as the data, the replica's applied seq and when the
+ * answer expires by time alone (expirySql).
+ */
+export function selectionStatement(fields: FieldSelection[], at = false): { text: string; values: unknown[] } {
+  const s = new Statement();
+  const root = object(s, 'Query', '', { key: 'data', field: 'data', select: fields }, 0);
+  const position = at ? `(SELECT applied_seq FROM _dbaas_state) AS seq, ${expirySql(s, fields)} AS expires_at, ` : '';
+  return { text: `SELECT ${position}${root}::text AS doc`, values: s.values };
+}
+
+/** A selection's answer with the seq it was read at and when time alone changes it (epoch ms, or null). */
+export async function runSelectionAt(sql: Sql, fields: FieldSelection[]): Promise<SelectionAnswer> {
   const { text, values } = selectionStatement(fields, true);
   const { rows } = await sql.query(text, values);
-  return { seq: Number(rows[0].seq), data: rows[0].doc as string };
+  const expires = rows[0].expires_at as number | null;
+  return { seq: Number(rows[0].seq), data: rows[0].doc as string, expiresAt: expires === null ? null : Number(expires) };
 }
 
 /** Runs a selection; the result is the `data` object as JSON text. */

@@ -5,10 +5,6 @@ export interface LiveChange extends RideChangeRecord {
   keys: readonly string[];
 }
 
-export const routeKey = (source: number, destination: number) => `route:${source}:${destination}`;
-export const rideKey = (id: number) => `ride:${id}`;
-export const userKey = (username: string) => `user:${username}`;
-
 export interface LiveFeedSettings {
   /** Changes kept for resuming subscriptions (`afterSeq`); older ones need a new snapshot. */
   historySize: number;

@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { areaIdSchema, DbaasError, parseArgs, RECORD_SELECTIONS, rideIdSchema, usernameSchema, type FieldSelection, type RideChangeRecord, type RideRecord } from '../../schema';
 import type { GqlContext } from '../graphql/context';
-import { rideKey, routeKey, userKey, type LiveSubscription } from './liveFeed';
+import { rideKey, routeKey, userKey } from './dataKeys';
+import type { LiveSubscription } from './liveFeed';
 
 /** What a live subscription yields: a message, or the error that ends it (then nothing). */
 export type LiveMessage = RideChangeRecord | DbaasError;

@@ -1,8 +1,16 @@
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
-import { decode, entriesOf, entryVerdict, logMessageSchema, type LogPosition } from '../../schema';
+import { decode, entriesOf, entryVerdict, logMessageSchema, type LogPosition, type WriteEntry } from '../../schema';
 import { connectBroker, type Logger } from '../../platform';
-import type { LiveFeed } from './liveFeed';
-import { rideChangesOf } from './rideChanges';
+
+/** What reads the log through the follower: the live feed and the read cache. */
+export interface LogReader {
+  /** Entries from `seq` on follow in order; nothing before it is known (a start, or a gap). */
+  restartAt(seq: number): void;
+  /** The next write in seq order; `at` is when the follower read it. */
+  take(entry: WriteEntry, at: string): void;
+  /** Whether the follower is reading the log now (false while it reconnects). */
+  connected?(up: boolean): void;
+}
 
 export interface LogFollowerOptions {
   amqpUrl: string;
@@ -17,10 +25,10 @@ const PREFETCH = 500;
 const RETRY_MS = [250, 500, 1000, 2000, 5000];
 
 /**
- * The gateway's reader of the durable log, for live subscriptions: it follows SyncQ's
- * stream as a replica does (the same rules for fenced-off and repeated entries, see
- * schema/logRules.ts) but applies nothing, turning each entry into the ride changes it
- * made (./rideChanges) for the LiveFeed. It starts `replayWindowMs` back, so a client of a
+ * The gateway's reader of the durable log, for live subscriptions and the read cache: it
+ * follows SyncQ's stream as a replica does (the same rules for fenced-off and repeated
+ * entries, see schema/logRules.ts) but applies nothing, handing each entry to its readers
+ * (the live feed through ./rideChanges, gateway/readCache). It starts `replayWindowMs` back, so a client of a
  * gateway that restarted can resume from its last seq, and after a lost connection it
  * resumes from the offset after the last message it read, so it never skips one.
  */
@@ -32,7 +40,7 @@ export class LogFollower {
   private retries = 0;
 
   constructor(
-    private readonly feed: LiveFeed,
+    private readonly readers: readonly LogReader[],
     private readonly options: LogFollowerOptions,
   ) {
     // RabbitMQ streams take a time to start from in whole seconds.
@@ -48,6 +56,7 @@ export class LogFollower {
     await channel.prefetch(PREFETCH);
     await channel.consume(this.options.streamQueue, (msg) => this.read(channel, msg), { noAck: false, arguments: { 'x-stream-offset': this.next } });
     this.retries = 0;
+    for (const r of this.readers) r.connected?.(true);
   }
 
   async stop(): Promise<void> {
@@ -57,6 +66,7 @@ export class LogFollower {
 
   private lost(): void {
     this.connection = null;
+    for (const r of this.readers) r.connected?.(false);
     if (this.stopped) return;
     const wait = RETRY_MS[Math.min(this.retries++, RETRY_MS.length - 1)];
     this.options.log.warn({ retryInMs: wait }, 'live log follower lost the broker; reconnecting');
@@ -92,18 +102,16 @@ export class LogFollower {
       }
       if (!this.position) {
         this.position = { appliedSeq: entry.seq - 1, epoch: entry.epoch };
-        this.feed.restartAt(entry.seq);
+        for (const r of this.readers) r.restartAt(entry.seq);
       }
       const verdict = entryVerdict(this.position, entry);
       if (verdict === 'skip') continue;
       if (verdict === 'gap') {
-        this.options.log.warn({ applied: this.position.appliedSeq, next: entry.seq }, 'live log follower: gap in the log; subscriptions start over');
-        this.feed.restartAt(entry.seq);
+        this.options.log.warn({ applied: this.position.appliedSeq, next: entry.seq }, 'live log follower: gap in the log; subscriptions and the read cache start over');
+        for (const r of this.readers) r.restartAt(entry.seq);
       }
       this.position = { appliedSeq: entry.seq, epoch: Math.max(this.position.epoch, entry.epoch) };
-      const changes = rideChangesOf(entry, at);
-      if (changes === 'reset') this.feed.restartAt(entry.seq + 1);
-      else this.feed.advance(entry.seq, changes);
+      for (const r of this.readers) r.take(entry, at);
     }
   }
 }

@@ -1,5 +1,19 @@
 import { loggedDeleteRideSchema, loggedDeleteUserSchema, type RideRecord, type WriteEntry } from '../../schema';
-import { rideKey, routeKey, userKey, type LiveChange } from './liveFeed';
+import { rideKey, routeKey, userKey } from './dataKeys';
+import type { LiveChange, LiveFeed } from './liveFeed';
+import type { LogReader } from './logFollower';
+
+/** The live feed as a reader of the log: each entry's ride changes, or a new start. */
+export function liveFeedReader(feed: LiveFeed): LogReader {
+  return {
+    restartAt: (seq) => feed.restartAt(seq),
+    take: (entry, at) => {
+      const changes = rideChangesOf(entry, at);
+      if (changes === 'reset') feed.restartAt(entry.seq + 1);
+      else feed.advance(entry.seq, changes);
+    },
+  };
+}
 
 /** What one taken log entry changed, for subscriptions; 'reset' when no list of changes can say it. */
 export function rideChangesOf(entry: WriteEntry, at: string): LiveChange[] | 'reset' {

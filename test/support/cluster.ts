@@ -24,7 +24,7 @@ export interface GqlResponse<T = Record<string, unknown>> {
   headers: Headers;
   data: T | null;
   errors?: Array<{ message: string; extensions?: { code?: string } }>;
-  extensions?: { dbaas?: { seq: number | null; workerId: string | null; workers: string[]; plan?: string } };
+  extensions?: { dbaas?: { seq: number | null; workerId: string | null; workers: string[]; plan?: string; cached?: boolean } };
 }
 
 export interface WorkerInfo {
@@ -127,9 +127,9 @@ export class TestCluster {
     return cluster;
   }
 
-  /** One more gateway of the same cluster (its own port and log), started as `npm start` would. */
-  async addGateway(): Promise<TestCluster> {
-    const env = { ...this.env, PORT: String(await freePort()) };
+  /** One more gateway of the same cluster (its own port and log, `extraEnv` on top), started as `npm start` would. */
+  async addGateway(extraEnv: Record<string, string> = {}): Promise<TestCluster> {
+    const env = { ...this.env, PORT: String(await freePort()), ...extraEnv };
     const config = loadConfig(env);
     const other = new TestCluster(config, env, this.logFile.replace(/\.log$/, `.${config.port}.log`));
     await other.waitHealthy();

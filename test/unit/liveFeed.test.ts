@@ -1,4 +1,5 @@
-import { LiveFeed, routeKey, type LiveChange } from '../../gateway/live/liveFeed';
+import { routeKey } from '../../gateway/live/dataKeys';
+import { LiveFeed, type LiveChange } from '../../gateway/live/liveFeed';
 
 const change = (seq: number, route = routeKey(1, 2)): LiveChange => ({
   type: 'RIDE_CREATED',

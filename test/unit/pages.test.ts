@@ -90,4 +90,13 @@ describe('keyset SQL', () => {
       ]),
     ).toThrow(/takes no arguments/);
   });
+
+  it("an answer read at a position also says when time alone changes it: upcoming routes' earliest ride, else never", () => {
+    const upcoming = (s: number) => ({ key: `r${s}`, field: 'rides', args: { source: s, destination: 9, upcomingOnly: true }, select: ride });
+    const two = selectionStatement([upcoming(1), upcoming(2), { key: 'all', field: 'rides', args: { source: 3, destination: 9, upcomingOnly: false }, select: ride }], true);
+    expect(two.text.match(/SELECT min\(ts\) FROM rides WHERE source = \$\d+::int AND destination = \$\d+::int AND ts > now\(\)/g)).toHaveLength(2);
+    expect(two.text).toContain('LEAST(');
+    expect(selectionStatement([{ key: 'n', field: 'rideCount' }], true).text).toContain('NULL::float8 AS expires_at');
+    expect(selectionStatement([upcoming(1)]).text).not.toContain('expires_at');
+  });
 });

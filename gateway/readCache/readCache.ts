@@ -1,0 +1,201 @@
+import { LRUCache } from 'lru-cache';
+import type { SelectionAnswer, WriteEntry } from '../../schema';
+import type { LogReader } from '../live/logFollower';
+import { keysChangedBy } from './dependencies';
+
+export interface ReadCacheSettings {
+  /** Bytes of answers kept (least recently used go first); 0 disables the cache. */
+  maxBytes: number;
+}
+
+/** Told of what the cache does, for /metrics. */
+export interface ReadCacheObserver {
+  hit(): void;
+  miss(): void;
+  /** Answers dropped because a write changed what they depend on (or everything). */
+  invalidated(count: number): void;
+}
+
+interface Entry {
+  data: string;
+  seq: number;
+  expiresAt: number | null;
+  dependsOn: readonly string[];
+}
+
+/** Dependency keys whose last change is remembered; older ones are summed up by `forgottenUpTo`. */
+const CHANGED_KEYS_KEPT = 200_000;
+/** Clocks of the gateway and the replica that read an answer may differ: expire that much early. */
+export const CLOCK_MARGIN_MS = 1000;
+/** Reads waiting for the log reader to reach their position at once; more go to a replica. */
+const MAX_WAITING = 1024;
+// An answer's text is one byte per character (V8's one-byte strings: JSON here is ASCII
+// but for names); keys and bookkeeping are counted roughly.
+const ENTRY_OVERHEAD_BYTES = 200;
+
+/**
+ * Answers of compiled reads, kept exact by the log: each is stored with the seq it was read
+ * at and the keys it depends on (./dependencies), and dropped the moment this gateway's
+ * log reader takes a write that changed one of them — no time-to-live, no staleness.
+ *
+ * An answer is served only when the log has been read at least up to the position the
+ * request needs (its X-DBaaS-Min-Seq, this gateway's own writes, and what the workers
+ * report): every write up to there has had its chance to drop it. An answer read at seq S
+ * is stored only if no key it depends on changed after S as far as the reader has seen
+ * (the read and a write may cross). A gap in the log, a write that cannot name what it
+ * changed, or a clearDatabase empties the cache.
+ */
+export class ReadCache implements LogReader {
+  private readonly answers: LRUCache<string, Entry>;
+  /** Dependency key → answers that depend on it. */
+  private readonly dependents = new Map<string, Set<string>>();
+  /** Dependency key → seq of the last write that changed it. */
+  private readonly changedAt: LRUCache<string, number>;
+  /** Every key not in changedAt last changed at or before this seq. */
+  private forgottenUpTo = 0;
+  private head = 0;
+  /** Reading the log: started, and connected. */
+  private reading = false;
+  private started = false;
+  private waiting: Array<{ seq: number; wake: (reached: boolean) => void }> = [];
+
+  constructor(
+    settings: ReadCacheSettings,
+    private readonly observer: ReadCacheObserver,
+  ) {
+    this.answers = new LRUCache<string, Entry>({
+      maxSize: settings.maxBytes,
+      maxEntrySize: Math.max(1, Math.floor(settings.maxBytes / 8)),
+      sizeCalculation: (entry, key) => entry.data.length + key.length + ENTRY_OVERHEAD_BYTES,
+      dispose: (entry, key) => this.unindex(key, entry),
+    });
+    this.changedAt = new LRUCache<string, number>({
+      max: CHANGED_KEYS_KEPT,
+      dispose: (seq, _key, reason) => {
+        if (reason === 'evict') this.forgottenUpTo = Math.max(this.forgottenUpTo, seq);
+      },
+    });
+  }
+
+  /** The last seq the log reader took. */
+  get headSeq(): number {
+    return this.head;
+  }
+
+  get size(): { answers: number; bytes: number } {
+    return { answers: this.answers.size, bytes: this.answers.calculatedSize };
+  }
+
+  /**
+   * The answer kept for `key`, if it may answer a read that needs the log at `position` or
+   * later; waits up to `waitMs` for the log reader to get there when an answer is kept.
+   */
+  async lookup(key: string, position: number, waitMs: number, now: () => number = Date.now): Promise<string | undefined> {
+    if (!this.reading || !this.answers.has(key)) return this.missed();
+    if (position > this.head && !(await this.reached(position, waitMs))) return this.missed();
+    const entry = this.answers.get(key);
+    if (!entry) return this.missed();
+    if (entry.expiresAt !== null && now() >= entry.expiresAt - CLOCK_MARGIN_MS) {
+      this.answers.delete(key);
+      return this.missed();
+    }
+    this.observer.hit();
+    return entry.data;
+  }
+
+  /** Keeps an answer a replica gave, unless a write it depends on was taken after it was read. */
+  store(key: string, answer: SelectionAnswer, dependsOn: readonly string[]): void {
+    if (!this.started) return;
+    if (this.forgottenUpTo > answer.seq) return;
+    for (const dep of dependsOn) if ((this.changedAt.peek(dep) ?? 0) > answer.seq) return;
+    const entry: Entry = { data: answer.data, seq: answer.seq, expiresAt: answer.expiresAt, dependsOn };
+    this.answers.set(key, entry);
+    if (this.answers.peek(key) !== entry) return; // too large to keep
+    for (const dep of dependsOn) {
+      let set = this.dependents.get(dep);
+      if (!set) this.dependents.set(dep, (set = new Set()));
+      set.add(key);
+    }
+  }
+
+  restartAt(seq: number): void {
+    this.started = true;
+    this.reading = true;
+    this.dropEverything(seq - 1);
+    this.head = seq - 1;
+  }
+
+  take(entry: WriteEntry): void {
+    const changed = keysChangedBy(entry);
+    if (changed === 'everything') this.dropEverything(entry.seq);
+    else {
+      let dropped = 0;
+      for (const dep of changed) {
+        this.changedAt.set(dep, entry.seq);
+        const keys = this.dependents.get(dep);
+        if (!keys) continue;
+        for (const key of [...keys]) if (this.answers.delete(key)) dropped++;
+      }
+      if (dropped) this.observer.invalidated(dropped);
+    }
+    this.head = entry.seq;
+    this.wake();
+  }
+
+  connected(up: boolean): void {
+    this.reading = up && this.started;
+    if (!up) this.wake(true);
+  }
+
+  private dropEverything(upTo: number): void {
+    if (this.answers.size) this.observer.invalidated(this.answers.size);
+    this.answers.clear();
+    this.changedAt.clear();
+    this.forgottenUpTo = Math.max(this.forgottenUpTo, upTo);
+  }
+
+  private unindex(key: string, entry: Entry): void {
+    for (const dep of entry.dependsOn) {
+      const set = this.dependents.get(dep);
+      if (!set) continue;
+      set.delete(key);
+      if (!set.size) this.dependents.delete(dep);
+    }
+  }
+
+  private missed(): undefined {
+    this.observer.miss();
+    return undefined;
+  }
+
+  /** Resolves true once the reader has taken `seq`, false after `waitMs` (or when it stops reading). */
+  private reached(seq: number, waitMs: number): Promise<boolean> {
+    if (waitMs <= 0 || this.waiting.length >= MAX_WAITING) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const waiter = {
+        seq,
+        wake: (reached: boolean) => {
+          clearTimeout(timer);
+          resolve(reached);
+        },
+      };
+      const timer = setTimeout(() => {
+        this.waiting = this.waiting.filter((w) => w !== waiter);
+        resolve(false);
+      }, waitMs);
+      timer.unref();
+      this.waiting.push(waiter);
+    });
+  }
+
+  private wake(all = false): void {
+    if (!this.waiting.length) return;
+    const still: typeof this.waiting = [];
+    for (const w of this.waiting) {
+      if (all) w.wake(false);
+      else if (w.seq <= this.head) w.wake(true);
+      else still.push(w);
+    }
+    this.waiting = still;
+  }
+}

@@ -1,0 +1,158 @@
+import { answerDependencies, keysChangedBy } from '../../gateway/readCache/dependencies';
+import { CLOCK_MARGIN_MS, ReadCache } from '../../gateway/readCache/readCache';
+import type { FieldSelection, RideRecord, WriteEntry } from '../../schema';
+
+const AT = '2026-01-01T00:00:00.000Z';
+const ride = (riders: string[] = []): RideRecord => ({
+  id: 7,
+  cursor: '2030-01-01T00:00:00.000Z/7',
+  createdBy: { username: 'asha', createdAt: AT },
+  timestamp: '2030-01-01T00:00:00.000Z',
+  source: { id: 2, name: 'Chowdeswari Ward' },
+  destination: { id: 4, name: 'Yelahanka Satellite Town' },
+  riders: riders.map((username) => ({ username, createdAt: AT })),
+});
+const entry = (seq: number, op: string, args: unknown, result: unknown = null): WriteEntry => ({ kind: 'write', epoch: 1, seq, requestId: `r${seq}`, op, args, result });
+const f = (field: string, select?: FieldSelection[], args?: Record<string, unknown>): FieldSelection => ({ key: field, field, select, args });
+const USER = [f('username')];
+
+describe('what an answer depends on', () => {
+  it('a route page: its route; its riders are covered by it', () => {
+    expect(answerDependencies([f('rides', [f('id'), f('riders', USER), f('createdBy', USER)], { source: 2, destination: 4, upcomingOnly: true })])).toEqual(['route:2:4']);
+  });
+
+  it('a user named at the root covers their own ride lists', () => {
+    expect(answerDependencies([f('user', [f('ridesJoined', [f('riders', USER)])], { username: 'asha' })])).toEqual(['user:asha']);
+  });
+
+  it("ride lists of a user the log cannot name (the users page, a ride's rider) depend on any ride", () => {
+    expect(answerDependencies([f('users', [f('ridesCreated', [f('id')])], { first: 5 })])?.sort()).toEqual(['rides:any', 'users']);
+    expect(answerDependencies([f('ride', [f('riders', [f('ridesJoined', [f('id')])])], { id: 7 })])?.sort()).toEqual(['ride:7', 'rides:any']);
+  });
+
+  it('areas depend on nothing; a field these rules do not know is not cached', () => {
+    expect(answerDependencies([f('areas', [f('id')])])).toEqual([]);
+    expect(answerDependencies([f('workers', [f('id')])])).toBeNull();
+    expect(answerDependencies([f('ride', [f('id')], { id: '7' })])).toBeNull();
+  });
+});
+
+describe('what a write changed', () => {
+  it('a join: route, ride, creator, the joiner and every rider', () => {
+    expect(keysChangedBy(entry(9, 'joinRide', { rideId: 7, username: 'ravi' }, ride(['mira', 'ravi'])))).toEqual([
+      'route:2:4',
+      'ride:7',
+      'user:asha',
+      'user:ravi',
+      'user:mira',
+      'rides:any',
+    ]);
+  });
+
+  it('a created ride also changes the ride count; a new user the users page', () => {
+    expect(keysChangedBy(entry(3, 'createRide', {}, ride()))).toEqual(['route:2:4', 'ride:7', 'user:asha', 'rideCount', 'rides:any']);
+    expect(keysChangedBy(entry(3, 'createUser', { username: 'zoe', passwordHash: 'x' }))).toEqual(['user:zoe', 'users']);
+  });
+
+  it('what the log cannot name changes everything', () => {
+    expect(keysChangedBy(entry(4, 'deleteUser', { username: 'asha', rides: [], more: false }))).toBe('everything');
+    expect(keysChangedBy(entry(4, 'clearDatabase', {}))).toBe('everything');
+    expect(keysChangedBy(entry(4, 'deleteRide', { rideId: 7 }))).toBe('everything');
+    expect(keysChangedBy(entry(4, 'deleteRide', { rideId: 7, source: 2, destination: 4, createdBy: 'asha', riders: [], more: true }))).toBe('everything');
+    expect(keysChangedBy(entry(4, 'joinRide', { rideId: 7, username: 'ravi' }, null))).toBe('everything');
+  });
+});
+
+const observed = () => {
+  const counts = { hit: 0, miss: 0, invalidated: 0 };
+  return { counts, observer: { hit: () => counts.hit++, miss: () => counts.miss++, invalidated: (n: number) => (counts.invalidated += n) } };
+};
+const answer = (seq: number, data = `{"at":${seq}}`, expiresAt: number | null = null) => ({ seq, data, expiresAt });
+
+describe('the read cache', () => {
+  const started = (seq = 1) => {
+    const { counts, observer } = observed();
+    const cache = new ReadCache({ maxBytes: 1 << 20 }, observer);
+    cache.restartAt(seq);
+    return { cache, counts };
+  };
+
+  it('serves an answer until a write it depends on is taken, and not one that depends on other keys', async () => {
+    const { cache, counts } = started();
+    cache.store('q', answer(0), ['route:2:4']);
+    expect(await cache.lookup('q', 0, 0)).toBe('{"at":0}');
+    cache.take(entry(1, 'createUser', { username: 'zoe' }));
+    expect(await cache.lookup('q', 1, 0)).toBe('{"at":0}');
+    cache.take(entry(2, 'createRide', {}, ride()));
+    expect(await cache.lookup('q', 2, 0)).toBeUndefined();
+    expect(counts).toEqual({ hit: 2, miss: 1, invalidated: 1 });
+  });
+
+  it('serves nothing for a position the log reader has not taken; waits for it a while', async () => {
+    const { cache } = started();
+    cache.store('q', answer(0), ['route:2:4']);
+    expect(await cache.lookup('q', 1, 0)).toBeUndefined();
+    const waiting = cache.lookup('q', 1, 1000);
+    cache.take(entry(1, 'createUser', { username: 'zoe' }));
+    expect(await waiting).toBe('{"at":0}');
+  });
+
+  it('keeps no answer read before a write that changed it, when that write was taken first', async () => {
+    const { cache } = started();
+    cache.take(entry(1, 'createRide', {}, ride()));
+    cache.store('old', answer(0), ['route:2:4']);
+    cache.store('new', answer(1), ['route:2:4']);
+    expect(await cache.lookup('old', 1, 0)).toBeUndefined();
+    expect(await cache.lookup('new', 1, 0)).toBe('{"at":1}');
+  });
+
+  it('a gap, or a write that changes everything, empties it; nothing older than that is kept afterwards', async () => {
+    const { cache } = started();
+    cache.store('q', answer(0), []);
+    cache.take(entry(1, 'clearDatabase', {}));
+    expect(await cache.lookup('q', 1, 0)).toBeUndefined();
+    cache.store('q', answer(0), []);
+    expect(await cache.lookup('q', 1, 0)).toBeUndefined();
+    cache.store('q', answer(1), []);
+    cache.restartAt(10);
+    expect(await cache.lookup('q', 9, 0)).toBeUndefined();
+  });
+
+  it('expires an answer by time alone, a clock margin early', async () => {
+    const { cache } = started();
+    cache.store('q', answer(0, '{}', 10_000), []);
+    expect(await cache.lookup('q', 0, 0, () => 10_000 - CLOCK_MARGIN_MS - 1)).toBe('{}');
+    expect(await cache.lookup('q', 0, 0, () => 10_000 - CLOCK_MARGIN_MS)).toBeUndefined();
+  });
+
+  it('serves nothing before the log reader starts or while it is disconnected', async () => {
+    const { counts, observer } = observed();
+    const cache = new ReadCache({ maxBytes: 1 << 20 }, observer);
+    cache.store('q', answer(0), []);
+    cache.restartAt(1);
+    expect(await cache.lookup('q', 0, 0)).toBeUndefined();
+    cache.store('q', answer(0), []);
+    cache.connected(false);
+    expect(await cache.lookup('q', 0, 0)).toBeUndefined();
+    cache.connected(true);
+    expect(await cache.lookup('q', 0, 0)).toBe('{"at":0}');
+    expect(counts.hit).toBe(1);
+  });
+
+  it('holds at most its byte budget, least recently used going first, and forgets their dependencies', async () => {
+    const { counts, observer } = observed();
+    const cache = new ReadCache({ maxBytes: 8000 }, observer);
+    cache.restartAt(1);
+    for (let i = 0; i < 20; i++) cache.store(`q${i}`, answer(0, 'x'.repeat(300)), [`route:${i}:1`]);
+    expect(cache.size.bytes).toBeLessThanOrEqual(8000);
+    expect(cache.size.answers).toBeLessThan(20);
+    expect(await cache.lookup('q19', 0, 0)).toBeDefined();
+    expect(await cache.lookup('q0', 0, 0)).toBeUndefined();
+    // Evicted answers are not counted again when their route changes.
+    cache.take(entry(1, 'createRide', {}, { ...ride(), source: { id: 0, name: 'a' }, destination: { id: 1, name: 'b' } }));
+    expect(counts.invalidated).toBe(0);
+    // An answer too large for an eighth of the budget is not kept at all.
+    cache.store('big', answer(1, 'x'.repeat(2000)), []);
+    expect(await cache.lookup('big', 1, 0)).toBeUndefined();
+  });
+});
