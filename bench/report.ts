@@ -4,20 +4,19 @@ import type { LoadResult } from './lib';
 
 export interface Row extends LoadResult {
   system: string;
-  query: 'q1' | 'q2' | 'm1';
+  query: 'q1' | 'q2' | 'm1' | 'm1_256' | 'mix';
+  connections: number;
 }
 
-export interface ReadFigures {
-  ridedb: number;
-  baseline: number;
-  postgraphile: number;
-  ridedb_p99_ms: number;
-}
+/** Per system (by name, `-` as `_`): mean req/s, `<system>_p50_ms`, `<system>_p99_ms`, `<system>_runs`. */
+export type ReadFigures = Record<string, number | number[]> & { ridedb: number; ridedb_p99_ms: number };
 
 export interface BenchResults {
   q1: ReadFigures;
   q2: ReadFigures;
-  m1: { ridedb: number; ridedb_p99_ms: number };
+  m1: { ridedb: number; ridedb_p99_ms: number; at_256: Record<string, number | number[]> };
+  /** The mixed day at 256 connections; a peer without a write path ran the reads only. */
+  mix: Record<string, { rps: number; p50_ms: number; p99_ms: number; reads_only: boolean }>;
   catchup_entries_per_s: number | null;
   gateway_rss_mb: number;
   worker_rss_mb: number;
@@ -29,29 +28,42 @@ export interface RunInfo {
   machine: string;
   connections: number;
   seconds: number;
+  rounds: number;
   minutes: number;
 }
 
-const QUERY_TEXT = {
-  q1: 'Q1 `rides(source, destination)`: ~25 upcoming rides with creator and riders',
-  q2: 'Q2 `ride(id)` with `createdBy` and `riders` (nested)',
+const QUERY_TEXT: Record<Row['query'], string> = {
+  q1: 'Q1 `rides(source, destination)`: the upcoming rides of a route with creator and riders',
+  q2: 'Q2 `ride(id)` with `createdBy`, areas and `riders` (nested)',
   m1: 'M1 `createRide`',
+  m1_256: 'M1 `createRide`',
+  mix: 'Mixed day: 90 % Q1 on popular routes (Zipf), 5 % createRide, 5 % joinRide',
 };
 
-/** Mean per system and query over the interleaved rounds. */
-function table(rows: Row[]): Array<{ system: string; query: Row['query']; rps: number; p50: number; p99: number }> {
+interface Line {
+  system: string;
+  query: Row['query'];
+  connections: number;
+  rps: number;
+  p50: number;
+  p99: number;
+  runs: number[];
+}
+
+/** Mean per system and query over the interleaved rounds, with each round's req/s. */
+function table(rows: Row[]): Line[] {
   const keys = [...new Set(rows.map((r) => `${r.query}|${r.system}`))];
   return keys.map((key) => {
     const [query, system] = key.split('|') as [Row['query'], string];
     const of = rows.filter((r) => r.query === query && r.system === system);
     const avg = (k: 'rps' | 'p50' | 'p99') => Math.round(of.reduce((a, r) => a + r[k], 0) / of.length);
-    return { system, query, rps: avg('rps'), p50: avg('p50'), p99: avg('p99') };
+    return { system, query, connections: of[0].connections, rps: avg('rps'), p50: avg('p50'), p99: avg('p99'), runs: of.map((r) => r.rps) };
   });
 }
 
 /** A horizontal bar chart of requests/s per system, one group per query. */
 function chart(lines: ReturnType<typeof table>): string {
-  const reads = lines.filter((l) => l.query !== 'm1');
+  const reads = lines.filter((l) => l.query === 'q1' || l.query === 'q2');
   const max = Math.max(...reads.map((l) => l.rps), 1);
   const barH = 18;
   const rowsSvg: string[] = [];
@@ -61,7 +73,7 @@ function chart(lines: ReturnType<typeof table>): string {
     y += 8;
     for (const l of reads.filter((r) => r.query === query)) {
       const w = Math.round((l.rps / max) * 420);
-      const color = l.system.startsWith('ridedb') ? '#2f7ed8' : l.system === 'baseline' ? '#8bbc21' : '#f28f43';
+      const color = l.system.startsWith('ridedb') ? '#2f7ed8' : l.system.endsWith('_limit') ? '#999999' : '#f28f43';
       rowsSvg.push(
         `<text x="10" y="${y + 13}">${l.system}</text><rect x="150" y="${y}" width="${w}" height="${barH - 4}" fill="${color}"/><text x="${156 + w}" y="${y + 12}">${l.rps}</text>`,
       );
@@ -80,25 +92,51 @@ export function writeReport(root: string, results: BenchResults, rows: Row[], in
   fs.writeFileSync(path.join(root, 'bench/results.json'), JSON.stringify(results, null, 2) + '\n');
   const lines = table(rows);
   fs.writeFileSync(path.join(root, 'bench/chart.svg'), chart(lines));
-  const baselineOf = (q: string) => lines.find((l) => l.query === q && l.system === 'baseline')?.rps ?? 0;
+  const rpsOf = (q: Row['query'], system: string) => lines.find((l) => l.query === q && l.system === system)?.rps ?? 0;
+  const ratio = (a: number, b: number) => (b ? `${(a / b).toFixed(2)}×` : '');
+  const readTable = (q: 'q1' | 'q2') => {
+    const ours = rpsOf(q, 'ridedb');
+    return [
+      `### ${QUERY_TEXT[q]}`,
+      '',
+      '| system | req/s (mean) | each round | p50 ms | p99 ms | ridedb ÷ this |',
+      '|---|---:|---|---:|---:|---:|',
+      ...lines.filter((l) => l.query === q).map((l) => `| ${l.system} | ${l.rps} | ${l.runs.join(' / ')} | ${l.p50} | ${l.p99} | ${ratio(ours, l.rps)} |`),
+      '',
+    ];
+  };
+  const mixLines = lines.filter((l) => l.query === 'mix');
+  const cachedMix = rpsOf('mix', 'ridedb-cached');
   const md = [
     '# Benchmarks',
     '',
     `Produced by \`${info.command}\` (${info.minutes.toFixed(1)} min) on ${info.machine}.`,
-    `Load: autocannon, ${info.connections} connections, ${info.seconds} s per measurement; systems interleaved.`,
-    'Data: 10,000 users, 50,000 rides over 132 routes (about 25 upcoming per route), riders on a third of the rides, written through ridedb itself and copied to one plain database for the others.',
+    `Load: autocannon, ${info.connections} connections, ${info.seconds} s per measurement; ${info.rounds} interleaved rounds (every system once per round).`,
+    'Data: 10,000 users, 50,000 rides over 132 routes (about 25 upcoming per route), riders on a third of the rides, written through ridedb itself and copied to one plain database for the others. Before timing, every system answered Q1 for every route and Q2 for 50 rides with the same rides, creators and riders (checked).',
     '',
-    '- **ridedb-N-slave**: the gateway with 1 master and N slaves (process runtime).',
-    '- **baseline**: Apollo Server with the same type-graphql schema and resolvers, reading one PostgreSQL database directly with pg (same SQL, pool of 10).',
-    '- **postgraphile**: PostGraphile 4 on that database, in its own query shape.',
+    '- **ridedb**: the gateway with 1 master and 1 slave (process runtime), read cache off (`READ_CACHE_BYTES=0`): every answer computed by a slave. **ridedb-cached**: the same cluster through a gateway with the read cache on (the default).',
+    "- **mercurius**: Mercurius on Fastify with graphql-jit and batched loaders, serving ridedb's own SDL (same query text), pg pool of 10 (`bench/mercurius/server.js`).",
+    '- **postgraphile**: PostGraphile 4 on the copied database, in its own query shape (reads only: mutations off).',
+    "- **baseline**: Apollo Server with ridedb's type-graphql schema and resolvers, reading the copied database with pg (reads only).",
+    "- **sql_limit**: the slave's statement for the query alone, prepared, through pg with the same connections; **http_limit**: a bare Node HTTP server answering a fixed Q1/Q2 body. Both are ceilings, not peers.",
     '',
-    '| query | system | req/s | p50 ms | p99 ms | vs baseline |',
-    '|---|---|---:|---:|---:|---:|',
-    ...lines.map(
-      (l) => `| ${QUERY_TEXT[l.query]} | ${l.system} | ${l.rps} | ${l.p50} | ${l.p99} | ${l.query === 'm1' ? '' : `${(l.rps / Math.max(1, baselineOf(l.query))).toFixed(2)}×`} |`,
-    ),
-    '',
+    ...readTable('q1'),
+    ...readTable('q2'),
     '![requests per second](bench/chart.svg)',
+    '',
+    '### Writes',
+    '',
+    '| | writes/s | p50 ms | p99 ms |',
+    '|---|---:|---:|---:|',
+    ...lines.filter((l) => l.query === 'm1' || l.query === 'm1_256').map((l) => `| ${QUERY_TEXT[l.query]}, ${l.connections} connections | ${l.rps} | ${l.p50} | ${l.p99} |`),
+    '',
+    `### ${QUERY_TEXT.mix}, ${mixLines[0]?.connections ?? 256} connections`,
+    '',
+    '| system | req/s | p50 ms | p99 ms | ridedb-cached ÷ this |',
+    '|---|---:|---:|---:|---:|',
+    ...mixLines.map((l) => `| ${l.system} | ${l.rps} | ${l.p50} | ${l.p99} | ${ratio(cachedMix, l.rps)} |`),
+    '',
+    'A system marked *reads only* has no write path here and ran the same reads without the writes (a lighter load than the others carry).',
     '',
     `Peak RSS: gateway ${results.gateway_rss_mb} MB, largest worker ${results.worker_rss_mb} MB, gateway plus two workers ${results.gateway_plus_two_workers_rss_mb} MB.`,
     results.catchup_entries_per_s === null ? '' : `Catch-up (\`npm run bench:catchup\`): ${results.catchup_entries_per_s} log entries/s for a new worker.`,
