@@ -9,7 +9,7 @@ import { buildSchema } from 'type-graphql';
 import { parseArgs } from '../schema';
 import { readOperation } from '../worker/operations';
 import type { GqlContext } from '../gateway/graphql/context';
-import { QueryResolver, UserFieldsResolver } from '../gateway/graphql/resolvers';
+import { QueryResolver, RideFieldsResolver, UserFieldsResolver } from '../gateway/graphql/resolvers';
 import { newRequestContext, RideService, type Transport } from '../gateway/service';
 import { prepared } from '../worker/preparedSql';
 
@@ -33,7 +33,7 @@ async function main() {
     },
   };
   const service = new RideService(direct, { noteRead: () => {} });
-  const schema = await buildSchema({ resolvers: [QueryResolver, UserFieldsResolver], validate: false });
+  const schema = await buildSchema({ resolvers: [QueryResolver, UserFieldsResolver, RideFieldsResolver], validate: false });
   const apollo = new ApolloServer<GqlContext>({ schema });
   await apollo.start();
   const app = express();

@@ -12,7 +12,11 @@ export const SEED = {
   upcomingPerRoute: 25,
 };
 
-const ROUTES = AREAS.flatMap((s) => AREAS.filter((d) => d.id !== s.id).map((d) => [s.id, d.id] as const));
+// Routes among the first 12 areas (132 routes): with 50,000 rides that is ~25 upcoming
+// rides per route, the list a rider scrolls. Over all 198 areas (39,006 routes) a route
+// would hold about one ride, and Q1 would measure little but round trips.
+const BENCH_AREAS = AREAS.slice(0, 12);
+const ROUTES = BENCH_AREAS.flatMap((s) => BENCH_AREAS.filter((d) => d.id !== s.id).map((d) => [s.id, d.id] as const));
 export const routeOf = (i: number) => ROUTES[i % ROUTES.length];
 export const ROUTE_COUNT = ROUTES.length;
 const userName = (i: number) => `user${String(i).padStart(5, '0')}`;
@@ -82,7 +86,10 @@ export async function copyToBaseline(sourceUrl: string, serverUrl: string, datab
   const source = new Client({ connectionString: sourceUrl });
   await Promise.all([target.connect(), source.connect()]);
   try {
-    await target.query(MIGRATIONS[0].sql);
+    for (const m of MIGRATIONS) await target.query(m.sql);
+    // The foreign keys a plain schema has (ridedb's replicas check areas with a CHECK
+    // instead, migration 003): PostGraphile finds a ride's areas through them.
+    await target.query(`ALTER TABLE rides ADD FOREIGN KEY (source) REFERENCES areas (id), ADD FOREIGN KEY (destination) REFERENCES areas (id)`);
     const tables: Array<[string, string[], string[]]> = [
       ['users', ['username', 'password_hash', 'created_at'], ['text', 'text', 'timestamptz']],
       ['rides', ['id', 'created_by', 'ts', 'source', 'destination'], ['bigint', 'text', 'timestamptz', 'int', 'int']],

@@ -38,6 +38,13 @@ export class ClusterView extends EventEmitter {
     return [...this.members.values()].map(toWorker).sort((a, b) => a.pid - b.pid);
   }
 
+  /** The highest seq any worker reports having applied (asked on every read: no copies). */
+  headSeq(): number {
+    let head = 0;
+    for (const m of this.members.values()) head = Math.max(head, m.appliedSeq);
+    return head;
+  }
+
   master(): WorkerRecord | null {
     return this.workers().find((w) => w.role === 'MASTER') ?? null;
   }

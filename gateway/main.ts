@@ -48,7 +48,7 @@ async function main(): Promise<void> {
           { maxBytes: config.readCacheBytes },
           {
             hit: () => metrics.readCache.inc({ outcome: 'hit' }),
-            miss: () => metrics.readCache.inc({ outcome: 'miss' }),
+            miss: (reason) => metrics.readCache.inc({ outcome: reason }),
             invalidated: (n) => metrics.readCacheInvalidations.inc(n),
           },
         )
@@ -65,7 +65,7 @@ async function main(): Promise<void> {
     },
     new MutationRateLimit(config.mutationsPerMinutePerIp),
     {
-      headSeq: () => orchestrator.workers().reduce((head, w) => Math.max(head, w.appliedSeq), 0),
+      headSeq: () => view.headSeq(),
       lookahead: config.minSeqLookahead,
       maxWaiting: config.maxPositionWaits,
     },

@@ -47,7 +47,7 @@ export class Metrics {
 
   readonly readCache = new Counter({
     name: 'ridedb_read_cache_lookups_total',
-    help: 'Compiled reads the read cache could answer (hit) or not (miss: a replica answered).',
+    help: 'Compiled reads the read cache answered (hit) or passed to a replica: absent (no answer kept), behind (the log reader had not reached the position in time), expired (by time), stopped (not reading the log).',
     labelNames: ['outcome'] as const,
     registers: [this.registry],
   });

@@ -192,18 +192,30 @@ export class RideService {
   async selection(ctx: RequestContext, fields: FieldSelection[]): Promise<string> {
     // Labelled by what was asked (e.g. `ride+user`), like the fixed operations.
     const label = [...new Set(fields.map((f) => f.field))].sort().join('+');
-    const dependsOn = this.readCache ? answerDependencies(fields) : null;
-    if (!this.readCache || !dependsOn) return this.read(ctx, 'selection', { fields }, label);
+    const cache = this.readCache;
+    if (!cache) return this.read(ctx, 'selection', { fields }, label);
     const key = JSON.stringify(fields);
-    const position = Math.max(this.minSeqOf(ctx), this.waits.headSeq());
-    const cached = await this.readCache.lookup(key, position, CACHE_WAIT_MS);
+    const minSeq = this.minSeqOf(ctx);
+    // Only answers with dependencies are ever kept, so a hit needs no analysis.
+    const cached = await cache.lookup(key, Math.max(minSeq, this.waits.headSeq()), CACHE_WAIT_MS);
     if (cached !== undefined) {
       ctx.trace.cached = true;
       return cached;
     }
-    const answer = await this.read(ctx, 'selectionAt', { fields }, label);
-    this.readCache.store(key, answer, dependsOn);
-    return answer.data;
+    const dependsOn = answerDependencies(fields);
+    if (!dependsOn) return this.read(ctx, 'selection', { fields }, label);
+    const readAndKeep = async (c: RequestContext) => {
+      const answer = await this.read(c, 'selectionAt', { fields }, label);
+      cache.store(key, answer, dependsOn);
+      return { answer, workerId: [...c.trace.workers].at(-1) };
+    };
+    const { result, joined } = cache.shared(key, () => readAndKeep(ctx));
+    if (!joined) return (await result).answer.data;
+    // Another request's read, which may have been asked before writes this one must see.
+    const theirs = await result.catch(() => null);
+    if (!theirs || theirs.answer.seq < minSeq) return (await readAndKeep(ctx)).answer.data;
+    if (theirs.workerId) ctx.trace.workers.add(theirs.workerId);
+    return theirs.answer.data;
   }
   /** The same with the log position it was read at: where a live subscription's changes start. */
   selectionAt(ctx: RequestContext, fields: FieldSelection[]) {

@@ -8,10 +8,17 @@ export interface ReadCacheSettings {
   maxBytes: number;
 }
 
+/**
+ * Why a lookup found no answer: none kept (`absent`), the log reader had not reached the
+ * request's position in time (`behind`), the answer's time had passed (`expired`), or
+ * the reader is not reading the log (`stopped`).
+ */
+export type MissReason = 'absent' | 'behind' | 'expired' | 'stopped';
+
 /** Told of what the cache does, for /metrics. */
 export interface ReadCacheObserver {
   hit(): void;
-  miss(): void;
+  miss(reason: MissReason): void;
   /** Answers dropped because a write changed what they depend on (or everything). */
   invalidated(count: number): void;
 }
@@ -58,6 +65,8 @@ export class ReadCache implements LogReader {
   private reading = false;
   private started = false;
   private waiting: Array<{ seq: number; wake: (reached: boolean) => void }> = [];
+  /** Replica reads under way, by answer key. */
+  private readonly pending = new Map<string, Promise<unknown>>();
 
   constructor(
     settings: ReadCacheSettings,
@@ -91,16 +100,36 @@ export class ReadCache implements LogReader {
    * later; waits up to `waitMs` for the log reader to get there when an answer is kept.
    */
   async lookup(key: string, position: number, waitMs: number, now: () => number = Date.now): Promise<string | undefined> {
-    if (!this.reading || !this.answers.has(key)) return this.missed();
-    if (position > this.head && !(await this.reached(position, waitMs))) return this.missed();
+    if (!this.reading) return this.missed('stopped');
+    if (!this.answers.has(key)) return this.missed('absent');
+    if (position > this.head && !(await this.reached(position, waitMs))) return this.missed('behind');
     const entry = this.answers.get(key);
-    if (!entry) return this.missed();
+    if (!entry) return this.missed('absent');
     if (entry.expiresAt !== null && now() >= entry.expiresAt - CLOCK_MARGIN_MS) {
       this.answers.delete(key);
-      return this.missed();
+      return this.missed('expired');
     }
     this.observer.hit();
     return entry.data;
+  }
+
+  /**
+   * One replica read for the same question asked at once: a request joins a read of the
+   * same key already under way (`joined`), else `read` runs. Without this, every request
+   * for a popular answer that a write just dropped would go to a replica until the first
+   * of them came back. A joiner must still check the answer's seq against its own
+   * position: the read may have been asked before the writes it must see.
+   */
+  shared<T>(key: string, read: () => Promise<T>): { result: Promise<T>; joined: boolean } {
+    const under = this.pending.get(key);
+    if (under) return { result: under as Promise<T>, joined: true };
+    const mine = read();
+    this.pending.set(key, mine);
+    const done = () => {
+      if (this.pending.get(key) === mine) this.pending.delete(key);
+    };
+    mine.then(done, done);
+    return { result: mine, joined: false };
   }
 
   /** Keeps an answer a replica gave, unless a write it depends on was taken after it was read. */
@@ -163,8 +192,8 @@ export class ReadCache implements LogReader {
     }
   }
 
-  private missed(): undefined {
-    this.observer.miss();
+  private missed(reason: MissReason): undefined {
+    this.observer.miss(reason);
     return undefined;
   }
 

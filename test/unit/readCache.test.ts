@@ -1,6 +1,7 @@
 import { answerDependencies, keysChangedBy } from '../../gateway/readCache/dependencies';
 import { CLOCK_MARGIN_MS, ReadCache } from '../../gateway/readCache/readCache';
 import type { FieldSelection, RideRecord, WriteEntry } from '../../schema';
+import { newRequestContext, RideService, type Transport } from '../../gateway/service';
 
 const AT = '2026-01-01T00:00:00.000Z';
 const ride = (riders: string[] = []): RideRecord => ({
@@ -65,7 +66,7 @@ describe('what a write changed', () => {
 
 const observed = () => {
   const counts = { hit: 0, miss: 0, invalidated: 0 };
-  return { counts, observer: { hit: () => counts.hit++, miss: () => counts.miss++, invalidated: (n: number) => (counts.invalidated += n) } };
+  return { counts, observer: { hit: () => counts.hit++, miss: () => void counts.miss++, invalidated: (n: number) => (counts.invalidated += n) } };
 };
 const answer = (seq: number, data = `{"at":${seq}}`, expiresAt: number | null = null) => ({ seq, data, expiresAt });
 
@@ -154,5 +155,42 @@ describe('the read cache', () => {
     // An answer too large for an eighth of the budget is not kept at all.
     cache.store('big', answer(1, 'x'.repeat(2000)), []);
     expect(await cache.lookup('big', 1, 0)).toBeUndefined();
+  });
+});
+
+describe('replica reads shared by the same question asked at once', () => {
+  /** A transport whose reads wait until the test answers them. */
+  const transport = () => {
+    const reads: Array<{ minSeq: number; answer: (seq: number, data: string) => void }> = [];
+    const t = {
+      lastSeq: 5,
+      reads,
+      read: (_op: string, _args: unknown, options: { minSeq: number }) =>
+        new Promise((resolve) => reads.push({ minSeq: options.minSeq, answer: (seq, data) => resolve({ result: { seq, data, expiresAt: null }, workerId: 'w1' }) })),
+      write: () => Promise.reject(new Error('no writes here')),
+    };
+    return t;
+  };
+  const fields: FieldSelection[] = [f('rides', [f('id')], { source: 2, destination: 4, upcomingOnly: true, first: 100 })];
+
+  it('a request joins a read under way, and reads again itself when that read was asked before a write it must see', async () => {
+    const t = transport();
+    const cache = new ReadCache({ maxBytes: 1 << 20 }, observed().observer);
+    cache.restartAt(1);
+    const service = new RideService(t as unknown as Transport, { noteRead: () => {} }, undefined, undefined, undefined, cache);
+    const a = service.selection(newRequestContext(), fields);
+    const early = service.selection(newRequestContext(), fields); // same position: joins
+    await Promise.resolve();
+    t.lastSeq = 7; // a write this gateway acknowledged
+    const late = service.selection(newRequestContext(), fields);
+    await new Promise((r) => setImmediate(r));
+    expect(t.reads.map((r) => r.minSeq)).toEqual([5]);
+    t.reads[0].answer(6, '{"v":6}');
+    expect(await a).toBe('{"v":6}');
+    expect(await early).toBe('{"v":6}');
+    await new Promise((r) => setImmediate(r));
+    expect(t.reads.map((r) => r.minSeq)).toEqual([5, 7]);
+    t.reads[1].answer(7, '{"v":7}');
+    expect(await late).toBe('{"v":7}');
   });
 });
