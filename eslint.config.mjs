@@ -4,7 +4,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'bench/postgraphile/**', 'bench/mercurius/**', 'coverage/**'] },
+  { ignores: ['dist/**', 'node_modules/**', 'bench/postgraphile/**', 'bench/mercurius/**', 'bench/postgraphile5/**', 'coverage/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

@@ -22,10 +22,10 @@ export async function runPool(label: string, count: number, concurrency: number,
   }
 }
 
-/** Starts a server process and resolves once it prints `readyLine`. */
-export function startServer(script: string, env: Record<string, string>, readyLine: string): Promise<ChildProcess> {
+/** Starts a server process (with this Node, or `node`) and resolves once it prints `readyLine`. */
+export function startServer(script: string, env: Record<string, string>, readyLine: string, node = process.execPath): Promise<ChildProcess> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [script], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(node, [script], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     child.stdout.on('data', (d: Buffer) => {
       out += d.toString();

@@ -116,7 +116,7 @@ export function writeReport(root: string, results: BenchResults, rows: Row[], in
     '',
     '- **ridedb**: the gateway with 1 master and 1 slave (process runtime), read cache off (`READ_CACHE_BYTES=0`): every answer computed by a slave. **ridedb-cached**: the same cluster through a gateway with the read cache on (the default).',
     "- **mercurius**: Mercurius on Fastify with graphql-jit and batched loaders, serving ridedb's own SDL (same query text), pg pool of 10 (`bench/mercurius/server.js`).",
-    '- **postgraphile**: PostGraphile 4 on the copied database, in its own query shape (reads only: mutations off).',
+    '- **postgraphile**: PostGraphile 4 on the copied database, in its own query shape (reads only: mutations off). **postgraphile5**: PostGraphile 5 (grafast, Amber preset, production mode, mutations off) on Node 22 from the npm registry (`bench/postgraphile5/`), the same query in its names.',
     "- **baseline**: Apollo Server with ridedb's type-graphql schema and resolvers, reading the copied database with pg (reads only).",
     "- **sql_limit**: the slave's statement for the query alone, prepared, through pg with the same connections; **http_limit**: a bare Node HTTP server answering a fixed Q1/Q2 body. Both are ceilings, not peers.",
     '',

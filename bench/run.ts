@@ -79,6 +79,9 @@ const PG_Q1 =
   'query($s: Int!, $d: Int!) { upcomingRides(source: $s, destination: $d, first: 100) { nodes { id ts userByCreatedBy { username } rideRidersByRideId(orderBy: [JOINED_AT_ASC, USERNAME_ASC], first: 100) { nodes { userByUsername { username } } } } } }';
 const PG_Q2 =
   'query($id: BigInt!) { rideById(id: $id) { id ts userByCreatedBy { username createdAt } areaBySource { name } areaByDestination { name } rideRidersByRideId(orderBy: [JOINED_AT_ASC, USERNAME_ASC], first: 100) { nodes { userByUsername { username createdAt } } } } }';
+// PostGraphile 5 names a table's own `id` column `rowId` (`id` is the global node id).
+const PG5_Q1 = PG_Q1.replace('nodes { id ts', 'nodes { rowId ts');
+const PG5_Q2 = PG_Q2.replace('rideById(id: $id) { id ts', 'rideByRowId(rowId: $id) { rowId ts');
 
 let writeCount = 0;
 const graphqlWrites = {
@@ -124,17 +127,19 @@ function graphqlSystem(name: string, url: string): System {
 }
 
 interface PgRide {
-  id: string;
+  id?: string;
+  rowId?: string;
   ts: string;
   userByCreatedBy: { username: string; createdAt?: string };
   areaBySource?: { name: string };
   areaByDestination?: { name: string };
   rideRidersByRideId: { nodes: Array<{ userByUsername: { username: string; createdAt?: string } }> };
 }
-function postgraphileSystem(url: string): System {
+function postgraphileSystem(name: 'postgraphile' | 'postgraphile5', url: string): System {
+  const [q1, q2, byId] = name === 'postgraphile' ? [PG_Q1, PG_Q2, 'rideById'] : [PG5_Q1, PG5_Q2, 'rideByRowId'];
   const normal = (r: PgRide): NormalRide =>
     normalGql({
-      id: Number(r.id),
+      id: Number(r.id ?? r.rowId),
       timestamp: r.ts,
       createdBy: r.userByCreatedBy,
       source: r.areaBySource,
@@ -142,13 +147,14 @@ function postgraphileSystem(url: string): System {
       riders: r.rideRidersByRideId.nodes.map((n) => n.userByUsername),
     });
   return {
-    name: 'postgraphile',
+    name,
     url,
-    q1: (s, d) => request(PG_Q1, { s, d }),
-    q2: (id) => request(PG_Q2, { id: String(id) }),
+    q1: (s, d) => request(q1, { s, d }),
+    q2: (id) => request(q2, { id: String(id) }),
     rides: (data) => {
-      const d = data as { upcomingRides?: { nodes: PgRide[] }; rideById?: PgRide | null };
-      return d.upcomingRides ? d.upcomingRides.nodes.map(normal) : d.rideById ? [normal(d.rideById)] : [];
+      const d = data as { upcomingRides?: { nodes: PgRide[] } } & Record<string, PgRide | null | undefined>;
+      const one = d[byId];
+      return d.upcomingRides ? d.upcomingRides.nodes.map(normal) : one ? [normal(one)] : [];
     },
   };
 }
@@ -201,16 +207,18 @@ async function main(): Promise<void> {
     // A second gateway of the same cluster without a read cache: ridedb's uncached figures.
     uncachedGateway = await cluster.addGateway({ READ_CACHE_BYTES: '0' });
     const basePort = cluster.config.port + 100;
-    const start = async (script: string, port: number, ready: string, env: Record<string, string> = {}) => {
-      servers.push(await startServer(path.join(ROOT, script), { DATABASE_URL: baselineDb, PORT: String(port), ...env }, ready));
+    const start = async (script: string, port: number, ready: string, env: Record<string, string> = {}, node?: string) => {
+      servers.push(await startServer(path.join(ROOT, script), { DATABASE_URL: baselineDb, PORT: String(port), ...env }, ready, node));
       return `http://127.0.0.1:${port}/graphql`;
     };
     const ridedb = graphqlSystem('ridedb', `${uncachedGateway.url}/graphql`);
     const ridedbCached = graphqlSystem('ridedb-cached', `${cluster.url}/graphql`);
     const mercurius = graphqlSystem('mercurius', await start('bench/mercurius/server.js', basePort + 1, 'mercurius ready'));
-    const postgraphile = postgraphileSystem(await start('bench/postgraphile/server.js', basePort + 2, 'postgraphile ready'));
+    const postgraphile = postgraphileSystem('postgraphile', await start('bench/postgraphile/server.js', basePort + 2, 'postgraphile ready'));
+    const node22 = path.join(ROOT, 'bench/postgraphile5/node_modules/.bin/node');
+    const postgraphile5 = postgraphileSystem('postgraphile5', await start('bench/postgraphile5/server.mjs', basePort + 6, 'postgraphile5 ready', {}, node22));
     const baseline = { ...graphqlSystem('baseline', await start('dist/bench/baselineServer.js', basePort + 3, 'baseline ready')), writes: undefined };
-    const peers = [ridedb, ridedbCached, mercurius, postgraphile, baseline];
+    const peers = [ridedb, ridedbCached, mercurius, postgraphile, postgraphile5, baseline];
     await checkSameAnswers(peers, rideIds);
 
     const [fs1, fd1] = routeOf(0);
