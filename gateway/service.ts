@@ -189,12 +189,11 @@ export class RideService {
    * the read cache when it holds the answer at the position the request needs (no older
    * than the log as this gateway and its workers know it), else from a replica.
    */
-  async selection(ctx: RequestContext, fields: FieldSelection[]): Promise<string> {
+  async selection(ctx: RequestContext, fields: FieldSelection[], key = JSON.stringify(fields)): Promise<string> {
     // Labelled by what was asked (e.g. `ride+user`), like the fixed operations.
     const label = [...new Set(fields.map((f) => f.field))].sort().join('+');
     const cache = this.readCache;
     if (!cache) return this.read(ctx, 'selection', { fields }, label);
-    const key = JSON.stringify(fields);
     const minSeq = this.minSeqOf(ctx);
     // Only answers with dependencies are ever kept, so a hit needs no analysis.
     const cached = await cache.lookup(key, Math.max(minSeq, this.waits.headSeq()), CACHE_WAIT_MS);

@@ -120,6 +120,28 @@ describe('compiled queries', () => {
     );
   });
 
+  it('answer a repeated text by its variables and operation name, each time as the resolvers do', async () => {
+    const text = 'query A($id: Int!) { ride(id: $id) { id riders { username } } } query B($s: Int!) { rides(source: $s, destination: 2) { id } }';
+    for (const round of [1, 2]) {
+      for (const [operationName, variables] of [
+        ['A', { id: rideIds[0] }],
+        ['A', { id: rideIds[5] }],
+        ['B', { s: 1 }],
+        ['B', { s: 3 }],
+      ] as const) {
+        const res = await fetch(`${cluster.url}/graphql`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ query: text, operationName, variables }),
+        });
+        const { data } = (await res.json()) as { data: Record<string, unknown> };
+        const single = operationName === 'A' ? 'query($id: Int!) { ride(id: $id) { id riders { username } } }' : 'query($s: Int!) { rides(source: $s, destination: 2) { id } }';
+        const { resolved } = await bothWays(single, variables);
+        expect({ round, operationName, variables, data }).toEqual({ round, operationName, variables, data: resolved });
+      }
+    }
+  });
+
   it('leave errors to the resolver path, which reports them as before', async () => {
     const badArea = await cluster.gql('{ rides(source: 0, destination: 1) { id } }');
     expect(badArea.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
