@@ -27,7 +27,9 @@ export class ClusterView extends EventEmitter {
     await this.zk.mkdirp(this.names.zkElection);
     await this.zk.ensure(this.names.zkEpoch, Buffer.from('0'));
     await this.zk.ensure(this.names.zkOrchestratorEpoch, Buffer.from(JSON.stringify(NO_ORCHESTRATOR)));
-    await Promise.all([this.watchMembers(), this.watchEpoch(), this.watchOrchestrator()]);
+    // Every member's data is watched again: after a new ZooKeeper session (gateway/zkSession.ts)
+    // the watches of the old one are gone, known members included.
+    await Promise.all([this.watchMembers(true), this.watchEpoch(), this.watchOrchestrator()]);
   }
 
   close(): void {
@@ -69,7 +71,7 @@ export class ClusterView extends EventEmitter {
     };
   }
 
-  private async watchMembers(): Promise<void> {
+  private async watchMembers(everyMember = false): Promise<void> {
     if (this.closed) return;
     const children = await this.zk.getChildren(this.names.zkWorkers, () => void this.watchMembers().catch(this.guard('member list')));
     const present = new Set(children);
@@ -78,7 +80,7 @@ export class ClusterView extends EventEmitter {
       this.members.delete(node);
       this.emitEvent({ type: 'WORKER_LEFT', workerId: member.id, pid: member.pid, epoch: this.epoch });
     }
-    await Promise.all(children.filter((c) => !this.members.has(c)).map((c) => this.watchMember(c)));
+    await Promise.all(children.filter((c) => everyMember || !this.members.has(c)).map((c) => this.watchMember(c)));
   }
 
   private async watchMember(node: string): Promise<void> {

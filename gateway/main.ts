@@ -3,7 +3,7 @@ import 'reflect-metadata';
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import { clusterNames } from '../schema';
-import { createLogger, loadConfig, Zk } from '../platform';
+import { createLogger, loadConfig, Zk, ZkState } from '../platform';
 import { Autoscaler } from './autoscaler';
 import { ClusterView } from './clusterView';
 import { Metrics } from './metrics';
@@ -19,6 +19,7 @@ import { LogFollower } from './live/logFollower';
 import { liveFeedReader } from './live/rideChanges';
 import { ReadCache } from './readCache/readCache';
 import { startServer } from './server';
+import { keepSession } from './zkSession';
 import { RideService } from './service';
 
 /** The gateway process: wiring only. */
@@ -37,7 +38,8 @@ async function main(): Promise<void> {
   await view.start();
   await target.start();
   // Before any worker starts, so cluster:destroy refuses from the first moment.
-  await announceGateway(zk, names, { id: gatewayId, pid: process.pid, host: os.hostname(), port: config.port, startedAt: new Date().toISOString() });
+  const presence = { id: gatewayId, pid: process.pid, host: os.hostname(), port: config.port, startedAt: new Date().toISOString() };
+  await announceGateway(zk, names, presence);
   const autoscaler = new Autoscaler(orchestrator, config, log);
   const metrics = new Metrics(orchestrator);
   rpc.onBatch = (kind, size) => metrics.rpcBatchSize.observe({ kind }, size);
@@ -93,14 +95,34 @@ async function main(): Promise<void> {
     dependencies: { rabbitmq: () => rpc.connectedToBroker, zookeeper: () => zk.connected },
   });
   // Serving from here on; orchestrating only once elected (at once, for the first gateway).
-  await runForOrchestrator(zk, names, gatewayId, log, {
-    onElected: () => orchestrator.start(),
-    onLost: (reason) => {
-      // Another gateway may orchestrate by now: acting on would make two of them.
-      log.fatal({ reason }, 'lost the orchestrator candidacy; exiting so that a supervisor restarts this gateway');
-      process.exit(70);
+  const candidacy = (generation: number) =>
+    runForOrchestrator(zk, names, gatewayId, log, {
+      onElected: () => orchestrator.start(),
+      onLost: (reason) => {
+        // Its session expired: keepSession has stepped down and runs a new candidacy.
+        if (generation !== session.generation() || zk.client.getState() === ZkState.EXPIRED) return;
+        // Another gateway may orchestrate by now: acting on would make two of them.
+        log.fatal({ reason }, 'lost the orchestrator candidacy; exiting so that a supervisor restarts this gateway');
+        process.exit(70);
+      },
+    });
+  // An expired session (a pause or partition past ZK_SESSION_TIMEOUT_MS) takes the
+  // presence, candidacy and watches with it: stop orchestrating at once, then register
+  // again on a new session.
+  const session = keepSession(
+    zk,
+    {
+      expired: () => orchestrator.stepDown(),
+      renewed: async () => {
+        await view.start();
+        await target.start();
+        await announceGateway(zk, names, presence);
+        await candidacy(session.generation());
+      },
     },
-  });
+    log,
+  );
+  await candidacy(session.generation());
 
   log.info({ port: server.port, runtime: config.workerRuntime }, `ridedb gateway listening on http://localhost:${server.port}/graphql`);
   // On a line of its own, plain text: the address a person opens, easy to spot between JSON log lines.

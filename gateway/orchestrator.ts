@@ -89,7 +89,9 @@ export class Orchestrator extends EventEmitter {
    * desired count. The runtime's exit notice then restarts the fenced one.
    */
   private async reconcile(): Promise<void> {
-    if (this.stopping) return;
+    // Not while cut off from ZooKeeper: the session may be expiring, and another gateway
+    // may be elected in its place.
+    if (this.stopping || !this.leading || !this.zk.connected) return;
     // One pass at a time; a request meanwhile runs one more pass after it.
     if (this.reconciling) {
       this.reconcileAgain = true;
@@ -210,6 +212,19 @@ export class Orchestrator extends EventEmitter {
     this.reconciler = setInterval(() => void this.reconcile(), RECONCILE_MS);
     // A target set while no gateway orchestrated, or more adopted workers than it asks for.
     await this.applyTarget();
+  }
+
+  /**
+   * Stops acting at once, leaving the workers as they are: this gateway's ZooKeeper
+   * session expired, its candidacy went with it, and another gateway may orchestrate now.
+   * It may be elected again later (start adopts the workers then).
+   */
+  stepDown(): void {
+    if (!this.leading) return;
+    this.leading = false;
+    if (this.reconciler) clearInterval(this.reconciler);
+    this.reconciler = null;
+    this.log.warn('stopped orchestrating: the ZooKeeper session expired');
   }
 
   /**

@@ -39,26 +39,76 @@ function settle<T>(resolve: (v: T) => void, reject: (e: Error) => void) {
   };
 }
 
-export class Zk {
-  private constructor(readonly client: Client) {}
-
-  static connect(hosts: string, sessionTimeoutMs: number, connectTimeoutMs = 15_000): Promise<Zk> {
-    const client = zookeeper.createClient(hosts, { sessionTimeout: sessionTimeoutMs, spinDelay: 200, retries: 3 });
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        client.close();
-        reject(new ZkError('CONNECTION_LOSS', `ZooKeeper at ${hosts} did not answer within ${connectTimeoutMs} ms`));
-      }, connectTimeoutMs);
-      client.once('connected', () => {
-        clearTimeout(timer);
-        resolve(new Zk(client));
-      });
-      client.connect();
+function connectClient(hosts: string, sessionTimeoutMs: number, connectTimeoutMs: number): Promise<Client> {
+  const client = zookeeper.createClient(hosts, { sessionTimeout: sessionTimeoutMs, spinDelay: 200, retries: 3 });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      client.close();
+      reject(new ZkError('CONNECTION_LOSS', `ZooKeeper at ${hosts} did not answer within ${connectTimeoutMs} ms`));
+    }, connectTimeoutMs);
+    client.once('connected', () => {
+      clearTimeout(timer);
+      resolve(client);
     });
+    client.connect();
+  });
+}
+
+export class Zk {
+  private current: Client;
+  private sessionListeners: Array<(state: zookeeper.State) => void> = [];
+  private closed = false;
+
+  private constructor(
+    client: Client,
+    private readonly hosts: string,
+    private readonly requestedSessionMs: number,
+    private readonly connectTimeoutMs: number,
+  ) {
+    this.current = client;
+    this.listen(client);
+  }
+
+  static async connect(hosts: string, sessionTimeoutMs: number, connectTimeoutMs = 15_000): Promise<Zk> {
+    return new Zk(await connectClient(hosts, sessionTimeoutMs, connectTimeoutMs), hosts, sessionTimeoutMs, connectTimeoutMs);
+  }
+
+  /** The client of the current session. */
+  get client(): Client {
+    return this.current;
+  }
+
+  /** Told of every state change of the current session's client (and of the next session's, after renewSession). */
+  onState(listener: (state: zookeeper.State) => void): void {
+    this.sessionListeners.push(listener);
+  }
+
+  /**
+   * A new session in place of one that expired. Everything the old session held is gone:
+   * its ephemeral znodes (presence, candidacies) and its watches. The caller creates and
+   * registers them again on this object, which now talks through the new session.
+   */
+  async renewSession(): Promise<void> {
+    const client = await connectClient(this.hosts, this.requestedSessionMs, this.connectTimeoutMs);
+    if (this.closed) {
+      client.close();
+      throw new ZkError('CLOSED', 'closed while a new session was being opened');
+    }
+    const old = this.current;
+    this.current = client;
+    this.listen(client);
+    old.close();
   }
 
   close(): void {
-    this.client.close();
+    this.closed = true;
+    this.current.close();
+  }
+
+  private listen(client: Client): void {
+    client.on('state', (state) => {
+      if (client === this.current) for (const listener of this.sessionListeners) listener(state);
+    });
   }
 
   /**
@@ -66,19 +116,19 @@ export class Zk {
    * (its server went away) or after the session expired, when watches no longer fire.
    */
   get connected(): boolean {
-    return this.client.getState() === zookeeper.State.SYNC_CONNECTED;
+    return this.current.getState() === zookeeper.State.SYNC_CONNECTED;
   }
 
   get sessionTimeoutMs(): number {
-    return this.client.getSessionTimeout();
+    return this.current.getSessionTimeout();
   }
 
   mkdirp(path: string): Promise<string> {
-    return new Promise((resolve, reject) => this.client.mkdirp(path, settle(resolve, reject)));
+    return new Promise((resolve, reject) => this.current.mkdirp(path, settle(resolve, reject)));
   }
 
   create(path: string, data: Buffer, mode: number): Promise<string> {
-    return new Promise((resolve, reject) => this.client.create(path, data, mode, settle(resolve, reject)));
+    return new Promise((resolve, reject) => this.current.create(path, data, mode, settle(resolve, reject)));
   }
 
   createEphemeral(path: string, data: Buffer): Promise<string> {
@@ -100,8 +150,8 @@ export class Zk {
 
   getChildren(path: string, watcher?: Watcher): Promise<string[]> {
     return new Promise((resolve, reject) => {
-      if (watcher) this.client.getChildren(path, watcher, settle(resolve, reject));
-      else this.client.getChildren(path, settle(resolve, reject));
+      if (watcher) this.current.getChildren(path, watcher, settle(resolve, reject));
+      else this.current.getChildren(path, settle(resolve, reject));
     });
   }
 
@@ -113,14 +163,14 @@ export class Zk {
         else if (err) reject(new ZkError(codeOf(err), err.toString()));
         else resolve({ data, version: stat.version });
       };
-      if (watcher) this.client.getData(path, watcher, done);
-      else this.client.getData(path, done);
+      if (watcher) this.current.getData(path, watcher, done);
+      else this.current.getData(path, done);
     });
   }
 
   setData(path: string, data: Buffer, version = -1): Promise<number> {
     return new Promise((resolve, reject) =>
-      this.client.setData(path, data, version, (err, stat) => {
+      this.current.setData(path, data, version, (err, stat) => {
         if (err) reject(new ZkError(codeOf(err), err.toString()));
         else resolve(stat.version);
       }),
@@ -134,15 +184,15 @@ export class Zk {
         if (err) reject(new ZkError(codeOf(err), err.toString()));
         else resolve(Boolean(stat));
       };
-      if (watcher) this.client.exists(path, watcher, done);
-      else this.client.exists(path, done);
+      if (watcher) this.current.exists(path, watcher, done);
+      else this.current.exists(path, done);
     });
   }
 
   /** Removes a node; a node already gone is not an error. */
   remove(path: string): Promise<void> {
     return new Promise((resolve, reject) =>
-      this.client.remove(path, (err) => {
+      this.current.remove(path, (err) => {
         if (err && codeOf(err) !== 'NO_NODE') reject(new ZkError(codeOf(err), err.toString()));
         else resolve();
       }),

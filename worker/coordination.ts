@@ -29,7 +29,7 @@ export class Coordination {
 
   private watchSession(): void {
     let lostTimer: NodeJS.Timeout | null = null;
-    this.zk.client.on('state', (state) => {
+    this.zk.onState((state) => {
       if (this.closed) return;
       if (state === ZkState.EXPIRED) this.failStop('ZooKeeper session expired');
       else if (state === ZkState.DISCONNECTED) {
