@@ -18,7 +18,7 @@ import {
   type WriteOpName,
   type WriteResult,
 } from '../schema';
-import { assertTopology, connectBroker, type Logger } from '../platform';
+import { assertTopology, connectBroker, reconnectDelayMs, type Logger } from '../platform';
 
 export interface ReadOptions {
   minSeq: number;
@@ -54,8 +54,6 @@ interface BrokerLink {
   publishChannel: Channel;
   writeChannel: ConfirmChannel;
 }
-
-const RECONNECT_DELAYS_MS = [100, 250, 500, 1000, 2000, 5000];
 
 /** A failure the gateway decides itself, for the request `id`. */
 const unavailableReply = (id: string, message: string): RpcReply => ({ id, ok: false, workerId: '', appliedSeq: 0, error: { code: 'UNAVAILABLE', message } });
@@ -159,7 +157,7 @@ export class RpcClient {
     this.reconnecting = true;
     try {
       for (let attempt = 0; !this.closing; attempt++) {
-        await new Promise((r) => setTimeout(r, RECONNECT_DELAYS_MS[Math.min(attempt, RECONNECT_DELAYS_MS.length - 1)]));
+        await new Promise((r) => setTimeout(r, reconnectDelayMs(attempt)));
         if (this.closing) return;
         try {
           await this.open();

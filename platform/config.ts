@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import { PAGE_SIZE_LIMIT } from '../schema/values';
+import { brokerNodesProblem } from './broker';
 
 /**
  * Every setting of ridedb, read once from the environment. docs/contract.md section 2 fixes the
@@ -12,7 +13,15 @@ const intFromEnv = (fallback: number, min = 0) => z.coerce.number().int().min(mi
 
 const envSchema = z.object({
   PORT: intFromEnv(4000),
-  AMQP_URL: z.string().min(1).default('amqp://guest:guest@127.0.0.1:5672'),
+  // One node or a cluster's nodes, comma-separated (platform/broker.ts).
+  AMQP_URL: z
+    .string()
+    .min(1)
+    .default('amqp://guest:guest@127.0.0.1:5672')
+    .superRefine((v, ctx) => {
+      const problem = brokerNodesProblem(v);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    }),
   ZK_HOSTS: z.string().min(1).default('127.0.0.1:2181'),
   DATABASE_URL: z.string().min(1).default('postgres://postgres@127.0.0.1:5432/postgres'),
   // Used verbatim in queue, znode and database names, so only safe characters.

@@ -8,4 +8,5 @@ export * from './logger';
 export * from './zk';
 export * from './election';
 export * from './topology';
+export * from './broker';
 export * from './dedicatedStorage';

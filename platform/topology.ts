@@ -1,4 +1,4 @@
-import amqp, { type Channel, type ChannelModel } from 'amqplib';
+import type { Channel } from 'amqplib';
 import type { ClusterNames } from '../schema/names';
 
 /**
@@ -28,12 +28,4 @@ export async function assertTopology(channel: Channel, names: ClusterNames, logR
   await channel.assertQueue(names.writeQ, { durable: true, arguments: { 'x-single-active-consumer': true } });
   await channel.assertQueue(names.deadLetters, { durable: true });
   await channel.assertQueue(names.snapshotQ, { durable: false });
-}
-
-/**
- * Opens the process's one AMQP connection. TCP_NODELAY matters: without it Nagle's
- * algorithm and delayed ACKs add ~40 ms to every small RPC message.
- */
-export function connectBroker(amqpUrl: string): Promise<ChannelModel> {
-  return amqp.connect(amqpUrl, { noDelay: true });
 }

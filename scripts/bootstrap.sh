@@ -15,7 +15,7 @@ DATABASE_URL="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 
 # host:port of a URL (or of the first entry of a ZooKeeper connection string).
 url_hostport() { node -e 'const u=new URL(process.argv[1]); console.log(`${u.hostname}:${u.port||process.argv[2]}`)' "$1" "$2"; }
-AMQP_AT=$(url_hostport "$AMQP_URL" 5672)
+
 PG_AT=$(url_hostport "$DATABASE_URL" 5432)
 ZK_AT=$(printf '%s' "${ZK_HOSTS%%,*}" | sed 's#/.*##')
 
@@ -23,6 +23,21 @@ reachable() { # host:port
   local host=${1%:*} port=${1##*:}
   (exec 3<>"/dev/tcp/$host/$port") 2>/dev/null
 }
+# AMQP_URL may list a cluster's nodes (comma-separated): the first that answers, else the first.
+amqp_at() {
+  local first="" node at
+  local -a nodes
+  IFS=',' read -ra nodes <<<"$AMQP_URL"
+  for node in "${nodes[@]}"; do
+    node=$(printf '%s' "$node" | tr -d ' ')
+    [ -n "$node" ] || continue
+    at=$(url_hostport "$node" 5672)
+    [ -n "$first" ] || first=$at
+    if reachable "$at"; then printf '%s\n' "$at"; return; fi
+  done
+  printf '%s\n' "$first"
+}
+AMQP_AT=$(amqp_at)
 is_local() { case ${1%:*} in 127.*|localhost|::1) return 0 ;; *) return 1 ;; esac; }
 can_install() { [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; }
 

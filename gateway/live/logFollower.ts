@@ -1,6 +1,6 @@
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
 import { decode, entriesOf, entryVerdict, logMessageSchema, type LogPosition, type WriteEntry } from '../../schema';
-import { connectBroker, type Logger } from '../../platform';
+import { connectBroker, reconnectDelayMs, type Logger } from '../../platform';
 
 /** What reads the log through the follower: the live feed and the read cache. */
 export interface LogReader {
@@ -22,7 +22,6 @@ export interface LogFollowerOptions {
 
 /** Messages in flight from the stream; each is decoded and acknowledged on arrival. */
 const PREFETCH = 500;
-const RETRY_MS = [250, 500, 1000, 2000, 5000];
 
 /**
  * The gateway's reader of the durable log, for live subscriptions and the read cache: it
@@ -68,7 +67,7 @@ export class LogFollower {
     this.connection = null;
     for (const r of this.readers) r.connected?.(false);
     if (this.stopped) return;
-    const wait = RETRY_MS[Math.min(this.retries++, RETRY_MS.length - 1)];
+    const wait = reconnectDelayMs(this.retries++);
     this.options.log.warn({ retryInMs: wait }, 'live log follower lost the broker; reconnecting');
     setTimeout(() => {
       this.start().catch((err: Error) => {
