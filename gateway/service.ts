@@ -131,9 +131,10 @@ export class RideService {
     return ctx.consistency === 'eventual' ? 0 : Math.max(ctx.clientMinSeq, this.rpc.lastSeq);
   }
 
-  private async read<N extends ReadOpName>(ctx: RequestContext, op: N, args: ReadArgs<N>, label: string = op): Promise<ReadResult<N>> {
+  /** `counted`: false when the caller has counted the request already (the read cache's path). */
+  private async read<N extends ReadOpName>(ctx: RequestContext, op: N, args: ReadArgs<N>, label: string = op, counted = true): Promise<ReadResult<N>> {
     checkArgs('read', op, args);
-    this.observer.noteRead();
+    if (counted) this.observer.noteRead();
     const minSeq = this.minSeqOf(ctx);
     const head = Math.max(this.rpc.lastSeq, this.waits.headSeq());
     if (minSeq <= head) return this.readAt(ctx, op, args, label, minSeq);
@@ -195,6 +196,9 @@ export class RideService {
     const cache = this.readCache;
     if (!cache) return this.read(ctx, 'selection', { fields }, label);
     const minSeq = this.minSeqOf(ctx);
+    // Every request counts, whoever answers it: the contract sizes slaves by read requests
+    // (READS_PER_SLAVE), hits and shared reads included.
+    this.observer.noteRead();
     // Only answers with dependencies are ever kept, so a hit needs no analysis.
     const cached = await cache.lookup(key, Math.max(minSeq, this.waits.headSeq()), CACHE_WAIT_MS);
     if (cached !== undefined) {
@@ -202,9 +206,9 @@ export class RideService {
       return cached;
     }
     const dependsOn = answerDependencies(fields);
-    if (!dependsOn) return this.read(ctx, 'selection', { fields }, label);
+    if (!dependsOn) return this.read(ctx, 'selection', { fields }, label, false);
     const readAndKeep = async (c: RequestContext) => {
-      const answer = await this.read(c, 'selectionAt', { fields }, label);
+      const answer = await this.read(c, 'selectionAt', { fields }, label, false);
       cache.store(key, answer, dependsOn);
       return { answer, workerId: [...c.trace.workers].at(-1) };
     };

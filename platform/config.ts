@@ -150,6 +150,9 @@ export class ConfigError extends Error {
   readonly code = 'CONFIG';
 }
 
+/** Every environment variable ridedb reads, as the schema above declares them. */
+export const SETTING_NAMES: readonly string[] = Object.keys(envSchema.shape);
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const parsed = envSchema.safeParse(env);
   if (!parsed.success) {

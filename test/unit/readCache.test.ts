@@ -177,7 +177,8 @@ describe('replica reads shared by the same question asked at once', () => {
     const t = transport();
     const cache = new ReadCache({ maxBytes: 1 << 20 }, observed().observer);
     cache.restartAt(1);
-    const service = new RideService(t as unknown as Transport, { noteRead: () => {} }, undefined, undefined, undefined, cache);
+    let counted = 0;
+    const service = new RideService(t as unknown as Transport, { noteRead: () => void counted++ }, undefined, undefined, undefined, cache);
     const a = service.selection(newRequestContext(), fields);
     const early = service.selection(newRequestContext(), fields); // same position: joins
     await Promise.resolve();
@@ -192,5 +193,11 @@ describe('replica reads shared by the same question asked at once', () => {
     expect(t.reads.map((r) => r.minSeq)).toEqual([5, 7]);
     t.reads[1].answer(7, '{"v":7}');
     expect(await late).toBe('{"v":7}');
+    // Every request counts for the autoscaler (READS_PER_SLAVE), shared or not; and a hit too.
+    expect(counted).toBe(3);
+    cache.take(entry(7, 'createUser', { username: 'zoe' }));
+    expect(await service.selection(newRequestContext(), fields)).toBe('{"v":7}');
+    expect(counted).toBe(4);
+    expect(t.reads).toHaveLength(2);
   });
 });
