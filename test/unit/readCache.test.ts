@@ -1,19 +1,9 @@
 import { answerDependencies, keysChangedBy } from '../../gateway/readCache/dependencies';
 import { CLOCK_MARGIN_MS, ReadCache } from '../../gateway/readCache/readCache';
-import type { FieldSelection, RideRecord, WriteEntry } from '../../schema';
+import type { FieldSelection } from '../../schema';
 import { newRequestContext, RideService, type Transport } from '../../gateway/service';
+import { entry, ride } from './logEntries';
 
-const AT = '2026-01-01T00:00:00.000Z';
-const ride = (riders: string[] = []): RideRecord => ({
-  id: 7,
-  cursor: '2030-01-01T00:00:00.000Z/7',
-  createdBy: { username: 'asha', createdAt: AT },
-  timestamp: '2030-01-01T00:00:00.000Z',
-  source: { id: 2, name: 'Chowdeswari Ward' },
-  destination: { id: 4, name: 'Yelahanka Satellite Town' },
-  riders: riders.map((username) => ({ username, createdAt: AT })),
-});
-const entry = (seq: number, op: string, args: unknown, result: unknown = null): WriteEntry => ({ kind: 'write', epoch: 1, seq, requestId: `r${seq}`, op, args, result });
 const f = (field: string, select?: FieldSelection[], args?: Record<string, unknown>): FieldSelection => ({ key: field, field, select, args });
 const USER = [f('username')];
 

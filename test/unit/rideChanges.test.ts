@@ -1,17 +1,5 @@
 import { rideChangesOf } from '../../gateway/live/rideChanges';
-import type { RideRecord, WriteEntry } from '../../schema';
-
-const AT = '2026-01-01T00:00:00.000Z';
-const ride = (riders: string[] = []): RideRecord => ({
-  id: 7,
-  cursor: '2030-01-01T00:00:00.000Z/7',
-  createdBy: { username: 'asha', createdAt: AT },
-  timestamp: '2030-01-01T00:00:00.000Z',
-  source: { id: 2, name: 'Chowdeswari Ward' },
-  destination: { id: 4, name: 'Yelahanka Satellite Town' },
-  riders: riders.map((username) => ({ username, createdAt: AT })),
-});
-const entry = (seq: number, op: string, args: unknown, result: unknown): WriteEntry => ({ kind: 'write', epoch: 1, seq, requestId: `r${seq}`, op, args, result });
+import { AT, entry, ride } from './logEntries';
 
 describe('ride changes of a log entry', () => {
   it('a created ride: its route, itself and its creator', () => {
