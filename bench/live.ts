@@ -8,6 +8,7 @@ import { RpcClient } from '../gateway/rpcClient';
 import { createLogger } from '../platform';
 import { PASSWORD, TestCluster, waitUntil } from '../test/support/cluster';
 import { peakRssMb } from './lib';
+import { spliceIntoBenchmarks } from './report';
 
 /**
  * `npm run bench:live`: live ride subscriptions fed by the log, against the way peers do
@@ -338,12 +339,7 @@ function writeResults(results: Array<{ live: WayResult; polling: WayResult | nul
     '',
   ].join('\n');
   fs.writeFileSync(path.join(ROOT, 'bench/LIVE.md'), md);
-  const benchmarks = path.join(ROOT, 'BENCHMARKS.md');
-  const current = fs.readFileSync(benchmarks, 'utf8');
-  const spliced = /<!-- live:start -->[\s\S]*<!-- live:end -->\n?/.test(current)
-    ? current.replace(/<!-- live:start -->[\s\S]*<!-- live:end -->\n?/, md)
-    : `${current.trimEnd()}\n\n${md}`;
-  fs.writeFileSync(benchmarks, spliced);
+  spliceIntoBenchmarks(ROOT, 'live', md);
 }
 
 main().catch((err: Error) => {

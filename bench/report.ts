@@ -88,6 +88,18 @@ ${rowsSvg.join('\n')}
 `;
 }
 
+/**
+ * Puts a benchmark's own section (between `<!-- name:start -->` and `<!-- name:end -->`)
+ * into BENCHMARKS.md, replacing the one there, so `npm run bench` and the long benchmarks
+ * each renew their part.
+ */
+export function spliceIntoBenchmarks(root: string, name: string, md: string): void {
+  const benchmarks = path.join(root, 'BENCHMARKS.md');
+  const current = fs.existsSync(benchmarks) ? fs.readFileSync(benchmarks, 'utf8') : '# Benchmarks\n';
+  const section = new RegExp(`<!-- ${name}:start -->[\\s\\S]*<!-- ${name}:end -->\\n?`);
+  fs.writeFileSync(benchmarks, section.test(current) ? current.replace(section, md) : `${current.trimEnd()}\n\n${md}`);
+}
+
 export function writeReport(root: string, results: BenchResults, rows: Row[], info: RunInfo): void {
   fs.writeFileSync(path.join(root, 'bench/results.json'), JSON.stringify(results, null, 2) + '\n');
   const lines = table(rows);

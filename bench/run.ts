@@ -227,15 +227,15 @@ async function main(): Promise<void> {
       q1: await start('dist/bench/fixedBodyServer.js', basePort + 4, 'fixed body ready', { BODY: fixedBodies.q1 }),
       q2: await start('dist/bench/fixedBodyServer.js', basePort + 5, 'fixed body ready', { BODY: fixedBodies.q2 }),
     };
-    const rideSelection = (fields: string[]) => fields.map((f) => ({ key: f, field: f }));
-    const users = (...fields: string[]) => rideSelection(fields);
+    // The plans the gateway makes of Q1 and Q2 (pages filled in), as a slave receives them.
+    const scalars = (...names: string[]) => names.map((f) => ({ key: f, field: f }));
     const sqlOf = {
       q1: () => {
         const [source, destination] = uniformRoute();
         const select = [
-          ...rideSelection(['id', 'timestamp']),
-          { key: 'createdBy', field: 'createdBy', select: users('username') },
-          { key: 'riders', field: 'riders', args: { first: 100 }, select: users('username') },
+          ...scalars('id', 'timestamp'),
+          { key: 'createdBy', field: 'createdBy', select: scalars('username') },
+          { key: 'riders', field: 'riders', args: { first: 100 }, select: scalars('username') },
         ];
         return [{ key: 'rides', field: 'rides', args: { source, destination, upcomingOnly: true, first: 100, after: null }, select }];
       },
@@ -245,11 +245,11 @@ async function main(): Promise<void> {
           field: 'ride',
           args: { id: pick(rideIds) },
           select: [
-            ...rideSelection(['id', 'timestamp']),
-            { key: 'createdBy', field: 'createdBy', select: users('username', 'createdAt') },
-            { key: 'source', field: 'source', select: users('name') },
-            { key: 'destination', field: 'destination', select: users('name') },
-            { key: 'riders', field: 'riders', args: { first: 100 }, select: users('username', 'createdAt') },
+            ...scalars('id', 'timestamp'),
+            { key: 'createdBy', field: 'createdBy', select: scalars('username', 'createdAt') },
+            { key: 'source', field: 'source', select: scalars('name') },
+            { key: 'destination', field: 'destination', select: scalars('name') },
+            { key: 'riders', field: 'riders', args: { first: 100 }, select: scalars('username', 'createdAt') },
           ],
         },
       ],

@@ -8,6 +8,7 @@ import { RpcClient } from '../gateway/rpcClient';
 import { NODE_PROCESS_ENV, WORKER_NODE_FLAGS } from '../gateway/nodeFlags';
 import { appliedSeqOf, queryOne, TestCluster, waitUntil, WORKER_ENTRY } from '../test/support/cluster';
 import { load, peakRssMb, runPool, type LoadResult } from './lib';
+import { spliceIntoBenchmarks } from './report';
 import { dropBaseline as dropDatabase } from './seed';
 
 /**
@@ -334,12 +335,7 @@ function writeResults(results: SizeResult[]): void {
     '',
   ].join('\n');
   fs.writeFileSync(path.join(ROOT, 'bench/SCALE.md'), md);
-  const benchmarks = path.join(ROOT, 'BENCHMARKS.md');
-  const current = fs.existsSync(benchmarks) ? fs.readFileSync(benchmarks, 'utf8') : '# Benchmarks\n';
-  const spliced = /<!-- scale:start -->[\s\S]*<!-- scale:end -->\n?/.test(current)
-    ? current.replace(/<!-- scale:start -->[\s\S]*<!-- scale:end -->\n?/, md)
-    : `${current.trimEnd()}\n\n${md}`;
-  fs.writeFileSync(benchmarks, spliced);
+  spliceIntoBenchmarks(ROOT, 'scale', md);
 }
 
 main().catch((err: Error) => {

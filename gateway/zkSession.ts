@@ -1,6 +1,4 @@
-import { ZkState, type Logger, type Zk } from '../platform';
-
-const RETRY_MS = [250, 500, 1000, 2000, 5000];
+import { reconnectDelayMs, ZkState, type Logger, type Zk } from '../platform';
 
 export interface SessionHandlers {
   /** The session expired: what it held (presence, candidacy, watches) is gone. Synchronous: act at once. */
@@ -28,7 +26,7 @@ export function keepSession(zk: Zk, handlers: SessionHandlers, log: Logger): { g
       log.info({ generation }, 'ZooKeeper session renewed; this gateway is registered again');
     } catch (err) {
       // Jittered, so that gateways cut off together do not return in lockstep.
-      const wait = RETRY_MS[Math.min(attempt, RETRY_MS.length - 1)] * (0.5 + Math.random());
+      const wait = reconnectDelayMs(attempt);
       log.warn({ err, retryInMs: Math.round(wait) }, 'could not renew the ZooKeeper session; retrying');
       setTimeout(() => void renew(attempt + 1), wait).unref();
     }
