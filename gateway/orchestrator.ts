@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import os from 'node:os';
 import { EventEmitter } from 'node:events';
 import { badInput, unavailable, type ClusterEventRecord, type ClusterNames, type ScalingModeName, type WorkerRecord } from '../schema';
 import { parseSequentialName, workerEnvironment, type Config, type Logger, type Zk } from '../platform';
 import type { ClusterView } from './clusterView';
 import { removeWorkerStorage } from './workerStorage';
 import type { RuntimeWorker, WorkerRuntime } from './runtimes/runtime';
+import { slaveToMove } from './runtimes/placement';
 import type { ScalingTarget, ScalingTargetValue } from './scalingTarget';
 
 // By consecutive quick exits: a worker that crashes once restarts at once; a crash loop backs off.
@@ -71,7 +71,7 @@ export class Orchestrator extends EventEmitter {
     private readonly log: Logger,
   ) {
     super();
-    runtime.on('exit', (worker: RuntimeWorker, detail: string) => void this.onExit(worker, detail));
+    runtime.on('exit', (worker: RuntimeWorker, detail: string, hostLost: boolean) => void this.onExit(worker, detail, hostLost));
     target.on('change', (next: ScalingTargetValue, previous: ScalingTargetValue) => this.onTargetChange(next, previous));
     // One stream of cluster events: membership and elections from ZooKeeper, scaling from here.
     view.on('event', (event: ClusterEventRecord) => {
@@ -130,12 +130,29 @@ export class Orchestrator extends EventEmitter {
       this.crashedOnPurpose.add(id);
       await this.runtime.kill(w).catch((err: Error) => this.log.error({ err, workerId: id }, 'could not fence a worker'));
     }
+    await this.spreadOverHosts(running);
     const live = running.filter((w) => !this.retiring.has(w.workerId)).length + this.restarting.size + this.spawning;
     const missing = 1 + this.desiredSlaves - live;
     if (missing > 0 && !this.stopping) {
       this.log.warn({ missing, live, desiredSlaves: this.desiredSlaves }, 'fewer workers than desired; spawning');
       await Promise.all(Array.from({ length: missing }, () => this.spawn(newWorkerId()))).catch((err: Error) => this.log.error({ err }, 'could not spawn missing workers'));
     }
+  }
+
+  /**
+   * Keeps a slave on another host than the master's when there is one: after a lost host
+   * returns, its replacements all ran on the hosts left. Retires one slave there; its
+   * replacement (new id) is placed on the emptiest host. Only while nothing else changes.
+   */
+  private async spreadOverHosts(running: RuntimeWorker[]): Promise<void> {
+    if (this.retiring.size || this.restarting.size || this.spawning) return;
+    const placed = new Map(running.filter((w) => w.host !== null).map((w) => [w.workerId, w.host as string]));
+    const victim = slaveToMove(this.runtime.upHosts(), placed, this.view.master()?.id ?? null);
+    const worker = running.find((w) => w.workerId === victim);
+    if (!worker) return;
+    this.log.warn({ workerId: worker.workerId, host: worker.host }, 'master and every slave share a host while another is empty: moving a slave');
+    this.retiring.add(worker.workerId);
+    await this.runtime.kill(worker);
   }
 
   /** Live workers as ZooKeeper sees them, with what the runtime knows (container ids). */
@@ -164,14 +181,13 @@ export class Orchestrator extends EventEmitter {
     this.spawning++;
     let worker: RuntimeWorker;
     try {
-      // The host is recorded with the worker, so nothing assumes one machine.
-      worker = await this.runtime.spawn({ workerId, env: { ...workerEnvironment(this.config), WORKER_HOST: os.hostname() } });
+      worker = await this.runtime.spawn({ workerId, env: workerEnvironment(this.config) });
     } finally {
       this.spawning--;
     }
     this.registered.delete(workerId);
     this.startedAt.set(workerId, Date.now());
-    this.log.info({ workerId, pid: worker.pid, runtime: this.runtime.name }, 'worker spawned');
+    this.log.info({ workerId, pid: worker.pid, host: worker.host, runtime: this.runtime.name }, 'worker spawned');
     return worker;
   }
 
@@ -197,7 +213,7 @@ export class Orchestrator extends EventEmitter {
     const running = this.view.workers();
     const adopted: string[] = [];
     for (const w of running) {
-      if (await this.runtime.adopt({ workerId: w.id, pid: w.pid, containerId: w.containerId })) {
+      if (await this.runtime.adopt({ workerId: w.id, pid: w.pid, containerId: w.containerId, host: w.host })) {
         adopted.push(w.id);
         this.registered.add(w.id);
       } else await this.clearZnodes(w.id); // a stale registration: its worker is gone
@@ -247,9 +263,9 @@ export class Orchestrator extends EventEmitter {
     await Promise.all(paths.map((p) => this.zk.remove(p)));
   }
 
-  private async onExit(worker: RuntimeWorker, detail: string): Promise<void> {
+  private async onExit(worker: RuntimeWorker, detail: string, hostLost = false): Promise<void> {
     const { workerId } = worker;
-    this.log.warn({ workerId, pid: worker.pid, detail }, 'worker exited');
+    this.log.warn({ workerId, pid: worker.pid, host: worker.host, detail }, 'worker exited');
     this.registered.delete(workerId);
     this.missingSince.delete(workerId);
     // A gateway that does not orchestrate leaves the replacement to the one that does.
@@ -266,6 +282,15 @@ export class Orchestrator extends EventEmitter {
       this.restarting.delete(workerId);
       // Scaled down: nobody will restart this worker, so its replica goes too.
       await removeWorkerStorage(this.config, workerId).catch((err: Error) => this.log.warn({ err, workerId }, 'could not remove a retired worker storage'));
+      return;
+    }
+    if (hostLost) {
+      // Its replica went with its host: a new worker (new id, fresh storage) takes its
+      // place on a host that answers, catching up from a peer's snapshot and the log.
+      this.restarting.delete(workerId);
+      this.quickExits.delete(workerId);
+      this.startedAt.delete(workerId);
+      void this.reconcile();
       return;
     }
 
@@ -296,7 +321,7 @@ export class Orchestrator extends EventEmitter {
     const master = this.master();
     if (!master) throw unavailable('there is no master to crash');
     this.crashedOnPurpose.add(master.id);
-    await this.runtime.kill({ workerId: master.id, pid: master.pid, containerId: master.containerId });
+    await this.runtime.kill({ workerId: master.id, pid: master.pid, containerId: master.containerId, host: master.host });
     return master;
   }
 
@@ -306,7 +331,7 @@ export class Orchestrator extends EventEmitter {
     const victim = slaves[slaves.length - 1];
     if (!victim) throw unavailable('there is no slave to crash');
     this.crashedOnPurpose.add(victim.id);
-    await this.runtime.kill({ workerId: victim.id, pid: victim.pid, containerId: victim.containerId });
+    await this.runtime.kill({ workerId: victim.id, pid: victim.pid, containerId: victim.containerId, host: victim.host });
     return victim;
   }
 

@@ -18,7 +18,7 @@ import {
   type WriteOpName,
   type WriteResult,
 } from '../schema';
-import { assertTopology, connectBroker, reconnectDelayMs, type Logger } from '../platform';
+import { assertTopology, connectBroker, reconnectDelayMs, type Logger, type QueueSettings } from '../platform';
 
 export interface ReadOptions {
   minSeq: number;
@@ -65,11 +65,10 @@ const unavailableReply = (id: string, message: string): RpcReply => ({ id, ok: f
  * goes away, requests in flight fail with UNAVAILABLE at once and the client reconnects
  * with bounded backoff.
  */
-/** READ_TIMEOUT_MS, WRITE_TIMEOUT_MS, and LOG_RETENTION_BYTES for declaring the topology. */
-export interface RpcSettings {
+/** READ_TIMEOUT_MS, WRITE_TIMEOUT_MS, and the queue settings for declaring the topology. */
+export interface RpcSettings extends QueueSettings {
   readTimeoutMs: number;
   writeTimeoutMs: number;
-  logRetentionBytes: number;
 }
 
 export class RpcClient {
@@ -107,7 +106,7 @@ export class RpcClient {
     let link: BrokerLink;
     try {
       const publishChannel = await connection.createChannel();
-      await assertTopology(publishChannel, this.names, this.settings.logRetentionBytes);
+      await assertTopology(publishChannel, this.names, this.settings);
       const writeChannel = await connection.createConfirmChannel();
       await publishChannel.assertQueue(this.replyQueue, { exclusive: true, autoDelete: true, durable: false });
       await publishChannel.consume(this.replyQueue, (msg) => msg && this.deliver(msg.content), { noAck: true });

@@ -3,7 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import { PAGE_SIZE_LIMIT } from '../schema/values';
-import { brokerNodesProblem } from './broker';
+import { brokerNodes, brokerNodesProblem } from './broker';
+import { dockerHostsProblem, hasRemoteDockerHost, loopbackAddresses, parseDockerHosts, type DockerHost } from './dockerHosts';
 
 /**
  * Every setting of ridedb, read once from the environment. docs/contract.md section 2 fixes the
@@ -22,6 +23,8 @@ const envSchema = z.object({
       const problem = brokerNodesProblem(v);
       if (problem) ctx.addIssue({ code: 'custom', message: problem });
     }),
+  // Unset: min(3, nodes in AMQP_URL) (loadConfig).
+  QUEUE_REPLICAS: z.coerce.number().int().min(1).max(7).optional(),
   ZK_HOSTS: z.string().min(1).default('127.0.0.1:2181'),
   DATABASE_URL: z.string().min(1).default('postgres://postgres@127.0.0.1:5432/postgres'),
   // Used verbatim in queue, znode and database names, so only safe characters.
@@ -31,6 +34,20 @@ const envSchema = z.object({
     .default('ridedb'),
   WORKER_RUNTIME: z.enum(['process', 'docker']).default('process'),
   WORKER_IMAGE: z.string().min(1).default('ridedb-worker:latest'),
+  // Docker daemons of the docker runtime (platform/dockerHosts.ts); unset: the local one.
+  DOCKER_HOSTS: z
+    .string()
+    .default('')
+    .superRefine((v, ctx) => {
+      const problem = dockerHostsProblem(v);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    }),
+  DOCKER_HOST_TIMEOUT_MS: intFromEnv(10_000, 1000),
+  // As the Docker CLI reads it: TLS client certificates for tcp:// daemons.
+  DOCKER_CERT_PATH: z
+    .string()
+    .refine((p) => path.isAbsolute(p), 'DOCKER_CERT_PATH must be an absolute path')
+    .optional(),
   // Unset: decided by WORKER_RUNTIME (loadConfig).
   WORKER_STORAGE: z.enum(['shared', 'dedicated']).optional(),
   WORKER_DATA_ROOT: z
@@ -73,11 +90,19 @@ const envSchema = z.object({
 export interface Config {
   port: number;
   amqpUrl: string;
+  /** RabbitMQ nodes holding each durable queue (platform/topology.ts). */
+  queueReplicas: number;
   zkHosts: string;
   databaseUrl: string;
   cluster: string;
   workerRuntime: 'process' | 'docker';
   workerImage: string;
+  /** The Docker daemons workers are placed on (docker runtime). */
+  dockerHosts: DockerHost[];
+  /** Directory of ca.pem, cert.pem, key.pem (or `<name>/` of them per host) for tcp daemons; null: plain tcp. */
+  dockerCertPath: string | null;
+  /** How long a Docker daemon may not answer before its workers count as lost and are replaced elsewhere. */
+  dockerHostTimeoutMs: number;
   /**
    * `shared`: each worker creates its database on the server DATABASE_URL names.
    * `dedicated`: each worker runs a PostgreSQL of its own under workerDataRoot
@@ -166,14 +191,28 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (e.MIN_SLAVES > e.MAX_SLAVES) {
     throw new ConfigError(`invalid configuration: MIN_SLAVES (${e.MIN_SLAVES}) > MAX_SLAVES (${e.MAX_SLAVES})`);
   }
+  const dockerHosts = parseDockerHosts(e.DOCKER_HOSTS);
+  if (e.WORKER_RUNTIME === 'docker' && hasRemoteDockerHost(dockerHosts)) {
+    // Workers connect to what the gateway passes them; another machine's loopback is its own.
+    const local = loopbackAddresses([...brokerNodes(e.AMQP_URL), ...e.ZK_HOSTS.split(','), ...(e.WORKER_STORAGE === 'shared' ? [e.DATABASE_URL] : [])]);
+    if (local.length) {
+      throw new ConfigError(
+        `invalid configuration: DOCKER_HOSTS names another machine, but workers there could not reach loopback addresses (${local.map((a) => a.replace(/\/\/[^@/]*@/, '//…@')).join(', ')}): give AMQP_URL, ZK_HOSTS (and DATABASE_URL with shared storage) addresses every host reaches`,
+      );
+    }
+  }
   return {
     port: e.PORT,
     amqpUrl: e.AMQP_URL,
+    queueReplicas: e.QUEUE_REPLICAS ?? Math.min(3, brokerNodes(e.AMQP_URL).length),
     zkHosts: e.ZK_HOSTS,
     databaseUrl: e.DATABASE_URL,
     cluster: e.DBAAS_CLUSTER,
     workerRuntime: e.WORKER_RUNTIME,
     workerImage: e.WORKER_IMAGE,
+    dockerHosts,
+    dockerHostTimeoutMs: e.DOCKER_HOST_TIMEOUT_MS,
+    dockerCertPath: e.DOCKER_CERT_PATH ?? null,
     // Containers isolate workers anyway, and a PostgreSQL inside each costs little more
     // there; child processes keep today's quick default (docs/operations.md).
     workerStorage: e.WORKER_STORAGE ?? (e.WORKER_RUNTIME === 'docker' ? 'dedicated' : 'shared'),
@@ -219,6 +258,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 export function workerEnvironment(c: Config): Record<string, string> {
   return {
     AMQP_URL: c.amqpUrl,
+    QUEUE_REPLICAS: String(c.queueReplicas),
     ZK_HOSTS: c.zkHosts,
     DATABASE_URL: c.databaseUrl,
     DBAAS_CLUSTER: c.cluster,

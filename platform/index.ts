@@ -9,4 +9,5 @@ export * from './zk';
 export * from './election';
 export * from './topology';
 export * from './broker';
+export * from './dockerHosts';
 export * from './dedicatedStorage';

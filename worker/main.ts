@@ -47,7 +47,7 @@ async function main(): Promise<void> {
   connection.on('error', (err: Error) => log.error({ err }, 'AMQP connection error'));
   connection.on('close', () => failStop('AMQP connection closed'));
   const setup = await connection.createChannel();
-  await assertTopology(setup, names, config.logRetentionBytes);
+  await assertTopology(setup, names, config);
   await setup.close();
 
   let position = await readPosition(pool);

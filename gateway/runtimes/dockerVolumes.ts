@@ -1,4 +1,5 @@
-import Docker from 'dockerode';
+import type Docker from 'dockerode';
+import { dockerClients } from './dockerClient';
 import { workerStoragePaths, type Config } from '../../platform';
 
 export const VOLUME_CLUSTER_LABEL = 'ridedb.cluster';
@@ -26,7 +27,8 @@ export async function workerVolumeMount(docker: Docker, config: Config, workerId
   return { Type: 'volume', Source: name, Target: workerStoragePaths(config.workerDataRoot, config.cluster, workerId).workerDir };
 }
 
-async function removeVolume(docker: Docker, name: string): Promise<void> {
+/** Removes a volume, waiting while a container being removed still holds it; gone already is fine. */
+export async function removeVolume(docker: Docker, name: string): Promise<void> {
   const deadline = Date.now() + IN_USE_TIMEOUT_MS;
   for (;;) {
     try {
@@ -41,14 +43,17 @@ async function removeVolume(docker: Docker, name: string): Promise<void> {
   }
 }
 
-/** Removes a retired worker's volume (waiting for its dead container to be removed). */
+/** Removes a retired worker's volume (waiting for its dead container to be removed), on whichever host has it. */
 export async function removeWorkerVolume(config: Config, workerId: string): Promise<void> {
-  await removeVolume(new Docker(), workerVolumeName(config.cluster, workerId));
+  await Promise.all(dockerClients(config).map(({ docker }) => removeVolume(docker, workerVolumeName(config.cluster, workerId))));
 }
 
-/** Removes every volume labelled for the cluster. */
+/** Removes every volume labelled for the cluster, on every host of DOCKER_HOSTS. */
 export async function removeClusterVolumes(config: Config): Promise<void> {
-  const docker = new Docker();
-  const { Volumes } = await docker.listVolumes({ filters: { label: [`${VOLUME_CLUSTER_LABEL}=${config.cluster}`] } });
-  await Promise.all((Volumes ?? []).map((v) => removeVolume(docker, v.Name)));
+  await Promise.all(
+    dockerClients(config).map(async ({ docker }) => {
+      const { Volumes } = await docker.listVolumes({ filters: { label: [`${VOLUME_CLUSTER_LABEL}=${config.cluster}`] } });
+      await Promise.all((Volumes ?? []).map((v) => removeVolume(docker, v.Name)));
+    }),
+  );
 }

@@ -6,8 +6,7 @@ import type { WorkerRuntime } from './runtime';
 export type { RuntimeWorker, WorkerRuntime, WorkerSpec } from './runtime';
 
 export async function createRuntime(config: Config, log: Logger): Promise<WorkerRuntime> {
-  const runtime =
-    config.workerRuntime === 'docker' ? new DockerRuntime(config.cluster, config.workerImage, log, config.workerStorage === 'dedicated' ? config : null) : new ProcessRuntime();
+  const runtime = config.workerRuntime === 'docker' ? new DockerRuntime(config, log) : new ProcessRuntime();
   await runtime.start();
   return runtime;
 }

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
+import os from 'node:os';
 import path from 'node:path';
 import type { RuntimeWorker, WorkerRuntime, WorkerSpec } from './runtime';
 import { NODE_PROCESS_ENV, WORKER_NODE_FLAGS } from '../nodeFlags';
@@ -30,14 +31,14 @@ export class ProcessRuntime extends EventEmitter implements WorkerRuntime {
 
   async spawn(spec: WorkerSpec): Promise<RuntimeWorker> {
     const child = spawn(process.execPath, [...WORKER_NODE_FLAGS, WORKER_ENTRY], {
-      env: { ...NODE_PROCESS_ENV, ...process.env, ...spec.env, WORKER_ID: spec.workerId },
+      env: { ...NODE_PROCESS_ENV, ...process.env, ...spec.env, WORKER_ID: spec.workerId, WORKER_HOST: os.hostname() },
       stdio: ['ignore', 'inherit', 'inherit'],
     });
     if (child.pid === undefined) {
       await new Promise((resolve) => child.once('error', resolve));
       throw new Error(`could not start worker ${spec.workerId}`);
     }
-    const worker: RuntimeWorker = { workerId: spec.workerId, pid: child.pid, containerId: null };
+    const worker: RuntimeWorker = { workerId: spec.workerId, pid: child.pid, containerId: null, host: os.hostname() };
     this.children.set(spec.workerId, { child, worker });
     child.once('exit', (code, signal) => {
       if (this.children.get(spec.workerId)?.child === child) this.children.delete(spec.workerId);
@@ -63,6 +64,10 @@ export class ProcessRuntime extends EventEmitter implements WorkerRuntime {
     const child = this.children.get(worker.workerId)?.child;
     if (child) child.kill('SIGKILL');
     else if (isAlive(worker.pid)) process.kill(worker.pid, 'SIGKILL');
+  }
+
+  upHosts(): string[] {
+    return [os.hostname()];
   }
 
   list(): RuntimeWorker[] {

@@ -5,17 +5,21 @@ export interface RuntimeWorker {
   workerId: string;
   pid: number;
   containerId: string | null;
+  /** The machine (or Docker host of DOCKER_HOSTS) it runs on; null when not known. */
+  host: string | null;
 }
 
 export interface WorkerSpec {
   workerId: string;
-  /** Cluster settings the worker needs (AMQP_URL, ZK_HOSTS, ...). */
+  /** Cluster settings the worker needs (AMQP_URL, ZK_HOSTS, ...); the runtime adds WORKER_ID and WORKER_HOST. */
   env: Record<string, string>;
 }
 
 /**
  * Where workers run. The orchestrator drives every runtime through this interface only.
- * Emits 'exit' (worker: RuntimeWorker, detail: string) whenever a worker stops, for any reason.
+ * Emits 'exit' (worker: RuntimeWorker, detail: string, hostLost: boolean) whenever a worker
+ * stops, for any reason. `hostLost`: its whole host stopped answering, so its storage is
+ * out of reach too; the orchestrator replaces it under a new id rather than restarting it.
  */
 export interface WorkerRuntime extends EventEmitter {
   readonly name: string;
@@ -35,6 +39,8 @@ export interface WorkerRuntime extends EventEmitter {
    */
   kill(worker: RuntimeWorker): Promise<void>;
   list(): RuntimeWorker[];
+  /** The hosts new workers can be placed on now (one for the process runtime). */
+  upHosts(): string[];
   /** Stops every worker this runtime started (SIGTERM, then SIGKILL after a grace period). */
   stopAll(): Promise<void>;
 }
