@@ -101,7 +101,7 @@ export class RpcClient {
   }
 
   private async open(): Promise<void> {
-    const connection = await connectBroker(this.amqpUrl);
+    const connection = await connectBroker(this.amqpUrl, `ridedb gateway ${this.replyQueue}`);
     connection.on('error', (err: Error) => this.log.error({ err }, 'AMQP connection error'));
     let link: BrokerLink;
     try {

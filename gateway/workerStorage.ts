@@ -19,12 +19,14 @@ export async function removeWorkerStorage(config: Config, workerId: string): Pro
  * data root are removed whatever the settings say (a look costs nothing, and a cluster
  * may have run with other settings); volumes need the Docker daemon, so only under the
  * docker runtime; the shared server is touched only with shared storage, as dedicated
- * deployments need not have one.
+ * deployments need not have one. Returns the Docker hosts that did not answer (their
+ * volumes remain).
  */
-export async function removeClusterStorage(config: Config): Promise<void> {
+export async function removeClusterStorage(config: Config): Promise<string[]> {
   await removeClusterStorageDir(config.workerDataRoot, config.cluster);
-  if (config.workerRuntime === 'docker') await removeClusterVolumes(config);
+  const unreachable = config.workerRuntime === 'docker' ? await removeClusterVolumes(config) : [];
   if (config.workerStorage === 'shared') await dropClusterDatabases(config);
+  return unreachable;
 }
 
 /** How long a teardown waits for a CREATE DATABASE of the cluster still running on the server. */

@@ -51,14 +51,15 @@ export function reconnectDelayMs(attempt: number, random: () => number = Math.ra
 /**
  * Opens the process's AMQP connection to the first node of `AMQP_URL` that accepts it,
  * trying each once from a random one. TCP_NODELAY matters: without it Nagle's algorithm
- * and delayed ACKs add ~40 ms to every small RPC message.
+ * and delayed ACKs add ~40 ms to every small RPC message. `name` is the connection's name
+ * as RabbitMQ shows it (`rabbitmqctl list_connections user_provided_name`, the management UI).
  */
-export async function connectBroker(amqpUrl: string): Promise<ChannelModel> {
+export async function connectBroker(amqpUrl: string, name = 'ridedb'): Promise<ChannelModel> {
   const nodes = brokerNodes(amqpUrl);
   const failures: string[] = [];
   for (const node of connectOrder(nodes, Math.floor(Math.random() * nodes.length))) {
     try {
-      return await amqp.connect(node, { noDelay: true, timeout: CONNECT_TIMEOUT_MS });
+      return await amqp.connect(node, { noDelay: true, timeout: CONNECT_TIMEOUT_MS, clientProperties: { connection_name: name } });
     } catch (err) {
       failures.push(`${new URL(node).host}: ${(err as Error).message}`);
     }

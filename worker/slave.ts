@@ -118,7 +118,8 @@ export async function startReadServer({ connection, names, pool, replica, worker
   const { consumerTag } = await channel.consume(
     readQ,
     (msg) => {
-      if (!msg) return;
+      // The broker cancels a consumer when its queue goes (a classic ReadQ on a lost node).
+      if (!msg) return failStop('ReadQ consumer was cancelled by the broker');
       const done = serve(msg).finally(() => inFlight.delete(done));
       inFlight.add(done);
     },

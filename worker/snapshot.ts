@@ -50,8 +50,19 @@ export async function startSnapshotServer(
 ): Promise<void> {
   const channel = await connection.createChannel();
   await channel.prefetch(1);
-  await channel.consume(names.snapshotQ, (msg) => {
-    if (!msg) return;
+  // SnapshotQ is transient: RabbitMQ deletes it with the node that held it, cancelling
+  // every consumer. Declared again (on a live node) and consumed again, so a cluster that
+  // lost a broker node still serves snapshots to the workers that replace others.
+  const consume = async (): Promise<void> => {
+    await channel.assertQueue(names.snapshotQ, { durable: false });
+    await channel.consume(names.snapshotQ, onRequest);
+  };
+  const onRequest = (msg: ConsumeMessage | null): void => {
+    if (!msg) {
+      log.warn('snapshot queue went away (its broker node was lost); consuming it again');
+      setTimeout(() => void consume().catch((err: Error) => log.error({ err }, 'could not consume the snapshot queue again')), 100);
+      return;
+    }
     void serve(msg)
       .catch((err: Error) => {
         log.error({ err }, 'snapshot failed');
@@ -60,7 +71,8 @@ export async function startSnapshotServer(
         if (to) sendPart(channel, to, { kind: 'abort', reason: err.message });
       })
       .finally(() => channel.ack(msg));
-  });
+  };
+  await consume();
 
   async function serve(msg: ConsumeMessage): Promise<void> {
     const to = msg.properties.replyTo as string | undefined;

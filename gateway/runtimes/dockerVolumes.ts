@@ -48,12 +48,21 @@ export async function removeWorkerVolume(config: Config, workerId: string): Prom
   await Promise.all(dockerClients(config).map(({ docker }) => removeVolume(docker, workerVolumeName(config.cluster, workerId))));
 }
 
-/** Removes every volume labelled for the cluster, on every host of DOCKER_HOSTS. */
-export async function removeClusterVolumes(config: Config): Promise<void> {
+/**
+ * Removes every volume labelled for the cluster, on every host of DOCKER_HOSTS. Returns
+ * the hosts that did not answer (a lost host's volumes stay until it is back), after
+ * clearing the others.
+ */
+export async function removeClusterVolumes(config: Config): Promise<string[]> {
+  const unreachable: string[] = [];
   await Promise.all(
-    dockerClients(config).map(async ({ docker }) => {
-      const { Volumes } = await docker.listVolumes({ filters: { label: [`${VOLUME_CLUSTER_LABEL}=${config.cluster}`] } });
-      await Promise.all((Volumes ?? []).map((v) => removeVolume(docker, v.Name)));
+    dockerClients(config).map(async ({ name, docker }) => {
+      const listed = await docker.listVolumes({ filters: { label: [`${VOLUME_CLUSTER_LABEL}=${config.cluster}`] } }).catch((err: Error) => {
+        unreachable.push(`${name} (${err.message})`);
+        return null;
+      });
+      await Promise.all((listed?.Volumes ?? []).map((v) => removeVolume(docker, v.Name)));
     }),
   );
+  return unreachable;
 }

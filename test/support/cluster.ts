@@ -32,6 +32,7 @@ export interface WorkerInfo {
   pid: number;
   role: 'MASTER' | 'SLAVE' | 'STARTING';
   appliedSeq: number;
+  host: string | null;
 }
 
 export function uniqueClusterName(): string {
@@ -196,7 +197,7 @@ export class TestCluster {
   }
 
   async workers(): Promise<WorkerInfo[]> {
-    return (await this.data<{ workers: WorkerInfo[] }>('{ workers { id pid role appliedSeq } }')).workers;
+    return (await this.data<{ workers: WorkerInfo[] }>('{ workers { id pid role appliedSeq host } }')).workers;
   }
 
   async master(): Promise<WorkerInfo> {

@@ -45,6 +45,8 @@ export class PrivateRabbitmq {
     readonly port: number,
     readonly distPort: number,
     readonly epmdPort: number,
+    /** False for the other nodes of a cluster: they register with the first node's epmd. */
+    private readonly ownsEpmd: boolean,
   ) {
     // `localhost` as the machine's node has it (its rabbitmq-env.conf): it resolves here.
     this.node = `rabbit_ridedb_${randomBytes(4).toString('hex')}@localhost`;
@@ -53,20 +55,25 @@ export class PrivateRabbitmq {
     this.logFile = path.join(dir, 'log', 'startup.log');
   }
 
-  /** Writes the node's files; nothing runs yet. */
-  static async prepare(): Promise<PrivateRabbitmq> {
+  /**
+   * Writes the node's files; nothing runs yet. `peerOf`: a node this one will cluster with,
+   * whose epmd and Erlang cookie it shares (nodes find each other through epmd and must
+   * hold the same cookie).
+   */
+  static async prepare(peerOf?: PrivateRabbitmq): Promise<PrivateRabbitmq> {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ridedb-rmq-'));
     const ports = new Set<number>();
     while (ports.size < 3) ports.add(await freePort());
-    const [port, distPort, epmdPort] = [...ports];
-    const rabbit = new PrivateRabbitmq(dir, port, distPort, epmdPort);
+    const [port, distPort, ownEpmdPort] = [...ports];
+    const rabbit = new PrivateRabbitmq(dir, port, distPort, peerOf?.epmdPort ?? ownEpmdPort, !peerOf);
     for (const sub of ['mnesia', 'log']) fs.mkdirSync(path.join(dir, sub));
     fs.writeFileSync(path.join(dir, 'enabled_plugins'), '[].\n');
     // Empty: not the machine's rabbitmq.conf (its listener is 127.0.0.1:5672) nor its
     // rabbitmq-env.conf (NODENAME=rabbit@localhost); the environment below says it all.
     fs.writeFileSync(path.join(dir, 'rabbitmq.conf'), '');
     fs.writeFileSync(path.join(dir, 'rabbitmq-env.conf'), '');
-    fs.writeFileSync(path.join(dir, '.erlang.cookie'), randomBytes(20).toString('hex').toUpperCase(), { mode: 0o400 });
+    const cookie = peerOf ? fs.readFileSync(path.join(peerOf.dir, '.erlang.cookie'), 'utf8') : randomBytes(20).toString('hex').toUpperCase();
+    fs.writeFileSync(path.join(dir, '.erlang.cookie'), cookie, { mode: 0o400 });
     return rabbit;
   }
 
@@ -119,7 +126,7 @@ export class PrivateRabbitmq {
   }
 
   private async startEpmd(): Promise<void> {
-    if (this.epmdPid !== null && isRunning(this.epmdPid)) return;
+    if (!this.ownsEpmd || (this.epmdPid !== null && isRunning(this.epmdPid))) return;
     const out = fs.openSync(path.join(this.dir, 'log', 'epmd.log'), 'a');
     const epmd = spawn('epmd', ['-port', String(this.epmdPort), '-address', '127.0.0.1'], { detached: true, stdio: ['ignore', out, out] });
     fs.closeSync(out);
@@ -161,6 +168,14 @@ export class PrivateRabbitmq {
       if (Date.now() > deadline) throw new Error(`the private RabbitMQ ${this.node} did not answer after start_app:\n${this.logTail()}`);
       await sleep(100);
     }
+  }
+
+  /** The node crashes: its beam SIGKILLed, nothing shut down cleanly. */
+  async kill(): Promise<void> {
+    const pid = this.beamPid();
+    if (pid === null) return;
+    signal(pid, 'SIGKILL');
+    while (isRunning(pid)) await sleep(50);
   }
 
   /** stop_app then start_app, as an operator's restart of the broker. */

@@ -34,27 +34,57 @@ export class PrivateZookeeper {
    */
   static async prepare(options: { tickTimeMs?: number } = {}): Promise<PrivateZookeeper> {
     const zk = new PrivateZookeeper(fs.mkdtempSync(path.join(os.tmpdir(), 'ridedb-zk-')), await freePort());
-    for (const sub of ['conf', 'data', 'log']) fs.mkdirSync(path.join(zk.dir, sub));
+    zk.writeConfig(options.tickTimeMs ?? 2000, []);
+    return zk;
+  }
+
+  /**
+   * Servers of one ensemble (`server.N=127.0.0.1:<quorum port>:<election port>` and a
+   * `myid` each, every port its own); nothing runs yet. `hosts` of any of them is the
+   * server's own address; `ensembleHosts` lists them all, as ZK_HOSTS takes it.
+   */
+  static async prepareEnsemble(size: number, options: { tickTimeMs?: number } = {}): Promise<PrivateZookeeper[]> {
+    const servers: PrivateZookeeper[] = [];
+    const peers: string[] = [];
+    for (let id = 1; id <= size; id++) {
+      servers.push(new PrivateZookeeper(fs.mkdtempSync(path.join(os.tmpdir(), `ridedb-zk${id}-`)), await freePort()));
+      peers.push(`server.${id}=127.0.0.1:${await freePort()}:${await freePort()}`);
+    }
+    servers.forEach((zk, i) => {
+      zk.writeConfig(options.tickTimeMs ?? 2000, peers);
+      fs.writeFileSync(path.join(zk.dir, 'data', 'myid'), `${i + 1}\n`);
+    });
+    return servers;
+  }
+
+  private writeConfig(tickTimeMs: number, peers: string[]): void {
+    for (const sub of ['conf', 'data', 'log']) fs.mkdirSync(path.join(this.dir, sub), { recursive: true });
     fs.writeFileSync(
-      zk.configFile,
+      this.configFile,
       [
-        `tickTime=${options.tickTimeMs ?? 2000}`,
-        `dataDir=${path.join(zk.dir, 'data')}`,
-        `clientPort=${zk.port}`,
+        `tickTime=${tickTimeMs}`,
+        `dataDir=${path.join(this.dir, 'data')}`,
+        `clientPort=${this.port}`,
         'clientPortAddress=127.0.0.1',
         // The shared ZooKeeper already holds 8080; this one needs no admin server.
         'admin.enableServer=false',
-        '4lw.commands.whitelist=ruok',
+        '4lw.commands.whitelist=ruok,srvr',
+        ...(peers.length ? ['initLimit=10', 'syncLimit=5', ...peers] : []),
         '',
       ].join('\n'),
     );
-    return zk;
+  }
+
+  /** `leader`, `follower` or `standalone` as the server says (`srvr`), or null when it does not serve. */
+  async mode(): Promise<string | null> {
+    const reply = await fourLetters(this.port, 'srvr');
+    return /^Mode: (\w+)/m.exec(reply)?.[1] ?? null;
   }
 
   /** Starts the server as zkServer.sh would (own session, pid file), and waits until it answers. */
   async start(): Promise<void> {
     const out = fs.openSync(path.join(this.dir, 'log', 'zookeeper.out'), 'a');
-    const java = spawn('java', [`-Dzookeeper.log.dir=${path.join(this.dir, 'log')}`, '-cp', ZK_CLASSPATH, ZK_MAIN, this.configFile], {
+    const java = spawn('java', ['-Xmx256m', `-Dzookeeper.log.dir=${path.join(this.dir, 'log')}`, '-cp', ZK_CLASSPATH, ZK_MAIN, this.configFile], {
       detached: true,
       stdio: ['ignore', out, out],
     });
@@ -65,16 +95,8 @@ export class PrivateZookeeper {
   }
 
   /** True if a server answers `ruok` with `imok` on this port. */
-  answers(): Promise<boolean> {
-    return new Promise((resolve) => {
-      const socket = net.connect(this.port, '127.0.0.1');
-      let reply = '';
-      socket.setTimeout(2000, () => socket.destroy());
-      socket.on('connect', () => socket.write('ruok'));
-      socket.on('data', (d: Buffer) => (reply += d.toString()));
-      socket.on('error', () => resolve(false));
-      socket.on('close', () => resolve(reply === 'imok'));
-    });
+  async answers(): Promise<boolean> {
+    return (await fourLetters(this.port, 'ruok')) === 'imok';
   }
 
   /** The server's pid from its pid file, or null when there is none. */
@@ -108,6 +130,19 @@ export class PrivateZookeeper {
     await this.stop();
     fs.rmSync(this.dir, { recursive: true, force: true });
   }
+}
+
+/** A ZooKeeper four-letter command's reply ('' when nothing answers). */
+function fourLetters(port: number, command: string): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1');
+    let reply = '';
+    socket.setTimeout(2000, () => socket.destroy());
+    socket.on('connect', () => socket.write(command));
+    socket.on('data', (d: Buffer) => (reply += d.toString()));
+    socket.on('error', () => socket.destroy());
+    socket.on('close', () => resolve(reply));
+  });
 }
 
 /** process.kill that reports a process already gone (ESRCH) as false instead of throwing. */

@@ -11,8 +11,22 @@ import { workerVolumeName } from '../../gateway/runtimes/dockerVolumes';
  */
 export function workerStorageOnHost(config: Config, workerId: string): WorkerStoragePaths {
   if (config.workerRuntime === 'process') return workerStoragePaths(config.workerDataRoot, config.cluster, workerId);
-  const workerDir = execFileSync('docker', ['volume', 'inspect', '-f', '{{ .Mountpoint }}', workerVolumeName(config.cluster, workerId)], { encoding: 'utf8' }).trim();
+  const workerDir = volumeMountpoint(config, workerVolumeName(config.cluster, workerId));
   return { workerDir, dataDir: path.join(workerDir, 'pgdata'), socketDir: workerDir, logFile: path.join(workerDir, 'postgres.log') };
+}
+
+/** A volume's mount point on whichever daemon of DOCKER_HOSTS has it (all run on this machine in the tests). */
+function volumeMountpoint(config: Config, volume: string): string {
+  const failures: string[] = [];
+  for (const host of config.dockerHosts) {
+    const daemon = host.kind === 'unix' ? ['-H', `unix://${host.socketPath}`] : host.kind === 'tcp' ? ['-H', `tcp://${host.host}:${host.port}`] : [];
+    try {
+      return execFileSync('docker', [...daemon, 'volume', 'inspect', '-f', '{{ .Mountpoint }}', volume], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+    } catch (err) {
+      failures.push(`${host.name}: ${(err as Error).message.split('\n')[0]}`);
+    }
+  }
+  throw new Error(`volume ${volume} is on no Docker host (${failures.join('; ')})`);
 }
 
 /** A URL of a worker's own database, on the shared server or on its own instance. */

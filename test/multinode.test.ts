@@ -1,0 +1,186 @@
+import fs from 'node:fs';
+import { domainChecksums, PASSWORD, sleep, TestCluster, waitUntil, type WorkerInfo } from './support/cluster';
+import { longestPause, MultinodeEnvironment } from './support/multinode';
+
+/**
+ * `npm run test:multinode`: a cluster over a three-node RabbitMQ cluster, a three-server
+ * ZooKeeper ensemble and two Docker hosts (test/support/multinode.ts), under four writers
+ * and two readers, loses one RabbitMQ node (the master's), then the ensemble's leader,
+ * then the master's whole Docker host, one after another. Every acknowledged write must
+ * be readable exactly once afterwards, the replicas identical, reads and writes must
+ * resume after each fault; the longest pause after each is printed (BENCHMARKS.md).
+ */
+const IMAGE = process.env.WORKER_IMAGE ?? 'ridedb-worker:latest';
+const CREATE = 'mutation($ts: DateTimeISO!) { createRide(createdBy: "multi", timestamp: $ts, source: 11, destination: 12) { id timestamp } }';
+const READ = 'query($id: Int!) { ride(id: $id) { id timestamp } }';
+/** After a fault, ops must have resumed within this long, and run this long before the next. */
+const RESUME_TIMEOUT_MS = 60_000;
+const STEADY_MS = 4000;
+
+/** Master and both slaves registered and serving (not STARTING). */
+const threeServing = async (cluster: TestCluster) => {
+  const workers = await cluster.workers();
+  return workers.length === 3 && workers.every((w) => w.role !== 'STARTING') && workers.filter((w) => w.role === 'MASTER').length === 1;
+};
+
+const log = (line: string) => process.stdout.write(`[multinode] ${new Date().toISOString().slice(11, 23)} ${line}\n`);
+
+describe('ridedb on several machines (one machine standing in for them)', () => {
+  let env: MultinodeEnvironment;
+  let cluster: TestCluster;
+
+  beforeAll(async () => {
+    env = await MultinodeEnvironment.start(IMAGE, log);
+    cluster = await TestCluster.start({
+      ...env.env,
+      LOG_LEVEL: 'warn',
+      // Two slaves: with the master, three workers over two hosts.
+      MIN_SLAVES: '2',
+      // Short here so the run is short; the default (10 s) rides out a daemon restart.
+      DOCKER_HOST_TIMEOUT_MS: '3000',
+    }).catch(async (err: Error) => {
+      await env.remove();
+      throw err;
+    });
+    await waitUntil('three workers serving', () => threeServing(cluster), 120_000);
+  }, 600_000);
+
+  afterAll(async () => {
+    try {
+      await cluster?.stop();
+    } finally {
+      await env?.remove();
+    }
+  }, 300_000);
+
+  it('spreads the workers over both Docker hosts, the master with a slave elsewhere, and shows each host', async () => {
+    const workers = await cluster.workers();
+    expect(new Set(workers.map((w) => w.host))).toEqual(new Set(['host-a', 'host-b']));
+    const master = workers.find((w) => w.role === 'MASTER') as WorkerInfo;
+    expect(workers.some((w) => w.role === 'SLAVE' && w.host !== master.host)).toBe(true);
+  });
+
+  it('loses and duplicates no write through a RabbitMQ node, the ZooKeeper leader and a Docker host, one after another', async () => {
+    await cluster.data('mutation($u: String!, $p: String!) { createUser(username: $u, password: $p) { username } }', { u: 'multi', p: PASSWORD });
+    const acknowledged = new Map<number, string>();
+    const writeTimes: number[] = [];
+    const readTimes: number[] = [];
+    const violations: string[] = [];
+    let stop = false;
+    let n = 0;
+    const writer = async () => {
+      while (!stop) {
+        // Each attempt its own timestamp: a write applied twice would repeat one.
+        const ts = new Date(Date.UTC(2037, 0, 1) + n++ * 1000).toISOString();
+        const res = await cluster.gql<{ createRide: { id: number; timestamp: string } }>(CREATE, { ts }).catch(() => null);
+        if (!res?.data?.createRide) {
+          await sleep(50);
+          continue;
+        }
+        acknowledged.set(res.data.createRide.id, ts);
+        writeTimes.push(Date.now());
+      }
+    };
+    const reader = async () => {
+      while (!stop) {
+        const ids = [...acknowledged.keys()];
+        if (!ids.length) {
+          await sleep(20);
+          continue;
+        }
+        const id = ids[Math.floor(Math.random() * ids.length)];
+        const res = await cluster.gql<{ ride: { id: number; timestamp: string } | null }>(READ, { id }).catch(() => null);
+        if (!res?.data || res.errors?.length) {
+          await sleep(50);
+          continue;
+        }
+        if (res.data.ride?.timestamp !== acknowledged.get(id)) violations.push(`ride ${id} read as ${JSON.stringify(res.data.ride)}`);
+        readTimes.push(Date.now());
+      }
+    };
+    const load = Promise.all([writer(), writer(), writer(), writer(), reader(), reader()]);
+
+    const pauses: Array<{ fault: string; detail: string; writeMs: number; readMs: number }> = [];
+    const resumedAfter = async (began: number) => {
+      await waitUntil('writes and reads to resume', async () => writeTimes.some((t) => t > began + 500) && readTimes.some((t) => t > began + 500), RESUME_TIMEOUT_MS);
+      await sleep(STEADY_MS);
+    };
+    const record = (fault: string, detail: string, began: number) => {
+      const entry = { fault, detail, writeMs: longestPause(writeTimes, began, Date.now()), readMs: longestPause(readTimes, began, Date.now()) };
+      pauses.push(entry);
+      log(`${fault} (${detail}): longest write pause ${entry.writeMs} ms, read pause ${entry.readMs} ms`);
+    };
+
+    try {
+      await sleep(STEADY_MS);
+
+      // 1. The RabbitMQ node the master is connected to crashes.
+      const master = (await cluster.master());
+      const node = await waitUntil('the master on a RabbitMQ node', () => env.rabbitmq.nodeOfConnection(`ridedb worker ${master.id}`));
+      let began = Date.now();
+      await node.kill();
+      await resumedAfter(began);
+      record('RabbitMQ node', `${node.node}, the master's`, began);
+      // The workers that were connected to it stopped themselves and were restarted.
+      await waitUntil('three workers serving again', () => threeServing(cluster), 120_000);
+
+      // 2. The ZooKeeper ensemble's leader stops: the ensemble elects another; no worker restarts.
+      const before = await cluster.workers();
+      const leader = await waitUntil('a ZooKeeper leader', () => env.zookeeperLeader());
+      began = Date.now();
+      await leader.stop();
+      await waitUntil('a new ZooKeeper leader', () => env.zookeeperLeader(), RESUME_TIMEOUT_MS);
+      await resumedAfter(began);
+      record('ZooKeeper leader', `server on ${leader.hosts}`, began);
+      const after = await cluster.workers();
+      expect(after.map((w) => `${w.id}/${w.pid}/${w.role}`).sort()).toEqual(before.map((w) => `${w.id}/${w.pid}/${w.role}`).sort());
+
+      // 3. The master's whole Docker host is lost: daemon, containers, their PostgreSQL.
+      const victim = (await cluster.master());
+      const host = env.dockerHosts.find((h) => h.name === victim.host);
+      if (!host) throw new Error(`the master runs on ${victim.host}, not on a host of this run`);
+      began = Date.now();
+      await host.stopHost();
+      await resumedAfter(began);
+      record('Docker host', `${host.name}, the master's`, began);
+      const survivors = env.dockerHosts.filter((h) => h !== host).map((h) => h.name);
+      await waitUntil(
+        'three workers again, on the host left',
+        async () => {
+          const workers = await cluster.workers();
+          return workers.length === 3 && workers.every((w) => w.role !== 'STARTING' && survivors.includes(w.host ?? ''));
+        },
+        180_000,
+      );
+    } finally {
+      stop = true;
+      await load;
+    }
+
+    log('checking: every acknowledged write once, replicas identical');
+    const rides = await cluster.allRides(11, 12, false);
+    const stored = new Map(rides.map((r) => [r.id, r.timestamp]));
+    for (const [id, ts] of acknowledged)
+      if (stored.get(id) !== ts) violations.push(`lost: acknowledged ride ${id} (${ts}) is ${stored.has(id) ? `now ${stored.get(id)}` : 'missing'}`);
+    const counts = new Map<string, number>();
+    for (const r of rides) counts.set(r.timestamp, (counts.get(r.timestamp) ?? 0) + 1);
+    for (const [ts, count] of counts) if (count > 1) violations.push(`applied twice: ${count} rides with timestamp ${ts}`);
+    await waitUntil(
+      'identical replicas',
+      async () => {
+        const workers = await cluster.workers();
+        const sums = await Promise.all(workers.map((w) => domainChecksums(cluster.workerDatabaseUrl(w.id))));
+        return sums.every((s) => JSON.stringify(s) === JSON.stringify(sums[0]));
+      },
+      120_000,
+    );
+
+    log(`${acknowledged.size} writes acknowledged, ${readTimes.length} reads`);
+    for (const p of pauses) log(`pause after ${p.fault}: writes ${p.writeMs} ms, reads ${p.readMs} ms`);
+    if (process.env.MULTINODE_PAUSES_FILE)
+      fs.writeFileSync(process.env.MULTINODE_PAUSES_FILE, JSON.stringify({ at: new Date().toISOString(), writes: acknowledged.size, pauses }, null, 2) + '\n');
+    expect(violations).toEqual([]);
+    expect(pauses.map((p) => p.fault)).toEqual(['RabbitMQ node', 'ZooKeeper leader', 'Docker host']);
+    expect(acknowledged.size).toBeGreaterThan(100);
+  }, 900_000);
+});

@@ -1,0 +1,166 @@
+import { execFile, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import Docker from 'dockerode';
+import { isRunning } from '../../platform';
+import { sleep } from './cluster';
+import { signal } from './privateZookeeper';
+
+const START_TIMEOUT_MS = 60_000;
+
+/**
+ * A Docker daemon of a test's own, standing in for another machine: its own socket, data
+ * root, exec root (and so its own containerd), pid file and log in a temporary directory,
+ * no bridge and no iptables (workers use host networking). The machine's daemon is not
+ * touched: images come over by `docker save | docker load`. `stopHost()` is a host's
+ * loss: its daemon, containerd, shims and every container process, SIGKILLed by pid.
+ */
+export class PrivateDockerHost {
+  readonly socket: string;
+  readonly docker: Docker;
+  private pid: number | null = null;
+
+  private constructor(
+    readonly name: string,
+    readonly dir: string,
+  ) {
+    this.socket = path.join(dir, 'docker.sock');
+    this.docker = new Docker({ socketPath: this.socket });
+  }
+
+  /** `name=unix:///…/docker.sock`, as DOCKER_HOSTS takes it. */
+  get entry(): string {
+    return `${this.name}=unix://${this.socket}`;
+  }
+
+  static async start(name: string): Promise<PrivateDockerHost> {
+    const host = new PrivateDockerHost(name, fs.mkdtempSync(path.join(os.tmpdir(), `ridedb-docker-${name}-`)));
+    await host.launch();
+    return host;
+  }
+
+  private async launch(): Promise<void> {
+    // The machine's daemon's storage driver works here (bootstrap fell back to vfs if overlay did not).
+    const driver = await run('docker', ['info', '-f', '{{.Driver}}']).then((d) => d.trim() || 'vfs');
+    fs.writeFileSync(path.join(this.dir, 'daemon.json'), '{}\n');
+    const out = fs.openSync(path.join(this.dir, 'dockerd.log'), 'a');
+    const dockerd = spawn(
+      'dockerd',
+      [
+        `--host=unix://${this.socket}`,
+        `--data-root=${path.join(this.dir, 'data')}`,
+        `--exec-root=${path.join(this.dir, 'exec')}`,
+        `--pidfile=${path.join(this.dir, 'docker.pid')}`,
+        `--config-file=${path.join(this.dir, 'daemon.json')}`,
+        `--storage-driver=${driver}`,
+        '--iptables=false',
+        '--ip6tables=false',
+        '--bridge=none',
+      ],
+      { detached: true, stdio: ['ignore', out, out] },
+    );
+    fs.closeSync(out);
+    dockerd.unref();
+    this.pid = dockerd.pid ?? null;
+    const deadline = Date.now() + START_TIMEOUT_MS;
+    for (;;) {
+      if (
+        await this.docker.ping().then(
+          () => true,
+          () => false,
+        )
+      )
+        return;
+      if (this.pid === null || !isRunning(this.pid) || Date.now() > deadline) throw new Error(`private dockerd ${this.name} did not answer:\n${this.logTail()}`);
+      await sleep(200);
+    }
+  }
+
+  /** Copies an image from the machine's daemon into this one. */
+  async loadImage(image: string): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      const save = spawn('docker', ['save', image], { stdio: ['ignore', 'pipe', 'inherit'] });
+      const load = spawn('docker', ['-H', `unix://${this.socket}`, 'load', '-q'], { stdio: ['pipe', 'ignore', 'inherit'] });
+      save.stdout.pipe(load.stdin);
+      save.on('error', reject);
+      load.on('error', reject);
+      load.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`docker load into ${this.name} exited with ${code}`))));
+    });
+  }
+
+  /** Every process of this host: its dockerd and containerd (and shims, by their paths in this directory), and its containers' process trees. */
+  private async processes(): Promise<number[]> {
+    const containerPids: number[] = [];
+    if (this.pid !== null && isRunning(this.pid)) {
+      const containers = await this.docker.listContainers().catch(() => []);
+      for (const c of containers) {
+        const info = await this.docker
+          .getContainer(c.Id)
+          .inspect()
+          .catch(() => null);
+        if (info?.State.Pid) containerPids.push(info.State.Pid);
+      }
+    }
+    const table = fs
+      .readdirSync('/proc')
+      .filter((e) => /^\d+$/.test(e))
+      .map((e) => {
+        try {
+          const stat = fs.readFileSync(`/proc/${e}/stat`, 'utf8');
+          const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+          return { pid: Number(e), ppid, cmdline: fs.readFileSync(`/proc/${e}/cmdline`, 'utf8') };
+        } catch {
+          return null; // exited while listed
+        }
+      })
+      .filter((p): p is { pid: number; ppid: number; cmdline: string } => p !== null);
+    const ours = new Set<number>([...containerPids, ...table.filter((p) => p.cmdline.includes(this.dir)).map((p) => p.pid)]);
+    if (this.pid !== null) ours.add(this.pid);
+    // Descendants: a worker's own PostgreSQL and its backends.
+    for (let grew = true; grew;) {
+      grew = false;
+      for (const p of table) {
+        if (!ours.has(p.pid) && ours.has(p.ppid)) {
+          ours.add(p.pid);
+          grew = true;
+        }
+      }
+    }
+    return [...ours];
+  }
+
+  /** The host is lost: every process of it killed at once, nothing shut down cleanly. */
+  async stopHost(): Promise<void> {
+    const pids = await this.processes();
+    for (const pid of pids) signal(pid, 'SIGKILL');
+    const deadline = Date.now() + 20_000;
+    while (pids.some((p) => isRunning(p)) && Date.now() < deadline) await sleep(100);
+    this.pid = null;
+  }
+
+  /** Stops the daemon (and whatever runs on it), unmounts what it left, and deletes the directory. */
+  async remove(): Promise<void> {
+    await this.stopHost();
+    // Overlay mounts and the exec root's namespaces outlive a killed daemon.
+    const mounts = fs
+      .readFileSync('/proc/mounts', 'utf8')
+      .split('\n')
+      .map((l) => l.split(' ')[1])
+      .filter((m): m is string => !!m && m.startsWith(this.dir))
+      .sort((a, b) => b.length - a.length);
+    for (const m of mounts) await run('umount', ['-l', m]).catch((err: Error) => console.warn(`umount ${m}: ${err.message}`));
+    fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  logTail(): string {
+    const log = path.join(this.dir, 'dockerd.log');
+    return fs.existsSync(log) ? fs.readFileSync(log, 'utf8').split('\n').slice(-15).join('\n') : '';
+  }
+}
+
+function run(command: string, args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(command, args, { timeout: 60_000 }, (err, stdout, stderr) => (err ? reject(new Error(`${command} ${args.join(' ')}: ${err.message}\n${stderr}`)) : resolve(stdout)));
+  });
+}
