@@ -115,7 +115,7 @@ describe('ridedb on several machines (one machine standing in for them)', () => 
       await sleep(STEADY_MS);
 
       // 1. The RabbitMQ node the master is connected to crashes.
-      const master = (await cluster.master());
+      const master = await cluster.master();
       const node = await waitUntil('the master on a RabbitMQ node', () => env.rabbitmq.nodeOfConnection(`ridedb worker ${master.id}`));
       let began = Date.now();
       await node.kill();
@@ -136,7 +136,7 @@ describe('ridedb on several machines (one machine standing in for them)', () => 
       expect(after.map((w) => `${w.id}/${w.pid}/${w.role}`).sort()).toEqual(before.map((w) => `${w.id}/${w.pid}/${w.role}`).sort());
 
       // 3. The master's whole Docker host is lost: daemon, containers, their PostgreSQL.
-      const victim = (await cluster.master());
+      const victim = await cluster.master();
       const host = env.dockerHosts.find((h) => h.name === victim.host);
       if (!host) throw new Error(`the master runs on ${victim.host}, not on a host of this run`);
       began = Date.now();
