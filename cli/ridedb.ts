@@ -38,6 +38,7 @@ interface Worker {
   role: string;
   appliedSeq: number;
   startedAt: string;
+  host: string | null;
 }
 
 /** What fetch says went wrong: the network error behind its generic "fetch failed". */
@@ -63,10 +64,10 @@ async function graphql<T>(o: Options, query: string, variables: Record<string, u
   return body.data as T;
 }
 
-const WORKER_FIELDS = 'id pid containerId role appliedSeq startedAt';
+const WORKER_FIELDS = 'id pid containerId role appliedSeq startedAt host';
 const print = (o: Options, value: unknown, text: string) => process.stdout.write(`${o.json ? JSON.stringify(value) : text}\n`);
 const workerLine = (w: Worker) =>
-  `${String(w.pid).padStart(8)}  ${w.role.padEnd(8)}  ${w.id.padEnd(12)}  seq ${String(w.appliedSeq).padStart(8)}  since ${w.startedAt}${w.containerId ? `  container ${w.containerId.slice(0, 12)}` : ''}`;
+  `${String(w.pid).padStart(8)}  ${w.role.padEnd(8)}  ${w.id.padEnd(12)}  seq ${String(w.appliedSeq).padStart(8)}  since ${w.startedAt}${w.host ? `  on ${w.host}` : ''}${w.containerId ? `  container ${w.containerId.slice(0, 12)}` : ''}`;
 
 async function status(o: Options) {
   const { cluster } = await graphql<{

@@ -1,3 +1,4 @@
+import os from 'node:os';
 import { spawn, execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -22,8 +23,10 @@ describe('the ridedb command line', () => {
     const status = await cli('status');
     expect(status.stdout).toMatch(/epoch \d+, log at seq \d+, runtime process, 1\/1 slaves/);
     expect(status.stdout).toMatch(/MASTER/);
-    const workers = JSON.parse((await cli('workers', '--json')).stdout) as Array<{ role: string; pid: number }>;
+    const workers = JSON.parse((await cli('workers', '--json')).stdout) as Array<{ role: string; pid: number; host: string }>;
     expect(workers.map((w) => w.role).sort()).toEqual(['MASTER', 'SLAVE']);
+    expect(workers.map((w) => w.host)).toEqual([os.hostname(), os.hostname()]);
+    expect((await cli('workers')).stdout).toContain(`on ${os.hostname()}`);
   });
 
   it('finds the gateway by PORT when neither --url nor RIDEDB_URL is given, and RIDEDB_URL wins over PORT', async () => {

@@ -4,8 +4,9 @@ import { PrivateZookeeper, settleAll } from './privateZookeeper';
 
 /**
  * One machine standing in for several (`npm run test:multinode`): a three-node RabbitMQ
- * cluster, a three-server ZooKeeper ensemble and two Docker daemons, each private to the
- * run (own ports, data directories, sockets) and on loopback only. `remove()` ends them
+ * cluster, a three-server ZooKeeper ensemble and two Docker daemons (the second reached
+ * over tcp with TLS client certificates), each private to the run (own ports, data
+ * directories, sockets) and on loopback only. `remove()` ends them
  * all, whatever state a fault left them in.
  */
 export class MultinodeEnvironment {
@@ -22,6 +23,8 @@ export class MultinodeEnvironment {
       ZK_HOSTS: this.zookeepers.map((z) => z.hosts).join(','),
       WORKER_RUNTIME: 'docker',
       DOCKER_HOSTS: this.dockerHosts.map((h) => h.entry).join(','),
+      // host-b is reached over tcp with TLS client certificates, as a remote daemon would be.
+      DOCKER_CERT_PATH: this.dockerHosts[1].certPath,
     };
   }
 
@@ -38,7 +41,7 @@ export class MultinodeEnvironment {
         }),
         Promise.all(zookeepers.map((z) => z.start())).then(() => log(`ZooKeeper ensemble up (${zookeepers.map((z) => z.hosts).join(', ')}) after ${Date.now() - began} ms`)),
         ...['host-a', 'host-b'].map(async (name) => {
-          const host = await PrivateDockerHost.start(name);
+          const host = await PrivateDockerHost.start(name, { tls: name === 'host-b' });
           dockerHosts.push(host);
           await host.loadImage(image);
           log(`Docker host ${name} up with ${image} after ${Date.now() - began} ms`);

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import Docker from 'dockerode';
 import { isRunning } from '../../platform';
-import { sleep } from './cluster';
+import { freePort, sleep } from './cluster';
 import { signal } from './privateZookeeper';
 
 const START_TIMEOUT_MS = 60_000;
@@ -15,11 +15,15 @@ const START_TIMEOUT_MS = 60_000;
  * no bridge and no iptables (workers use host networking). The machine's daemon is not
  * touched: images come over by `docker save | docker load`. `stopHost()` is a host's
  * loss: its daemon, containerd, shims and every container process, SIGKILLed by pid.
+ * With `tls`, it also listens on a loopback tcp port that takes only clients with a
+ * certificate of its own test CA (made here with openssl), as a remote daemon would.
  */
 export class PrivateDockerHost {
   readonly socket: string;
   readonly docker: Docker;
   private pid: number | null = null;
+  /** The tcp port of a TLS daemon, else null. */
+  private tlsPort: number | null = null;
 
   private constructor(
     readonly name: string,
@@ -29,26 +33,72 @@ export class PrivateDockerHost {
     this.docker = new Docker({ socketPath: this.socket });
   }
 
-  /** `name=unix:///…/docker.sock`, as DOCKER_HOSTS takes it. */
+  /** As DOCKER_HOSTS takes it: `name=tcp://127.0.0.1:<port>` for a TLS daemon, else `name=unix:///…/docker.sock`. */
   get entry(): string {
-    return `${this.name}=unix://${this.socket}`;
+    return this.tlsPort === null ? `${this.name}=unix://${this.socket}` : `${this.name}=tcp://127.0.0.1:${this.tlsPort}`;
   }
 
-  static async start(name: string): Promise<PrivateDockerHost> {
+  /** DOCKER_CERT_PATH for this host: a directory whose `<name>/` holds the client's ca.pem, cert.pem and key.pem. */
+  get certPath(): string {
+    return path.join(this.dir, 'client-certs');
+  }
+
+  static async start(name: string, options: { tls?: boolean } = {}): Promise<PrivateDockerHost> {
     const host = new PrivateDockerHost(name, fs.mkdtempSync(path.join(os.tmpdir(), `ridedb-docker-${name}-`)));
+    if (options.tls) host.tlsPort = await freePort();
     await host.launch();
     return host;
+  }
+
+  /** A CA, a server certificate for 127.0.0.1 and a client certificate, valid for a day. */
+  private async makeCertificates(): Promise<string[]> {
+    const dir = path.join(this.dir, 'tls');
+    const client = path.join(this.certPath, this.name);
+    fs.mkdirSync(dir);
+    fs.mkdirSync(client, { recursive: true });
+    const at = (f: string) => path.join(dir, f);
+    const openssl = (...args: string[]) => run('openssl', args);
+    await openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', at('ca-key.pem'), '-out', at('ca.pem'), '-days', '1', '-subj', '/CN=ridedb test CA');
+    fs.writeFileSync(at('server.ext'), 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n');
+    fs.writeFileSync(at('client.ext'), 'extendedKeyUsage=clientAuth\n');
+    for (const [who, key, cert] of [
+      ['server', at('server-key.pem'), at('server-cert.pem')],
+      ['client', path.join(client, 'key.pem'), path.join(client, 'cert.pem')],
+    ]) {
+      await openssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', at(`${who}.csr`), '-subj', `/CN=${who === 'server' ? '127.0.0.1' : 'ridedb'}`);
+      await openssl(
+        'x509',
+        '-req',
+        '-in',
+        at(`${who}.csr`),
+        '-CA',
+        at('ca.pem'),
+        '-CAkey',
+        at('ca-key.pem'),
+        '-CAcreateserial',
+        '-out',
+        cert,
+        '-days',
+        '1',
+        '-extfile',
+        at(`${who}.ext`),
+      );
+    }
+    fs.copyFileSync(at('ca.pem'), path.join(client, 'ca.pem'));
+    return [`--host=tcp://127.0.0.1:${this.tlsPort}`, '--tlsverify', `--tlscacert=${at('ca.pem')}`, `--tlscert=${at('server-cert.pem')}`, `--tlskey=${at('server-key.pem')}`];
   }
 
   private async launch(): Promise<void> {
     // The machine's daemon's storage driver works here (bootstrap fell back to vfs if overlay did not).
     const driver = await run('docker', ['info', '-f', '{{.Driver}}']).then((d) => d.trim() || 'vfs');
     fs.writeFileSync(path.join(this.dir, 'daemon.json'), '{}\n');
+    const tls = this.tlsPort === null ? [] : await this.makeCertificates();
     const out = fs.openSync(path.join(this.dir, 'dockerd.log'), 'a');
     const dockerd = spawn(
       'dockerd',
       [
         `--host=unix://${this.socket}`,
+        ...tls,
         `--data-root=${path.join(this.dir, 'data')}`,
         `--exec-root=${path.join(this.dir, 'exec')}`,
         `--pidfile=${path.join(this.dir, 'docker.pid')}`,

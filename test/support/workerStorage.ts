@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
 import { clusterNames } from '../../schema';
 import { lockFilePid, socketServerUrl, workerStoragePaths, type Config, type WorkerStoragePaths } from '../../platform';
@@ -19,7 +20,9 @@ export function workerStorageOnHost(config: Config, workerId: string): WorkerSto
 function volumeMountpoint(config: Config, volume: string): string {
   const failures: string[] = [];
   for (const host of config.dockerHosts) {
-    const daemon = host.kind === 'unix' ? ['-H', `unix://${host.socketPath}`] : host.kind === 'tcp' ? ['-H', `tcp://${host.host}:${host.port}`] : [];
+    const certs = config.dockerCertPath && fs.existsSync(path.join(config.dockerCertPath, host.name)) ? path.join(config.dockerCertPath, host.name) : config.dockerCertPath;
+    const tls = certs ? ['--tlsverify', `--tlscacert=${certs}/ca.pem`, `--tlscert=${certs}/cert.pem`, `--tlskey=${certs}/key.pem`] : [];
+    const daemon = host.kind === 'unix' ? ['-H', `unix://${host.socketPath}`] : host.kind === 'tcp' ? ['-H', `tcp://${host.host}:${host.port}`, ...tls] : [];
     try {
       return execFileSync('docker', [...daemon, 'volume', 'inspect', '-f', '{{ .Mountpoint }}', volume], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
     } catch (err) {
