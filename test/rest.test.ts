@@ -87,9 +87,12 @@ describe('the original RideShare REST API', () => {
     const workers = await cluster.workers();
     const master = workers.find((w) => w.role === 'MASTER')!;
     expect(await call('POST', '/crash/master', undefined, true)).toEqual({ status: 200, body: [master.pid] });
-    await cluster.waitHealthy();
-    await waitUntil('two workers', async () => (await cluster.workers()).length === 2);
-    const slaves = (await cluster.workers()).filter((w) => w.role === 'SLAVE');
+    // The view may still show the old master for a moment: wait for the new one and its slave.
+    const slaves = await waitUntil('a new master and a serving slave', async () => {
+      const now = await cluster.workers();
+      const slaves = now.filter((w) => w.role === 'SLAVE');
+      return now.length === 2 && now.some((w) => w.role === 'MASTER' && w.id !== master.id) && slaves.length === 1 && slaves;
+    });
     const highest = Math.max(...slaves.map((s) => s.pid));
     expect(await call('POST', '/crash/slave', undefined, true)).toEqual({ status: 200, body: [highest] });
     await cluster.waitHealthy();

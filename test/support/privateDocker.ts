@@ -50,10 +50,18 @@ export class PrivateDockerHost {
     return host;
   }
 
-  /** A CA, a server certificate for 127.0.0.1 and a client certificate, valid for a day. */
+  /** A CA, a server certificate for 127.0.0.1 and a client certificate, valid for a day (made once); the daemon's TLS flags. */
   private async makeCertificates(): Promise<string[]> {
     const dir = path.join(this.dir, 'tls');
     const client = path.join(this.certPath, this.name);
+    const flags = [
+      `--host=tcp://127.0.0.1:${this.tlsPort}`,
+      '--tlsverify',
+      `--tlscacert=${path.join(dir, 'ca.pem')}`,
+      `--tlscert=${path.join(dir, 'server-cert.pem')}`,
+      `--tlskey=${path.join(dir, 'server-key.pem')}`,
+    ];
+    if (fs.existsSync(path.join(client, 'ca.pem'))) return flags;
     fs.mkdirSync(dir);
     fs.mkdirSync(client, { recursive: true });
     const at = (f: string) => path.join(dir, f);
@@ -85,7 +93,7 @@ export class PrivateDockerHost {
       );
     }
     fs.copyFileSync(at('ca.pem'), path.join(client, 'ca.pem'));
-    return [`--host=tcp://127.0.0.1:${this.tlsPort}`, '--tlsverify', `--tlscacert=${at('ca.pem')}`, `--tlscert=${at('server-cert.pem')}`, `--tlskey=${at('server-key.pem')}`];
+    return flags;
   }
 
   private async launch(): Promise<void> {
@@ -187,6 +195,11 @@ export class PrivateDockerHost {
     const deadline = Date.now() + 20_000;
     while (pids.some((p) => isRunning(p)) && Date.now() < deadline) await sleep(100);
     this.pid = null;
+  }
+
+  /** The host comes back after a loss: its daemon starts again on the same data (its containers stay stopped). */
+  async restart(): Promise<void> {
+    await this.launch();
   }
 
   /** Stops the daemon (and whatever runs on it), unmounts what it left, and deletes the directory. */

@@ -125,7 +125,8 @@ export class PrivateRabbitmq {
     }
   }
 
-  private async startEpmd(): Promise<void> {
+  /** The node's epmd, if it owns one (start() calls it; a cluster starts the first node's before any node). */
+  async startEpmd(): Promise<void> {
     if (!this.ownsEpmd || (this.epmdPid !== null && isRunning(this.epmdPid))) return;
     const out = fs.openSync(path.join(this.dir, 'log', 'epmd.log'), 'a');
     const epmd = spawn('epmd', ['-port', String(this.epmdPort), '-address', '127.0.0.1'], { detached: true, stdio: ['ignore', out, out] });
