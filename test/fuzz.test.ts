@@ -11,7 +11,7 @@ afterAll(async () => {
   await cluster?.stop();
 });
 
-const RUNS = Number(process.env.FUZZ_RUNS ?? 5000);
+const RUNS = Number(process.env.FUZZ_RUNS ?? 3000);
 const CODES = new Set([
   'BAD_USER_INPUT',
   'NOT_FOUND',

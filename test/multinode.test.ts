@@ -16,7 +16,7 @@ const CREATE = 'mutation($ts: DateTimeISO!) { createRide(createdBy: "multi", tim
 const READ = 'query($id: Int!) { ride(id: $id) { id timestamp } }';
 /** After a fault, ops must have resumed within this long, and run this long before the next. */
 const RESUME_TIMEOUT_MS = 60_000;
-const STEADY_MS = 3000;
+const STEADY_MS = 2000;
 
 /** Master and both slaves registered and serving (not STARTING). */
 const isWhole = (workers: WorkerInfo[]) => workers.length === 3 && workers.every((w) => w.role !== 'STARTING') && workers.filter((w) => w.role === 'MASTER').length === 1;
