@@ -155,6 +155,11 @@ if [ "${WORKER_RUNTIME:-process}" = docker ] || [ "${RIDEDB_DOCKER:-0}" = 1 ]; t
   ensure_docker
   bash scripts/build-worker-image.sh
 fi
+# test:multinode reaches one of its Docker daemons over TLS with certificates it makes with openssl.
+if [ "${RIDEDB_DOCKER:-0}" = 1 ] && ! command -v openssl >/dev/null; then
+  can_install || die "the multinode test needs openssl: apt-get install openssl"
+  apt_install openssl
+fi
 # The test suite validates compose/docker-compose.yml with Debian's docker-compose.
 if [ "${RIDEDB_DOCKER:-0}" = 1 ] && ! command -v docker-compose >/dev/null; then
   can_install || die "docker-compose is needed by the tests: apt-get install docker-compose"
