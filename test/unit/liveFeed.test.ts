@@ -23,6 +23,20 @@ async function take(it: AsyncIterator<unknown>, n: number): Promise<number[]> {
 }
 
 describe('LiveFeed', () => {
+  it('gives a subscription resuming from the history the same changes, field for field, as a live one got', async () => {
+    const feed = new LiveFeed({ historySize: 100, bufferSize: 100 });
+    feed.restartAt(1);
+    const live = feed.subscribe(routeKey(1, 2), 0);
+    const user = { username: 'ann', createdAt: '2026-01-01T00:00:00.000Z' };
+    const ride = { id: 7, cursor: 'c7', createdBy: user, timestamp: '2030-01-01T10:00:00.000Z', source: { id: 1, name: 'A' }, destination: { id: 2, name: 'B' }, riders: [user] };
+    const joined: LiveChange = { ...change(1), type: 'RIDE_JOINED', rideId: 7, ride, rider: user, keys: [routeKey(1, 2), 'ride:7'] };
+    feed.advance(2, [joined, { ...change(2), type: 'RIDE_DELETED', rideId: 7 }]);
+    const first = [(await live.next()).value, (await live.next()).value];
+    const resumed = feed.subscribe(routeKey(1, 2), 0);
+    expect([(await resumed.next()).value, (await resumed.next()).value]).toEqual(first);
+    expect(first[0]).toEqual(joined);
+  });
+
   it('hands a resumed subscription the kept changes after its seq, then live ones, each once and in order', async () => {
     const feed = new LiveFeed({ historySize: 100, bufferSize: 100 });
     feed.restartAt(1);
