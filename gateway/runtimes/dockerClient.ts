@@ -11,11 +11,17 @@ import type { Config, DockerHost } from '../../platform';
 export function dockerClient(host: DockerHost, config: Pick<Config, 'dockerCertPath'>): Docker {
   if (host.kind === 'default') return new Docker();
   if (host.kind === 'unix') return new Docker({ socketPath: host.socketPath });
-  if (!config.dockerCertPath) return new Docker({ host: host.host, port: host.port, protocol: 'http' });
-  const own = path.join(config.dockerCertPath, host.name);
-  const dir = fs.existsSync(own) ? own : config.dockerCertPath;
+  const dir = certDirectory(host, config);
+  if (!dir) return new Docker({ host: host.host, port: host.port, protocol: 'http' });
   const read = (file: string) => fs.readFileSync(path.join(dir, file));
   return new Docker({ host: host.host, port: host.port, protocol: 'https', ca: read('ca.pem'), cert: read('cert.pem'), key: read('key.pem') });
+}
+
+/** Where a host's ca.pem, cert.pem and key.pem are: `<DOCKER_CERT_PATH>/<name>/` if it exists, else DOCKER_CERT_PATH; null without one. */
+export function certDirectory(host: DockerHost, config: Pick<Config, 'dockerCertPath'>): string | null {
+  if (!config.dockerCertPath) return null;
+  const own = path.join(config.dockerCertPath, host.name);
+  return fs.existsSync(own) ? own : config.dockerCertPath;
 }
 
 /** Every daemon of the cluster's DOCKER_HOSTS, by name. */

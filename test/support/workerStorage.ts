@@ -1,9 +1,9 @@
 import { execFileSync } from 'node:child_process';
-import fs from 'node:fs';
 import path from 'node:path';
 import { clusterNames } from '../../schema';
 import { lockFilePid, socketServerUrl, workerStoragePaths, type Config, type WorkerStoragePaths } from '../../platform';
 import { workerVolumeName } from '../../gateway/runtimes/dockerVolumes';
+import { certDirectory } from '../../gateway/runtimes/dockerClient';
 
 /**
  * Where a dedicated worker's PostgreSQL lives as seen from this host: under the data root
@@ -20,7 +20,7 @@ export function workerStorageOnHost(config: Config, workerId: string): WorkerSto
 function volumeMountpoint(config: Config, volume: string): string {
   const failures: string[] = [];
   for (const host of config.dockerHosts) {
-    const certs = config.dockerCertPath && fs.existsSync(path.join(config.dockerCertPath, host.name)) ? path.join(config.dockerCertPath, host.name) : config.dockerCertPath;
+    const certs = certDirectory(host, config);
     const tls = certs ? ['--tlsverify', `--tlscacert=${certs}/ca.pem`, `--tlscert=${certs}/cert.pem`, `--tlskey=${certs}/key.pem`] : [];
     const daemon = host.kind === 'unix' ? ['-H', `unix://${host.socketPath}`] : host.kind === 'tcp' ? ['-H', `tcp://${host.host}:${host.port}`, ...tls] : [];
     try {
