@@ -22,6 +22,7 @@ const STEADY_MS = 2000;
 const isWhole = (workers: WorkerInfo[]) => workers.length === 3 && workers.every((w) => w.role !== 'STARTING') && workers.filter((w) => w.role === 'MASTER').length === 1;
 const threeServing = async (cluster: TestCluster) => isWhole(await cluster.workers());
 
+const tail = (text: string, lines: number) => text.trimEnd().split('\n').slice(-lines).join('\n');
 const log = (line: string) => process.stdout.write(`[multinode] ${new Date().toISOString().slice(11, 23)} ${line}\n`);
 
 describe('ridedb on several machines (one machine standing in for them)', () => {
@@ -65,13 +66,18 @@ describe('ridedb on several machines (one machine standing in for them)', () => 
     const writeTimes: number[] = [];
     const readTimes: number[] = [];
     const violations: string[] = [];
+    const lastFailure = { write: '', read: '' };
     let stop = false;
     let n = 0;
     const writer = async () => {
       while (!stop) {
         // Each attempt its own timestamp: a write applied twice would repeat one.
         const ts = new Date(Date.UTC(2037, 0, 1) + n++ * 1000).toISOString();
-        const res = await cluster.gql<{ createRide: { id: number; timestamp: string } }>(CREATE, { ts }).catch(() => null);
+        const res = await cluster.gql<{ createRide: { id: number; timestamp: string } }>(CREATE, { ts }).catch((err: Error) => {
+          lastFailure.write = err.message;
+          return null;
+        });
+        if (res?.errors?.length) lastFailure.write = JSON.stringify(res.errors[0]);
         if (!res?.data?.createRide) {
           await sleep(50);
           continue;
@@ -88,7 +94,11 @@ describe('ridedb on several machines (one machine standing in for them)', () => 
           continue;
         }
         const id = ids[Math.floor(Math.random() * ids.length)];
-        const res = await cluster.gql<{ ride: { id: number; timestamp: string } | null }>(READ, { id }).catch(() => null);
+        const res = await cluster.gql<{ ride: { id: number; timestamp: string } | null }>(READ, { id }).catch((err: Error) => {
+          lastFailure.read = err.message;
+          return null;
+        });
+        if (res?.errors?.length) lastFailure.read = JSON.stringify(res.errors[0]);
         if (!res?.data || res.errors?.length) {
           await sleep(50);
           continue;
@@ -101,7 +111,18 @@ describe('ridedb on several machines (one machine standing in for them)', () => 
 
     const pauses: Array<{ fault: string; detail: string; writeMs: number; readMs: number }> = [];
     const resumedAfter = async (began: number) => {
-      await waitUntil('writes and reads to resume', async () => writeTimes.some((t) => t > began + 500) && readTimes.some((t) => t > began + 500), RESUME_TIMEOUT_MS);
+      await waitUntil('writes and reads to resume', async () => writeTimes.some((t) => t > began + 500) && readTimes.some((t) => t > began + 500), RESUME_TIMEOUT_MS).catch(
+        async (err: Error) => {
+          // What a CI log needs to tell which side stalled and why.
+          const since = (times: number[]) => (times.length ? `${Date.now() - Math.max(...times)} ms ago` : 'never');
+          log(`stalled: last write ${since(writeTimes)} (${lastFailure.write}), last read ${since(readTimes)} (${lastFailure.read})`);
+          log(`workers: ${JSON.stringify(await cluster.workers().catch((e: Error) => e.message))}`);
+          log(`gateway log (${cluster.logFile}), last lines:\n${tail(fs.readFileSync(cluster.logFile, 'utf8'), 40)}`);
+          for (const host of env.dockerHosts)
+            log(`containers on ${host.name}:\n${await host.recentLogs(`ridedb.cluster=${cluster.config.cluster}`, 30).catch((e: Error) => e.message)}`);
+          throw err;
+        },
+      );
       await sleep(STEADY_MS);
     };
     const record = (fault: string, detail: string, began: number) => {

@@ -216,10 +216,32 @@ export class PrivateDockerHost {
     fs.rmSync(this.dir, { recursive: true, force: true });
   }
 
+  /** The last lines each container with this label printed (all of them, running or not), for a failure report. */
+  async recentLogs(label: string, lines: number): Promise<string> {
+    const containers = await this.docker.listContainers({ all: true, filters: { label: [label] } });
+    const parts: string[] = [];
+    for (const c of containers) {
+      const out = await this.docker.getContainer(c.Id).logs({ stdout: true, stderr: true, tail: lines });
+      parts.push(`--- ${c.Names.join(',')} (${c.State}, ${c.Status})\n${demuxedText(out)}`);
+    }
+    return parts.join('\n');
+  }
+
   logTail(): string {
     const log = path.join(this.dir, 'dockerd.log');
     return fs.existsSync(log) ? fs.readFileSync(log, 'utf8').split('\n').slice(-15).join('\n') : '';
   }
+}
+
+/** Docker's multiplexed log stream (8-byte frame headers) as plain text. */
+function demuxedText(raw: Buffer): string {
+  const chunks: Buffer[] = [];
+  for (let at = 0; at + 8 <= raw.length;) {
+    const size = raw.readUInt32BE(at + 4);
+    chunks.push(raw.subarray(at + 8, at + 8 + size));
+    at += 8 + size;
+  }
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 function run(command: string, args: string[]): Promise<string> {
