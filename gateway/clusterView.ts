@@ -64,16 +64,20 @@ export class ClusterView extends EventEmitter {
     this.emit('event', { at: new Date().toISOString(), ...event } satisfies ClusterEventRecord);
   }
 
-  private guard(what: string) {
-    return (err: unknown) => {
-      if (this.closed) return;
-      this.log.error({ err }, `cluster view: ${what} failed`);
-    };
+  /** A watch's callback: reads again and sets the next watch, retrying a lost request. */
+  private rearm(what: string, arm: () => Promise<void>): () => void {
+    return () =>
+      this.zk.keepArmed(arm, (err, retryInMs) => {
+        if (!this.closed) this.log.warn({ err, retryInMs }, `cluster view: watching the ${what} failed; retrying`);
+      });
   }
 
   private async watchMembers(everyMember = false): Promise<void> {
     if (this.closed) return;
-    const children = await this.zk.getChildren(this.names.zkWorkers, () => void this.watchMembers().catch(this.guard('member list')));
+    const children = await this.zk.getChildren(
+      this.names.zkWorkers,
+      this.rearm('member list', () => this.watchMembers()),
+    );
     const present = new Set(children);
     for (const [node, member] of this.members) {
       if (present.has(node)) continue;
@@ -88,7 +92,10 @@ export class ClusterView extends EventEmitter {
     const path = `${this.names.zkWorkers}/${node}`;
     let got;
     try {
-      got = await this.zk.getData(path, () => void this.watchMember(node).catch(this.guard('member data')));
+      got = await this.zk.getData(
+        path,
+        this.rearm('member data', () => this.watchMember(node)),
+      );
     } catch (err) {
       if (err instanceof ZkError && err.code === 'NO_NODE') return;
       throw err;
@@ -109,7 +116,10 @@ export class ClusterView extends EventEmitter {
 
   private async watchOrchestrator(): Promise<void> {
     if (this.closed) return;
-    const got = await this.zk.getData(this.names.zkOrchestratorEpoch, () => void this.watchOrchestrator().catch(this.guard('orchestrator')));
+    const got = await this.zk.getData(
+      this.names.zkOrchestratorEpoch,
+      this.rearm('orchestrator', () => this.watchOrchestrator()),
+    );
     const record = got ? parseOrchestratorRecord(got.data.toString()) : null;
     if (!record || record.epoch === this.orchestrator.epoch) return;
     this.orchestrator = record;
@@ -118,7 +128,10 @@ export class ClusterView extends EventEmitter {
 
   private async watchEpoch(): Promise<void> {
     if (this.closed) return;
-    const got = await this.zk.getData(this.names.zkEpoch, () => void this.watchEpoch().catch(this.guard('epoch')));
+    const got = await this.zk.getData(
+      this.names.zkEpoch,
+      this.rearm('epoch', () => this.watchEpoch()),
+    );
     if (got) this.epoch = Number(got.data.toString() || '0');
   }
 }

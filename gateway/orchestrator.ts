@@ -130,19 +130,23 @@ export class Orchestrator extends EventEmitter {
       this.crashedOnPurpose.add(id);
       await this.runtime.kill(w).catch((err: Error) => this.log.error({ err, workerId: id }, 'could not fence a worker'));
     }
-    await this.spreadOverHosts(running);
     const live = running.filter((w) => !this.retiring.has(w.workerId)).length + this.restarting.size + this.spawning;
     const missing = 1 + this.desiredSlaves - live;
     if (missing > 0 && !this.stopping) {
       this.log.warn({ missing, live, desiredSlaves: this.desiredSlaves }, 'fewer workers than desired; spawning');
       await Promise.all(Array.from({ length: missing }, () => this.spawn(newWorkerId()))).catch((err: Error) => this.log.error({ err }, 'could not spawn missing workers'));
+    } else {
+      // Only a whole cluster moves a slave: between a moved slave's exit and its
+      // replacement's spawn, the same skew would otherwise move a second one.
+      await this.spreadOverHosts(running);
     }
   }
 
   /**
    * Keeps a slave on another host than the master's when there is one: after a lost host
    * returns, its replacements all ran on the hosts left. Retires one slave there; its
-   * replacement (new id) is placed on the emptiest host. Only while nothing else changes.
+   * replacement (new id) is placed on the emptiest host. Only while nothing else changes
+   * and no worker is missing.
    */
   private async spreadOverHosts(running: RuntimeWorker[]): Promise<void> {
     if (this.retiring.size || this.restarting.size || this.spawning) return;

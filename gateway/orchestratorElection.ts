@@ -30,6 +30,7 @@ export async function runForOrchestrator(
     },
     onLost: (reason) => handlers.onLost(reason),
     onWaiting: (predecessor) => log.info({ orchestrator: predecessor }, 'another gateway orchestrates; serving the API'),
+    onRetry: (err, retryInMs) => log.warn({ err, retryInMs }, 'orchestrator election check failed; retrying'),
   });
 }
 

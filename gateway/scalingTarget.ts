@@ -54,12 +54,13 @@ export class ScalingTarget extends EventEmitter {
 
   private async watch(): Promise<void> {
     if (this.closed) return;
-    const got = await this.zk.getData(
-      this.names.zkScaling,
-      () =>
-        void this.watch().catch((err: Error) => {
-          if (!this.closed) this.log.error({ err }, 'scaling target: watch failed');
-        }),
+    const got = await this.zk.getData(this.names.zkScaling, () =>
+      this.zk.keepArmed(
+        () => this.watch(),
+        (err, retryInMs) => {
+          if (!this.closed) this.log.warn({ err, retryInMs }, 'scaling target: watching failed; retrying');
+        },
+      ),
     );
     if (!got) return;
     this.adopt(got.data);

@@ -9,15 +9,17 @@ export interface Candidacy {
  * ZooKeeper's leader-election recipe, for workers (the master) and gateways (the
  * orchestrator) alike: each candidate creates an ephemeral sequential znode; the lowest
  * leads; every other candidate watches only its predecessor, so a leader's death wakes
- * one candidate. `onElected` runs once. `onLost` is told when the candidacy znode is
- * gone (the session expired, or someone removed it) or a check failed: the candidate can
- * no longer trust what it knows.
+ * one candidate. `onElected` runs once; `onLost` is told when the candidacy znode is
+ * gone (the session expired, or someone removed it) or taking the lead failed. A check
+ * that fails because the connection dropped (the session lives on) is retried; an
+ * expired session is the session owner's to handle (worker/coordination.ts,
+ * gateway/zkSession.ts). `onRetry` hears of each retry.
  */
 export async function runForLeadership(
   zk: Zk,
   directory: string,
   candidateId: string,
-  handlers: { onElected(): Promise<void>; onLost(reason: string): void; onWaiting?(predecessorId: string): void },
+  handlers: { onElected(): Promise<void>; onLost(reason: string): void; onWaiting?(predecessorId: string): void; onRetry?(err: unknown, retryInMs: number): void },
 ): Promise<Candidacy> {
   await zk.mkdirp(directory);
   const path = await zk.createEphemeralSequential(`${directory}/${candidateId}-`, Buffer.from(candidateId));
@@ -34,10 +36,10 @@ export async function runForLeadership(
     }
     if (index === 0) {
       elected = true;
-      return handlers.onElected();
+      return handlers.onElected().catch((err: Error) => handlers.onLost(`could not take the lead: ${err.message}`));
     }
     const predecessor = candidates[index - 1];
-    const exists = await zk.exists(`${directory}/${predecessor}`, () => void check().catch((err: Error) => handlers.onLost(err.message)));
+    const exists = await zk.exists(`${directory}/${predecessor}`, () => zk.keepArmed(check, (err, retryInMs) => handlers.onRetry?.(err, retryInMs)));
     if (!exists) return check();
     handlers.onWaiting?.(parseSequentialName(predecessor).workerId);
   };

@@ -1,4 +1,5 @@
 import zookeeper, { type Client, type Event } from 'node-zookeeper-client';
+import { reconnectDelayMs } from './broker';
 
 /**
  * A promise API over node-zookeeper-client, plus the znode naming both sides rely on:
@@ -40,7 +41,11 @@ function settle<T>(resolve: (v: T) => void, reject: (e: Error) => void) {
 }
 
 function connectClient(hosts: string, sessionTimeoutMs: number, connectTimeoutMs: number): Promise<Client> {
-  const client = zookeeper.createClient(hosts, { sessionTimeout: sessionTimeoutMs, spinDelay: 200, retries: 3 });
+  // No retries of a request lost with its connection: the library would send a `create`
+  // again that may have been applied (a second sequential znode: a ghost candidacy that
+  // never dies with its session), and would wait up to 7 s between tries. Callers retry
+  // where it is safe (keepArmed, the next membership tick, the next lease read).
+  const client = zookeeper.createClient(hosts, { sessionTimeout: sessionTimeoutMs, spinDelay: 200, retries: 0 });
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       client.close();
@@ -103,6 +108,28 @@ export class Zk {
   close(): void {
     this.closed = true;
     this.current.close();
+  }
+
+  /**
+   * Runs `arm` (reads that set watches) until it succeeds. A request in flight when the
+   * connection to a server drops (that server stopped, the ensemble changed leader) fails
+   * with CONNECTION_LOSS although the session lives on; given up, the watch, and what it
+   * keeps current, would be gone for good. `failed` hears of each retry. Stops once this
+   * object is closed or its session is gone (expired or renewed: the owner re-arms all).
+   */
+  keepArmed(arm: () => Promise<void>, failed: (err: unknown, retryInMs: number) => void): void {
+    const session = this.current;
+    const gone = () => this.closed || this.current !== session || session.getState() === zookeeper.State.EXPIRED;
+    const attempt = (n: number): void => {
+      if (n > 0 && gone()) return;
+      arm().catch((err: unknown) => {
+        if (gone()) return;
+        const wait = reconnectDelayMs(n);
+        failed(err, wait);
+        setTimeout(() => attempt(n + 1), wait).unref();
+      });
+    };
+    attempt(0);
   }
 
   private listen(client: Client): void {

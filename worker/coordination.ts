@@ -66,6 +66,8 @@ export class Coordination {
     try {
       await this.zk.setData(this.memberPath, Buffer.from(body));
     } catch (err) {
+      // Sent again on the next tick, even if nothing changes before it.
+      if (this.published === body) this.published = '';
       this.log.warn({ err }, 'could not update membership znode');
     }
   }
@@ -96,6 +98,7 @@ export class Coordination {
         if (!this.closed) this.failStop(reason);
       },
       onWaiting: (predecessor) => this.log.debug({ watching: predecessor }, 'waiting behind predecessor'),
+      onRetry: (err, retryInMs) => this.log.warn({ err, retryInMs }, 'election check failed; retrying'),
     });
   }
 
