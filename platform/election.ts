@@ -29,6 +29,8 @@ export async function runForLeadership(
   const check = async (): Promise<void> => {
     if (stopped || elected) return;
     const candidates = sortBySequence(await zk.getChildren(directory));
+    // Another check (a second watch, a retried one) may have decided while this one waited.
+    if (stopped || elected) return;
     const index = candidates.indexOf(node);
     if (index === -1) {
       stopped = true;

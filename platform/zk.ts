@@ -150,12 +150,35 @@ export class Zk {
     return this.current.getSessionTimeout();
   }
 
+  /**
+   * One request, bounded: a request queued while the client is cut off is only sent once
+   * it reconnects, and one queued on a session that then expired is never answered. Past
+   * twice the session timeout the session is gone either way, so the caller gets
+   * OPERATION_TIMEOUT instead of waiting for ever (a reconcile pass, a shutdown).
+   */
+  private request<T>(send: (resolve: (value: T) => void, reject: (err: Error) => void) => void): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new ZkError('OPERATION_TIMEOUT', `ZooKeeper did not answer within ${2 * this.requestedSessionMs} ms`)), 2 * this.requestedSessionMs);
+      timer.unref();
+      send(
+        (value) => {
+          clearTimeout(timer);
+          resolve(value);
+        },
+        (err) => {
+          clearTimeout(timer);
+          reject(err);
+        },
+      );
+    });
+  }
+
   mkdirp(path: string): Promise<string> {
-    return new Promise((resolve, reject) => this.current.mkdirp(path, settle(resolve, reject)));
+    return this.request((resolve, reject) => this.current.mkdirp(path, settle(resolve, reject)));
   }
 
   create(path: string, data: Buffer, mode: number): Promise<string> {
-    return new Promise((resolve, reject) => this.current.create(path, data, mode, settle(resolve, reject)));
+    return this.request((resolve, reject) => this.current.create(path, data, mode, settle(resolve, reject)));
   }
 
   createEphemeral(path: string, data: Buffer): Promise<string> {
@@ -176,7 +199,7 @@ export class Zk {
   }
 
   getChildren(path: string, watcher?: Watcher): Promise<string[]> {
-    return new Promise((resolve, reject) => {
+    return this.request((resolve, reject) => {
       if (watcher) this.current.getChildren(path, watcher, settle(resolve, reject));
       else this.current.getChildren(path, settle(resolve, reject));
     });
@@ -184,7 +207,7 @@ export class Zk {
 
   /** null when the node does not exist. */
   getData(path: string, watcher?: Watcher): Promise<{ data: Buffer; version: number } | null> {
-    return new Promise((resolve, reject) => {
+    return this.request((resolve, reject) => {
       const done = (err: Error | zookeeper.Exception | null, data: Buffer, stat: zookeeper.Stat) => {
         if (err && codeOf(err) === 'NO_NODE') resolve(null);
         else if (err) reject(new ZkError(codeOf(err), err.toString()));
@@ -196,7 +219,7 @@ export class Zk {
   }
 
   setData(path: string, data: Buffer, version = -1): Promise<number> {
-    return new Promise((resolve, reject) =>
+    return this.request((resolve, reject) =>
       this.current.setData(path, data, version, (err, stat) => {
         if (err) reject(new ZkError(codeOf(err), err.toString()));
         else resolve(stat.version);
@@ -206,7 +229,7 @@ export class Zk {
 
   /** True if the node exists; the watcher fires on its next change (including deletion). */
   exists(path: string, watcher?: Watcher): Promise<boolean> {
-    return new Promise((resolve, reject) => {
+    return this.request((resolve, reject) => {
       const done = (err: Error | zookeeper.Exception | null, stat: zookeeper.Stat | null) => {
         if (err) reject(new ZkError(codeOf(err), err.toString()));
         else resolve(Boolean(stat));
@@ -218,7 +241,7 @@ export class Zk {
 
   /** Removes a node; a node already gone is not an error. */
   remove(path: string): Promise<void> {
-    return new Promise((resolve, reject) =>
+    return this.request((resolve, reject) =>
       this.current.remove(path, (err) => {
         if (err && codeOf(err) !== 'NO_NODE') reject(new ZkError(codeOf(err), err.toString()));
         else resolve();

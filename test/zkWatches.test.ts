@@ -153,6 +153,24 @@ describe('ZooKeeper watches across a lost connection', () => {
     view.close();
   }, 120_000);
 
+  it('answers every request, with OPERATION_TIMEOUT at the latest, when the session is cut off for good', async () => {
+    const zk = await connect();
+    proxy.outage(60_000);
+    try {
+      await waitUntil('the client to notice', async () => !zk.connected);
+      const began = Date.now();
+      const outcome = await zk.getData('/').then(
+        () => 'answered',
+        (err: ZkError) => err.code,
+      );
+      expect(outcome).toBe('OPERATION_TIMEOUT');
+      expect(Date.now() - began).toBeLessThan(2 * SESSION_MS + 1000);
+    } finally {
+      proxy.outage(0);
+      zk.close();
+    }
+  }, 60_000);
+
   it('gives up on a server that accepts the connection but does not answer, and tries the next', async () => {
     // Listed with the real server; the client takes them in a random order, so connect
     // until it has met the silent one at least once.
