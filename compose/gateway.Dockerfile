@@ -3,6 +3,8 @@
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json .npmrc ./
+# npm ci's postinstall applies these (patch-package) to the installed dependencies.
+COPY patches patches
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
 COPY schema schema

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { NO_ORCHESTRATOR, parseOrchestratorRecord, type OrchestratorRecord } from './orchestratorElection';
-import { memberDataSchema, type ClusterEventRecord, type ClusterNames, type MemberData, type WorkerRecord } from '../schema';
+import { memberDataSchema, parseJsonOrNull, type ClusterEventRecord, type ClusterNames, type MemberData, type WorkerRecord } from '../schema';
 import { ZkError, type Logger, type Zk } from '../platform';
 
 /**
@@ -64,6 +64,24 @@ export class ClusterView extends EventEmitter {
     this.emit('event', { at: new Date().toISOString(), ...event } satisfies ClusterEventRecord);
   }
 
+  /**
+   * One callback per watched path, made once: the client merges a watcher set again with
+   * the same function, so a retried or repeated read never doubles the reads that follow.
+   */
+  private readonly memberListWatcher = this.rearm('member list', () => this.watchMembers());
+  private readonly memberWatchers = new Map<string, () => void>();
+  private readonly orchestratorWatcher = this.rearm('orchestrator', () => this.watchOrchestrator());
+  private readonly epochWatcher = this.rearm('epoch', () => this.watchEpoch());
+
+  private memberWatcher(node: string): () => void {
+    let watcher = this.memberWatchers.get(node);
+    if (!watcher) {
+      watcher = this.rearm('member data', () => this.watchMember(node));
+      this.memberWatchers.set(node, watcher);
+    }
+    return watcher;
+  }
+
   /** A watch's callback: reads again and sets the next watch, retrying a lost request. */
   private rearm(what: string, arm: () => Promise<void>): () => void {
     return () =>
@@ -74,14 +92,12 @@ export class ClusterView extends EventEmitter {
 
   private async watchMembers(everyMember = false): Promise<void> {
     if (this.closed) return;
-    const children = await this.zk.getChildren(
-      this.names.zkWorkers,
-      this.rearm('member list', () => this.watchMembers()),
-    );
+    const children = await this.zk.getChildren(this.names.zkWorkers, this.memberListWatcher);
     const present = new Set(children);
     for (const [node, member] of this.members) {
       if (present.has(node)) continue;
       this.members.delete(node);
+      this.memberWatchers.delete(node);
       this.emitEvent({ type: 'WORKER_LEFT', workerId: member.id, pid: member.pid, epoch: this.epoch });
     }
     await Promise.all(children.filter((c) => everyMember || !this.members.has(c)).map((c) => this.watchMember(c)));
@@ -92,16 +108,16 @@ export class ClusterView extends EventEmitter {
     const path = `${this.names.zkWorkers}/${node}`;
     let got;
     try {
-      got = await this.zk.getData(
-        path,
-        this.rearm('member data', () => this.watchMember(node)),
-      );
+      got = await this.zk.getData(path, this.memberWatcher(node));
     } catch (err) {
       if (err instanceof ZkError && err.code === 'NO_NODE') return;
       throw err;
     }
-    if (!got) return;
-    const parsed = memberDataSchema.safeParse(JSON.parse(got.data.toString()));
+    if (!got) {
+      this.memberWatchers.delete(node);
+      return;
+    }
+    const parsed = memberDataSchema.safeParse(parseJsonOrNull(got.data.toString()));
     if (!parsed.success) {
       this.log.warn({ node }, 'unreadable membership znode');
       return;
@@ -116,10 +132,7 @@ export class ClusterView extends EventEmitter {
 
   private async watchOrchestrator(): Promise<void> {
     if (this.closed) return;
-    const got = await this.zk.getData(
-      this.names.zkOrchestratorEpoch,
-      this.rearm('orchestrator', () => this.watchOrchestrator()),
-    );
+    const got = await this.zk.getData(this.names.zkOrchestratorEpoch, this.orchestratorWatcher);
     const record = got ? parseOrchestratorRecord(got.data.toString()) : null;
     if (!record || record.epoch === this.orchestrator.epoch) return;
     this.orchestrator = record;
@@ -128,10 +141,7 @@ export class ClusterView extends EventEmitter {
 
   private async watchEpoch(): Promise<void> {
     if (this.closed) return;
-    const got = await this.zk.getData(
-      this.names.zkEpoch,
-      this.rearm('epoch', () => this.watchEpoch()),
-    );
+    const got = await this.zk.getData(this.names.zkEpoch, this.epochWatcher);
     if (got) this.epoch = Number(got.data.toString() || '0');
   }
 }

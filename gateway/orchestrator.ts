@@ -135,7 +135,7 @@ export class Orchestrator extends EventEmitter {
     if (missing > 0 && !this.stopping) {
       this.log.warn({ missing, live, desiredSlaves: this.desiredSlaves }, 'fewer workers than desired; spawning');
       await Promise.all(Array.from({ length: missing }, () => this.spawn(newWorkerId()))).catch((err: Error) => this.log.error({ err }, 'could not spawn missing workers'));
-    } else {
+    } else if (!this.stopping) {
       // Only a whole cluster moves a slave: between a moved slave's exit and its
       // replacement's spawn, the same skew would otherwise move a second one.
       await this.spreadOverHosts(running);

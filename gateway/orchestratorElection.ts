@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { type ClusterNames } from '../schema';
+import { parseJsonOrNull, type ClusterNames } from '../schema';
 import { runForLeadership, ZkError, type Logger, type Zk } from '../platform';
 
 /** Who orchestrates, as the winner records it in ZooKeeper; every gateway's view reads it. */
@@ -38,7 +38,7 @@ async function claimEpoch(zk: Zk, names: ClusterNames, gatewayId: string): Promi
   for (;;) {
     const got = await zk.getData(names.zkOrchestratorEpoch);
     if (!got) throw new ZkError('NO_NODE', `${names.zkOrchestratorEpoch} does not exist`);
-    const current = orchestratorRecordSchema.safeParse(parseJson(got.data.toString()));
+    const current = orchestratorRecordSchema.safeParse(parseJsonOrNull(got.data.toString()));
     const epoch = (current.success ? current.data.epoch : 0) + 1;
     try {
       await zk.setData(names.zkOrchestratorEpoch, Buffer.from(JSON.stringify({ epoch, gatewayId } satisfies OrchestratorRecord)), got.version);
@@ -50,16 +50,6 @@ async function claimEpoch(zk: Zk, names: ClusterNames, gatewayId: string): Promi
 }
 
 export function parseOrchestratorRecord(text: string): OrchestratorRecord | null {
-  const parsed = orchestratorRecordSchema.safeParse(parseJson(text));
+  const parsed = orchestratorRecordSchema.safeParse(parseJsonOrNull(text));
   return parsed.success ? parsed.data : null;
-}
-
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch (err) {
-    // An unreadable record counts as none: the next election writes a good one.
-    if (err instanceof SyntaxError) return null;
-    throw err;
-  }
 }

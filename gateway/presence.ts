@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { type ClusterNames } from '../schema';
+import { parseJsonOrNull, type ClusterNames } from '../schema';
 import { ZkError, type Zk } from '../platform';
 
 /**
@@ -35,18 +35,9 @@ export async function liveGateways(zk: Zk, names: ClusterNames): Promise<Array<P
     ids.map(async (id) => {
       const got = await zk.getData(`${names.zkGateways}/${id}`);
       if (!got) return null; // gone since the listing
-      const parsed = presenceSchema.safeParse(parseJson(got.data.toString()));
+      const parsed = presenceSchema.safeParse(parseJsonOrNull(got.data.toString()));
       return parsed.success ? parsed.data : { id };
     }),
   );
   return found.filter((g) => g !== null);
-}
-
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    // Written by another version, or by hand: the znode's existence is what counts.
-    return null;
-  }
 }

@@ -15,6 +15,8 @@ export class ZkError extends Error {
 }
 
 export const SEQUENCE_DIGITS = 10;
+/** Before a repeatable request lost with the connection is sent again (the client's own reconnect spin). */
+const RESEND_DELAY_MS = 200;
 
 /** `w1-0000000007` → { workerId: 'w1', sequence: 7 } */
 export function parseSequentialName(name: string): { workerId: string; sequence: number } {
@@ -43,8 +45,8 @@ function settle<T>(resolve: (v: T) => void, reject: (e: Error) => void) {
 function connectClient(hosts: string, sessionTimeoutMs: number, connectTimeoutMs: number): Promise<Client> {
   // No retries of a request lost with its connection: the library would send a `create`
   // again that may have been applied (a second sequential znode: a ghost candidacy that
-  // never dies with its session), and would wait up to 7 s between tries. Callers retry
-  // where it is safe (keepArmed, the next membership tick, the next lease read).
+  // never dies with its session), and would wait up to 7 s between tries. Zk.request
+  // sends again what is safe to send twice.
   const client = zookeeper.createClient(hosts, { sessionTimeout: sessionTimeoutMs, spinDelay: 200, retries: 0 });
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
@@ -155,30 +157,41 @@ export class Zk {
    * it reconnects, and one queued on a session that then expired is never answered. Past
    * twice the session timeout the session is gone either way, so the caller gets
    * OPERATION_TIMEOUT instead of waiting for ever (a reconcile pass, a shutdown).
+   * `repeatable` requests (reads, unversioned writes, removals: the same outcome if sent
+   * twice) lost with the connection are sent again until then; others fail at once.
    */
-  private request<T>(send: (resolve: (value: T) => void, reject: (err: Error) => void) => void): Promise<T> {
+  private request<T>(send: (resolve: (value: T) => void, reject: (err: Error) => void) => void, repeatable: boolean): Promise<T> {
+    // The server may grant a longer session than asked for (at least two of its ticks).
+    const limitMs = 2 * Math.max(this.requestedSessionMs, this.current.getSessionTimeout());
+    const deadline = Date.now() + limitMs;
     return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new ZkError('OPERATION_TIMEOUT', `ZooKeeper did not answer within ${2 * this.requestedSessionMs} ms`)), 2 * this.requestedSessionMs);
-      timer.unref();
-      send(
-        (value) => {
-          clearTimeout(timer);
-          resolve(value);
-        },
-        (err) => {
-          clearTimeout(timer);
-          reject(err);
-        },
-      );
+      const timer = setTimeout(() => reject(new ZkError('OPERATION_TIMEOUT', `ZooKeeper did not answer within ${limitMs} ms`)), limitMs);
+      const attempt = () =>
+        send(
+          (value) => {
+            clearTimeout(timer);
+            resolve(value);
+          },
+          (err) => {
+            const lost = err instanceof ZkError && err.code === 'CONNECTION_LOSS';
+            if (repeatable && lost && !this.closed && Date.now() + RESEND_DELAY_MS < deadline) {
+              setTimeout(attempt, RESEND_DELAY_MS);
+              return;
+            }
+            clearTimeout(timer);
+            reject(err);
+          },
+        );
+      attempt();
     });
   }
 
   mkdirp(path: string): Promise<string> {
-    return this.request((resolve, reject) => this.current.mkdirp(path, settle(resolve, reject)));
+    return this.request((resolve, reject) => this.current.mkdirp(path, settle(resolve, reject)), true);
   }
 
   create(path: string, data: Buffer, mode: number): Promise<string> {
-    return this.request((resolve, reject) => this.current.create(path, data, mode, settle(resolve, reject)));
+    return this.request((resolve, reject) => this.current.create(path, data, mode, settle(resolve, reject)), false);
   }
 
   createEphemeral(path: string, data: Buffer): Promise<string> {
@@ -202,7 +215,7 @@ export class Zk {
     return this.request((resolve, reject) => {
       if (watcher) this.current.getChildren(path, watcher, settle(resolve, reject));
       else this.current.getChildren(path, settle(resolve, reject));
-    });
+    }, true);
   }
 
   /** null when the node does not exist. */
@@ -215,15 +228,18 @@ export class Zk {
       };
       if (watcher) this.current.getData(path, watcher, done);
       else this.current.getData(path, done);
-    });
+    }, true);
   }
 
   setData(path: string, data: Buffer, version = -1): Promise<number> {
-    return this.request((resolve, reject) =>
-      this.current.setData(path, data, version, (err, stat) => {
-        if (err) reject(new ZkError(codeOf(err), err.toString()));
-        else resolve(stat.version);
-      }),
+    // A versioned write sent twice would fail the second time (BAD_VERSION) after it won.
+    return this.request(
+      (resolve, reject) =>
+        this.current.setData(path, data, version, (err, stat) => {
+          if (err) reject(new ZkError(codeOf(err), err.toString()));
+          else resolve(stat.version);
+        }),
+      version === -1,
     );
   }
 
@@ -236,16 +252,18 @@ export class Zk {
       };
       if (watcher) this.current.exists(path, watcher, done);
       else this.current.exists(path, done);
-    });
+    }, true);
   }
 
   /** Removes a node; a node already gone is not an error. */
   remove(path: string): Promise<void> {
-    return this.request((resolve, reject) =>
-      this.current.remove(path, (err) => {
-        if (err && codeOf(err) !== 'NO_NODE') reject(new ZkError(codeOf(err), err.toString()));
-        else resolve();
-      }),
+    return this.request(
+      (resolve, reject) =>
+        this.current.remove(path, (err) => {
+          if (err && codeOf(err) !== 'NO_NODE') reject(new ZkError(codeOf(err), err.toString()));
+          else resolve();
+        }),
+      true,
     );
   }
 

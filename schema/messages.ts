@@ -133,6 +133,16 @@ export function encode(value: unknown): Buffer {
   return Buffer.from(JSON.stringify(value));
 }
 
+/** JSON text as a value, or null when it is not JSON (the caller's schema then refuses it). */
+export function parseJsonOrNull(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    if (err instanceof SyntaxError) return null;
+    throw err;
+  }
+}
+
 export class MalformedMessageError extends Error {
   readonly code = 'MALFORMED_MESSAGE';
 }

@@ -118,6 +118,7 @@ describe('ridedb on several machines (one machine standing in for them)', () => 
           log(`stalled: last write ${since(writeTimes)} (${lastFailure.write}), last read ${since(readTimes)} (${lastFailure.read})`);
           log(`workers: ${JSON.stringify(await cluster.workers().catch((e: Error) => e.message))}`);
           log(`gateway log (${cluster.logFile}), last lines:\n${tail(fs.readFileSync(cluster.logFile, 'utf8'), 40)}`);
+          log(`RabbitMQ:\n${await env.rabbitmq.queueReport().catch((e: Error) => e.message)}`);
           for (const host of env.dockerHosts)
             log(`containers on ${host.name}:\n${await host.recentLogs(`ridedb.cluster=${cluster.config.cluster}`, 30).catch((e: Error) => e.message)}`);
           throw err;

@@ -1,4 +1,4 @@
-import { encode, memberDataSchema, type ClusterNames, type MemberData } from '../schema';
+import { encode, memberDataSchema, parseJsonOrNull, type ClusterNames, type MemberData } from '../schema';
 import { runForLeadership, ZkState, type Logger, type Zk } from '../platform';
 
 const MEMBER_UPDATE_INTERVAL_MS = 250;
@@ -79,7 +79,7 @@ export class Coordination {
     for (const child of children) {
       const node = await this.zk.getData(`${this.names.zkWorkers}/${child}`);
       if (!node) continue;
-      const parsed = memberDataSchema.safeParse(JSON.parse(node.data.toString()));
+      const parsed = memberDataSchema.safeParse(parseJsonOrNull(node.data.toString()));
       if (parsed.success) found.push(parsed.data);
     }
     return found;

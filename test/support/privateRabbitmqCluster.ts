@@ -46,6 +46,15 @@ export class PrivateRabbitmqCluster {
     return this.nodes.find((n) => n.port === port) ?? null;
   }
 
+  /** The queues as a live node sees them (type, Raft leader and members, consumers), for a failure report. */
+  async queueReport(): Promise<string> {
+    const live = this.nodes.find((n) => n.beamPid() !== null);
+    if (!live) return 'no node runs';
+    const queues = await live.ctl('list_queues', 'name', 'type', 'leader', 'members', 'online', 'messages', 'consumers');
+    const status = await live.ctl('cluster_status');
+    return `${queues}\n${status}`;
+  }
+
   /** Every node stopped and removed; the first (whose epmd the others use) last. */
   async remove(): Promise<void> {
     try {
