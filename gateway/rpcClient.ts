@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Channel, ChannelModel, ConfirmChannel } from 'amqplib';
+import type { ChannelModel, ConfirmChannel } from 'amqplib';
 import {
   DbaasError,
   decode,
@@ -51,8 +51,11 @@ const LAG_RETRY_DELAY_MS = 5;
 
 interface BrokerLink {
   connection: ChannelModel;
-  publishChannel: Channel;
+  /** Reads, and the reply queue. Confirmed too: a refused read is known at once. */
+  publishChannel: ConfirmChannel;
   writeChannel: ConfirmChannel;
+  /** Closes this link; the client reconnects with new channels. */
+  drop: () => void;
 }
 
 /** A failure the gateway decides itself, for the request `id`. */
@@ -105,12 +108,12 @@ export class RpcClient {
     connection.on('error', (err: Error) => this.log.error({ err }, 'AMQP connection error'));
     let link: BrokerLink;
     try {
-      const publishChannel = await connection.createChannel();
+      const publishChannel = await connection.createConfirmChannel();
       await assertTopology(publishChannel, this.names, this.settings);
       const writeChannel = await connection.createConfirmChannel();
       await publishChannel.assertQueue(this.replyQueue, { exclusive: true, autoDelete: true, durable: false });
       await publishChannel.consume(this.replyQueue, (msg) => msg && this.deliver(msg.content), { noAck: true });
-      link = { connection, publishChannel, writeChannel };
+      link = { connection, publishChannel, writeChannel, drop: () => undefined };
     } catch (err) {
       // Half open (the broker refused a declaration): this connection must not linger, or
       // it would keep this gateway's exclusive reply queue locked against the next try.
@@ -122,6 +125,7 @@ export class RpcClient {
       if (this.link !== link) return;
       connection.close().catch((err: Error) => this.log.debug({ err }, 'broker connection already closed'));
     };
+    link.drop = drop;
     link.publishChannel.on('close', drop);
     link.writeChannel.on('close', drop);
     connection.on('close', () => this.lost(link));
@@ -138,6 +142,18 @@ export class RpcClient {
     }
     // A reply whose request timed out finds nobody waiting.
     for (const reply of replies) this.pending.get(reply.id)?.resolve(reply);
+  }
+
+  /**
+   * The broker refused a message (a nack). Seen when a quorum queue's leader was on a
+   * lost node: a channel that sent to the queue before keeps being refused (for minutes,
+   * on RabbitMQ 3.10) although the queue has a new leader, where a new channel finds it at
+   * once. So new channels, through a reconnect.
+   */
+  private refused(link: BrokerLink): void {
+    if (this.link !== link) return;
+    this.log.warn('the broker refused a message; reconnecting so that new channels find the queues');
+    link.drop();
   }
 
   /** The broker connection is gone: fail what is in flight, then reconnect. */
@@ -219,11 +235,16 @@ export class RpcClient {
       // Expire with the most patient request, so a slave never works on a batch nobody waits for.
       const remaining = Math.max(1, Math.max(...batch.map((r) => r.deadline)) - Date.now());
       try {
-        link.publishChannel.sendToQueue(this.names.readQ, encode({ reads: batch.map((r) => r.request) }), {
-          replyTo: this.replyQueue,
-          expiration: String(remaining),
-          contentType: 'application/json',
-        });
+        link.publishChannel.sendToQueue(
+          this.names.readQ,
+          encode({ reads: batch.map((r) => r.request) }),
+          { replyTo: this.replyQueue, expiration: String(remaining), contentType: 'application/json' },
+          (err) => {
+            if (!err) return;
+            for (const { request } of batch) this.pending.get(request.id)?.resolve(unavailableReply(request.id, 'the broker did not accept the read'));
+            this.refused(link);
+          },
+        );
       } catch (err) {
         // The channel closed since this turn began (the connection is going away).
         this.log.warn({ err }, 'could not send reads');
@@ -246,7 +267,9 @@ export class RpcClient {
       // Waits for whichever comes first, the master's answer or a nack.
       try {
         link.writeChannel.sendToQueue(this.names.writeQ, encode({ writes }), { replyTo: this.replyQueue, contentType: 'application/json' }, (err) => {
-          if (err) failAll('the broker did not accept the write');
+          if (!err) return;
+          failAll('the broker did not accept the write');
+          this.refused(link);
         });
       } catch (err) {
         this.log.warn({ err }, 'could not send writes');

@@ -46,6 +46,18 @@ export class PrivateRabbitmqCluster {
     return this.nodes.find((n) => n.port === port) ?? null;
   }
 
+  /** The node leading the quorum queue `queue` (its Raft leader), or null. */
+  async leaderOf(queue: string): Promise<PrivateRabbitmq | null> {
+    const live = this.nodes.find((n) => n.beamPid() !== null);
+    if (!live) return null;
+    const out = await live.ctl('list_queues', '--no-table-headers', 'name', 'leader');
+    const leader = out
+      .split('\n')
+      .map((l) => l.split('\t'))
+      .find(([name]) => name === queue)?.[1];
+    return this.nodes.find((n) => n.node === leader) ?? null;
+  }
+
   /** The queues as a live node sees them (type, Raft leader and members, consumers), for a failure report. */
   async queueReport(): Promise<string> {
     const live = this.nodes.find((n) => n.beamPid() !== null);
