@@ -52,16 +52,18 @@ export class ScalingTarget extends EventEmitter {
     this.closed = true;
   }
 
+  /** The one watcher function (the client merges it when set again): reads and re-arms. */
+  private readonly changed = () =>
+    this.zk.keepArmed(
+      () => this.watch(),
+      (err, retryInMs) => {
+        if (!this.closed) this.log.warn({ err, retryInMs }, 'scaling target: watching failed; retrying');
+      },
+    );
+
   private async watch(): Promise<void> {
     if (this.closed) return;
-    const got = await this.zk.getData(this.names.zkScaling, () =>
-      this.zk.keepArmed(
-        () => this.watch(),
-        (err, retryInMs) => {
-          if (!this.closed) this.log.warn({ err, retryInMs }, 'scaling target: watching failed; retrying');
-        },
-      ),
-    );
+    const got = await this.zk.getData(this.names.zkScaling, this.changed);
     if (!got) return;
     this.adopt(got.data);
   }

@@ -41,10 +41,13 @@ export async function runForLeadership(
       return handlers.onElected().catch((err: Error) => handlers.onLost(`could not take the lead: ${err.message}`));
     }
     const predecessor = candidates[index - 1];
-    const exists = await zk.exists(`${directory}/${predecessor}`, () => zk.keepArmed(check, (err, retryInMs) => handlers.onRetry?.(err, retryInMs)));
+    const exists = await zk.exists(`${directory}/${predecessor}`, predecessorChanged);
     if (!exists) return check();
     handlers.onWaiting?.(parseSequentialName(predecessor).workerId);
   };
+  // One function for every watch this candidacy sets: the client merges a watcher set
+  // again with the same function, so a repeated check never doubles the checks after it.
+  const predecessorChanged = () => zk.keepArmed(check, (err, retryInMs) => handlers.onRetry?.(err, retryInMs));
   await check();
   return { node };
 }
