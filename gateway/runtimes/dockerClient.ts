@@ -1,7 +1,17 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import Docker from 'dockerode';
+import type Docker from 'dockerode';
 import type { Config, DockerHost } from '../../platform';
+
+/**
+ * dockerode, loaded on first use: with ssh2 and its WebAssembly it adds ~22 MB to the
+ * resident memory of every process that loads it, and a gateway on the process runtime
+ * never talks to Docker.
+ */
+function dockerode(): typeof Docker {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- a lazy load, see above
+  return require('dockerode') as typeof Docker;
+}
 
 /**
  * A dockerode client for one entry of DOCKER_HOSTS. tcp daemons use TLS with client
@@ -9,6 +19,7 @@ import type { Config, DockerHost } from '../../platform';
  * directory exists, else `<path>/{ca,cert,key}.pem` for every host.
  */
 export function dockerClient(host: DockerHost, config: Pick<Config, 'dockerCertPath'>): Docker {
+  const Docker = dockerode();
   if (host.kind === 'default') return new Docker();
   if (host.kind === 'unix') return new Docker({ socketPath: host.socketPath });
   const dir = certDirectory(host, config);
