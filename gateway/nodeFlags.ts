@@ -20,14 +20,18 @@ export const WORKER_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=2'];
  * it grow to ~130 MB of mostly garbage before collecting; a bounded old space holds RSS
  * down at no measurable throughput cost. 128 MB did that, but each open subscription
  * holds ~12-16 KB (graphql-ws and graphql-js state; `npm run bench:live`), so 10,000 live
- * subscribers need ~160 MB on top, and the live feed's history ~1 KB per change kept:
+ * subscribers need ~160 MB on top, and the live feed's history ~0.85 KB per change kept:
  * 512 MB serves that with room for GC. V8 sizes the heap from what is live, so the
  * higher bound costs nothing until it is needed. The trade-off: a gateway whose
  * live data outgrows it dies of heap exhaustion — the runtime or compose restarts it,
  * its workers are adopted, its subscribers resume with afterSeq — so raise it for more
  * subscribers per gateway, or add gateways.
+ *
+ * V8 grows the young generation to 2 × 16 MB under request load; 4 MB semi-spaces took
+ * ~28 MB off the gateway's peak, with no difference in CPU per request that alternating
+ * runs could tell apart (Q2 and createRide, three runs each; bench/NOTES.md *Memory*).
  */
-export const GATEWAY_NODE_FLAGS: readonly string[] = ['--max-old-space-size=512'];
+export const GATEWAY_NODE_FLAGS: readonly string[] = ['--max-old-space-size=512', '--max-semi-space-size=4'];
 
 /**
  * glibc gives each thread that allocates its own malloc arena; node's V8 and libuv

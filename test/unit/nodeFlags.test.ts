@@ -10,10 +10,10 @@ describe('node launch flags', () => {
   it('are the same in npm start, both images and the worker image script', () => {
     const arena = `MALLOC_ARENA_MAX=${NODE_PROCESS_ENV.MALLOC_ARENA_MAX}`;
     const start = (JSON.parse(read('package.json')) as { scripts: Record<string, string> }).scripts.start;
-    for (const flag of GATEWAY_NODE_FLAGS) expect(start).toContain(`${flag} dist/gateway/main.js`);
+    expect(start).toContain(`node ${GATEWAY_NODE_FLAGS.join(' ')} dist/gateway/main.js`);
     expect(start).toContain(arena);
     const gatewayImage = read('compose/gateway.Dockerfile');
-    for (const flag of GATEWAY_NODE_FLAGS) expect(gatewayImage).toContain(`"${flag}", "dist/gateway/main.js"`);
+    expect(gatewayImage).toContain(`["node", ${GATEWAY_NODE_FLAGS.map((f) => `"${f}"`).join(', ')}, "dist/gateway/main.js"]`);
     expect(gatewayImage).toContain(`ENV ${arena}`);
     for (const file of ['compose/worker.Dockerfile', 'scripts/build-worker-image.sh']) {
       const text = read(file);
