@@ -39,4 +39,4 @@ COPY --from=build /app/dist dist
 # Workers run with host networking; every address they use comes from the environment.
 # Same V8 flags and allocator setting as the process runtime (gateway/nodeFlags.ts).
 ENV MALLOC_ARENA_MAX=2
-ENTRYPOINT ["node", "--max-semi-space-size=2", "dist/worker/main.js"]
+ENTRYPOINT ["node", "--max-semi-space-size=2", "--max-old-space-size=256", "dist/worker/main.js"]

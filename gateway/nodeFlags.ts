@@ -10,10 +10,15 @@
 /**
  * A worker's live heap is ~20 MB, but V8's default young generation (up to 16 MB per
  * semi-space) made a catching-up worker peak near 150 MB RSS; 2 MB semi-spaces take
- * ~30 MB off that peak at no measurable CPU cost. Capping the old space or its growth
- * would save ~35 MB more but cost ~30% more worker CPU in major GCs.
+ * ~30 MB off that peak at no measurable CPU cost. V8 also lets the old space fill with
+ * garbage to a multiple of the live heap that grows with the heap's bound (up to 4× at
+ * 1 GB and more): by default ~110 MB RSS under write load and ~155 MB in a 100k
+ * catch-up. A 256 MB bound holds those near 80 and 104 MB, as 96 and 128 MB did, with
+ * no CPU difference alternating runs could measure (bench/NOTES.md *Memory*). It is
+ * ~10× the live heap seen under load, so a worker dies of heap exhaustion (and is
+ * replaced) only if answers in flight grow far past anything measured.
  */
-export const WORKER_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=2'];
+export const WORKER_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=2', '--max-old-space-size=256'];
 
 /**
  * The gateway's live heap stays under ~70 MB at the request benchmark's load, but V8 let

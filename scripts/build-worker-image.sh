@@ -69,7 +69,7 @@ ENV NODE_ENV=production
 LABEL ridedb.build="$HASH"
 # Same V8 flags and allocator setting as the process runtime (gateway/nodeFlags.ts).
 ENV MALLOC_ARENA_MAX=2
-ENTRYPOINT ["/usr/local/bin/node", "--max-semi-space-size=2", "/app/dist/worker/main.js"]
+ENTRYPOINT ["/usr/local/bin/node", "--max-semi-space-size=2", "--max-old-space-size=256", "/app/dist/worker/main.js"]
 DOCKERFILE
 say "building $IMAGE ($HASH)"
 docker build -q -t "$IMAGE" "$CTX" >"$CTX/build.log" 2>&1 || { cat "$CTX/build.log" >&2; exit 1; }
