@@ -54,8 +54,6 @@ interface BrokerLink {
   /** Reads, and the reply queue. Confirmed too: a refused read is known at once. */
   publishChannel: ConfirmChannel;
   writeChannel: ConfirmChannel;
-  /** Closes this link; the client reconnects with new channels. */
-  drop: () => void;
 }
 
 /** A failure the gateway decides itself, for the request `id`. */
@@ -113,21 +111,16 @@ export class RpcClient {
       const writeChannel = await connection.createConfirmChannel();
       await publishChannel.assertQueue(this.replyQueue, { exclusive: true, autoDelete: true, durable: false });
       await publishChannel.consume(this.replyQueue, (msg) => msg && this.deliver(msg.content), { noAck: true });
-      link = { connection, publishChannel, writeChannel, drop: () => undefined };
+      link = { connection, publishChannel, writeChannel };
     } catch (err) {
       // Half open (the broker refused a declaration): this connection must not linger, or
       // it would keep this gateway's exclusive reply queue locked against the next try.
       await connection.close().catch((closeErr: Error) => this.log.warn({ err: closeErr }, 'could not close a half-opened broker connection'));
       throw err;
     }
-    // A channel the broker closed leaves the link useless: drop the connection and reconnect.
-    const drop = () => {
-      if (this.link !== link) return;
-      connection.close().catch((err: Error) => this.log.debug({ err }, 'broker connection already closed'));
-    };
-    link.drop = drop;
-    link.publishChannel.on('close', drop);
-    link.writeChannel.on('close', drop);
+    // A channel the broker closed leaves the link useless.
+    link.publishChannel.on('close', () => this.drop(link));
+    link.writeChannel.on('close', () => this.drop(link));
     connection.on('close', () => this.lost(link));
     this.link = link;
   }
@@ -153,7 +146,13 @@ export class RpcClient {
   private refused(link: BrokerLink): void {
     if (this.link !== link) return;
     this.log.warn('the broker refused a message; reconnecting so that new channels find the queues');
-    link.drop();
+    this.drop(link);
+  }
+
+  /** Closes the current link's connection; `lost` then fails what is in flight and reconnects with new channels. */
+  private drop(link: BrokerLink): void {
+    if (this.link !== link) return;
+    link.connection.close().catch((err: Error) => this.log.debug({ err }, 'broker connection already closed'));
   }
 
   /** The broker connection is gone: fail what is in flight, then reconnect. */
