@@ -16,8 +16,8 @@ export interface LiveFeedSettings {
 export const snapshotRequired = (message: string) => new DbaasError('SNAPSHOT_REQUIRED', message);
 
 /**
- * A change as the history keeps it: its record as JSON text, about half the heap of the
- * decoded objects (~0.75 KB against ~1.4 KB, bench/NOTES.md *Memory*). Only resuming
+ * A change as the history keeps it: its record as flat JSON text, under half the heap of
+ * the decoded objects (~0.85 KB against ~1.9 KB, bench/NOTES.md *Memory*). Only resuming
  * subscriptions decode it again, and JSON text gives back the same fields and values.
  */
 class KeptChange {
