@@ -35,9 +35,14 @@ export class PrivateRabbitmqCluster {
     return cluster;
   }
 
+  /** A node that runs, to ask about the whole cluster (rabbitmqctl answers cluster-wide), or null. */
+  private liveNode(): PrivateRabbitmq | null {
+    return this.nodes.find((n) => n.beamPid() !== null) ?? null;
+  }
+
   /** The node holding the AMQP connection named `name` (connectBroker's name), or null: by the AMQP port it was opened on. */
   async nodeOfConnection(name: string): Promise<PrivateRabbitmq | null> {
-    const live = this.nodes.find((n) => n.beamPid() !== null);
+    const live = this.liveNode();
     if (!live) return null;
     // Cluster-wide; rabbitmqctl 3.10 has no column for the name, so the client properties.
     const out = await live.ctl('list_connections', '--no-table-headers', 'port', 'client_properties');
@@ -48,7 +53,7 @@ export class PrivateRabbitmqCluster {
 
   /** The node leading the quorum queue `queue` (its Raft leader), or null. */
   async leaderOf(queue: string): Promise<PrivateRabbitmq | null> {
-    const live = this.nodes.find((n) => n.beamPid() !== null);
+    const live = this.liveNode();
     if (!live) return null;
     const out = await live.ctl('list_queues', '--no-table-headers', 'name', 'leader');
     const leader = out
@@ -60,7 +65,7 @@ export class PrivateRabbitmqCluster {
 
   /** The queues as a live node sees them (type, Raft leader and members, consumers), for a failure report. */
   async queueReport(): Promise<string> {
-    const live = this.nodes.find((n) => n.beamPid() !== null);
+    const live = this.liveNode();
     if (!live) return 'no node runs';
     const queues = await live.ctl('list_queues', 'name', 'type', 'leader', 'members', 'online', 'messages', 'consumers');
     const status = await live.ctl('cluster_status');
