@@ -158,8 +158,9 @@ export function writeReport(root: string, results: BenchResults, rows: Row[], in
   ];
   const notesFile = path.join(root, 'bench/NOTES.md');
   if (fs.existsSync(notesFile)) md.push(fs.readFileSync(notesFile, 'utf8'));
-  // bench:scale's and bench:live's tables, kept across runs of this benchmark.
-  for (const table of ['bench/SCALE.md', 'bench/LIVE.md']) {
+  // Sections other runs keep (bench:scale, bench:live, test:multinode's faults): a run of this
+  // benchmark must not drop them.
+  for (const table of ['bench/SCALE.md', 'bench/LIVE.md', 'bench/MULTINODE.md']) {
     const file = path.join(root, table);
     if (fs.existsSync(file)) md.push(fs.readFileSync(file, 'utf8'));
   }
