@@ -1,9 +1,18 @@
+import type { IncomingMessage } from 'node:http';
 import { badInput } from '../schema';
 import { isAdminToken } from './errors';
 import { newRequestContext, type RequestContext } from './service';
 
 /** Reads one request header (HTTP) or connection parameter (graphql-ws) by lower-case name. */
 export type HeaderGetter = (name: string) => string | undefined;
+
+/** An HTTP request's headers as Express's req.get reads them (repeated ones joined, as Node joins most). */
+export function headersOf(req: IncomingMessage): HeaderGetter {
+  return (name) => {
+    const value = req.headers[name];
+    return Array.isArray(value) ? value.join(', ') : value;
+  };
+}
 
 /**
  * An Idempotency-Key (IETF httpapi draft): a structured-field string, so it may come in

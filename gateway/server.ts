@@ -14,6 +14,7 @@ import { makeFormatError } from './errors';
 import type { GqlContext } from './graphql/context';
 import { RequestAccounting } from './requestAccounting';
 import { healthz, livez, type HealthSources } from './health';
+import { compiledHttp } from './graphql/compiledHttp';
 import { compiledOperations } from './graphql/compiledOperations';
 import { graphqlBodyErrors, graphqlOverHttpPlugin, queryTextLimit } from './graphql/httpProtocol';
 import { queryLimits } from './graphql/limits';
@@ -25,7 +26,7 @@ import type { Metrics } from './metrics';
 import type { Orchestrator } from './orchestrator';
 import { playgroundRouter } from './playground';
 import { restRouter } from './rest';
-import { requestContextFrom } from './requestHeaders';
+import { headersOf, requestContextFrom } from './requestHeaders';
 import type { RequestContext, RideService } from './service';
 import type { LiveFeed } from './live/liveFeed';
 import { startSubscriptionServer } from './subscriptionServer';
@@ -58,7 +59,9 @@ export async function startServer(parts: ServerParts): Promise<RunningServer> {
   // API answers are never revalidated: hashing every body for an ETag is wasted work.
   app.disable('etag');
   app.disable('x-powered-by');
-  const httpServer = http.createServer(app);
+  // The compiled path goes first, outside Express (graphql/compiledHttp.ts); the listener is
+  // set below, once the app's routes are.
+  const httpServer = http.createServer();
   const accounting = new RequestAccounting({ count: 0 }, metrics);
   const { counter } = accounting;
   const contextFor = (request: RequestContext): GqlContext => ({ request, service, orchestrator, autoscaler, counter, live, memo: new Map() });
@@ -136,7 +139,8 @@ export async function startServer(parts: ServerParts): Promise<RunningServer> {
   await apollo.start();
 
   // Cross-origin browser access only for the origins an operator lists.
-  if (config.corsOrigins.length) app.use(cors({ origin: config.corsOrigins }));
+  const corsStep = config.corsOrigins.length ? cors({ origin: config.corsOrigins }) : undefined;
+  if (corsStep) app.use(corsStep);
   app.use(
     '/graphql',
     checkHeaders((e) => ({ errors: [{ message: e.message, extensions: { code: e.code } }] })),
@@ -147,16 +151,6 @@ export async function startServer(parts: ServerParts): Promise<RunningServer> {
   );
   const graphqlBody = express.json({ limit: GRAPHQL_BODY_LIMIT_BYTES });
   const checkQueryText = queryTextLimit(parseLimits);
-  // First, so the bulk of the traffic is not matched against every other route. What it
-  // declines continues to Apollo below, with the body already parsed.
-  if (config.compiledOperations) {
-    app.post(
-      '/graphql',
-      graphqlBody,
-      checkQueryText,
-      compiledOperations({ schema, validationRules, parseLimits, service, accounting, formatError, contextOf, resolverContext: contextFor }),
-    );
-  }
   app.use(playgroundRouter());
   app.get('/healthz', healthz({ dependencies: parts.dependencies, cluster: orchestrator }));
   app.get('/livez', livez());
@@ -174,6 +168,21 @@ export async function startServer(parts: ServerParts): Promise<RunningServer> {
     graphqlBodyErrors,
   );
 
+  // What the compiled path declines reaches Apollo through the app, its body already parsed.
+  const listener = config.compiledOperations
+    ? compiledHttp(
+        {
+          compiled: compiledOperations({ schema, validationRules, parseLimits, service, accounting, formatError, resolverContext: contextFor }),
+          readBody: graphqlBody,
+          cors: corsStep,
+          parseLimits,
+          contextOf: (req) => requestContextFrom(headersOf(req), config.adminToken, req.socket.remoteAddress ?? ''),
+          log,
+        },
+        app,
+      )
+    : app;
+  httpServer.on('request', listener);
   await new Promise<void>((resolve) => httpServer.listen(config.port, resolve));
   const address = httpServer.address();
   return {

@@ -1,4 +1,4 @@
-import type { NextFunction, Request, Response } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
   getLocation,
   getNamedType,
@@ -39,7 +39,6 @@ export interface CompiledOperationsParts {
   service: RideService;
   accounting: RequestAccounting;
   formatError(formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError;
-  contextOf(req: Request): RequestContext;
   /** What resolvers get for a request's context. */
   resolverContext(request: RequestContext): GqlContext;
 }
@@ -48,6 +47,15 @@ interface ParsedDocument {
   document: DocumentNode;
   fragments: ReadonlyMap<string, FragmentDefinitionNode>;
 }
+
+/** A POST /graphql request with its JSON body parsed. */
+export type GraphqlPost = IncomingMessage & { body?: unknown };
+
+/**
+ * Answers a request or calls `decline` (without having written anything) for Apollo to
+ * answer it; `context` comes from the request's headers.
+ */
+export type CompiledHandler = (req: GraphqlPost, res: ServerResponse, context: RequestContext, decline: () => void) => Promise<void>;
 
 /** Parse or validation failed: Apollo reports it. */
 const DECLINED = 'declined';
@@ -81,7 +89,7 @@ const PLAN_CACHE = { maxSize: 8 * 2 ** 20, maxEntrySize: 64 * 1024 } as const;
  * every error found before an RPC. `extensions.dbaas.plan` says which path
  * answered.
  */
-export function compiledOperations(parts: CompiledOperationsParts) {
+export function compiledOperations(parts: CompiledOperationsParts): CompiledHandler {
   const { schema, service, accounting } = parts;
   const queryType = schema.getQueryType();
   const mutationType = schema.getMutationType();
@@ -111,50 +119,49 @@ export function compiledOperations(parts: CompiledOperationsParts) {
     return { document, fragments };
   };
 
-  return async (req: Request, res: Response, next: NextFunction): Promise<void> => {
+  return async (req, res, context, decline) => {
     const body = req.body as { query?: unknown; operationName?: unknown; variables?: unknown; extensions?: unknown } | undefined;
-    if (!body || typeof body.query !== 'string' || body.extensions !== undefined) return next(); // POST only (the route)
+    if (!body || typeof body.query !== 'string' || body.extensions !== undefined) return decline(); // POST only (compiledHttp)
     // Apollo refuses a non-string operationName (400) and answers a client that accepts
     // neither JSON media type (406).
-    if (body.operationName != null && typeof body.operationName !== 'string') return next();
+    if (body.operationName != null && typeof body.operationName !== 'string') return decline();
     const mediaType = responseMediaType(req.headers.accept);
-    if (mediaType !== APPLICATION_JSON && mediaType !== GRAPHQL_RESPONSE_JSON) return next();
+    if (mediaType !== APPLICATION_JSON && mediaType !== GRAPHQL_RESPONSE_JSON) return decline();
     const variables = body.variables ?? {};
-    if (typeof variables !== 'object' || variables === null || Array.isArray(variables)) return next();
+    if (typeof variables !== 'object' || variables === null || Array.isArray(variables)) return decline();
     const planKey = `${typeof body.operationName === 'string' ? body.operationName : ''}\u0000${JSON.stringify(variables)}\u0000${body.query}`;
     const planned = plans.get(planKey);
-    if (planned) return answer(req, res, mediaType, planned.operation, { fields: planned.fields, key: planned.key }, null);
+    if (planned) return answer(res, context, mediaType, planned.operation, { fields: planned.fields, key: planned.key }, null);
     let parsed = documents.get(body.query);
     if (parsed === undefined) {
       parsed = prepare(body.query);
       documents.set(body.query, parsed); // not kept if above maxEntrySize
     }
-    if (parsed === DECLINED) return next();
+    if (parsed === DECLINED) return decline();
     const operation = getOperationAST(parsed.document, typeof body.operationName === 'string' ? body.operationName : undefined);
-    if (!operation) return next();
+    if (!operation) return decline();
     const coerced = getVariableValues(schema, operation.variableDefinitions ?? [], variables as Record<string, unknown>);
-    if (coerced.errors) return next();
+    if (coerced.errors) return decline();
     const fields = planSelection(operation, queryType, parsed.fragments, coerced.coerced, service.pages);
     const mutation = fields ? null : planMutation(operation, mutationType, parsed.fragments, coerced.coerced, COMPILED_MUTATIONS);
-    if (!fields && !mutation) return next();
+    if (!fields && !mutation) return decline();
     let query: { fields: FieldSelection[]; key: string } | null = null;
     if (fields) {
       query = { fields, key: JSON.stringify(fields) };
       plans.set(planKey, { operation, ...query });
     }
-    return answer(req, res, mediaType, operation, query, mutation);
+    return answer(res, context, mediaType, operation, query, mutation);
   };
 
   /** Runs a planned query (one read) or mutation (one write) and sends the answer. */
   async function answer(
-    req: Request,
-    res: Response,
+    res: ServerResponse,
+    context: RequestContext,
     mediaType: string,
     operation: OperationDefinitionNode,
     query: { fields: FieldSelection[]; key: string } | null,
     mutation: PlannedMutation | null,
   ): Promise<void> {
-    const context = parts.contextOf(req);
     const label = accounting.graphqlOperation(operation, schema);
     // The root field an error is reported at (a compiled query fails as one read).
     const errorAt = query ? { key: query.fields[0].key, node: undefined } : mutation!;

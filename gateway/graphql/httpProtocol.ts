@@ -1,3 +1,4 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ApolloServerPlugin } from '@apollo/server';
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import { GraphQLError, OperationTypeNode } from 'graphql';
@@ -88,28 +89,42 @@ function isBodyParserError(err: unknown): err is BodyParserError {
 /**
  * After express.json on /graphql: a body that is not JSON (or too large, or in an unknown
  * charset) answers as a GraphQL error in the negotiated media type with the parser's
- * status, instead of Express's HTML page and a stack trace in the log. Other errors go on.
+ * status, instead of Express's HTML page and a stack trace in the log. Returns false for
+ * any other error, which the caller passes on.
  */
-export const graphqlBodyErrors: ErrorRequestHandler = (err: unknown, req, res, next) => {
-  if (!isBodyParserError(err)) return next(err);
+export function answerBodyError(err: unknown, req: IncomingMessage, res: ServerResponse): boolean {
+  if (!isBodyParserError(err)) return false;
   const message = err.type === 'entity.parse.failed' ? `the request body is not valid JSON: ${err.message}` : `the request body was refused: ${err.message}`;
-  const payload = JSON.stringify({ errors: [{ message, extensions: { code: 'BAD_REQUEST' } }] });
-  res.writeHead(err.status, { 'content-type': responseMediaType(req.get('accept')) ?? APPLICATION_JSON, 'content-length': Buffer.byteLength(payload) });
-  res.end(payload);
+  answerError(req, res, err.status, { message, extensions: { code: 'BAD_REQUEST' } });
+  return true;
+}
+
+export const graphqlBodyErrors: ErrorRequestHandler = (err: unknown, req, res, next) => {
+  if (!answerBodyError(err, req, res)) next(err);
 };
 
 /**
  * Before anything parses a document: a `query` (POST body or GET parameter) over the byte
- * limit answers 413 as a GraphQL error, on the compiled path and Apollo's alike.
+ * limit answers 413 as a GraphQL error, on the compiled path and Apollo's alike. Returns
+ * whether it answered.
  */
+export function answerQueryTooLong(query: unknown, limits: ParseLimits, req: IncomingMessage, res: ServerResponse): boolean {
+  const error = typeof query === 'string' ? queryTextError(query, limits) : null;
+  if (!error) return false;
+  answerError(req, res, 413, { message: error.message, extensions: error.extensions });
+  return true;
+}
+
 export function queryTextLimit(limits: ParseLimits): RequestHandler {
   return (req, res, next) => {
     const fromBody = (req.body as { query?: unknown } | undefined)?.query;
-    const query = typeof fromBody === 'string' ? fromBody : typeof req.query.query === 'string' ? req.query.query : undefined;
-    const error = query === undefined ? null : queryTextError(query, limits);
-    if (!error) return next();
-    const payload = JSON.stringify({ errors: [{ message: error.message, extensions: error.extensions }] });
-    res.writeHead(413, { 'content-type': responseMediaType(req.get('accept')) ?? APPLICATION_JSON, 'content-length': Buffer.byteLength(payload) });
-    res.end(payload);
+    if (!answerQueryTooLong(typeof fromBody === 'string' ? fromBody : req.query.query, limits, req, res)) next();
   };
+}
+
+/** A request error as GraphQL over HTTP answers it: `errors` alone, in the negotiated media type. */
+function answerError(req: IncomingMessage, res: ServerResponse, status: number, error: { message: string; extensions: unknown }): void {
+  const payload = JSON.stringify({ errors: [error] });
+  res.writeHead(status, { 'content-type': responseMediaType(req.headers.accept) ?? APPLICATION_JSON, 'content-length': Buffer.byteLength(payload) });
+  res.end(payload);
 }
