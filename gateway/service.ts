@@ -78,6 +78,13 @@ export function writeIdentity(key: string, ordinal: number, op: string, clientAr
  * The rideshare operations as both GraphQL and REST see them: validation against the
  * catalogue, then one RPC. No rule lives anywhere else.
  */
+/**
+ * Reads whose arguments the gateway builds itself: the selection planner keeps them within
+ * what a worker accepts (test/unit/selectionPlanner.test.ts), and the worker validates them
+ * on arrival. Checking them here as well was ~7 % of the gateway's CPU per compiled read.
+ */
+const PLANNED_READS: ReadonlySet<ReadOpName> = new Set(['selection', 'selectionAt']);
+
 /** Told of every RPC: the autoscaler counts reads, the metrics time them. */
 export interface ServiceObserver {
   noteRead(): void;
@@ -133,7 +140,7 @@ export class RideService {
 
   /** `counted`: false when the caller has counted the request already (the read cache's path). */
   private async read<N extends ReadOpName>(ctx: RequestContext, op: N, args: ReadArgs<N>, label: string = op, counted = true): Promise<ReadResult<N>> {
-    checkArgs('read', op, args);
+    if (!PLANNED_READS.has(op)) checkArgs('read', op, args);
     if (counted) this.observer.noteRead();
     const minSeq = this.minSeqOf(ctx);
     const head = Math.max(this.rpc.lastSeq, this.waits.headSeq());

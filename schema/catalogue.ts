@@ -6,7 +6,8 @@ import { areaIdSchema, isoTimeSchema, queryFieldArgs, rideIdSchema, usernameSche
 
 /**
  * The operation catalogue: every read and write the gateway may ask of a worker, by name,
- * with its arguments (validated by both sides) and its result's type. Workers implement
+ * with its arguments (validated by the worker, and by the gateway but for the selections it
+ * plans itself: gateway/service.ts) and its result's type. Workers implement
  * exactly these (worker/operations.ts: the compiler refuses a missing, extra or
  * differently typed one); the gateway derives its typed RPCs, its counted fields and its
  * compiled mutations from these names. Adding an operation starts here.

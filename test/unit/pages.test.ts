@@ -1,22 +1,13 @@
-import fs from 'node:fs';
-import path from 'node:path';
-import { buildSchema, getOperationAST, parse, type FragmentDefinitionNode } from 'graphql';
-import { PAGE_SIZE_LIMIT, rideCursor, rideCursorKey, type FieldSelection } from '../../schema';
+import { PAGE_SIZE_LIMIT, rideCursor, rideCursorKey } from '../../schema';
 import { selectionStatement } from '../../worker/selectionSql';
 import { loadConfig } from '../../platform';
 import { pageSize } from '../../gateway/pages';
-import { planSelection } from '../../gateway/graphql/selectionPlanner';
+import { plan as planWith } from './planning';
 
 // Pages without any service: the gateway's bounds, the planner filling them in, and the
 // keyset SQL a worker builds from them.
 const PAGES = { defaultSize: 100, maxSize: 1000 };
-const schema = buildSchema(fs.readFileSync(path.join(__dirname, '..', '..', 'schema.graphql'), 'utf8'));
-
-function plan(query: string, variables: Record<string, unknown> = {}): FieldSelection[] | null {
-  const document = parse(query);
-  const fragments = new Map<string, FragmentDefinitionNode>();
-  return planSelection(getOperationAST(document)!, schema.getQueryType()!, fragments, variables, PAGES);
-}
+const plan = (query: string, variables: Record<string, unknown> = {}) => planWith(query, variables, PAGES);
 
 describe('page sizes', () => {
   it('default when unset, bounded by PAGE_SIZE_MAX', () => {
