@@ -1,4 +1,4 @@
-import { PAGE_SIZE_LIMIT, rideCursor, rideCursorKey } from '../../schema';
+import { PAGE_SIZE_LIMIT, rideCursor, rideCursorKey, type FieldSelection } from '../../schema';
 import { selectionStatement } from '../../worker/selectionSql';
 import { loadConfig } from '../../platform';
 import { pageSize } from '../../gateway/pages';
