@@ -163,8 +163,7 @@ export async function startServer(parts: ServerParts): Promise<RunningServer> {
     graphqlBody,
     checkQueryText,
     expressMiddleware(apollo, { context: async ({ req }) => contextFor(contextOf(req)) }),
-    // Also reached by the compiled route's body errors: Express passes an error on to the
-    // next error handler whose path matches.
+    // Answers express.json's errors here (the compiled path answers its own the same way).
     graphqlBodyErrors,
   );
 

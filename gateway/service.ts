@@ -79,9 +79,10 @@ export function writeIdentity(key: string, ordinal: number, op: string, clientAr
  * catalogue, then one RPC. No rule lives anywhere else.
  */
 /**
- * Reads whose arguments the gateway builds itself: the selection planner keeps them within
- * what a worker accepts (test/unit/selectionPlanner.test.ts), and the worker validates them
- * on arrival. Checking them here as well was ~7 % of the gateway's CPU per compiled read.
+ * Reads whose arguments the gateway builds itself — the selection planner's (held to what a
+ * worker accepts by test/unit/selectionPlanner.test.ts) and live snapshots' fixed
+ * selections — and the worker validates on arrival. Checking them here as well was ~7 % of
+ * the gateway's CPU per compiled read.
  */
 const PLANNED_READS: ReadonlySet<ReadOpName> = new Set(['selection', 'selectionAt']);
 

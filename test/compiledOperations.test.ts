@@ -142,6 +142,19 @@ describe('compiled queries', () => {
     }
   });
 
+  it('are served at every spelling of the path Express routes to /graphql (any case, a trailing slash, a query string)', async () => {
+    for (const path of ['/graphql', '/GraphQL', '/graphql/', '/graphql?x=1']) {
+      const res = await fetch(`${cluster.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query: '{ rideCount }' }) });
+      const body = (await res.json()) as { data?: { rideCount: number }; extensions?: { dbaas?: { plan?: string } } };
+      expect({ path, status: res.status, plan: body.extensions?.dbaas?.plan, count: typeof body.data?.rideCount }).toEqual({
+        path,
+        status: 200,
+        plan: 'compiled',
+        count: 'number',
+      });
+    }
+  });
+
   it('leave errors to the resolver path, which reports them as before', async () => {
     const badArea = await cluster.gql('{ rides(source: 0, destination: 1) { id } }');
     expect(badArea.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');

@@ -31,6 +31,8 @@ export interface CompiledHttpParts {
  */
 export function compiledHttp(parts: CompiledHttpParts, app: RequestListener): RequestListener {
   const { compiled, readBody, cors, parseLimits, log } = parts;
+  // Express caught what its handlers threw; here an exception would reach Node's event
+  // emitter and end the process, so every step answers one with a 500.
   const serve = (req: GraphqlPost, res: ServerResponse) => {
     let context: RequestContext;
     try {
@@ -43,9 +45,13 @@ export function compiledHttp(parts: CompiledHttpParts, app: RequestListener): Re
       return;
     }
     readBody(req, res, (err) => {
-      if (err !== undefined) return answerBodyError(err, req, res) || failed(err, res);
-      if (answerQueryTooLong((req.body as { query?: unknown } | undefined)?.query, parseLimits, req, res)) return;
-      compiled(req, res, context, () => app(req, res)).catch((e: unknown) => failed(e, res));
+      try {
+        if (err !== undefined) return answerBodyError(err, req, res) || failed(err, res);
+        if (answerQueryTooLong((req.body as { query?: unknown } | undefined)?.query, parseLimits, req, res)) return;
+        compiled(req, res, context, () => app(req, res)).catch((e: unknown) => failed(e, res));
+      } catch (e) {
+        failed(e, res);
+      }
     });
   };
   const failed = (err: unknown, res: ServerResponse) => {
@@ -57,14 +63,22 @@ export function compiledHttp(parts: CompiledHttpParts, app: RequestListener): Re
   };
   return (req, res) => {
     if (req.method !== 'POST' || !isGraphqlPath(req.url)) return app(req, res);
-    if (cors) cors(req, res, (err) => (err === undefined ? serve(req, res) : failed(err, res)));
-    else serve(req, res);
+    try {
+      if (cors) cors(req, res, (err) => (err === undefined ? serve(req, res) : failed(err, res)));
+      else serve(req, res);
+    } catch (err) {
+      failed(err, res);
+    }
   };
 }
 
-/** `/graphql` as Express matches the route (a trailing slash and a query string allowed). */
+/**
+ * `/graphql` as Express matches the route: any case, a trailing slash and a query string
+ * allowed. A request line with a whole URL (`POST http://host/graphql`) goes to Express.
+ */
 function isGraphqlPath(url: string | undefined): boolean {
-  if (!url?.startsWith('/graphql')) return false;
-  const rest = url.slice('/graphql'.length);
-  return rest === '' || rest === '/' || rest.startsWith('?') || rest.startsWith('/?');
+  if (url === undefined) return false;
+  const query = url.indexOf('?');
+  const path = (query < 0 ? url : url.slice(0, query)).toLowerCase();
+  return path === '/graphql' || path === '/graphql/';
 }
