@@ -16,7 +16,7 @@ import { RequestAccounting } from './requestAccounting';
 import { healthz, livez, type HealthSources } from './health';
 import { compiledHttp } from './graphql/compiledHttp';
 import { compiledOperations } from './graphql/compiledOperations';
-import { graphqlBodyErrors, graphqlOverHttpPlugin, queryTextLimit } from './graphql/httpProtocol';
+import { graphqlBodyErrors, graphqlErrorBody, graphqlOverHttpPlugin, queryTextLimit } from './graphql/httpProtocol';
 import { queryLimits } from './graphql/limits';
 import { DOCUMENT_CACHE } from './graphql/parseLimits';
 import { dbaasPlugin } from './graphql/plugins';
@@ -141,10 +141,7 @@ export async function startServer(parts: ServerParts): Promise<RunningServer> {
   // Cross-origin browser access only for the origins an operator lists.
   const corsStep = config.corsOrigins.length ? cors({ origin: config.corsOrigins }) : undefined;
   if (corsStep) app.use(corsStep);
-  app.use(
-    '/graphql',
-    checkHeaders((e) => ({ errors: [{ message: e.message, extensions: { code: e.code } }] })),
-  );
+  app.use('/graphql', checkHeaders(graphqlErrorBody));
   app.use(
     '/api/v1',
     checkHeaders((e) => ({ error: { code: e.code, message: e.message } })),

@@ -3,7 +3,7 @@ import { DbaasError } from '../../schema';
 import type { Logger } from '../../platform';
 import type { RequestContext } from '../service';
 import type { CompiledHandler, GraphqlPost } from './compiledOperations';
-import { answerBodyError, answerQueryTooLong, APPLICATION_JSON } from './httpProtocol';
+import { answerBodyError, answerQueryTooLong, graphqlErrorBody, sendJson } from './httpProtocol';
 import type { ParseLimits } from './parseLimits';
 
 /** A Connect-style step (express.json, cors) run on Node's own request and response. */
@@ -23,8 +23,8 @@ export interface CompiledHttpParts {
 
 /**
  * POST /graphql for the compiled operations, served from Node's HTTP server before
- * Express: routing a request through Express's router cost ~9 % of the gateway's CPU on
- * the read path, more than planning the query. The steps are the ones the app's
+ * Express: going through Express cost about half the gateway's CPU per compiled request
+ * (bench/NOTES.md). The steps are the ones the app's
  * /graphql route takes (CORS, headers, body, query length), with the same answers to
  * errors. Everything else, and what the compiled path declines (its body parsed), goes
  * to `app`.
@@ -39,10 +39,7 @@ export function compiledHttp(parts: CompiledHttpParts, app: RequestListener): Re
       context = parts.contextOf(req);
     } catch (err) {
       if (!(err instanceof DbaasError)) return failed(err, res);
-      const payload = JSON.stringify({ errors: [{ message: err.message, extensions: { code: err.code } }] });
-      res.writeHead(400, { 'content-type': APPLICATION_JSON, 'content-length': Buffer.byteLength(payload) });
-      res.end(payload);
-      return;
+      return sendJson(res, 400, graphqlErrorBody(err));
     }
     readBody(req, res, (err) => {
       try {
@@ -57,9 +54,7 @@ export function compiledHttp(parts: CompiledHttpParts, app: RequestListener): Re
   const failed = (err: unknown, res: ServerResponse) => {
     log.error({ err }, 'compiled GraphQL request failed');
     if (res.headersSent) return res.destroy();
-    const payload = JSON.stringify({ errors: [{ message: 'internal error', extensions: { code: 'INTERNAL_SERVER_ERROR' } }] });
-    res.writeHead(500, { 'content-type': APPLICATION_JSON, 'content-length': Buffer.byteLength(payload) });
-    res.end(payload);
+    sendJson(res, 500, { errors: [{ message: 'internal error', extensions: { code: 'INTERNAL_SERVER_ERROR' } }] });
   };
   return (req, res) => {
     if (req.method !== 'POST' || !isGraphqlPath(req.url)) return app(req, res);

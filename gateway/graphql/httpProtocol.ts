@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ApolloServerPlugin } from '@apollo/server';
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import { GraphQLError, OperationTypeNode } from 'graphql';
+import type { DbaasError } from '../../schema';
 import Negotiator from 'negotiator';
 import { queryTextError, type ParseLimits } from './parseLimits';
 
@@ -124,7 +125,17 @@ export function queryTextLimit(limits: ParseLimits): RequestHandler {
 
 /** A request error as GraphQL over HTTP answers it: `errors` alone, in the negotiated media type. */
 function answerError(req: IncomingMessage, res: ServerResponse, status: number, error: { message: string; extensions: unknown }): void {
-  const payload = JSON.stringify({ errors: [error] });
-  res.writeHead(status, { 'content-type': responseMediaType(req.headers.accept) ?? APPLICATION_JSON, 'content-length': Buffer.byteLength(payload) });
+  sendJson(res, status, { errors: [error] }, responseMediaType(req.headers.accept) ?? APPLICATION_JSON);
+}
+
+/** A ridedb error found before any GraphQL (a malformed header), as a GraphQL error body. */
+export function graphqlErrorBody(error: DbaasError): { errors: Array<{ message: string; extensions: { code: string } }> } {
+  return { errors: [{ message: error.message, extensions: { code: error.code } }] };
+}
+
+/** The whole response: `body` as JSON text with its length, in one write. */
+export function sendJson(res: ServerResponse, status: number, body: unknown, contentType: string = APPLICATION_JSON): void {
+  const payload = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': contentType, 'content-length': Buffer.byteLength(payload) });
   res.end(payload);
 }
