@@ -263,6 +263,13 @@ async function main(): Promise<void> {
       if (r.errors) throw new Error(`${system} ${query}: ${r.errors} failed requests`);
       rows.push({ system, query, connections, ...r });
     };
+    // Where each process's peak falls, phase by phase (VmHWM only grows).
+    const peaksSoFar = async (phase: string) => {
+      const workers = (await cluster.workers()).map((w) => `${w.role.toLowerCase()} ${peakRssMb(w.pid)}`);
+      process.stdout.write(
+        `  peak RSS after ${phase}: gateway ${peakRssMb(cluster.gateway.pid!)} MB, uncached gateway ${peakRssMb(uncachedGateway!.gateway.pid!)} MB, ${workers.join(', ')} MB\n`,
+      );
+    };
     const measure = async (system: System, query: 'q1' | 'q2', name = system.name) => {
       const make = query === 'q1' ? () => system.q1(...uniformRoute()) : () => system.q2(pick(rideIds));
       record(name, query, await load(system.url, make, CONNECTIONS, SECONDS), CONNECTIONS);
@@ -279,6 +286,7 @@ async function main(): Promise<void> {
       }
     }
 
+    await peaksSoFar('seeding and the read rounds');
     for (const slaves of MORE_SLAVES) {
       await cluster.admin(`mutation { scaleSlaves(count: ${slaves}) { desiredSlaves } }`);
       await waitUntil(`${slaves} serving slaves`, async () => (await cluster.workers()).filter((w) => w.role === 'SLAVE').length === slaves, 120_000);
@@ -296,6 +304,7 @@ async function main(): Promise<void> {
       record('ridedb', connections === CONNECTIONS ? 'm1' : 'm1_256', r, connections);
     }
 
+    await peaksSoFar('writes');
     process.stdout.write(`mixed day: 90 % route reads (Zipf over ${ROUTE_COUNT} routes), 10 % creates and joins, ${MIX_CONNECTIONS} connections\n`);
     const popular = zipfRoutes();
     for (const system of peers) {
@@ -309,6 +318,7 @@ async function main(): Promise<void> {
       record(writes ? name : `${name} (reads only)`, 'mix', await load(system.url, make, MIX_CONNECTIONS, SECONDS), MIX_CONNECTIONS);
     }
 
+    await peaksSoFar('the mixed day');
     const gatewayPids = [cluster.gateway.pid!, uncachedGateway.gateway.pid!];
     const workers = await cluster.workers();
     const results: BenchResults = summarize(rows, {

@@ -36,9 +36,14 @@ const CHANGED_KEYS_KEPT = 200_000;
 export const CLOCK_MARGIN_MS = 1000;
 /** Reads waiting for the log reader to reach their position at once; more go to a replica. */
 const MAX_WAITING = 1024;
-// An answer's text is one byte per character (V8's one-byte strings: JSON here is ASCII
-// but for names); keys and bookkeeping are counted roughly.
-const ENTRY_OVERHEAD_BYTES = 200;
+// What an answer takes of the heap, so that READ_CACHE_BYTES bounds the heap and not only
+// the text: its text and key at one byte a character (V8's one-byte strings; JSON here is
+// ASCII but for names), plus the entry and the LRU's slot, and per dependency key its
+// place in `dependents`. Measured as heap used after a full GC with 39,000 route answers
+// kept (one key each, then two): ~280 bytes an entry, ~220 a key. Counting 200 in all had
+// let the cache take ~1.6x its bound.
+const ENTRY_OVERHEAD_BYTES = 280;
+const DEPENDENCY_BYTES = 220;
 
 /**
  * Answers of compiled reads, kept exact by the log: each is stored with the seq it was read
@@ -54,8 +59,11 @@ const ENTRY_OVERHEAD_BYTES = 200;
  */
 export class ReadCache implements LogReader {
   private readonly answers: LRUCache<string, Entry>;
-  /** Dependency key → answers that depend on it. */
-  private readonly dependents = new Map<string, Set<string>>();
+  /**
+   * Dependency key → the answer, or answers, that depend on it. Most keys (a route, a
+   * ride) have one answer; a one-element Set would cost ~200 bytes more per answer.
+   */
+  private readonly dependents = new Map<string, string | Set<string>>();
   /** Dependency key → seq of the last write that changed it. */
   private readonly changedAt: LRUCache<string, number>;
   /** Every key not in changedAt last changed at or before this seq. */
@@ -75,7 +83,7 @@ export class ReadCache implements LogReader {
     this.answers = new LRUCache<string, Entry>({
       maxSize: settings.maxBytes,
       maxEntrySize: Math.max(1, Math.floor(settings.maxBytes / 8)),
-      sizeCalculation: (entry, key) => entry.data.length + key.length + ENTRY_OVERHEAD_BYTES,
+      sizeCalculation: (entry, key) => entry.data.length + key.length + ENTRY_OVERHEAD_BYTES + DEPENDENCY_BYTES * entry.dependsOn.length,
       dispose: (entry, key) => this.unindex(key, entry),
     });
     this.changedAt = new LRUCache<string, number>({
@@ -141,9 +149,10 @@ export class ReadCache implements LogReader {
     this.answers.set(key, entry);
     if (this.answers.peek(key) !== entry) return; // too large to keep
     for (const dep of dependsOn) {
-      let set = this.dependents.get(dep);
-      if (!set) this.dependents.set(dep, (set = new Set()));
-      set.add(key);
+      const those = this.dependents.get(dep);
+      if (those === undefined) this.dependents.set(dep, key);
+      else if (typeof those !== 'string') those.add(key);
+      else if (those !== key) this.dependents.set(dep, new Set([those, key]));
     }
   }
 
@@ -161,9 +170,9 @@ export class ReadCache implements LogReader {
       let dropped = 0;
       for (const dep of changed) {
         this.changedAt.set(dep, entry.seq);
-        const keys = this.dependents.get(dep);
-        if (!keys) continue;
-        for (const key of [...keys]) if (this.answers.delete(key)) dropped++;
+        const those = this.dependents.get(dep);
+        if (those === undefined) continue;
+        for (const key of typeof those === 'string' ? [those] : [...those]) if (this.answers.delete(key)) dropped++;
       }
       if (dropped) this.observer.invalidated(dropped);
     }
@@ -185,10 +194,12 @@ export class ReadCache implements LogReader {
 
   private unindex(key: string, entry: Entry): void {
     for (const dep of entry.dependsOn) {
-      const set = this.dependents.get(dep);
-      if (!set) continue;
-      set.delete(key);
-      if (!set.size) this.dependents.delete(dep);
+      const those = this.dependents.get(dep);
+      if (those === key) this.dependents.delete(dep);
+      else if (typeof those === 'object') {
+        those.delete(key);
+        if (!those.size) this.dependents.delete(dep);
+      }
     }
   }
 

@@ -79,6 +79,21 @@ describe('the read cache', () => {
     expect(counts).toEqual({ hit: 2, miss: 1, invalidated: 1 });
   });
 
+  it('drops every answer that depends on a changed key, also after others on that key were dropped', async () => {
+    const { cache, counts } = started();
+    for (const q of ['a', 'b', 'c']) cache.store(q, answer(0), ['route:2:4', `only:${q}`]);
+    cache.store('a', answer(0, '{"again":0}'), ['route:2:4']); // the same key stored again is still one dependent
+    cache.take(entry(1, 'createRide', {}, { ...ride(), source: { id: 9, name: 'x' }, destination: { id: 9, name: 'x' } }));
+    cache.take(entry(2, 'createUser', { username: 'only' })); // touches none of them
+    expect(counts.invalidated).toBe(0);
+    cache.take(entry(3, 'createRide', {}, ride()));
+    expect(counts.invalidated).toBe(3);
+    for (const q of ['a', 'b', 'c']) expect(await cache.lookup(q, 3, 0)).toBeUndefined();
+    cache.store('d', answer(3), ['route:2:4']);
+    cache.take(entry(4, 'createRide', {}, ride()));
+    expect(counts.invalidated).toBe(4);
+  });
+
   it('serves nothing for a position the log reader has not taken; waits for it a while', async () => {
     const { cache } = started();
     cache.store('q', answer(0), ['route:2:4']);
