@@ -20,7 +20,7 @@ import { hashPassword } from './passwords';
 import type { MutationRateLimit } from './rateLimit';
 import type { ReadAnswer, ReadOptions, WriteAnswer, WriteIdentity } from './rpcClient';
 import { answerDependencies } from './readCache/dependencies';
-import type { ReadCache } from './readCache/readCache';
+import { answerKey, type ReadCache } from './readCache/readCache';
 
 /**
  * How long a read the cache could answer waits for this gateway's log reader to reach the
@@ -198,7 +198,7 @@ export class RideService {
    * the read cache when it holds the answer at the position the request needs (no older
    * than the log as this gateway and its workers know it), else from a replica.
    */
-  async selection(ctx: RequestContext, fields: FieldSelection[], key = JSON.stringify(fields)): Promise<string> {
+  async selection(ctx: RequestContext, fields: FieldSelection[], key = answerKey(JSON.stringify(fields))): Promise<string> {
     // Labelled by what was asked (e.g. `ride+user`), like the fixed operations.
     const label = [...new Set(fields.map((f) => f.field))].sort().join('+');
     const cache = this.readCache;

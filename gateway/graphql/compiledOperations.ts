@@ -30,6 +30,7 @@ import { DOCUMENT_CACHE, parseDocument, type ParseLimits } from './parseLimits';
 import { APPLICATION_JSON, GRAPHQL_RESPONSE_JSON, responseMediaType } from './httpProtocol';
 import { dbaasExtension, type RequestAccounting } from '../requestAccounting';
 import { planMutation, planSelection, type PlannedMutation } from './selectionPlanner';
+import { answerKey } from '../readCache/readCache';
 
 export interface CompiledOperationsParts {
   schema: GraphQLSchema;
@@ -66,6 +67,8 @@ interface PlannedQuery {
   fields: FieldSelection[];
   /** The selection as the read cache keys it. */
   key: string;
+  /** Its estimated heap size (key text plus the plan, ~4x the selection's JSON). */
+  size: number;
 }
 
 /**
@@ -107,7 +110,7 @@ export function compiledOperations(parts: CompiledOperationsParts): CompiledHand
   const plans = new LRUCache<string, PlannedQuery>({
     maxSize: PLAN_CACHE.maxSize,
     maxEntrySize: PLAN_CACHE.maxEntrySize,
-    sizeCalculation: (plan, key) => key.length + 4 * plan.key.length + 64,
+    sizeCalculation: (plan) => plan.size,
   });
 
   const prepare = (query: string): ParsedDocument | typeof DECLINED => {
@@ -147,8 +150,9 @@ export function compiledOperations(parts: CompiledOperationsParts): CompiledHand
     if (!fields && !mutation) return decline();
     let query: { fields: FieldSelection[]; key: string } | null = null;
     if (fields) {
-      query = { fields, key: JSON.stringify(fields) };
-      plans.set(planKey, { operation, ...query });
+      const json = JSON.stringify(fields);
+      query = { fields, key: answerKey(json) };
+      plans.set(planKey, { operation, ...query, size: planKey.length + 4 * json.length + 64 });
     }
     return answer(res, context, mediaType, operation, query, mutation);
   };

@@ -1,3 +1,4 @@
+import { hash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import type { SelectionAnswer, WriteEntry } from '../../schema';
 import type { LogReader } from '../live/logFollower';
@@ -40,10 +41,18 @@ const MAX_WAITING = 1024;
 // the text: its text and key at one byte a character (V8's one-byte strings; JSON here is
 // ASCII but for names), plus the entry and the LRU's slot, and per dependency key its
 // place in `dependents`. Measured as heap used after a full GC with 39,000 route answers
-// kept (one key each, then two): ~280 bytes an entry, ~220 a key. Counting 200 in all had
-// let the cache take ~1.6x its bound.
-const ENTRY_OVERHEAD_BYTES = 280;
+// kept (one key each, then two): ~140 bytes an entry, ~220 a key. (Counting 200 in all,
+// with the selection's JSON as the key, had let the cache take ~1.6x its bound.)
+const ENTRY_OVERHEAD_BYTES = 140;
 const DEPENDENCY_BYTES = 220;
+
+/**
+ * The key an answer is kept under: a SHA-256 digest of its selection's JSON. The JSON
+ * itself (~400-550 characters for a route page or a ride) was a third of what an answer
+ * took of the heap; 44 characters instead. A collision would need two selections with
+ * the same SHA-256, which no one can find.
+ */
+export const answerKey = (selectionJson: string): string => hash('sha256', selectionJson, 'base64');
 
 /**
  * Answers of compiled reads, kept exact by the log: each is stored with the seq it was read
