@@ -9,5 +9,6 @@ export * from './zk';
 export * from './election';
 export * from './topology';
 export * from './broker';
+export * from './batchedAcks';
 export * from './dockerHosts';
 export * from './dedicatedStorage';

@@ -1,6 +1,6 @@
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
 import { decode, entriesOf, logMessageSchema } from '../schema';
-import { type Logger } from '../platform';
+import { batchedAcks, type Logger } from '../platform';
 import type { OffsetEntry, Replica } from './replica';
 
 /** Entries per transaction, about (a message's entries are never split). */
@@ -18,6 +18,9 @@ const MAX_BATCH = 2000;
  */
 const MAX_HELD = 2 * MAX_BATCH;
 const PREFETCH = 64;
+/** Credit granted sixteen messages at a time, or 20 ms after the first (platform/batchedAcks). */
+const ACK_EVERY = 16;
+const ACK_AFTER_MS = 20;
 
 export interface LogTail {
   stop(): Promise<void>;
@@ -32,6 +35,7 @@ export interface LogTail {
 export async function startLogTail(connection: ChannelModel, streamQueue: string, replica: Replica, log: Logger, onFatal: (err: Error) => void): Promise<LogTail> {
   const channel: Channel = await connection.createChannel();
   await channel.prefetch(PREFETCH);
+  const acks = batchedAcks(channel, ACK_EVERY, ACK_AFTER_MS, log);
   // Batches in arrival order; the one being applied has left the queue, so new entries
   // go to a new batch.
   const queue: Array<{ entries: OffsetEntry[] }> = [];
@@ -47,7 +51,7 @@ export async function startLogTail(connection: ChannelModel, streamQueue: string
   let held = 0;
   const unacked: ConsumeMessage[] = [];
   const grantCredit = () => {
-    while (unacked.length && held < MAX_HELD) channel.ack(unacked.shift()!);
+    while (unacked.length && held < MAX_HELD) acks.done(unacked.shift()!);
   };
 
   const drainLoop = async () => {

@@ -1,6 +1,6 @@
 import type { ChannelModel } from 'amqplib';
 import { decode, entriesOf, logMessageSchema } from '../schema';
-import { type Logger } from '../platform';
+import { batchedAcks, type Logger } from '../platform';
 
 /** Header the master puts on every `writes` message: the seq of its last entry. */
 export const LAST_SEQ_HEADER = 'x-ridedb-last-seq';
@@ -23,6 +23,8 @@ export interface OffsetTracker {
 export async function startOffsetTracker(connection: ChannelModel, streamQueue: string, fromOffset: number, log: Logger): Promise<OffsetTracker> {
   const channel = await connection.createChannel();
   await channel.prefetch(1000);
+  // Credit granted a hundred messages at a time (platform/batchedAcks).
+  const acks = batchedAcks(channel, 100, 50, log);
   // Messages seen and not yet known to be committed, in stream order.
   const pending: Array<{ offset: number; lastSeq: number }> = [];
   let safe = fromOffset;
@@ -42,7 +44,7 @@ export async function startOffsetTracker(connection: ChannelModel, streamQueue: 
         }
       }
       pending.push({ offset, lastSeq });
-      channel.ack(msg);
+      acks.done(msg);
     },
     { noAck: false, arguments: { 'x-stream-offset': fromOffset } },
   );

@@ -1,6 +1,6 @@
-import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
+import type { ChannelModel, ConsumeMessage } from 'amqplib';
 import { decode, entriesOf, entryVerdict, logMessageSchema, type LogPosition, type WriteEntry } from '../../schema';
-import { connectBroker, reconnectDelayMs, type Logger } from '../../platform';
+import { batchedAcks, connectBroker, reconnectDelayMs, type BatchedAcks, type Logger } from '../../platform';
 
 /** What reads the log through the follower: the live feed and the read cache. */
 export interface LogReader {
@@ -20,8 +20,11 @@ export interface LogFollowerOptions {
   log: Logger;
 }
 
-/** Messages in flight from the stream; each is decoded and acknowledged on arrival. */
+/** Messages in flight from the stream; each is decoded on arrival. */
 const PREFETCH = 500;
+/** Acknowledged (credit granted) fifty at a time, or 50 ms after the first (platform/batchedAcks). */
+const ACK_EVERY = 50;
+const ACK_AFTER_MS = 50;
 
 /**
  * The gateway's reader of the durable log, for live subscriptions and the read cache: it
@@ -53,7 +56,8 @@ export class LogFollower {
     connection.on('close', () => this.lost());
     const channel = await connection.createChannel();
     await channel.prefetch(PREFETCH);
-    await channel.consume(this.options.streamQueue, (msg) => this.read(channel, msg), { noAck: false, arguments: { 'x-stream-offset': this.next } });
+    const acks = batchedAcks(channel, ACK_EVERY, ACK_AFTER_MS, this.options.log);
+    await channel.consume(this.options.streamQueue, (msg) => this.read(acks, msg), { noAck: false, arguments: { 'x-stream-offset': this.next } });
     this.retries = 0;
     for (const r of this.readers) r.connected?.(true);
   }
@@ -77,14 +81,14 @@ export class LogFollower {
     }, wait).unref();
   }
 
-  private read(channel: Channel, msg: ConsumeMessage | null): void {
+  private read(acks: BatchedAcks, msg: ConsumeMessage | null): void {
     if (!msg) {
       if (!this.stopped) this.options.log.warn('live log follower: the broker cancelled the stream consumer');
       return;
     }
     const offset = Number(msg.properties.headers?.['x-stream-offset']);
     this.next = offset + 1;
-    channel.ack(msg);
+    acks.done(msg);
     let entries;
     try {
       entries = entriesOf(decode(logMessageSchema, msg.content));
