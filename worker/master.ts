@@ -20,7 +20,7 @@ import { type Logger } from '../platform';
 import { planBatch, type BatchPlan, type EarlierAnswer, type Job, type LoggedWrite, type WriteJob } from './batchPlan';
 import type { AppliedPosition } from './database';
 import { inTransaction } from './database';
-import { BEGIN_ASYNC_COMMIT, PositionMismatchError, recordInLog, savePosition, type Replica } from './replica';
+import { BEGIN_ASYNC_COMMIT, PositionMismatchError, recordAndSavePosition, type Replica } from './replica';
 import type { LeaderLease } from './lease';
 import { LAST_SEQ_HEADER, type OffsetTracker } from './offsetTracker';
 import { prepared } from './preparedSql';
@@ -218,11 +218,8 @@ export async function startWriteServer(deps: MasterDeps, epoch: number, sync: Co
             })
           : Promise.resolve();
         // The broker persists the entries while PostgreSQL records them: the confirm and the
-        // two statements overlap, and COMMIT waits for both.
-        const recorded = (async () => {
-          await recordInLog(ctx.sql, ctx.entries);
-          await savePosition(ctx.sql, position); // checked by the first statement
-        })();
+        // statement overlap, and COMMIT waits for both.
+        const recorded = recordAndSavePosition(ctx.sql, ctx.entries, position); // position checked by the first statement
         await Promise.all([confirmed, recorded]).catch(mustMatchLog);
         return { position, entries: ctx.entries };
       },
