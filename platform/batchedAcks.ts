@@ -31,8 +31,9 @@ export function batchedAcks(channel: Channel, every: number, afterMs: number, lo
     try {
       channel.ack(msg, true);
     } catch (err) {
-      // The channel closed meanwhile: the broker dropped its deliveries' credit with it.
-      log.debug({ err }, 'acknowledgement on a closed channel not sent');
+      // amqplib's error for a channel closed meanwhile: the broker dropped its deliveries' credit with it.
+      if ((err as Error).name === 'IllegalOperationError') log.debug({ err }, 'acknowledgement on a closed channel not sent');
+      else log.warn({ err }, 'acknowledgement failed');
     }
   };
   return {

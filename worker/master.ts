@@ -219,7 +219,7 @@ export async function startWriteServer(deps: MasterDeps, epoch: number, sync: Co
           : Promise.resolve();
         // The broker persists the entries while PostgreSQL records them: the confirm and the
         // statement overlap, and COMMIT waits for both.
-        const recorded = recordAndSavePosition(ctx.sql, ctx.entries, position); // position checked by the first statement
+        const recorded = recordAndSavePosition(ctx.sql, ctx.entries, position); // the position was checked by readLogged
         await Promise.all([confirmed, recorded]).catch(mustMatchLog);
         return { position, entries: ctx.entries };
       },

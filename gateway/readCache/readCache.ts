@@ -1,4 +1,4 @@
-import { hash } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import type { SelectionAnswer, WriteEntry } from '../../schema';
 import type { LogReader } from '../live/logFollower';
@@ -52,7 +52,7 @@ const DEPENDENCY_BYTES = 220;
  * took of the heap; 44 characters instead. A collision would need two selections with
  * the same SHA-256, which no one can find.
  */
-export const answerKey = (selectionJson: string): string => hash('sha256', selectionJson, 'base64');
+export const answerKey = (selectionJson: string): string => createHash('sha256').update(selectionJson).digest('base64');
 
 /**
  * Answers of compiled reads, kept exact by the log: each is stored with the seq it was read

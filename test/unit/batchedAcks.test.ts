@@ -7,7 +7,7 @@ const recordingChannel = () => {
   const channel = {
     closed: false,
     ack(msg: Message, multiple = false) {
-      if (channel.closed) throw new Error('Channel closed');
+      if (channel.closed) throw Object.assign(new Error('Channel closed'), { name: 'IllegalOperationError' }); // as amqplib throws it
       acks.push({ tag: msg.fields.deliveryTag, multiple });
     },
   };
