@@ -20,7 +20,7 @@ import { hashPassword } from './passwords';
 import type { MutationRateLimit } from './rateLimit';
 import type { ReadAnswer, ReadOptions, WriteAnswer, WriteIdentity } from './rpcClient';
 import { answerDependencies } from './readCache/dependencies';
-import { answerKey, type ReadCache } from './readCache/readCache';
+import type { ReadCache } from './readCache/readCache';
 
 /**
  * How long a read the cache could answer waits for this gateway's log reader to reach the
@@ -196,9 +196,10 @@ export class RideService {
   /**
    * A whole query's data in one read (one snapshot): the `data` object as JSON text. From
    * the read cache when it holds the answer at the position the request needs (no older
-   * than the log as this gateway and its workers know it), else from a replica.
+   * than the log as this gateway and its workers know it), else from a replica. `key` is
+   * the cache's key for `fields` (answerKey of their JSON), made once per plan by the caller.
    */
-  async selection(ctx: RequestContext, fields: FieldSelection[], key = answerKey(JSON.stringify(fields))): Promise<string> {
+  async selection(ctx: RequestContext, fields: FieldSelection[], key: string): Promise<string> {
     // Labelled by what was asked (e.g. `ride+user`), like the fixed operations.
     const label = [...new Set(fields.map((f) => f.field))].sort().join('+');
     const cache = this.readCache;

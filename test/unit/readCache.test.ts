@@ -1,5 +1,5 @@
 import { answerDependencies, keysChangedBy } from '../../gateway/readCache/dependencies';
-import { CLOCK_MARGIN_MS, ReadCache } from '../../gateway/readCache/readCache';
+import { answerKey, CLOCK_MARGIN_MS, ReadCache } from '../../gateway/readCache/readCache';
 import type { FieldSelection } from '../../schema';
 import { newRequestContext, RideService, type Transport } from '../../gateway/service';
 import { entry, ride } from './logEntries';
@@ -177,6 +177,7 @@ describe('replica reads shared by the same question asked at once', () => {
     return t;
   };
   const fields: FieldSelection[] = [f('rides', [f('id')], { source: 2, destination: 4, upcomingOnly: true, first: 100 })];
+  const key = answerKey(JSON.stringify(fields));
 
   it('a request joins a read under way, and reads again itself when that read was asked before a write it must see', async () => {
     const t = transport();
@@ -184,11 +185,11 @@ describe('replica reads shared by the same question asked at once', () => {
     cache.restartAt(1);
     let counted = 0;
     const service = new RideService(t as unknown as Transport, { noteRead: () => void counted++ }, undefined, undefined, undefined, cache);
-    const a = service.selection(newRequestContext(), fields);
-    const early = service.selection(newRequestContext(), fields); // same position: joins
+    const a = service.selection(newRequestContext(), fields, key);
+    const early = service.selection(newRequestContext(), fields, key); // same position: joins
     await Promise.resolve();
     t.lastSeq = 7; // a write this gateway acknowledged
-    const late = service.selection(newRequestContext(), fields);
+    const late = service.selection(newRequestContext(), fields, key);
     await new Promise((r) => setImmediate(r));
     expect(t.reads.map((r) => r.minSeq)).toEqual([5]);
     t.reads[0].answer(6, '{"v":6}');
@@ -201,7 +202,7 @@ describe('replica reads shared by the same question asked at once', () => {
     // Every request counts for the autoscaler (READS_PER_SLAVE), shared or not; and a hit too.
     expect(counted).toBe(3);
     cache.take(entry(7, 'createUser', { username: 'zoe' }));
-    expect(await service.selection(newRequestContext(), fields)).toBe('{"v":7}');
+    expect(await service.selection(newRequestContext(), fields, key)).toBe('{"v":7}');
     expect(counted).toBe(4);
     expect(t.reads).toHaveLength(2);
   });
