@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import autocannon from 'autocannon';
 
@@ -46,6 +46,8 @@ export interface LoadResult {
   rps: number;
   p50: number;
   p99: number;
+  /** Requests answered in all. */
+  requests: number;
   /** Failed requests: connection errors, non-2xx answers and 200 answers carrying GraphQL `errors`. */
   errors: number;
 }
@@ -77,8 +79,81 @@ export function load(url: string, body: () => string, connections: number, secon
       },
       (err, result) => {
         if (err) return reject(err instanceof Error ? err : new Error(String(err)));
-        resolve({ rps: Math.round(result.requests.average), p50: result.latency.p50, p99: result.latency.p99, errors: result.errors + result.non2xx + graphqlErrors });
+        resolve({
+          rps: Math.round(result.requests.average),
+          requests: result.requests.total,
+          p50: result.latency.p50,
+          p99: result.latency.p99,
+          errors: result.errors + result.non2xx + graphqlErrors,
+        });
       },
     );
   });
+}
+
+/** Kernel clock ticks per second, the unit of /proc/<pid>/stat's CPU times. */
+const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim());
+
+/** CPU time (user and system) a process has used so far, in ms; 0 for one that is gone. */
+export function cpuMs(pid: number): number {
+  let stat: string;
+  try {
+    stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 0; // exited (a pool connection closed, say)
+    throw err;
+  }
+  // The command name may hold spaces and parentheses: fields are counted from its last ')'.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
+}
+
+/** Every process whose command is `comm` (`postgres`, `beam.smp`): services shared by all systems measured. */
+export function pidsNamed(comm: string): number[] {
+  const pids: number[] = [];
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (fs.readFileSync(`/proc/${entry}/comm`, 'utf8').trim() === comm) pids.push(Number(entry));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err; // gone since readdir
+    }
+  }
+  return pids;
+}
+
+/** Processes by role, e.g. `{ master: [pid], PostgreSQL: [pids] }`. */
+export type ProcessGroups = Record<string, number[]>;
+
+/** What a load cost in CPU: ms per request by process group, and cores busy on average. */
+export interface CpuSplit {
+  cpu: Record<string, number>;
+  coresBusy: number;
+}
+
+/**
+ * Runs a load and splits the CPU it cost by process group: ms of CPU per request each
+ * group used meanwhile (what bounds a figure on a machine with no idle core). Groups are
+ * read before and after: a process started during the load counts from zero, and one
+ * that ended during it (an idle pool connection closing) is left out, its CPU unknown.
+ */
+export async function withCpuSplit(groups: () => Promise<ProcessGroups>, run: () => Promise<LoadResult>): Promise<LoadResult & CpuSplit> {
+  const first = await groups();
+  const before = new Map([...new Set(Object.values(first).flat())].map((pid) => [pid, cpuMs(pid)]));
+  const started = performance.now();
+  const result = await run();
+  const elapsedMs = performance.now() - started;
+  const last = await groups();
+  const cpu: Record<string, number> = {};
+  let used = 0;
+  for (const name of new Set([...Object.keys(first), ...Object.keys(last)])) {
+    let ms = 0;
+    for (const pid of new Set([...(first[name] ?? []), ...(last[name] ?? [])])) {
+      const now = cpuMs(pid);
+      if (now > 0) ms += now - (before.get(pid) ?? 0);
+    }
+    used += ms;
+    cpu[name] = Math.round((1000 * ms) / Math.max(1, result.requests)) / 1000;
+  }
+  return { ...result, cpu, coresBusy: Math.round((100 * used) / elapsedMs) / 100 };
 }

@@ -1,11 +1,15 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import type { LoadResult } from './lib';
+import type { CpuSplit, LoadResult } from './lib';
 
 export interface Row extends LoadResult {
   system: string;
   query: 'q1' | 'q2' | 'm1' | 'm1_256' | 'mix';
   connections: number;
+  /** ms of CPU per request by process group (ridedb's own measurements: bench/lib.ts withCpuSplit). */
+  cpu?: Record<string, number>;
+  /** CPU used by those processes over the load's wall time, in cores. */
+  coresBusy?: number;
 }
 
 /** Per system (by name, `-` as `_`): mean req/s, `<system>_p50_ms`, `<system>_p99_ms`, `<system>_runs`. */
@@ -21,6 +25,8 @@ export interface BenchResults {
   gateway_rss_mb: number;
   worker_rss_mb: number;
   gateway_plus_two_workers_rss_mb: number;
+  /** ms of CPU per request by process group, per ridedb load (`<query> <system>`); filled in by writeReport. */
+  cpu_ms_per_request?: Record<string, Record<string, number>>;
 }
 
 export interface RunInfo {
@@ -30,6 +36,8 @@ export interface RunInfo {
   seconds: number;
   rounds: number;
   minutes: number;
+  /** CPU cores of the machine. */
+  cores: number;
 }
 
 const QUERY_TEXT: Record<Row['query'], string> = {
@@ -48,6 +56,9 @@ interface Line {
   p50: number;
   p99: number;
   runs: number[];
+  /** ms of CPU per request by process group, and cores busy: the means over the rounds that measured them. */
+  cpu?: Record<string, number>;
+  coresBusy?: number;
 }
 
 /** Mean per system and query over the interleaved rounds, with each round's req/s. */
@@ -57,7 +68,10 @@ function table(rows: Row[]): Line[] {
     const [query, system] = key.split('|') as [Row['query'], string];
     const of = rows.filter((r) => r.query === query && r.system === system);
     const avg = (k: 'rps' | 'p50' | 'p99') => Math.round(of.reduce((a, r) => a + r[k], 0) / of.length);
-    return { system, query, connections: of[0].connections, rps: avg('rps'), p50: avg('p50'), p99: avg('p99'), runs: of.map((r) => r.rps) };
+    const split = of.flatMap((r) => (r.cpu && r.coresBusy !== undefined ? [{ cpu: r.cpu, coresBusy: r.coresBusy }] : []));
+    const mean = (value: (s: CpuSplit) => number) => Math.round((1000 * split.reduce((a, s) => a + value(s), 0)) / split.length) / 1000;
+    const cpu = split.length ? { cpu: Object.fromEntries(Object.keys(split[0].cpu).map((g) => [g, mean((s) => s.cpu[g] ?? 0)])), coresBusy: mean((s) => s.coresBusy) } : undefined;
+    return { system, query, connections: of[0].connections, rps: avg('rps'), p50: avg('p50'), p99: avg('p99'), runs: of.map((r) => r.rps), ...cpu };
   });
 }
 
@@ -100,9 +114,34 @@ export function spliceIntoBenchmarks(root: string, name: string, md: string): vo
   fs.writeFileSync(benchmarks, section.test(current) ? current.replace(section, md) : `${current.trimEnd()}\n\n${md}`);
 }
 
+/**
+ * Where ridedb's CPU went in each of its loads: what bounds a figure once no core is idle
+ * (`cores busy` near the machine's count).
+ */
+function cpuTable(lines: Array<Line & CpuSplit>, cores: number): string[] {
+  if (!lines.length) return [];
+  const groups = Object.keys(lines[0].cpu);
+  const label = (l: Line) => (l.query === 'mix' ? `mix, ${l.system}` : `${l.query.replace('_256', '')} ${l.system}`);
+  return [
+    '### Where the CPU goes (ridedb)',
+    '',
+    `ms of CPU per request by process while ridedb served each load (\`/proc/<pid>/stat\` before and after; PostgreSQL and RabbitMQ are all their processes on the machine, the idle peers' connections included). *Cores busy* is their CPU over the load's wall time; this machine has ${cores}: a load near that is bound by CPU, and only less CPU per request raises it.`,
+    '',
+    `| load | connections | req/s | ${groups.join(' | ')} | sum | cores busy |`,
+    `|---|---:|---:|${groups.map(() => '---:|').join('')}---:|---:|`,
+    ...lines.map((l) => {
+      const sum = groups.reduce((a, g) => a + l.cpu[g], 0);
+      return `| ${label(l)} | ${l.connections} | ${l.rps} | ${groups.map((g) => l.cpu[g].toFixed(3)).join(' | ')} | ${sum.toFixed(3)} | ${l.coresBusy.toFixed(2)} |`;
+    }),
+    '',
+  ];
+}
+
 export function writeReport(root: string, results: BenchResults, rows: Row[], info: RunInfo): void {
-  fs.writeFileSync(path.join(root, 'bench/results.json'), JSON.stringify(results, null, 2) + '\n');
   const lines = table(rows);
+  const split = lines.filter((l): l is Line & CpuSplit => l.cpu !== undefined && l.coresBusy !== undefined);
+  const cpuMsPerRequest = Object.fromEntries(split.map((l) => [`${l.query} ${l.system}`, { ...l.cpu, cores_busy: l.coresBusy }]));
+  fs.writeFileSync(path.join(root, 'bench/results.json'), JSON.stringify({ ...results, cpu_ms_per_request: cpuMsPerRequest }, null, 2) + '\n');
   fs.writeFileSync(path.join(root, 'bench/chart.svg'), chart(lines));
   const rpsOf = (q: Row['query'], system: string) => lines.find((l) => l.query === q && l.system === system)?.rps ?? 0;
   const ratio = (a: number, b: number) => (b ? `${(a / b).toFixed(2)}×` : '');
@@ -150,6 +189,7 @@ export function writeReport(root: string, results: BenchResults, rows: Row[], in
     '',
     'A system marked *reads only* has no write path here and ran the same reads without the writes (a lighter load than the others carry).',
     '',
+    ...cpuTable(split, info.cores),
     `Peak RSS: gateway ${results.gateway_rss_mb} MB, largest worker ${results.worker_rss_mb} MB, gateway plus two workers ${results.gateway_plus_two_workers_rss_mb} MB.`,
     results.catchup_entries_per_s === null ? '' : `Catch-up (\`npm run bench:catchup\`): ${results.catchup_entries_per_s} log entries/s for a new worker.`,
     '',

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { TestCluster, waitUntil } from '../test/support/cluster';
-import { load, peakRssMb, startServer, type LoadResult } from './lib';
+import { load, peakRssMb, pidsNamed, startServer, withCpuSplit, type CpuSplit, type LoadResult, type ProcessGroups } from './lib';
 import { sqlLimit } from './sqlLimit';
 import { writeReport, type BenchResults, type Row } from './report';
 import { copyToBaseline, dropBaseline, ROUTE_COUNT, routeOf, SEED, seedThroughRidedb } from './seed';
@@ -256,7 +256,7 @@ async function main(): Promise<void> {
     };
 
     const rows: Row[] = [];
-    const record = (system: string, query: Row['query'], r: LoadResult, connections: number) => {
+    const record = (system: string, query: Row['query'], r: LoadResult & Partial<CpuSplit>, connections: number) => {
       process.stdout.write(
         `  ${system.padEnd(18)} ${query.padEnd(4)} ${String(r.rps).padStart(6)} req/s  p50 ${r.p50} ms  p99 ${r.p99} ms  (${connections} conn)${r.errors ? `  ERRORS ${r.errors}` : ''}\n`,
       );
@@ -270,9 +270,24 @@ async function main(): Promise<void> {
         `  peak RSS after ${phase}: gateway ${peakRssMb(cluster.gateway.pid!)} MB, uncached gateway ${peakRssMb(uncachedGateway!.gateway.pid!)} MB, ${workers.join(', ')} MB\n`,
       );
     };
+    /** ridedb's processes by role, for the CPU split of a load sent to `serving`. */
+    const ridedbProcesses = (serving: TestCluster) => async (): Promise<ProcessGroups> => {
+      const workers = await cluster.workers();
+      return {
+        'serving gateway': [serving.gateway.pid!],
+        'other gateway': [(serving === cluster ? uncachedGateway! : cluster).gateway.pid!],
+        master: workers.filter((w) => w.role === 'MASTER').map((w) => w.pid),
+        slaves: workers.filter((w) => w.role === 'SLAVE').map((w) => w.pid),
+        RabbitMQ: pidsNamed('beam.smp'),
+        PostgreSQL: pidsNamed('postgres'),
+        'load generator': [process.pid],
+      };
+    };
+    const splitCpu = (serving: TestCluster, run: () => Promise<LoadResult>) => withCpuSplit(ridedbProcesses(serving), run);
     const measure = async (system: System, query: 'q1' | 'q2', name = system.name) => {
       const make = query === 'q1' ? () => system.q1(...uniformRoute()) : () => system.q2(pick(rideIds));
-      record(name, query, await load(system.url, make, CONNECTIONS, SECONDS), CONNECTIONS);
+      const run = () => load(system.url, make, CONNECTIONS, SECONDS);
+      record(name, query, system === ridedb ? await splitCpu(uncachedGateway!, run) : await run(), CONNECTIONS);
     };
 
     for (let round = 1; round <= ROUNDS; round++) {
@@ -300,7 +315,7 @@ async function main(): Promise<void> {
 
     process.stdout.write('writes (createRide)\n');
     for (const connections of [CONNECTIONS, MIX_CONNECTIONS]) {
-      const r = await load(ridedbCached.url, () => graphqlWrites.create(...uniformRoute()), connections, SECONDS);
+      const r = await splitCpu(cluster, () => load(ridedbCached.url, () => graphqlWrites.create(...uniformRoute()), connections, SECONDS));
       record('ridedb', connections === CONNECTIONS ? 'm1' : 'm1_256', r, connections);
     }
 
@@ -315,7 +330,9 @@ async function main(): Promise<void> {
         return x < 0.95 ? writes.create(...popular()) : writes.join(pick(rideIds));
       };
       const name = system === ridedb ? 'ridedb-uncached' : system.name;
-      record(writes ? name : `${name} (reads only)`, 'mix', await load(system.url, make, MIX_CONNECTIONS, SECONDS), MIX_CONNECTIONS);
+      const run = () => load(system.url, make, MIX_CONNECTIONS, SECONDS);
+      const serving = system === ridedb ? uncachedGateway : system === ridedbCached ? cluster : undefined;
+      record(writes ? name : `${name} (reads only)`, 'mix', serving ? await splitCpu(serving, run) : await run(), MIX_CONNECTIONS);
     }
 
     await peaksSoFar('the mixed day');
@@ -336,6 +353,7 @@ async function main(): Promise<void> {
       connections: CONNECTIONS,
       seconds: SECONDS,
       rounds: ROUNDS,
+      cores: os.cpus().length,
       minutes: (Date.now() - started) / 60_000,
     });
     process.stdout.write(`\nwrote bench/results.json and BENCHMARKS.md in ${((Date.now() - started) / 60_000).toFixed(1)} min\n`);

@@ -33,5 +33,5 @@ export async function sqlLimit(databaseUrl: string, clients: number, seconds: nu
   }
   latencies.sort((a, b) => a - b);
   const at = (q: number) => Math.round(latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0);
-  return { rps: Math.round(latencies.length / seconds), p50: at(0.5), p99: at(0.99), errors };
+  return { rps: Math.round(latencies.length / seconds), requests: latencies.length, p50: at(0.5), p99: at(0.99), errors };
 }
