@@ -221,6 +221,37 @@ export function selectionStatement(fields: FieldSelection[], at = false): { text
   return { text: `SELECT ${position}${root}::text AS doc`, values: s.values };
 }
 
+/**
+ * Several selections in one statement, one JSON text column each (`doc0`, `doc1`, …):
+ * one round trip for reads that would each take their own (worker/slave.ts). With `at`,
+ * as selectionStatement's: one `seq` for all (one snapshot), an `expires_at<i>` each.
+ */
+export function selectionsStatement(each: FieldSelection[][], at = false): { text: string; values: unknown[] } {
+  const s = new Statement();
+  const columns = each.map((fields, i) => {
+    const doc = `${object(s, 'Query', '', { key: 'data', field: 'data', select: fields }, 0)}::text AS doc${i}`;
+    return at ? `${expirySql(s, fields)} AS expires_at${i}, ${doc}` : doc;
+  });
+  return { text: `SELECT ${at ? '(SELECT applied_seq FROM _dbaas_state) AS seq, ' : ''}${columns.join(', ')}`, values: s.values };
+}
+
+/** Runs selections in one statement; each result is its `data` object as JSON text. */
+export async function runSelections(sql: Sql, each: FieldSelection[][]): Promise<string[]> {
+  const { text, values } = selectionsStatement(each);
+  const { rows } = await sql.query(text, values);
+  return each.map((_, i) => rows[0][`doc${i}`] as string);
+}
+
+/** runSelections with each answer's seq and expiry, as runSelectionAt gives them. */
+export async function runSelectionsAt(sql: Sql, each: FieldSelection[][]): Promise<SelectionAnswer[]> {
+  const { text, values } = selectionsStatement(each, true);
+  const { rows } = await sql.query(text, values);
+  return each.map((_, i) => {
+    const expires = rows[0][`expires_at${i}`] as number | null;
+    return { seq: Number(rows[0].seq), data: rows[0][`doc${i}`] as string, expiresAt: expires === null ? null : Number(expires) };
+  });
+}
+
 /** A selection's answer with the seq it was read at and when time alone changes it (epoch ms, or null). */
 export async function runSelectionAt(sql: Sql, fields: FieldSelection[]): Promise<SelectionAnswer> {
   const { text, values } = selectionStatement(fields, true);

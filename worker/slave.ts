@@ -1,7 +1,21 @@
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
 import { Client, type Pool } from 'pg';
-import { unavailable, decode, MalformedMessageError, parseArgs, readBatchSchema, type ClusterNames, type ReadRequest, type RpcReply } from '../schema';
+import {
+  DbaasError,
+  unavailable,
+  decode,
+  MalformedMessageError,
+  parseArgs,
+  readBatchSchema,
+  selectionArgsSchema,
+  type ClusterNames,
+  type FieldSelection,
+  type ReadRequest,
+  type RpcReply,
+} from '../schema';
 import { readOperation } from './operations';
+import { runSelections, runSelectionsAt, selectionStatement } from './selectionSql';
+import type { Sql } from './sql';
 import { type Logger } from '../platform';
 import { prepared } from './preparedSql';
 import { PositionMismatchError, type Replica } from './replica';
@@ -20,14 +34,12 @@ export interface ReadServer {
 const QUERY_CANCELED = '57014';
 
 /**
- * Runs one read, cancelled in PostgreSQL once its deadline (the batch's AMQP expiration,
- * counted from delivery) has passed: the gateway has answered UNAVAILABLE by then, and an
- * abandoned read must stop costing the replica.
+ * Runs statements on one pooled connection, cancelled in PostgreSQL once the deadline (the
+ * batch's AMQP expiration, counted from delivery) has passed: the gateway has answered
+ * UNAVAILABLE by then, and an abandoned read must stop costing the replica.
  */
-async function runRead(pool: Pool, request: ReadRequest, deadline: number | null, log: Logger): Promise<unknown> {
-  const op = readOperation(request.op);
-  const args = parseArgs(op.args, request.args);
-  if (deadline === null) return op.run(prepared(pool), args);
+async function withDeadline<T>(pool: Pool, deadline: number | null, what: string, log: Logger, run: (sql: Sql) => Promise<T>): Promise<T> {
+  if (deadline === null) return run(prepared(pool));
   const client = await pool.connect();
   // A holder, not a `let`: TypeScript cannot see the timer's assignment.
   const cancel: { pending?: Promise<void> } = {};
@@ -38,9 +50,9 @@ async function runRead(pool: Pool, request: ReadRequest, deadline: number | null
     Math.max(1, deadline - Date.now()),
   );
   try {
-    return await op.run(prepared(client), args);
+    return await run(prepared(client));
   } catch (err) {
-    if (cancel.pending && (err as { code?: string }).code === QUERY_CANCELED) throw unavailable(`read ${request.op} passed its deadline and was cancelled`);
+    if (cancel.pending && (err as { code?: string }).code === QUERY_CANCELED) throw unavailable(`${what} passed its deadline and was cancelled`);
     throw err;
   } finally {
     clearTimeout(timer);
@@ -48,6 +60,33 @@ async function runRead(pool: Pool, request: ReadRequest, deadline: number | null
     if (cancel.pending) await cancel.pending;
     client.release();
   }
+}
+
+function runRead(pool: Pool, request: ReadRequest, deadline: number | null, log: Logger): Promise<unknown> {
+  const op = readOperation(request.op);
+  const args = parseArgs(op.args, request.args);
+  return withDeadline(pool, deadline, `read ${request.op}`, log, (sql) => op.run(sql, args));
+}
+
+/**
+ * Selections of one shape (the same statement text but for parameters) answered together,
+ * at most this many to a statement: one PostgreSQL round trip instead of one each, while
+ * the pool's other connections still work side by side (bench/NOTES.md, *Uncached reads*).
+ */
+export const SELECTIONS_PER_STATEMENT = 3;
+
+/** A batch's selections that can be answered now, in groups of one op and shape of at most SELECTIONS_PER_STATEMENT. */
+export function selectionGroups(reads: ReadonlyArray<{ request: ReadRequest; fields: FieldSelection[] }>): Array<typeof reads> {
+  const byShape = new Map<string, Array<(typeof reads)[number]>>();
+  for (const read of reads) {
+    const shape = selectionStatement(read.fields, read.request.op === 'selectionAt').text;
+    const group = byShape.get(shape);
+    if (group) group.push(read);
+    else byShape.set(shape, [read]);
+  }
+  const groups: Array<typeof reads> = [];
+  for (const group of byShape.values()) for (let i = 0; i < group.length; i += SELECTIONS_PER_STATEMENT) groups.push(group.slice(i, i + SELECTIONS_PER_STATEMENT));
+  return groups;
 }
 
 /** pg_cancel_backend on a connection of its own: the pool may be full of the reads to cancel. */
@@ -102,13 +141,61 @@ export async function startReadServer({ connection, names, pool, replica, worker
     }
   };
 
+  /** Selections that can be answered now go together; the rest (other reads, a minSeq not yet applied) alone. */
+  const sortReads = async (reads: ReadRequest[]) => {
+    const together: Array<{ request: ReadRequest; fields: FieldSelection[] }> = [];
+    const alone: ReadRequest[] = [];
+    // Unverified (the database failed since), every read goes alone, and `answer` says why.
+    const verified =
+      reads.length > 1 &&
+      (await replica.verified().then(
+        () => true,
+        (err: unknown) => (log.debug({ err }, 'database position not verified'), false),
+      ));
+    for (const request of reads) {
+      const ready = verified && (request.op === 'selection' || request.op === 'selectionAt') && (request.consistency === 'eventual' || request.minSeq <= replica.appliedSeq);
+      const args = ready ? selectionArgsSchema.safeParse(request.args) : undefined;
+      if (args?.success) together.push({ request, fields: args.data.fields });
+      else alone.push(request);
+    }
+    return { together, alone };
+  };
+
+  /** One statement for a group; if it fails, each read again on its own, so only a bad one fails. */
+  const answerTogether = async (group: ReadonlyArray<{ request: ReadRequest; fields: FieldSelection[] }>, deadline: number | null, replyTo: string | undefined) => {
+    if (group.length > 1) {
+      try {
+        const each = group.map((r) => r.fields);
+        // One op to a group: its statement shape says which.
+        const run = (sql: Sql): Promise<unknown[]> => (group[0].request.op === 'selectionAt' ? runSelectionsAt(sql, each) : runSelections(sql, each));
+        const docs = await withDeadline(pool, deadline, `${group.length} reads`, log, run);
+        group.forEach(({ request }, i) => replies.send(replyTo, { id: request.id, ok: true, workerId, appliedSeq: replica.appliedSeq, result: docs[i] }));
+        return;
+      } catch (err) {
+        // Past the deadline, or no database: each read alone would fail the same way, later.
+        const unanswerable = isDatabaseUnavailable(err) || (err instanceof DbaasError && err.code === 'UNAVAILABLE');
+        if (unanswerable) {
+          if (isDatabaseUnavailable(err)) replica.suspectPosition();
+          for (const { request } of group) replies.send(replyTo, errorReply(err, request.id, workerId, replica.appliedSeq, log));
+          return;
+        }
+        log.debug({ err, reads: group.length }, 'reads answered together failed; answering each alone');
+      }
+    }
+    await Promise.all(group.map(async ({ request }) => replies.send(replyTo, await answer(request, deadline))));
+  };
+
   const serve = async (msg: ConsumeMessage) => {
     const { replyTo, expiration } = msg.properties as { replyTo?: string; expiration?: string | number };
     const deadline = expiration === undefined || !Number.isFinite(Number(expiration)) ? null : Date.now() + Number(expiration);
     try {
       const { reads } = decode(readBatchSchema, msg.content);
-      // Each read answers as soon as it is done; one waiting for its minSeq holds up no other.
-      await Promise.all(reads.map(async (request) => replies.send(replyTo, await answer(request, deadline))));
+      const { together, alone } = await sortReads(reads);
+      // Each read (or group) answers as soon as it is done; one waiting for its minSeq holds up no other.
+      await Promise.all([
+        ...selectionGroups(together).map((group) => answerTogether(group, deadline, replyTo)),
+        ...alone.map(async (request) => replies.send(replyTo, await answer(request, deadline))),
+      ]);
     } catch (err) {
       if (err instanceof MalformedMessageError) deadLetter(channel, deadLetters, msg, err.message, workerId);
       for (const id of idsToAnswer(msg, 'reads', 'id')) replies.send(replyTo, errorReply(err, id, workerId, replica.appliedSeq, log));
