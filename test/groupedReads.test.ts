@@ -1,8 +1,8 @@
-import { Client } from 'pg';
 import { clusterNames, type FieldSelection } from '../schema';
 import { RpcClient } from '../gateway/rpcClient';
 import { createLogger } from '../platform';
 import { PASSWORD, TestCluster, waitUntil } from './support/cluster';
+import { lockRides, runningRideReads } from './support/rideLocks';
 
 /**
  * A slave answers the selections of one ReadQ message that share a statement shape in one
@@ -68,22 +68,6 @@ afterAll(async () => {
   await cluster?.stop();
 });
 
-/** Statements on `rides` running in a worker's database whose text is LIKE `like`. */
-async function runningReads(databaseUrl: string, like: string): Promise<number> {
-  const client = new Client({ connectionString: databaseUrl });
-  await client.connect();
-  try {
-    const { rows } = await client.query<{ n: number }>(
-      `SELECT count(*)::int AS n FROM pg_stat_activity
-        WHERE datname = current_database() AND pid <> pg_backend_pid() AND state = 'active' AND query ILIKE '%FROM rides%' AND query LIKE $1`,
-      [like],
-    );
-    return rows[0].n;
-  } finally {
-    await client.end();
-  }
-}
-
 describe('selections in one message', () => {
   it('are answered as each is alone, with and without the seq and expiry (selection and selectionAt)', async () => {
     const asks = [...rideIds, 1_000_000].map(rideById).concat([route(1, 2), route(2, 3), route(3, 1), route(4, 5)]);
@@ -98,30 +82,19 @@ describe('selections in one message', () => {
   });
 
   it('are cancelled together once past their deadline', async () => {
-    const lockers = await Promise.all(
-      (await cluster.workers()).map(async (w) => {
-        const client = new Client({ connectionString: cluster.workerDatabaseUrl(w.id) });
-        await client.connect();
-        await client.query('BEGIN');
-        await client.query('LOCK TABLE rides IN ACCESS EXCLUSIVE MODE');
-        return { client, url: cluster.workerDatabaseUrl(w.id) };
-      }),
-    );
+    const locks = await lockRides(cluster);
     try {
       const asked = Promise.allSettled(rideIds.map((id) => rpc.read('selection', { fields: rideById(id) }, strong)));
       // The reads wait on the lock as one statement of several columns.
       await waitUntil(
         'reads answered together, waiting on the lock',
-        async () => (await Promise.all(lockers.map(({ url }) => runningReads(url, '%AS doc1%')))).some((n) => n > 0),
+        async () => (await Promise.all(locks.urls.map((url) => runningRideReads(url, '%AS doc1%')))).some((n) => n > 0),
         READ_TIMEOUT_MS,
       );
       for (const answer of await asked) expect(answer).toMatchObject({ status: 'rejected', reason: { code: 'UNAVAILABLE' } });
-      for (const { url } of lockers) await waitUntil('the abandoned statement cancelled', async () => (await runningReads(url, '%')) === 0, 10_000);
+      for (const url of locks.urls) await waitUntil('the abandoned statement cancelled', async () => (await runningRideReads(url)) === 0, 10_000);
     } finally {
-      for (const { client } of lockers) {
-        await client.query('ROLLBACK');
-        await client.end();
-      }
+      await locks.release();
     }
     const { result } = await rpc.read('selection', { fields: rideById(rideIds[0]) }, strong);
     expect(JSON.parse(result)).toMatchObject({ ride: { id: rideIds[0] } });
