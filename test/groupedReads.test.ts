@@ -11,8 +11,10 @@ import { lockRides, runningRideReads } from './support/rideLocks';
  * where HTTP requests would be batched only as their timing falls.
  */
 let cluster: TestCluster;
-let rpc: RpcClient;
-const READ_TIMEOUT_MS = 500;
+/** Reads that wait (10 s), and reads whose deadline passes while a lock holds them (1 s). */
+let patient: RpcClient;
+let hasty: RpcClient;
+const HASTY_TIMEOUT_MS = 1_000;
 const rideIds: number[] = [];
 
 const scalars = (...names: string[]) => names.map((f) => ({ key: f, field: f }));
@@ -55,48 +57,70 @@ beforeAll(async () => {
   }
   await cluster.data('mutation($r: Int!, $u: String!) { joinRide(rideId: $r, username: $u) { id } }', { r: rideIds[0], u: 'ana' });
   const { config } = cluster;
-  rpc = await RpcClient.connect(
-    config.amqpUrl,
-    clusterNames(config.cluster),
-    `groupedReads${process.pid}`,
-    { ...config, readTimeoutMs: READ_TIMEOUT_MS, writeTimeoutMs: 10_000 },
-    createLogger('warn', {}),
-  );
+  const connect = (name: string, readTimeoutMs: number) =>
+    RpcClient.connect(config.amqpUrl, clusterNames(config.cluster), `${name}${process.pid}`, { ...config, readTimeoutMs, writeTimeoutMs: 10_000 }, createLogger('warn', {}));
+  patient = await connect('patient', 10_000);
+  hasty = await connect('hasty', HASTY_TIMEOUT_MS);
 });
 afterAll(async () => {
-  await rpc?.close();
+  await patient?.close();
+  await hasty?.close();
   await cluster?.stop();
 });
 
+/** Whether a statement whose text is LIKE `like` waits on the lock in some worker. */
+const waiting = async (urls: string[], like: string) => (await Promise.all(urls.map((url) => runningRideReads(url, like)))).some((n) => n > 0);
+
 describe('selections in one message', () => {
-  it('are answered as each is alone, with and without the seq and expiry (selection and selectionAt)', async () => {
+  it('are answered together as each is alone, with and without the seq and expiry (selection and selectionAt)', async () => {
     const asks = [...rideIds, 1_000_000].map(rideById).concat([route(1, 2), route(2, 3), route(3, 1), route(4, 5)]);
     for (const op of ['selection', 'selectionAt'] as const) {
-      // Asked in one turn: one ReadQ message.
-      const together = await Promise.all(asks.map((fields) => rpc.read(op, { fields }, strong)));
+      const locks = await lockRides(cluster);
+      let together;
+      try {
+        // Asked in one turn: one ReadQ message. Held by the lock, its groups show as
+        // statements of several columns (`doc0` is in no single read's text, and is within
+        // the 1,024 characters pg_stat_activity keeps).
+        const asked = Promise.all(asks.map((fields) => patient.read(op, { fields }, strong)));
+        await waitUntil('reads answered together', () => waiting(locks.urls, op === 'selectionAt' ? '%AS expires_at0%AS doc0%' : '%AS doc0%'), 5_000);
+        await locks.release();
+        together = await asked;
+      } finally {
+        await locks.release();
+      }
       for (const [i, fields] of asks.entries()) {
-        const alone = await rpc.read(op, { fields }, strong);
+        const alone = await patient.read(op, { fields }, strong);
         expect(together[i].result).toEqual(alone.result);
       }
     }
   });
 
+  it('fail one by one: a read PostgreSQL refuses, or one the slave refuses, fails alone', async () => {
+    // 2^31 is no PostgreSQL integer: this route's statement fails, with its group's.
+    const outOfRange = route(2 ** 31, 2);
+    const refused: FieldSelection[] = [{ key: 'ride', field: 'ride', args: { id: rideIds[0] }, select: scalars('nope') }];
+    const answers = await Promise.allSettled([
+      ...[route(1, 2), outOfRange, route(2, 3)].map((fields) => patient.read('selection', { fields }, strong)),
+      patient.read('selection', { fields: refused }, strong),
+      ...rideIds.map((id) => patient.read('selection', { fields: rideById(id) }, strong)),
+      patient.read('areas', {}, strong),
+    ]);
+    expect(answers.map((a) => a.status)).toEqual(['fulfilled', 'rejected', 'fulfilled', 'rejected', ...rideIds.map(() => 'fulfilled'), 'fulfilled']);
+    expect(answers[3]).toMatchObject({ reason: { code: 'BAD_USER_INPUT' } });
+  });
+
   it('are cancelled together once past their deadline', async () => {
     const locks = await lockRides(cluster);
     try {
-      const asked = Promise.allSettled(rideIds.map((id) => rpc.read('selection', { fields: rideById(id) }, strong)));
-      // The reads wait on the lock as one statement of several columns.
-      await waitUntil(
-        'reads answered together, waiting on the lock',
-        async () => (await Promise.all(locks.urls.map((url) => runningRideReads(url, '%AS doc1%')))).some((n) => n > 0),
-        READ_TIMEOUT_MS,
-      );
+      const asked = Promise.allSettled(rideIds.map((id) => hasty.read('selection', { fields: rideById(id) }, strong)));
+      await waitUntil('reads answered together, waiting on the lock', () => waiting(locks.urls, '%AS doc0%'), HASTY_TIMEOUT_MS);
       for (const answer of await asked) expect(answer).toMatchObject({ status: 'rejected', reason: { code: 'UNAVAILABLE' } });
+      // Told UNAVAILABLE by the gateway's own clock; the slave's part is to stop the statement.
       for (const url of locks.urls) await waitUntil('the abandoned statement cancelled', async () => (await runningRideReads(url)) === 0, 10_000);
     } finally {
       await locks.release();
     }
-    const { result } = await rpc.read('selection', { fields: rideById(rideIds[0]) }, strong);
+    const { result } = await patient.read('selection', { fields: rideById(rideIds[0]) }, strong);
     expect(JSON.parse(result)).toMatchObject({ ride: { id: rideIds[0] } });
   });
 });

@@ -72,19 +72,39 @@ function runRead(pool: Pool, request: ReadRequest, deadline: number | null, log:
  * Selections of one shape (the same statement text but for parameters) answered together,
  * at most this many to a statement: one PostgreSQL round trip instead of one each, while
  * the pool's other connections still work side by side (bench/NOTES.md, *Uncached reads*).
+ * A shape so has up to three statement texts (one, two, three reads), each prepared like
+ * any other (worker/preparedSql.ts bounds how many).
  */
 export const SELECTIONS_PER_STATEMENT = 3;
 
-/** A batch's selections that can be answered now, in groups of one op and shape of at most SELECTIONS_PER_STATEMENT. */
-export function selectionGroups(reads: ReadonlyArray<{ request: ReadRequest; fields: FieldSelection[] }>): Array<typeof reads> {
-  const byShape = new Map<string, Array<(typeof reads)[number]>>();
+/** A selection, with its arguments checked, that its slave has applied far enough to answer. */
+export interface ReadySelection {
+  request: ReadRequest;
+  fields: FieldSelection[];
+}
+
+/**
+ * Ready selections in groups of one op and statement shape, at most SELECTIONS_PER_STATEMENT
+ * to a group. A selection whose statement cannot be built (a field or argument the catalogue
+ * refuses) is a group of its own: answered alone, its error is its own.
+ */
+export function selectionGroups(reads: readonly ReadySelection[]): ReadySelection[][] {
+  const byShape = new Map<string, ReadySelection[]>();
+  const refused: ReadySelection[][] = [];
   for (const read of reads) {
-    const shape = selectionStatement(read.fields, read.request.op === 'selectionAt').text;
+    let shape: string;
+    try {
+      shape = selectionStatement(read.fields, read.request.op === 'selectionAt').text;
+    } catch (err) {
+      if (!(err instanceof DbaasError)) throw err;
+      refused.push([read]);
+      continue;
+    }
     const group = byShape.get(shape);
     if (group) group.push(read);
     else byShape.set(shape, [read]);
   }
-  const groups: Array<typeof reads> = [];
+  const groups = refused;
   for (const group of byShape.values()) for (let i = 0; i < group.length; i += SELECTIONS_PER_STATEMENT) groups.push(group.slice(i, i + SELECTIONS_PER_STATEMENT));
   return groups;
 }
@@ -141,9 +161,9 @@ export async function startReadServer({ connection, names, pool, replica, worker
     }
   };
 
-  /** Selections that can be answered now go together; the rest (other reads, a minSeq not yet applied) alone. */
-  const sortReads = async (reads: ReadRequest[]) => {
-    const together: Array<{ request: ReadRequest; fields: FieldSelection[] }> = [];
+  /** Selections that can be answered now, to go in groups; the rest (other reads, a minSeq not yet applied) alone. */
+  const partitionReads = async (reads: ReadRequest[]) => {
+    const together: ReadySelection[] = [];
     const alone: ReadRequest[] = [];
     // Unverified (the database failed since), every read goes alone, and `answer` says why.
     const verified =
@@ -161,18 +181,20 @@ export async function startReadServer({ connection, names, pool, replica, worker
     return { together, alone };
   };
 
-  /** One statement for a group; if it fails, each read again on its own, so only a bad one fails. */
-  const answerTogether = async (group: ReadonlyArray<{ request: ReadRequest; fields: FieldSelection[] }>, deadline: number | null, replyTo: string | undefined) => {
+  /**
+   * One statement for a group. If it fails, each read runs again alone, so only a read
+   * that fails alone fails; past the deadline or with the database gone, each would fail
+   * the same way, later, so the group's reads all get that error now.
+   */
+  const answerTogether = async (group: readonly ReadySelection[], deadline: number | null, replyTo: string | undefined) => {
     if (group.length > 1) {
+      let results: unknown[] | null = null;
       try {
         const each = group.map((r) => r.fields);
         // One op to a group: its statement shape says which.
         const run = (sql: Sql): Promise<unknown[]> => (group[0].request.op === 'selectionAt' ? runSelectionsAt(sql, each) : runSelections(sql, each));
-        const docs = await withDeadline(pool, deadline, `${group.length} reads`, log, run);
-        group.forEach(({ request }, i) => replies.send(replyTo, { id: request.id, ok: true, workerId, appliedSeq: replica.appliedSeq, result: docs[i] }));
-        return;
+        results = await withDeadline(pool, deadline, `${group.length} reads`, log, run);
       } catch (err) {
-        // Past the deadline, or no database: each read alone would fail the same way, later.
         const unanswerable = isDatabaseUnavailable(err) || (err instanceof DbaasError && err.code === 'UNAVAILABLE');
         if (unanswerable) {
           if (isDatabaseUnavailable(err)) replica.suspectPosition();
@@ -180,6 +202,10 @@ export async function startReadServer({ connection, names, pool, replica, worker
           return;
         }
         log.debug({ err, reads: group.length }, 'reads answered together failed; answering each alone');
+      }
+      if (results) {
+        group.forEach(({ request }, i) => replies.send(replyTo, { id: request.id, ok: true, workerId, appliedSeq: replica.appliedSeq, result: results[i] }));
+        return;
       }
     }
     await Promise.all(group.map(async ({ request }) => replies.send(replyTo, await answer(request, deadline))));
@@ -190,7 +216,7 @@ export async function startReadServer({ connection, names, pool, replica, worker
     const deadline = expiration === undefined || !Number.isFinite(Number(expiration)) ? null : Date.now() + Number(expiration);
     try {
       const { reads } = decode(readBatchSchema, msg.content);
-      const { together, alone } = await sortReads(reads);
+      const { together, alone } = await partitionReads(reads);
       // Each read (or group) answers as soon as it is done; one waiting for its minSeq holds up no other.
       await Promise.all([
         ...selectionGroups(together).map((group) => answerTogether(group, deadline, replyTo)),

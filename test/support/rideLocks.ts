@@ -1,7 +1,7 @@
 import { Client } from 'pg';
 import { queryOne, type TestCluster } from './cluster';
 
-/** Every worker's rides table locked (ACCESS EXCLUSIVE): any read of it waits until `release`. */
+/** Every worker's rides table locked (ACCESS EXCLUSIVE): any read of it waits until `release` (which may be called again). */
 export async function lockRides(cluster: TestCluster): Promise<{ urls: string[]; release(): Promise<void> }> {
   const urls = (await cluster.workers()).map((w) => cluster.workerDatabaseUrl(w.id));
   const lockers = await Promise.all(
@@ -13,9 +13,12 @@ export async function lockRides(cluster: TestCluster): Promise<{ urls: string[];
       return client;
     }),
   );
+  let released = false;
   return {
     urls,
     async release() {
+      if (released) return;
+      released = true;
       for (const client of lockers) {
         await client.query('ROLLBACK');
         await client.end();
