@@ -210,21 +210,11 @@ function expirySql(s: Statement, fields: FieldSelection[]): string {
 }
 
 /**
- * The statement that answers `fields` of the Query type, as one JSON text column `doc`;
- * `at` adds, from the same snapshot as the data, the replica's applied seq and when the
- * answer expires by time alone (expirySql).
- */
-export function selectionStatement(fields: FieldSelection[], at = false): { text: string; values: unknown[] } {
-  const s = new Statement();
-  const root = object(s, 'Query', '', { key: 'data', field: 'data', select: fields }, 0);
-  const position = at ? `(SELECT applied_seq FROM _dbaas_state) AS seq, ${expirySql(s, fields)} AS expires_at, ` : '';
-  return { text: `SELECT ${position}${root}::text AS doc`, values: s.values };
-}
-
-/**
- * Several selections in one statement, one JSON text column each (`doc0`, `doc1`, …):
- * one round trip for reads that would each take their own (worker/slave.ts). With `at`,
- * as selectionStatement's: one `seq` for all (one snapshot), an `expires_at<i>` each.
+ * The statement that answers selections of the Query type, each as one JSON text column
+ * (`doc0`, `doc1`, …): several in one round trip for reads that would each take their own
+ * (worker/slave.ts), all from one snapshot. `at` adds, from that snapshot, the replica's
+ * applied seq (`seq`) and when each answer expires by time alone (`expires_at<i>`,
+ * expirySql).
  */
 export function selectionsStatement(each: FieldSelection[][], at = false): { text: string; values: unknown[] } {
   const s = new Statement();
@@ -235,6 +225,9 @@ export function selectionsStatement(each: FieldSelection[][], at = false): { tex
   return { text: `SELECT ${at ? '(SELECT applied_seq FROM _dbaas_state) AS seq, ' : ''}${columns.join(', ')}`, values: s.values };
 }
 
+/** The statement for one selection. */
+export const selectionStatement = (fields: FieldSelection[], at = false) => selectionsStatement([fields], at);
+
 /** Runs selections in one statement; each result is its `data` object as JSON text. */
 export async function runSelections(sql: Sql, each: FieldSelection[][]): Promise<string[]> {
   const { text, values } = selectionsStatement(each);
@@ -242,7 +235,7 @@ export async function runSelections(sql: Sql, each: FieldSelection[][]): Promise
   return each.map((_, i) => rows[0][`doc${i}`] as string);
 }
 
-/** runSelections with each answer's seq and expiry, as runSelectionAt gives them. */
+/** Answers with the seq they were read at and when time alone changes each (epoch ms, or null). */
 export async function runSelectionsAt(sql: Sql, each: FieldSelection[][]): Promise<SelectionAnswer[]> {
   const { text, values } = selectionsStatement(each, true);
   const { rows } = await sql.query(text, values);
@@ -252,20 +245,8 @@ export async function runSelectionsAt(sql: Sql, each: FieldSelection[][]): Promi
   });
 }
 
-/** A selection's answer with the seq it was read at and when time alone changes it (epoch ms, or null). */
-export async function runSelectionAt(sql: Sql, fields: FieldSelection[]): Promise<SelectionAnswer> {
-  const { text, values } = selectionStatement(fields, true);
-  const { rows } = await sql.query(text, values);
-  const expires = rows[0].expires_at as number | null;
-  return { seq: Number(rows[0].seq), data: rows[0].doc as string, expiresAt: expires === null ? null : Number(expires) };
-}
-
-/** Runs a selection; the result is the `data` object as JSON text. */
-export async function runSelection(sql: Sql, fields: FieldSelection[]): Promise<string> {
-  const { text, values } = selectionStatement(fields);
-  const { rows } = await sql.query(text, values);
-  return rows[0].doc as string;
-}
+export const runSelection = async (sql: Sql, fields: FieldSelection[]): Promise<string> => (await runSelections(sql, [fields]))[0];
+export const runSelectionAt = async (sql: Sql, fields: FieldSelection[]): Promise<SelectionAnswer> => (await runSelectionsAt(sql, [fields]))[0];
 
 /** The JSON of a whole record for a row aliased `t`, spliced into the master's own statements. */
 export function recordSql(type: 'Ride' | 'User', t: string): string {
