@@ -127,7 +127,9 @@ export type ProcessGroups = Record<string, number[]>;
 
 /** What a load cost in CPU: ms per request by process group, and cores busy on average. */
 export interface CpuSplit {
+  /** ms of CPU per request, by process group. */
   cpu: Record<string, number>;
+  /** CPU used by those processes over the load's wall time, in cores. */
   coresBusy: number;
 }
 

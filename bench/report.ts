@@ -2,14 +2,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { CpuSplit, LoadResult } from './lib';
 
-export interface Row extends LoadResult {
+/** A measurement; ridedb's own carry their CPU split (bench/lib.ts withCpuSplit). */
+export interface Row extends LoadResult, Partial<CpuSplit> {
   system: string;
   query: 'q1' | 'q2' | 'm1' | 'm1_256' | 'mix';
   connections: number;
-  /** ms of CPU per request by process group (ridedb's own measurements: bench/lib.ts withCpuSplit). */
-  cpu?: Record<string, number>;
-  /** CPU used by those processes over the load's wall time, in cores. */
-  coresBusy?: number;
 }
 
 /** Per system (by name, `-` as `_`): mean req/s, `<system>_p50_ms`, `<system>_p99_ms`, `<system>_runs`. */
@@ -48,7 +45,8 @@ const QUERY_TEXT: Record<Row['query'], string> = {
   mix: 'Mixed day: 90 % Q1 on popular routes (Zipf), 5 % createRide, 5 % joinRide',
 };
 
-interface Line {
+/** A system's figures for a query over the rounds; the CPU split is the rounds' mean. */
+interface Line extends Partial<CpuSplit> {
   system: string;
   query: Row['query'];
   connections: number;
@@ -56,9 +54,6 @@ interface Line {
   p50: number;
   p99: number;
   runs: number[];
-  /** ms of CPU per request by process group, and cores busy: the means over the rounds that measured them. */
-  cpu?: Record<string, number>;
-  coresBusy?: number;
 }
 
 /** Mean per system and query over the interleaved rounds, with each round's req/s. */

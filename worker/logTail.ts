@@ -10,7 +10,8 @@ const MAX_BATCH = 2000;
  * idle, tens under load, at most 512). Acknowledging a stream message only grants the
  * broker credit to send more (the worker's position is its own, in its database), so a
  * message is marked handled on arrival while fewer than MAX_HELD entries wait to be
- * applied, and later otherwise (acknowledged within ACK_EVERY messages or ACK_AFTER_MS); at most PREFETCH unacknowledged messages come on top.
+ * applied, and later otherwise (acknowledged within ACK_EVERY messages or ACK_AFTER_MS);
+ * at most PREFETCH unacknowledged messages come on top.
  * That keeps the next batch arriving (and being decoded) while PostgreSQL applies the
  * current one, whatever the message size, and bounds the worker's memory: a prefetch of
  * 1,000 batched messages once put the whole 100k-entry log of bench:catchup in memory

@@ -194,9 +194,8 @@ async function applyInOrder(sql: Sql, writes: WriteEntry[]): Promise<void> {
 
 /**
  * Records `entries` in the log table and the new position in one statement: one round
- * trip to PostgreSQL where two had been (each costs both processes a wakeup; socket writes
- * were ~40 % of a worker's CPU profile under createRide load). PostgreSQL runs a
- * data-modifying WITH whether or not the UPDATE reads it. With `from`, only if the
+ * trip to PostgreSQL where two had been (each costs both processes a wakeup). PostgreSQL
+ * runs a data-modifying WITH whether or not the UPDATE reads it. With `from`, only if the
  * database is still at `from`.
  */
 export async function recordAndSavePosition(sql: Sql, entries: WriteEntry[], p: AppliedPosition, from?: AppliedPosition): Promise<void> {
