@@ -1,5 +1,5 @@
 import { answerDependencies, keysChangedBy } from '../../gateway/readCache/dependencies';
-import { answerKey, CLOCK_MARGIN_MS, ReadCache } from '../../gateway/readCache/readCache';
+import { answerKey, CHANGED_KEYS_KEPT, CLOCK_MARGIN_MS, ReadCache } from '../../gateway/readCache/readCache';
 import type { FieldSelection } from '../../schema';
 import { newRequestContext, RideService, type Transport } from '../../gateway/service';
 import { entry, ride } from './logEntries';
@@ -110,6 +110,17 @@ describe('the read cache', () => {
     cache.store('new', answer(1), ['route:2:4']);
     expect(await cache.lookup('old', 1, 0)).toBeUndefined();
     expect(await cache.lookup('new', 1, 0)).toBe('{"at":1}');
+  });
+
+  it('keeps no answer read before the changes it still remembers, whatever keys the answer names', async () => {
+    const { cache } = started();
+    // Each ride its own id: every write brings at least one key not kept yet.
+    const writes = CHANGED_KEYS_KEPT + 1;
+    for (let seq = 1; seq <= writes; seq++) cache.take(entry(seq, 'createRide', {}, { ...ride(), id: seq }));
+    cache.store('early', answer(1), ['route:98:99']);
+    cache.store('recent', answer(writes - 1), ['route:98:99']);
+    expect(await cache.lookup('early', writes, 0)).toBeUndefined();
+    expect(await cache.lookup('recent', writes, 0)).toBe(`{"at":${writes - 1}}`);
   });
 
   it('a gap, or a write that changes everything, empties it; nothing older than that is kept afterwards', async () => {
