@@ -12,3 +12,4 @@ export * from './broker';
 export * from './batchedAcks';
 export * from './dockerHosts';
 export * from './dedicatedStorage';
+export * from './withFields';

@@ -23,6 +23,7 @@ import {
   type WriteParsedArgs,
   type WriteResult,
 } from '../schema';
+import { withFields } from '../platform';
 import { recordSql, runSelection, runSelectionAt, selectField } from './selectionSql';
 import type { Sql } from './sql';
 
@@ -181,7 +182,7 @@ async function resolveRides(sql: Sql, rides: NewRide[], firstSeq: number): Promi
     const destination = areas[a.destination];
     if (!source || !destination) return badInput(`unknown area: source ${a.source} or destination ${a.destination}`);
     const id = seq++;
-    return { resolved: { ...a, id }, result: { id, cursor: rideCursor(a.timestamp, id), createdBy: creator, timestamp: a.timestamp, source, destination, riders: [] } };
+    return { resolved: withFields(a, { id }), result: { id, cursor: rideCursor(a.timestamp, id), createdBy: creator, timestamp: a.timestamp, source, destination, riders: [] } };
   });
 }
 
@@ -192,7 +193,7 @@ export const writeOperations = {
       const { rowCount } = await sql.query(`SELECT 1 FROM users WHERE username = $1`, [a.username]);
       if (rowCount) throw conflict(`username ${a.username} is taken`);
       const createdAt = new Date().toISOString();
-      return { resolved: { ...a, createdAt }, result: { username: a.username, createdAt } satisfies UserRecord };
+      return { resolved: withFields(a, { createdAt }), result: { username: a.username, createdAt } satisfies UserRecord };
     },
     apply: async (sql, r) => {
       await sql.query(`INSERT INTO users (username, password_hash, created_at) VALUES ($1, $2, $3)`, [r.username, r.passwordHash, r.createdAt]);
@@ -248,7 +249,7 @@ export const writeOperations = {
       ]);
       if (!rows[0].ride) throw notFound(`ride ${a.rideId} does not exist`);
       if (!rows[0].rider) throw notFound(`user ${a.username} does not exist`);
-      return { resolved: { ...a, joinedAt: new Date().toISOString() } };
+      return { resolved: withFields(a, { joinedAt: new Date().toISOString() }) };
     },
     apply: async (sql, r) => {
       await sql.query(`INSERT INTO ride_riders (ride_id, username, joined_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, [r.rideId, r.username, r.joinedAt]);

@@ -15,6 +15,7 @@ import {
   type SelectionSetNode,
 } from 'graphql';
 import { isListField, listFieldArgs, MAX_KEYS_PER_OBJECT, MAX_NAME_LENGTH, MAX_SELECTION_DEPTH, PAGED_QUERY_FIELDS, queryFieldArgs, type FieldSelection } from '../../schema';
+import { withFields } from '../../platform';
 import { pageSize, pageSizeError, type PageSettings } from '../pages';
 
 /** Query fields a slave answers from its database; anything else takes the resolver path. */
@@ -77,7 +78,7 @@ function withPages(fields: FieldSelection[], pages: PageSettings, depth: number)
       if (depth > 0 && !listFieldArgs[f.field as keyof typeof listFieldArgs].safeParse(f.args ?? {}).success) return false;
       const first = f.args?.first;
       if (pageSizeError(first, pages)) return false;
-      f.args = { ...f.args, first: pageSize(first as number | null | undefined, pages) };
+      f.args = withFields(f.args ?? {}, { first: pageSize(first as number | null | undefined, pages) });
     }
     if (f.select && !withPages(f.select, pages, depth + 1)) return false;
   }

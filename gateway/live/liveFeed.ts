@@ -1,4 +1,5 @@
 import { DbaasError, type RideChangeRecord } from '../../schema';
+import { withFields } from '../../platform';
 
 /** A change as the feed keeps it: the record and the subscription keys it concerns. */
 export interface LiveChange extends RideChangeRecord {
@@ -20,6 +21,8 @@ export const snapshotRequired = (message: string) => new DbaasError('SNAPSHOT_RE
  * the decoded objects (~0.85 KB against ~1.9 KB, bench/NOTES.md *Memory*). Only resuming
  * subscriptions decode it again, and JSON text gives back the same fields and values.
  */
+type ChangeBody = Omit<LiveChange, 'seq' | 'at' | 'keys'>;
+
 class KeptChange {
   readonly seq: number;
   /** The change's keys, joined by spaces (no key has one: usernames cannot). */
@@ -28,10 +31,12 @@ class KeptChange {
   private readonly record: string;
 
   constructor(change: LiveChange) {
-    const { seq, at, keys, ...record } = change;
-    this.seq = seq;
-    this.at = at;
-    this.keys = keys.join(' ');
+    this.seq = change.seq;
+    this.at = change.at;
+    this.keys = change.keys.join(' ');
+    // Named one by one (a required field added to the change fails to compile here): the
+    // rest pattern `{ seq, at, keys, ...record }` cost ~0.7 µs a change.
+    const record: ChangeBody = { type: change.type, rideId: change.rideId, ride: change.ride, rider: change.rider, rides: change.rides };
     this.record = JSON.stringify(record);
     // JSON.stringify returns a tree of string pieces; reading a character makes V8 flatten
     // it into one string: ~150 B less per kept change.
@@ -39,7 +44,7 @@ class KeptChange {
   }
 
   decode(): LiveChange {
-    return { ...(JSON.parse(this.record) as Omit<LiveChange, 'seq' | 'at' | 'keys'>), seq: this.seq, at: this.at, keys: this.keys.split(' ') };
+    return withFields(JSON.parse(this.record) as ChangeBody, { seq: this.seq, at: this.at, keys: this.keys.split(' ') });
   }
 }
 

@@ -1,4 +1,4 @@
-import { loggedDeleteRideSchema, loggedDeleteUserSchema, type RideRecord, type WriteEntry } from '../../schema';
+import { loggedDeleteRideSchema, loggedDeleteUserSchema, type RideRecord, type UserRecord, type WriteEntry } from '../../schema';
 import { rideKey, routeKey, userKey } from './dataKeys';
 import type { LiveChange, LiveFeed } from './liveFeed';
 import type { LogReader } from './logFollower';
@@ -17,17 +17,16 @@ export function liveFeedReader(feed: LiveFeed): LogReader {
 
 /** What one taken log entry changed, for subscriptions; 'reset' when no list of changes can say it. */
 export function rideChangesOf(entry: WriteEntry, at: string): LiveChange[] | 'reset' {
-  const base = { seq: entry.seq, at, rider: null, rides: null };
   switch (entry.op) {
     case 'createRide': {
       const ride = entry.result as RideRecord;
-      return [{ ...base, type: 'RIDE_CREATED', rideId: ride.id, ride, keys: keysOf(ride.source.id, ride.destination.id, ride.id, [ride.createdBy.username]) }];
+      return [liveChange(entry, at, 'RIDE_CREATED', ride.id, ride, null, keysOf(ride.source.id, ride.destination.id, ride.id, [ride.createdBy.username]))];
     }
     case 'joinRide': {
       const ride = entry.result as RideRecord;
       const { username } = entry.args as { username: string };
       const rider = ride.riders.find((u) => u.username === username) ?? null;
-      return [{ ...base, type: 'RIDE_JOINED', rideId: ride.id, ride, rider, keys: keysOf(ride.source.id, ride.destination.id, ride.id, [ride.createdBy.username, username]) }];
+      return [liveChange(entry, at, 'RIDE_JOINED', ride.id, ride, rider, keysOf(ride.source.id, ride.destination.id, ride.id, [ride.createdBy.username, username]))];
     }
     case 'deleteRide': {
       const { rideId } = entry.args as { rideId: number };
@@ -37,12 +36,12 @@ export function rideChangesOf(entry: WriteEntry, at: string): LiveChange[] | 're
       const keys = args.success
         ? keysOf(args.data.source, args.data.destination, rideId, [...(args.data.createdBy ? [args.data.createdBy] : []), ...args.data.riders])
         : [rideKey(rideId)];
-      return [{ ...base, type: 'RIDE_DELETED', rideId, ride: null, keys }];
+      return [liveChange(entry, at, 'RIDE_DELETED', rideId, null, null, keys)];
     }
     case 'deleteUser': {
       const args = loggedDeleteUserSchema.safeParse(entry.args);
       if (!args.success || args.data.more) return 'reset';
-      return args.data.rides.map((r) => ({ ...base, type: 'RIDE_DELETED', rideId: r.id, ride: null, keys: keysOf(r.source, r.destination, r.id, [args.data.username]) }));
+      return args.data.rides.map((r) => liveChange(entry, at, 'RIDE_DELETED', r.id, null, null, keysOf(r.source, r.destination, r.id, [args.data.username])));
     }
     case 'clearDatabase':
       return 'reset';
@@ -50,5 +49,21 @@ export function rideChangesOf(entry: WriteEntry, at: string): LiveChange[] | 're
       return [];
   }
 }
+
+/**
+ * One change, built as a single object literal: every change then has one shape, and a
+ * spread (`{ ...base, type, ... }`) cost ~3 µs a change here, most of the live feed's
+ * share of a gateway's CPU per write (bench/NOTES.md, *Writes*).
+ */
+const liveChange = (entry: WriteEntry, at: string, type: LiveChange['type'], rideId: number, ride: RideRecord | null, rider: UserRecord | null, keys: string[]): LiveChange => ({
+  seq: entry.seq,
+  at,
+  type,
+  rideId,
+  ride,
+  rider,
+  rides: null,
+  keys,
+});
 
 const keysOf = (source: number, destination: number, rideId: number, users: string[]) => [routeKey(source, destination), rideKey(rideId), ...users.map(userKey)];
