@@ -55,8 +55,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosSummary> {
     try {
       if (cluster) {
         // A fault that failed half-way may have left one down; removing the namespace needs both.
-        if (!(await rabbitmq.answers())) await rabbitmq.startApp().catch(() => {});
-        if (!(await zookeeper.answers())) await zookeeper.start().catch(() => {});
+        const note = (what: string) => (err: Error) => log(`cleanup: ${what} did not restart: ${err.message}`);
+        if (!(await rabbitmq.answers())) await rabbitmq.startApp().catch(note('the private broker'));
+        if (!(await zookeeper.answers())) await zookeeper.start().catch(note('the private ZooKeeper'));
         await cluster.stop();
       }
     } finally {
@@ -93,7 +94,8 @@ async function chaos(cluster: TestCluster, rabbitmq: PrivateRabbitmq, zookeeper:
   };
   const faults = async () => {
     for (let i = 0; !over(options.faultEverySeconds * 1000); i++) {
-      await delay(options.faultEverySeconds * 1000, undefined, { signal: options.signal }).catch(() => {});
+      // Rejects only when the run is aborted, which the next line handles.
+      await delay(options.faultEverySeconds * 1000, undefined, { signal: options.signal }).catch(() => undefined);
       if (options.signal?.aborted) break;
       const kind = options.faults[i % options.faults.length];
       log(`fault ${i + 1}: ${kind}`);

@@ -83,15 +83,17 @@ export class PrivatePostgres {
   /** True if the server accepts a connection and runs a query. */
   async answers(): Promise<boolean> {
     const client = new Client({ connectionString: this.url, connectionTimeoutMillis: 2000 });
-    client.on('error', () => {});
+    // A probe: whether the query ran is the answer; the client's errors and a failed close
+    // say nothing more about the server.
+    client.on('error', () => undefined);
     try {
       await client.connect();
       await client.query('SELECT 1');
       return true;
     } catch {
-      return false;
+      return false; // refused, timed out or failed: the server is not answering
     } finally {
-      await client.end().catch(() => {});
+      await client.end().catch(() => undefined);
     }
   }
 

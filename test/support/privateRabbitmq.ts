@@ -148,11 +148,13 @@ export class PrivateRabbitmq {
   async answers(): Promise<boolean> {
     try {
       const connection = await amqp.connect(this.url, { timeout: 2000 });
-      connection.on('error', () => {});
-      await connection.close().catch(() => {});
+      // A probe: that the connection opened is the answer; its later errors and a failed
+      // close say nothing more about the broker.
+      connection.on('error', () => undefined);
+      await connection.close().catch(() => undefined);
       return true;
     } catch {
-      return false;
+      return false; // it did not open: the broker is not answering
     }
   }
 
