@@ -203,6 +203,7 @@ async function main(): Promise<void> {
     // MAX_SLAVES is raised for the slave-count rows, so the autoscaler would add slaves under
     // the read rounds' load (it did: up to four by round 2). Pinned: ridedb rows are one slave.
     await cluster.admin('mutation { scaleSlaves(count: 1) { desiredSlaves } }');
+    await waitUntil('1 slave', async () => (await cluster.workers()).filter((w) => w.role === 'SLAVE').length === 1, 60_000);
     process.stdout.write(`seeding ${SEED.users} users, ${SEED.rides} rides through ridedb (cluster ${cluster.config.cluster})\n`);
     const { rideIds } = await seedThroughRidedb(cluster.config);
     const master = await cluster.master();

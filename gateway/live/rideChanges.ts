@@ -51,9 +51,9 @@ export function rideChangesOf(entry: WriteEntry, at: string): LiveChange[] | 're
 }
 
 /**
- * One change, built as a single object literal: every change then has one shape, and a
- * spread (`{ ...base, type, ... }`) cost ~3 µs a change here, most of the live feed's
- * share of a gateway's CPU per write (bench/NOTES.md, *Writes*).
+ * One change, built as a single object literal: every change then has one shape. The
+ * spread it replaces (`{ ...base, type, ... }`) took a slow path on Node 20's V8: with
+ * it gone, following the log cost ~6 µs less a write (bench/NOTES.md, *Writes*).
  */
 const liveChange = (entry: WriteEntry, at: string, type: LiveChange['type'], rideId: number, ride: RideRecord | null, rider: UserRecord | null, keys: string[]): LiveChange => ({
   seq: entry.seq,

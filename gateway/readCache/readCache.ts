@@ -36,8 +36,8 @@ interface Entry {
  * `forgottenUpTo`. They only need to outlast a replica read: a createRide brings one new
  * key (its ride) and moves up a few kept ones (route, creator), so 50,000 cover several
  * seconds of writes at 5,000/s; an answer read longer ago is served but not kept, never
- * kept stale. At 200,000 they took ~20 MB of
- * the gateway's peak RSS under the bench's writes (bench/NOTES.md, *Memory*).
+ * kept stale. At 200,000 they took ~20 MB of the gateway's peak RSS under the bench's
+ * writes (bench/NOTES.md, *Memory*).
  */
 export const CHANGED_KEYS_KEPT = 50_000;
 /** Clocks of the gateway and the replica that read an answer may differ: expire that much early. */

@@ -55,7 +55,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosSummary> {
     try {
       if (cluster) {
         // A fault that failed half-way may have left one down; removing the namespace needs both.
-        const note = (what: string) => (err: Error) => log(`cleanup: ${what} did not restart: ${err.message}`);
+        const note = (what: string) => (err: unknown) => log(`cleanup: ${what} did not restart: ${err instanceof Error ? err.message : String(err)}`);
         if (!(await rabbitmq.answers())) await rabbitmq.startApp().catch(note('the private broker'));
         if (!(await zookeeper.answers())) await zookeeper.start().catch(note('the private ZooKeeper'));
         await cluster.stop();
