@@ -207,6 +207,30 @@ describe('live rides', () => {
     }
   });
 
+  it('tells a creator who joins their own ride once, live and on a resume', async () => {
+    await cluster.data(`mutation { createUser(username: "selfie", password: ${JSON.stringify(PASSWORD)}) { username } }`);
+    const created = await cluster.gql<{ createRide: { id: number } }>(
+      'mutation { createRide(createdBy: "selfie", timestamp: "2040-02-01T00:00:00Z", source: 35, destination: 36) { id } }',
+    );
+    const rideId = created.data!.createRide.id;
+    const live = new Watcher(cluster.url, 0, 0, undefined, { name: 'userRides', args: 'username: "selfie"' });
+    expect((await live.until(1))[0]).toMatchObject({ type: 'SNAPSHOT', rides: [{ id: rideId }] });
+    const joined = await cluster.gql(`mutation { joinRide(rideId: ${rideId}, username: "selfie") { id } }`);
+    const deleted = await cluster.gql(`mutation { deleteRide(rideId: ${rideId}) }`);
+    const expected = [
+      ['RIDE_JOINED', rideId, Number(joined.headers.get('x-dbaas-seq'))],
+      ['RIDE_DELETED', rideId, Number(deleted.headers.get('x-dbaas-seq'))],
+    ];
+    await live.until(3);
+    const resumed = new Watcher(cluster.url, 0, 0, undefined, { name: 'userRides', args: `username: "selfie", afterSeq: ${Number(created.headers.get('x-dbaas-seq'))}` });
+    await resumed.until(2);
+    await new Promise((r) => setTimeout(r, 200)); // nothing else arrives
+    expect(live.changes.slice(1).map((c) => [c.type, c.rideId, c.seq])).toEqual(expected);
+    expect(resumed.changes.map((c) => [c.type, c.rideId, c.seq])).toEqual(expected);
+    await live.close();
+    await resumed.close();
+  });
+
   it('says SNAPSHOT_REQUIRED for an afterSeq older than the changes it keeps, and BAD_USER_INPUT for an unknown area', async () => {
     const old = new Watcher(cluster.url, 21, 22, 0);
     await waitUntil('an error', async () => old.errors.length > 0 || undefined, 30_000);

@@ -66,4 +66,12 @@ const liveChange = (entry: WriteEntry, at: string, type: LiveChange['type'], rid
   keys,
 });
 
-const keysOf = (source: number, destination: number, rideId: number, users: string[]) => [routeKey(source, destination), rideKey(rideId), ...users.map(userKey)];
+/**
+ * Each key once: a creator may join their own ride (and so be among its riders), and a
+ * key listed twice would hand that change to the user's subscribers twice.
+ */
+const keysOf = (source: number, destination: number, rideId: number, users: string[]) => [
+  routeKey(source, destination),
+  rideKey(rideId),
+  ...users.filter((u, i) => users.indexOf(u) === i).map(userKey),
+];

@@ -14,6 +14,14 @@ describe('ride changes of a log entry', () => {
     expect(change.keys).toEqual(['route:2:4', 'ride:7', 'user:asha', 'user:ravi']);
   });
 
+  it('a creator who joins their own ride (or rides in the ride deleted) is one key, so their subscribers hear of it once', () => {
+    const [joined] = rideChangesOf(entry(9, 'joinRide', { rideId: 7, username: 'asha', joinedAt: AT }, ride(['asha'])), AT) as Exclude<ReturnType<typeof rideChangesOf>, 'reset'>;
+    expect(joined.keys).toEqual(['route:2:4', 'ride:7', 'user:asha']);
+    const args = { rideId: 7, source: 2, destination: 4, createdBy: 'asha', riders: ['asha', 'ravi'], more: false };
+    const [deleted] = rideChangesOf(entry(10, 'deleteRide', args, true), AT) as Exclude<ReturnType<typeof rideChangesOf>, 'reset'>;
+    expect(deleted.keys).toEqual(['route:2:4', 'ride:7', 'user:asha', 'user:ravi']);
+  });
+
   it('a deleted ride reaches its route, creator and riders from what the master logged; too many riders end everything', () => {
     const args = { rideId: 7, source: 2, destination: 4, createdBy: 'asha', riders: ['ravi'], more: false };
     const [change] = rideChangesOf(entry(10, 'deleteRide', args, true), AT) as Exclude<ReturnType<typeof rideChangesOf>, 'reset'>;
