@@ -3,6 +3,7 @@ import { withFields } from '../../platform';
 
 /** A change as the feed keeps it: the record and the subscription keys it concerns. */
 export interface LiveChange extends RideChangeRecord {
+  /** The subscription keys it concerns, each once. */
   keys: readonly string[];
 }
 
@@ -71,8 +72,12 @@ interface Subscriber {
  */
 export class LiveFeed {
   private readonly history: KeptChange[] = [];
-  /** The same changes by key, so a resuming subscription finds its own without scanning all. */
-  private readonly historyByKey = new Map<string, KeptChange[]>();
+  /**
+   * The same changes by key, so a resuming subscription finds its own without scanning
+   * all: oldest first, and a key with one change (a ride's, mostly) holds it without an
+   * array, which with its slack took more heap than the change's own text.
+   */
+  private readonly historyByKey = new Map<string, KeptChange | KeptChange[]>();
   /** Every entry with a seq from here on has been read; null before the first one. */
   private coveredFrom: number | null = null;
   private head = 0;
@@ -113,9 +118,11 @@ export class LiveFeed {
       this.history.push(kept);
       for (const key of change.keys) {
         const ofKey = this.historyByKey.get(key);
-        if (ofKey) ofKey.push(kept);
-        else this.historyByKey.set(key, [kept]);
-        for (const s of this.byKey.get(key) ?? []) this.offer(s, change);
+        if (ofKey === undefined) this.historyByKey.set(key, kept);
+        else if (ofKey instanceof KeptChange) this.historyByKey.set(key, [ofKey, kept]);
+        else ofKey.push(kept);
+        const subscribers = this.byKey.get(key);
+        if (subscribers) for (const s of subscribers) this.offer(s, change);
       }
     }
     // Trimmed in slices of a sixteenth, not per change: each trim moves the whole array.
@@ -126,8 +133,8 @@ export class LiveFeed {
       for (const change of dropped) {
         for (const key of change.keys.split(' ')) {
           const kept = this.historyByKey.get(key);
-          kept?.shift();
-          if (kept?.length === 0) this.historyByKey.delete(key);
+          if (kept instanceof KeptChange || kept?.length === 1) this.historyByKey.delete(key);
+          else kept?.shift();
         }
       }
       this.coveredFrom = dropped[dropped.length - 1].seq + 1;
@@ -162,7 +169,8 @@ export class LiveFeed {
       return;
     }
     const live = s.buffer;
-    const kept = this.historyByKey.get(s.key) ?? [];
+    const ofKey = this.historyByKey.get(s.key);
+    const kept = ofKey === undefined ? [] : ofKey instanceof KeptChange ? [ofKey] : ofKey;
     s.buffer = kept
       .slice(firstAfter(kept, after))
       .filter((c) => c.seq <= s.registeredAt)

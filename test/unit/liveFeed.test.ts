@@ -89,6 +89,40 @@ describe('LiveFeed', () => {
     expect(feed.subscriptions).toBe(1);
   });
 
+  it("keeps every key's changes right through trims: a resume gets exactly its key's kept changes after its seq", async () => {
+    // A key with one change kept holds it without a list; keys come and go as the history trims.
+    const feed = new LiveFeed({ historySize: 32, bufferSize: 1000 });
+    feed.restartAt(1);
+    let random = 7;
+    const next = (n: number) => (random = (random * 48271) % 2147483647) % n;
+    const all: LiveChange[] = [];
+    for (let seq = 1; seq <= 600;) {
+      const batch: LiveChange[] = [];
+      for (let i = next(4); i >= 0; i--, seq++) {
+        // A ride's own key, one of three routes, one or two of 24 users (keys are distinct):
+        // some keys have many changes kept, some one or two.
+        const creator = next(24);
+        const keys = [`ride:${seq}`, routeKey(1, 1 + next(3)), `user:u${creator}`, ...(next(3) ? [] : [`user:u${(creator + 1 + next(23)) % 24}`])];
+        batch.push({ ...change(seq), keys });
+      }
+      feed.advance(seq - 1, batch);
+      all.push(...batch);
+      if (next(5)) continue;
+      const oldest = feed.oldestResumable!;
+      const kept = all.filter((c) => c.seq > oldest);
+      const after = oldest + next(seq - 1 - oldest);
+      for (const key of ['route:1:1', 'route:1:2', 'route:1:3', ...Array.from({ length: 24 }, (_, u) => `user:u${u}`), `ride:${after + 1}`]) {
+        const expected = kept.filter((c) => c.seq > after && c.keys.includes(key)).map((c) => c.seq);
+        const sub = feed.subscribe(key, after);
+        // What a resume is owed is buffered at once: a missing change shows as a wait.
+        const taken = await Promise.race([take(sub, expected.length), new Promise((resolve) => setTimeout(resolve, 1000, 'still waiting'))]);
+        expect(taken).toEqual(expected);
+        await sub.return();
+      }
+    }
+    expect(feed.subscriptions).toBe(0);
+  });
+
   it('ends every subscription when the log says something changes cannot describe', async () => {
     const feed = new LiveFeed({ historySize: 100, bufferSize: 100 });
     feed.restartAt(1);
