@@ -68,10 +68,7 @@ const liveChange = (entry: WriteEntry, at: string, type: LiveChange['type'], rid
 
 /**
  * Each key once: a creator may join their own ride (and so be among its riders), and a
- * key listed twice would hand that change to the user's subscribers twice.
+ * key listed twice would hand that change to the user's subscribers twice. A Set, not a
+ * pairwise scan: a deleted ride lists up to MAX_LOGGED_RIDES riders.
  */
-const keysOf = (source: number, destination: number, rideId: number, users: string[]) => [
-  routeKey(source, destination),
-  rideKey(rideId),
-  ...users.filter((u, i) => users.indexOf(u) === i).map(userKey),
-];
+const keysOf = (source: number, destination: number, rideId: number, users: string[]) => [routeKey(source, destination), rideKey(rideId), ...[...new Set(users)].map(userKey)];
