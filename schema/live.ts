@@ -23,8 +23,12 @@ export const loggedDeleteRideSchema = z.object({
 
 export const loggedDeleteUserSchema = z.object({
   username: usernameSchema,
-  rides: z.array(z.object({ id: rideIdSchema, source: areaIdSchema, destination: areaIdSchema })).max(MAX_LOGGED_RIDES),
-  /** True when the user had more rides than the entry lists. */
+  /**
+   * The rides the user created, with their riders, whose `userRides` hear of the ride's
+   * end (entries written before riders were logged have none).
+   */
+  rides: z.array(z.object({ id: rideIdSchema, source: areaIdSchema, destination: areaIdSchema, riders: z.array(usernameSchema).default([]) })).max(MAX_LOGGED_RIDES),
+  /** True when the user's rides and their riders came to more than MAX_LOGGED_RIDES rows. */
   more: z.boolean(),
 });
 

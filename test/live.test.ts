@@ -231,6 +231,26 @@ describe('live rides', () => {
     await resumed.close();
   });
 
+  it("tells a rider when the creator's deletion takes a ride they joined, and not of rides they did not", async () => {
+    for (const username of ['leaver', 'hitcher']) await cluster.data(`mutation { createUser(username: "${username}", password: ${JSON.stringify(PASSWORD)}) { username } }`);
+    const ride = async (day: number) => {
+      const res = await cluster.gql<{ createRide: { id: number } }>(
+        `mutation { createRide(createdBy: "leaver", timestamp: "2040-03-0${day}T00:00:00Z", source: 37, destination: 38) { id } }`,
+      );
+      return res.data!.createRide.id;
+    };
+    const joined = await ride(1);
+    await ride(2); // not hitcher's
+    await cluster.gql(`mutation { joinRide(rideId: ${joined}, username: "hitcher") { id } }`);
+    const hitcher = new Watcher(cluster.url, 0, 0, undefined, { name: 'userRides', args: 'username: "hitcher"' });
+    expect((await hitcher.until(1))[0]).toMatchObject({ type: 'SNAPSHOT', rides: [{ id: joined }] });
+    const deleted = await cluster.gql('mutation { deleteUser(username: "leaver") }');
+    await hitcher.until(2);
+    await new Promise((r) => setTimeout(r, 200)); // nothing else arrives
+    expect(hitcher.changes.slice(1).map((c) => [c.type, c.rideId, c.seq])).toEqual([['RIDE_DELETED', joined, Number(deleted.headers.get('x-dbaas-seq'))]]);
+    await hitcher.close();
+  });
+
   it('says SNAPSHOT_REQUIRED for an afterSeq older than the changes it keeps, and BAD_USER_INPUT for an unknown area', async () => {
     const old = new Watcher(cluster.url, 21, 22, 0);
     await waitUntil('an error', async () => old.errors.length > 0 || undefined, 30_000);

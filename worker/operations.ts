@@ -210,9 +210,23 @@ export const writeOperations = {
     // The rides that go with the user, for the log's readers (schema/live.ts).
     resolve: async (sql, a) => {
       await requireUser(sql, a.username);
-      const { rows } = await sql.query(`SELECT id, source, destination FROM rides WHERE created_by = $1 ORDER BY id LIMIT $2`, [a.username, MAX_LOGGED_RIDES + 1]);
-      const rides = rows.slice(0, MAX_LOGGED_RIDES).map((r) => ({ id: Number(r.id), source: r.source as number, destination: r.destination as number }));
-      const resolved = { username: a.username, rides, more: rows.length > MAX_LOGGED_RIDES } satisfies z.input<typeof loggedDeleteUserSchema>;
+      // A row per ride and rider (one for a ride without riders), bounded in all, so that
+      // one entry stays small however many riders the rides had.
+      const { rows } = await sql.query(
+        `SELECT r.id, r.source, r.destination, rr.username AS rider
+           FROM rides r LEFT JOIN ride_riders rr ON rr.ride_id = r.id
+          WHERE r.created_by = $1 ORDER BY r.id, rr.username LIMIT $2`,
+        [a.username, MAX_LOGGED_RIDES + 1],
+      );
+      const more = rows.length > MAX_LOGGED_RIDES;
+      const byId = new Map<number, { id: number; source: number; destination: number; riders: string[] }>();
+      for (const row of more ? [] : rows) {
+        const id = Number(row.id);
+        let ride = byId.get(id);
+        if (!ride) byId.set(id, (ride = { id, source: row.source as number, destination: row.destination as number, riders: [] }));
+        if (row.rider !== null) ride.riders.push(row.rider as string);
+      }
+      const resolved = { username: a.username, rides: [...byId.values()], more } satisfies z.input<typeof loggedDeleteUserSchema>;
       return { resolved, result: true };
     },
     // Rides and memberships go with the user (ON DELETE CASCADE).

@@ -41,7 +41,7 @@ export function rideChangesOf(entry: WriteEntry, at: string): LiveChange[] | 're
     case 'deleteUser': {
       const args = loggedDeleteUserSchema.safeParse(entry.args);
       if (!args.success || args.data.more) return 'reset';
-      return args.data.rides.map((r) => liveChange(entry, at, 'RIDE_DELETED', r.id, null, null, keysOf(r.source, r.destination, r.id, [args.data.username])));
+      return args.data.rides.map((r) => liveChange(entry, at, 'RIDE_DELETED', r.id, null, null, keysOf(r.source, r.destination, r.id, [args.data.username, ...r.riders])));
     }
     case 'clearDatabase':
       return 'reset';

@@ -36,6 +36,9 @@ describe('ride changes of a log entry', () => {
     const changes = rideChangesOf(entry(11, 'deleteUser', { username: 'asha', rides: [{ id: 7, source: 2, destination: 4 }], more: false }, true), AT);
     expect(changes).toEqual([expect.objectContaining({ type: 'RIDE_DELETED', seq: 11, rideId: 7, keys: ['route:2:4', 'ride:7', 'user:asha'] })]);
     expect(rideChangesOf(entry(11, 'deleteUser', { username: 'asha', rides: [], more: true }, true), AT)).toBe('reset');
+    // Riders of the deleted user's rides hear of them too (entries before riders were logged have none).
+    const withRiders = rideChangesOf(entry(11, 'deleteUser', { username: 'asha', rides: [{ id: 7, source: 2, destination: 4, riders: ['asha', 'ravi'] }], more: false }, true), AT);
+    expect(withRiders).toEqual([expect.objectContaining({ rideId: 7, keys: ['route:2:4', 'ride:7', 'user:asha', 'user:ravi'] })]);
     expect(rideChangesOf(entry(12, 'clearDatabase', {}, true), AT)).toBe('reset');
     expect(rideChangesOf(entry(13, 'createUser', { username: 'x' }, {}), AT)).toEqual([]);
   });
