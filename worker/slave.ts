@@ -143,6 +143,14 @@ export async function startReadServer({ connection, names, pool, replica, worker
   const replies = new ReplySender(channel, log);
   const inFlight = new Set<Promise<void>>();
 
+  /** The reply to a read that failed with `err`; a failure of the database itself marks the position to be checked again. */
+  const failed = (err: unknown, id: string): RpcReply => {
+    // Answering from a database that lost commits would break read-your-writes.
+    if (err instanceof PositionMismatchError) failStop(`database position lost: ${err.message}`);
+    if (isDatabaseUnavailable(err)) replica.suspectPosition();
+    return errorReply(err, id, workerId, replica.appliedSeq, log);
+  };
+
   const answer = async (request: ReadRequest, deadline: number | null): Promise<RpcReply> => {
     const { id } = request;
     try {
@@ -154,10 +162,7 @@ export async function startReadServer({ connection, names, pool, replica, worker
       const result = await runRead(pool, request, deadline, log);
       return { id, ok: true, workerId, appliedSeq: replica.appliedSeq, result };
     } catch (err) {
-      // Answering from a database that lost commits would break read-your-writes.
-      if (err instanceof PositionMismatchError) failStop(`database position lost: ${err.message}`);
-      if (isDatabaseUnavailable(err)) replica.suspectPosition();
-      return errorReply(err, id, workerId, replica.appliedSeq, log);
+      return failed(err, id);
     }
   };
 
@@ -197,8 +202,7 @@ export async function startReadServer({ connection, names, pool, replica, worker
       } catch (err) {
         const unanswerable = isDatabaseUnavailable(err) || (err instanceof DbaasError && err.code === 'UNAVAILABLE');
         if (unanswerable) {
-          if (isDatabaseUnavailable(err)) replica.suspectPosition();
-          for (const { request } of group) replies.send(replyTo, errorReply(err, request.id, workerId, replica.appliedSeq, log));
+          for (const { request } of group) replies.send(replyTo, failed(err, request.id));
           return;
         }
         log.debug({ err, reads: group.length }, 'reads answered together failed; answering each alone');
