@@ -171,7 +171,7 @@ const RIDE_CHANGE = 'type seq at rideId ride { id timestamp createdBy { username
 
 /**
  * Follows a route's live rides until Ctrl-C. Each (re)subscription asks for the changes
- * after the last seq printed, so a dropped connection, a restarted gateway or a
+ * after the last change printed (its seq and ride), so a dropped connection, a restarted gateway or a
  * SLOW_CONSUMER end costs nothing but a pause; SNAPSHOT_REQUIRED starts over with one.
  */
 async function watch(o: Options, route: string | undefined, after: string | undefined): Promise<void> {
@@ -180,6 +180,9 @@ async function watch(o: Options, route: string | undefined, after: string | unde
   if (after !== undefined && !/^\d+$/.test(after)) throw new CliError('--after takes a seq (a whole number)');
   const [source, destination] = [Number(match[1]), Number(match[2])];
   let last: number | null = after === undefined ? null : Number(after);
+  // The last change's ride, as one deleteUser gives a route several changes at one seq
+  // (a cast: it is set in callbacks, which TypeScript's narrowing does not see).
+  let lastRide = null as number | null;
   let stopping = false;
   const line = (c: RideChange) => {
     if (c.type === 'SNAPSHOT') {
@@ -200,14 +203,14 @@ async function watch(o: Options, route: string | undefined, after: string | unde
       process.once('SIGTERM', end);
       client.subscribe<{ rides: RideChange }>(
         {
-          query: `subscription($s: Int!, $d: Int!, $after: Int) { rides(source: $s, destination: $d, afterSeq: $after) { ${RIDE_CHANGE} } }`,
-          variables: { s: source, d: destination, after: last },
+          query: `subscription($s: Int!, $d: Int!, $after: Int, $afterRide: Int) { rides(source: $s, destination: $d, afterSeq: $after, afterRideId: $afterRide) { ${RIDE_CHANGE} } }`,
+          variables: { s: source, d: destination, after: last, afterRide: last === null ? null : lastRide },
         },
         {
           next: ({ data, errors }) => {
             if (errors?.length) {
               const code = (errors[0].extensions as { code?: string } | undefined)?.code;
-              if (code === 'SNAPSHOT_REQUIRED') last = null;
+              if (code === 'SNAPSHOT_REQUIRED') [last, lastRide] = [null, null];
               if (code === 'BAD_USER_INPUT' || code === 'FORBIDDEN') {
                 stopping = true;
                 return resolve(`${code}: ${errors[0].message}`);
@@ -215,7 +218,7 @@ async function watch(o: Options, route: string | undefined, after: string | unde
               return resolve(`${code ?? 'ERROR'}: ${errors[0].message}`);
             }
             if (!data) return;
-            last = data.rides.seq;
+            [last, lastRide] = [data.rides.seq, data.rides.rideId];
             print(o, data.rides, line(data.rides));
           },
           error: (err) => resolve(err instanceof Error ? err.message : `connection closed (${(err as { code?: number }).code ?? 'no code'})`),
@@ -228,7 +231,7 @@ async function watch(o: Options, route: string | undefined, after: string | unde
       if (why !== 'stopped') throw new CliError(why);
       return;
     }
-    process.stderr.write(`ridedb watch: ${why}; resuming ${last === null ? 'from a new snapshot' : `after seq ${last}`} in 1 s\n`);
+    process.stderr.write(`ridedb watch: ${why}; resuming ${last === null ? 'from a new snapshot' : `after seq ${last}${lastRide === null ? '' : ` ride ${lastRide}`}`} in 1 s\n`);
     await new Promise((r) => setTimeout(r, 1000));
   }
 }

@@ -48,7 +48,7 @@ mutation CreateUserAndRide {
   },
   {
     query: `# Live rides on a route, from the log: a snapshot, then every change in seq order.
-# Keep the last seq: subscribing again with afterSeq: <seq> misses nothing.
+# Keep the last seq and rideId: subscribing again with afterSeq and afterRideId misses nothing.
 subscription LiveRides {
   rides(source: 1, destination: 2) { type seq at rideId ride { id timestamp createdBy { username } riders { username } } rider { username } rides { id timestamp } }
 }`,

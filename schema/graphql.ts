@@ -169,13 +169,16 @@ registerEnumType(RideChangeType, {
     SNAPSHOT: { description: 'The first message when subscribing without `afterSeq`: the current rides (`rides`) as of `seq`. Every later message is a change after it.' },
     RIDE_CREATED: { description: '`createRide` made the ride (`ride`).' },
     RIDE_JOINED: { description: '`joinRide` added `rider` to the ride (`ride`, as it stands after the join). A repeated join is reported again.' },
-    RIDE_DELETED: { description: '`deleteRide`, or `deleteUser` of its creator, deleted the ride (`rideId`; `ride` is null).' },
+    RIDE_DELETED: {
+      description:
+        '`deleteRide`, or `deleteUser` of its creator, deleted the ride (`rideId`; `ride` is null). One `deleteUser` gives a subscription one per ride it takes, at one `seq`, in `rideId` order.',
+    },
   },
 });
 
 @ObjectType({
   description:
-    'A message of a live ride subscription, read from the durable log: a SNAPSHOT first (unless resuming with `afterSeq`), then every change after it, in `seq` order, each once. Keep the last `seq`: subscribing again with `afterSeq` set to it misses nothing and repeats nothing.',
+    'A message of a live ride subscription, read from the durable log: a SNAPSHOT first (unless resuming with `afterSeq`), then every change after it, in `seq` order, each once. Keep the last `seq` and `rideId`: subscribing again with `afterSeq` and `afterRideId` set to them misses nothing and repeats nothing.',
 })
 export class RideChange implements RideChangeRecord {
   @Field(() => RideChangeType, { description: 'What happened.' }) type!: RideChangeTypeName;

@@ -23,8 +23,8 @@ afterAll(async () => {
 });
 
 const LIVE = gql`
-  subscription ($s: Int!, $d: Int!, $after: Int) {
-    rides(source: $s, destination: $d, afterSeq: $after) {
+  subscription ($s: Int!, $d: Int!, $after: Int, $afterRide: Int) {
+    rides(source: $s, destination: $d, afterSeq: $after, afterRideId: $afterRide) {
       type
       seq
       rideId
@@ -63,7 +63,9 @@ it('Apollo Client follows a route over GraphQLWsLink and resumes after its last 
 
     const missed = [await create(11), await create(12)];
     const resumed: Message['rides'][] = [];
-    const again = client.subscribe<Message>({ query: LIVE, variables: { s: 41, d: 42, after: seen[1].seq } }).subscribe({ next: ({ data }) => data && resumed.push(data.rides) });
+    const again = client
+      .subscribe<Message>({ query: LIVE, variables: { s: 41, d: 42, after: seen[1].seq, afterRide: seen[1].rideId } })
+      .subscribe({ next: ({ data }) => data && resumed.push(data.rides) });
     await waitUntil('the missed changes', async () => resumed.length >= 2 || undefined);
     again.unsubscribe();
     expect(resumed.map((m) => m.rideId)).toEqual(missed);

@@ -251,6 +251,32 @@ describe('live rides', () => {
     await hitcher.close();
   });
 
+  it("resumes among one deleteUser's changes after the ride given (afterRideId), each change once", async () => {
+    await cluster.data(`mutation { createUser(username: "mover", password: ${JSON.stringify(PASSWORD)}) { username } }`);
+    const rideIds: number[] = [];
+    for (const day of [1, 2, 3]) {
+      const res = await cluster.gql<{ createRide: { id: number } }>(
+        `mutation { createRide(createdBy: "mover", timestamp: "2040-04-0${day}T00:00:00Z", source: 39, destination: 40) { id } }`,
+      );
+      rideIds.push(res.data!.createRide.id);
+    }
+    const live = new Watcher(cluster.url, 39, 40);
+    await live.until(1);
+    const deleted = await cluster.gql('mutation { deleteUser(username: "mover") }');
+    const seq = Number(deleted.headers.get('x-dbaas-seq'));
+    const all = (await live.until(4)).slice(1).map((c) => [c.type, c.rideId, c.seq]);
+    expect(all).toEqual(rideIds.map((id) => ['RIDE_DELETED', id, seq]));
+    // A client that had only the first of them resumes after it: the other two, nothing else.
+    const resumed = new Watcher(cluster.url, 0, 0, undefined, { name: 'rides', args: `source: 39, destination: 40, afterSeq: ${seq}, afterRideId: ${rideIds[0]}` });
+    await resumed.until(2);
+    await new Promise((r) => setTimeout(r, 200)); // nothing else arrives
+    expect(resumed.changes.map((c) => [c.type, c.rideId, c.seq])).toEqual(all.slice(1));
+    const noSeq = new Watcher(cluster.url, 0, 0, undefined, { name: 'rides', args: `source: 39, destination: 40, afterRideId: ${rideIds[0]}` });
+    await waitUntil('an error', async () => noSeq.errors.length > 0 || undefined, 30_000);
+    expect(noSeq.errors[0]).toMatchObject({ message: expect.stringContaining('afterRideId needs afterSeq'), extensions: { code: 'BAD_USER_INPUT' } });
+    for (const w of [live, resumed, noSeq]) await w.close();
+  });
+
   it('says SNAPSHOT_REQUIRED for an afterSeq older than the changes it keeps, and BAD_USER_INPUT for an unknown area', async () => {
     const old = new Watcher(cluster.url, 21, 22, 0);
     await waitUntil('an error', async () => old.errors.length > 0 || undefined, 30_000);

@@ -45,6 +45,8 @@ const RIDE_ID_ARG = 'A ride id as `createRide` or a query returned it (a log pos
 const PAGE = 'A page shorter than `first` is the last; a page ends where the next one starts, so walking pages visits every row once even while rows are added.';
 const FIRST_ARG = 'Rows in the page: 1 to PAGE_SIZE_MAX (default 1000), else BAD_USER_INPUT; null for PAGE_SIZE_DEFAULT (default 100).';
 const AFTER_RIDE_ARG = 'The `cursor` of the last ride of the previous page; null for the first page.';
+const AFTER_RIDE_ID =
+  "With `afterSeq`: resume after the change of this ride at that seq (the last change's `rideId`). One `deleteUser` can give a subscription several RIDE_DELETED at one seq, in `rideId` order; without this, a resume starts after all of them.";
 
 @Resolver()
 export class QueryResolver {
@@ -304,7 +306,7 @@ export class SubscriptionResolver {
 
   @Subscription(() => RideChange, {
     description:
-      "Live changes of one route's rides, read from the durable log: first a SNAPSHOT of its upcoming rides as of a seq, then every RIDE_CREATED, RIDE_JOINED and RIDE_DELETED after that seq, in seq order, each once. With `afterSeq` (the last `seq` you saw), no snapshot: every change after it, then live — across reconnects, gateway restarts and failovers. SNAPSHOT_REQUIRED when the gateway no longer keeps the changes after `afterSeq` (LIVE_HISTORY_CHANGES); SLOW_CONSUMER, with the seq to resume after, when a client stops reading.",
+      "Live changes of one route's rides, read from the durable log: first a SNAPSHOT of its upcoming rides as of a seq, then every RIDE_CREATED, RIDE_JOINED and RIDE_DELETED after that seq, in seq order, each once. With `afterSeq` (the last `seq` you saw), no snapshot: every change after it, then live — across reconnects, gateway restarts and failovers. SNAPSHOT_REQUIRED when the gateway no longer keeps the changes after `afterSeq` (LIVE_HISTORY_CHANGES); SLOW_CONSUMER, with where to resume, when a client stops reading.",
     subscribe: ({ args, context }) => routeMessages(context as GqlContext, args),
   })
   rides(
@@ -313,6 +315,7 @@ export class SubscriptionResolver {
     @Arg('destination', () => Int, { description: 'The area they go to.' }) _destination: number,
     @Arg('afterSeq', () => Int, { nullable: true, description: 'Resume after this seq (a `seq` this subscription sent) instead of starting from a snapshot.' })
     _afterSeq?: number | null,
+    @Arg('afterRideId', () => Int, { nullable: true, description: AFTER_RIDE_ID }) _afterRideId?: number | null,
   ): RideChangeRecord {
     if (message instanceof DbaasError) throw message;
     return message;
@@ -327,6 +330,7 @@ export class SubscriptionResolver {
     @Root() message: LiveMessage,
     @Arg('id', () => Int, { description: 'The ride.' }) _id: number,
     @Arg('afterSeq', () => Int, { nullable: true, description: 'Resume after this seq instead of starting from a snapshot.' }) _afterSeq?: number | null,
+    @Arg('afterRideId', () => Int, { nullable: true, description: AFTER_RIDE_ID }) _afterRideId?: number | null,
   ): RideChangeRecord {
     if (message instanceof DbaasError) throw message;
     return message;
@@ -334,13 +338,14 @@ export class SubscriptionResolver {
 
   @Subscription(() => RideChange, {
     description:
-      "Live changes of the rides a user created or joined, from the log: a SNAPSHOT of them (a page of each), then RIDE_CREATED (by the user), RIDE_JOINED (of the user's rides, or by the user) and RIDE_DELETED (of rides the user created; of rides they joined when deleted by `deleteRide`); `afterSeq` resumes as for `rides`.",
+      "Live changes of the rides a user created or joined, from the log: a SNAPSHOT of them (a page of each), then RIDE_CREATED (by the user), RIDE_JOINED (of the user's rides, or by the user) and RIDE_DELETED (of rides the user created or joined); `afterSeq` resumes as for `rides`.",
     subscribe: ({ args, context }) => userRideMessages(context as GqlContext, args),
   })
   userRides(
     @Root() message: LiveMessage,
     @Arg('username', { description: 'The user.' }) _username: string,
     @Arg('afterSeq', () => Int, { nullable: true, description: 'Resume after this seq instead of starting from a snapshot.' }) _afterSeq?: number | null,
+    @Arg('afterRideId', () => Int, { nullable: true, description: AFTER_RIDE_ID }) _afterRideId?: number | null,
   ): RideChangeRecord {
     if (message instanceof DbaasError) throw message;
     return message;

@@ -27,6 +27,7 @@ type ChangeBody = Omit<LiveChange, 'seq' | 'at' | 'keys'>;
  */
 class KeptChange {
   readonly seq: number;
+  readonly rideId: number | null;
   /** The change's keys, joined by spaces (no key has one: usernames cannot). */
   readonly keys: string;
   private readonly at: string;
@@ -34,6 +35,7 @@ class KeptChange {
 
   constructor(change: LiveChange) {
     this.seq = change.seq;
+    this.rideId = change.rideId;
     this.at = change.at;
     this.keys = change.keys.join(' ');
     // Named one by one: the rest pattern `{ seq, at, keys, ...record }` cost ~0.7 µs a
@@ -51,10 +53,25 @@ class KeptChange {
   }
 }
 
+/**
+ * Where a subscription stands: after the change of `rideId` at `seq`, or after all of
+ * `seq` when `rideId` is null. One write can give one key several changes at one seq
+ * (`deleteUser`, a RIDE_DELETED per ride, in ride id order), so a seq alone cannot say
+ * which of them a client already has.
+ */
+export interface LivePosition {
+  seq: number;
+  rideId: number | null;
+}
+
+/** Whether a change comes after a position: a later seq, or a later ride at its seq. */
+const isPast = (change: { seq: number; rideId: number | null }, after: LivePosition) =>
+  change.seq > after.seq || (change.seq === after.seq && after.rideId !== null && change.rideId !== null && change.rideId > after.rideId);
+
 interface Subscriber {
   key: string;
-  /** Changes up to this seq were handed out (or are in the snapshot); null until started. */
-  after: number | null;
+  /** Changes up to here were handed out (or are in the snapshot); null until started. */
+  after: LivePosition | null;
   /** The feed's head when the subscriber registered: changes up to it are in the history. */
   registeredAt: number;
   buffer: LiveChange[];
@@ -147,11 +164,11 @@ export class LiveFeed {
   }
 
   /**
-   * A subscription to `key`. With `after`, it yields the changes after that seq (from the
-   * history, then live); SNAPSHOT_REQUIRED if the history no longer reaches back to it.
+   * A subscription to `key`. With `after`, it yields the changes after that position (from
+   * the history, then live); SNAPSHOT_REQUIRED if the history no longer reaches back to it.
    * Without, it yields nothing until `start(snapshotSeq)`, buffering live changes meanwhile.
    */
-  subscribe(key: string, after?: number): LiveSubscription {
+  subscribe(key: string, after?: LivePosition): LiveSubscription {
     const s: Subscriber = { key, after: null, registeredAt: this.head, buffer: [], wake: null, ended: null };
     const set = this.byKey.get(key) ?? new Set();
     set.add(s);
@@ -162,10 +179,10 @@ export class LiveFeed {
   }
 
   /** @internal LiveSubscription's: hand out the changes after `after`, from the history first. */
-  start(s: Subscriber, after: number): void {
+  start(s: Subscriber, after: LivePosition): void {
     const oldest = this.oldestResumable;
-    if (after < this.head && (oldest === null || after < oldest)) {
-      this.end(s, snapshotRequired(`changes after seq ${after} are no longer kept here (the oldest is after seq ${oldest ?? this.head}); start from a new snapshot`));
+    if (after.seq < this.head && (oldest === null || after.seq < oldest)) {
+      this.end(s, snapshotRequired(`changes after seq ${after.seq} are no longer kept here (the oldest is after seq ${oldest ?? this.head}); start from a new snapshot`));
       return;
     }
     const live = s.buffer;
@@ -182,10 +199,9 @@ export class LiveFeed {
 
   private offer(s: Subscriber, change: LiveChange): void {
     if (s.ended) return;
-    if (s.after !== null && change.seq <= s.after) return;
+    if (s.after !== null && !isPast(change, s.after)) return;
     if (s.buffer.length >= this.settings.bufferSize) {
-      const resumeAfter = s.after ?? 0;
-      this.end(s, new DbaasError('SLOW_CONSUMER', `this subscription fell ${s.buffer.length} changes behind (LIVE_BUFFER_CHANGES); subscribe again with afterSeq: ${resumeAfter}`));
+      this.end(s, new DbaasError('SLOW_CONSUMER', `this subscription fell ${s.buffer.length} changes behind (LIVE_BUFFER_CHANGES); subscribe again with ${resumeArgs(s)}`));
       return;
     }
     s.buffer.push(change);
@@ -196,7 +212,7 @@ export class LiveFeed {
   next(s: Subscriber): LiveChange | undefined {
     if (s.after === null) return undefined;
     const change = s.buffer.shift();
-    if (change) s.after = change.seq;
+    if (change) s.after = { seq: change.seq, rideId: change.rideId };
     return change;
   }
 
@@ -221,7 +237,7 @@ export class LiveSubscription implements AsyncIterableIterator<LiveChange> {
 
   /** Starts a subscription made without `after` once its snapshot, as of `seq`, is out. */
   startAfter(seq: number): void {
-    if (!this.s.ended) this.feed.start(this.s, seq);
+    if (!this.s.ended) this.feed.start(this.s, { seq, rideId: null });
   }
 
   async next(): Promise<IteratorResult<LiveChange>> {
@@ -245,14 +261,24 @@ export class LiveSubscription implements AsyncIterableIterator<LiveChange> {
   }
 }
 
-/** Index of the first change with a seq above `seq` in a list in seq order (binary search). */
-function firstAfter(changes: readonly KeptChange[], seq: number): number {
+/** Index of the first change past `after` in one key's list, in seq then ride order (binary search). */
+function firstAfter(changes: readonly KeptChange[], after: LivePosition): number {
   let lo = 0;
   let hi = changes.length;
   while (lo < hi) {
     const mid = (lo + hi) >> 1;
-    if (changes[mid].seq <= seq) lo = mid + 1;
-    else hi = mid;
+    if (isPast(changes[mid], after)) hi = mid;
+    else lo = mid + 1;
   }
   return lo;
+}
+
+/**
+ * The arguments that resume a subscription ended now: `afterRideId` too when changes of
+ * its last seq are still unsent, since resuming after the whole seq would skip them.
+ */
+function resumeArgs(s: Subscriber): string {
+  const after = s.after ?? { seq: 0, rideId: null };
+  const more = s.buffer.length > 0 && s.buffer[0].seq === after.seq;
+  return more && after.rideId !== null ? `afterSeq: ${after.seq}, afterRideId: ${after.rideId}` : `afterSeq: ${after.seq}`;
 }

@@ -2,15 +2,22 @@ import { z } from 'zod';
 import { areaIdSchema, DbaasError, parseArgs, RECORD_SELECTIONS, rideIdSchema, usernameSchema, type FieldSelection, type RideChangeRecord, type RideRecord } from '../../schema';
 import type { GqlContext } from '../graphql/context';
 import { rideKey, routeKey, userKey } from './dataKeys';
-import type { LiveSubscription } from './liveFeed';
+import type { LivePosition, LiveSubscription } from './liveFeed';
 
 /** What a live subscription yields: a message, or the error that ends it (then nothing). */
 export type LiveMessage = RideChangeRecord | DbaasError;
 
-const afterSeqSchema = z.number().int().min(0).nullish();
+/** Where a resume starts, from the arguments every live subscription takes. */
+const resumeFields = { afterSeq: z.number().int().min(0).nullish(), afterRideId: z.number().int().min(0).nullish() };
+type ResumeArgs = { afterSeq?: number | null; afterRideId?: number | null };
+const afterRideNeedsSeq = (a: ResumeArgs) => a.afterRideId == null || a.afterSeq != null;
+const AFTER_RIDE_NEEDS_SEQ = { message: 'afterRideId needs afterSeq', path: ['afterRideId'] };
+const resumePosition = (a: ResumeArgs): LivePosition | null => (a.afterSeq == null ? null : { seq: a.afterSeq, rideId: a.afterRideId ?? null });
+
 const routeArgs = z
-  .object({ source: areaIdSchema, destination: areaIdSchema, afterSeq: afterSeqSchema })
-  .refine((a) => a.source !== a.destination, { message: 'source and destination must differ', path: ['destination'] });
+  .object({ source: areaIdSchema, destination: areaIdSchema, ...resumeFields })
+  .refine((a) => a.source !== a.destination, { message: 'source and destination must differ', path: ['destination'] })
+  .refine(afterRideNeedsSeq, AFTER_RIDE_NEEDS_SEQ);
 
 /**
  * A subscription's messages as graphql-ws pulls them. Not an async generator: its
@@ -56,22 +63,22 @@ class LiveMessages implements AsyncIterableIterator<LiveMessage> {
 }
 
 /**
- * `rides(source, destination, afterSeq)`: with afterSeq, the route's changes after it;
+ * `rides(source, destination, afterSeq, afterRideId)`: with afterSeq, the route's changes after it;
  * without, a SNAPSHOT of the route's upcoming rides (the first page).
  */
 export function routeMessages(c: GqlContext, args: unknown): Promise<AsyncIterableIterator<LiveMessage>> {
   const a = parseArgs(routeArgs, args);
   const first = c.service.pages.defaultSize;
-  return liveMessages(c, routeKey(a.source, a.destination), a.afterSeq, {
+  return liveMessages(c, routeKey(a.source, a.destination), resumePosition(a), {
     fields: [{ key: 'rides', field: 'rides', args: { source: a.source, destination: a.destination, first }, select: RECORD_SELECTIONS.Ride }],
     rides: (data) => (data as { rides: RideRecord[] }).rides,
   });
 }
 
-/** `ride(id, afterSeq)`: one ride's changes; its SNAPSHOT holds the ride, or none if it does not exist. */
+/** `ride(id, afterSeq, afterRideId)`: one ride's changes; its SNAPSHOT holds the ride, or none if it does not exist. */
 export function rideMessages(c: GqlContext, args: unknown): Promise<AsyncIterableIterator<LiveMessage>> {
-  const a = parseArgs(z.object({ id: rideIdSchema, afterSeq: afterSeqSchema }), args);
-  return liveMessages(c, rideKey(a.id), a.afterSeq, {
+  const a = parseArgs(z.object({ id: rideIdSchema, ...resumeFields }).refine(afterRideNeedsSeq, AFTER_RIDE_NEEDS_SEQ), args);
+  return liveMessages(c, rideKey(a.id), resumePosition(a), {
     fields: [{ key: 'ride', field: 'ride', args: { id: a.id }, select: RECORD_SELECTIONS.Ride }],
     rides: (data) => {
       const ride = (data as { ride: RideRecord | null }).ride;
@@ -81,13 +88,13 @@ export function rideMessages(c: GqlContext, args: unknown): Promise<AsyncIterabl
 }
 
 /**
- * `userRides(username, afterSeq)`: changes of the rides a user created or joined; its
+ * `userRides(username, afterSeq, afterRideId)`: changes of the rides a user created or joined; its
  * SNAPSHOT holds those rides (a page of each list), by timestamp then id.
  */
 export function userRideMessages(c: GqlContext, args: unknown): Promise<AsyncIterableIterator<LiveMessage>> {
-  const a = parseArgs(z.object({ username: usernameSchema, afterSeq: afterSeqSchema }), args);
+  const a = parseArgs(z.object({ username: usernameSchema, ...resumeFields }).refine(afterRideNeedsSeq, AFTER_RIDE_NEEDS_SEQ), args);
   const first = c.service.pages.defaultSize;
-  return liveMessages(c, userKey(a.username), a.afterSeq, {
+  return liveMessages(c, userKey(a.username), resumePosition(a), {
     fields: [
       {
         key: 'user',
@@ -108,7 +115,7 @@ export function userRideMessages(c: GqlContext, args: unknown): Promise<AsyncIte
 }
 
 /**
- * A subscription to `key`: with `afterSeq`, the changes after it; without, a SNAPSHOT read
+ * A subscription to `key`: with a resume position, the changes after it; without, a SNAPSHOT read
  * at a known seq (the selection with its applied seq, one statement), then the changes
  * after that seq. It registers before the snapshot is read, so the changes that arrive
  * meanwhile wait in its buffer: none falls between the two, none comes twice.
@@ -116,10 +123,10 @@ export function userRideMessages(c: GqlContext, args: unknown): Promise<AsyncIte
 async function liveMessages(
   c: GqlContext,
   key: string,
-  afterSeq: number | null | undefined,
+  after: LivePosition | null,
   snapshot: { fields: FieldSelection[]; rides: (data: unknown) => RideRecord[] },
 ): Promise<AsyncIterableIterator<LiveMessage>> {
-  if (afterSeq != null) return new LiveMessages(c.live.subscribe(key, afterSeq), null);
+  if (after) return new LiveMessages(c.live.subscribe(key, after), null);
   const subscription = c.live.subscribe(key);
   try {
     const read = await c.service.selectionAt(c.request, snapshot.fields);

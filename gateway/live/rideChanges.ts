@@ -41,7 +41,10 @@ export function rideChangesOf(entry: WriteEntry, at: string): LiveChange[] | 're
     case 'deleteUser': {
       const args = loggedDeleteUserSchema.safeParse(entry.args);
       if (!args.success || args.data.more) return 'reset';
-      return args.data.rides.map((r) => liveChange(entry, at, 'RIDE_DELETED', r.id, null, null, keysOf(r.source, r.destination, r.id, [args.data.username, ...r.riders])));
+      // In ride id order, the order a resume position (seq, then ride) counts in; the
+      // master lists them so, and older entries are sorted here all the same.
+      const rides = [...args.data.rides].sort((x, y) => x.id - y.id);
+      return rides.map((r) => liveChange(entry, at, 'RIDE_DELETED', r.id, null, null, keysOf(r.source, r.destination, r.id, [args.data.username, ...r.riders])));
     }
     case 'clearDatabase':
       return 'reset';

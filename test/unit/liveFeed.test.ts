@@ -12,6 +12,12 @@ const change = (seq: number, route = routeKey(1, 2)): LiveChange => ({
   keys: [route],
 });
 
+/** After all of a seq's changes. */
+const at = (seq: number, rideId: number | null = null) => ({ seq, rideId });
+
+/** The changes of one deleteUser entry on a route: a RIDE_DELETED per ride, in ride id order. */
+const deletions = (seq: number, rideIds: number[]): LiveChange[] => rideIds.map((rideId) => ({ ...change(seq), type: 'RIDE_DELETED', rideId }));
+
 async function take(it: AsyncIterator<unknown>, n: number): Promise<number[]> {
   const seqs: number[] = [];
   for (let i = 0; i < n; i++) {
@@ -26,13 +32,13 @@ describe('LiveFeed', () => {
   it('gives a subscription resuming from the history the same changes, field for field, as a live one got', async () => {
     const feed = new LiveFeed({ historySize: 100, bufferSize: 100 });
     feed.restartAt(1);
-    const live = feed.subscribe(routeKey(1, 2), 0);
+    const live = feed.subscribe(routeKey(1, 2), at(0));
     const user = { username: 'ann', createdAt: '2026-01-01T00:00:00.000Z' };
     const ride = { id: 7, cursor: 'c7', createdBy: user, timestamp: '2030-01-01T10:00:00.000Z', source: { id: 1, name: 'A' }, destination: { id: 2, name: 'B' }, riders: [user] };
     const joined: LiveChange = { ...change(1), type: 'RIDE_JOINED', rideId: 7, ride, rider: user, keys: [routeKey(1, 2), 'ride:7'] };
     feed.advance(2, [joined, { ...change(2), type: 'RIDE_DELETED', rideId: 7 }]);
     const first = [(await live.next()).value, (await live.next()).value];
-    const resumed = feed.subscribe(routeKey(1, 2), 0);
+    const resumed = feed.subscribe(routeKey(1, 2), at(0));
     expect([(await resumed.next()).value, (await resumed.next()).value]).toEqual(first);
     expect(first[0]).toEqual(joined);
   });
@@ -41,7 +47,7 @@ describe('LiveFeed', () => {
     const feed = new LiveFeed({ historySize: 100, bufferSize: 100 });
     feed.restartAt(1);
     feed.advance(3, [change(1), change(2, routeKey(5, 6)), change(3)]);
-    const sub = feed.subscribe(routeKey(1, 2), 1);
+    const sub = feed.subscribe(routeKey(1, 2), at(1));
     feed.advance(5, [change(4), change(5, routeKey(5, 6))]);
     feed.advance(6, [change(6)]);
     expect(await take(sub, 3)).toEqual([3, 4, 6]);
@@ -67,15 +73,15 @@ describe('LiveFeed', () => {
     feed.advance(13, [change(11), change(12), change(13)]);
     // Kept: 12 and 13; resumable after 11 or later.
     expect(feed.oldestResumable).toBe(11);
-    await expect(feed.subscribe(routeKey(1, 2), 10).next()).rejects.toMatchObject({ code: 'SNAPSHOT_REQUIRED' });
-    expect(await take(feed.subscribe(routeKey(1, 2), 11), 2)).toEqual([12, 13]);
+    await expect(feed.subscribe(routeKey(1, 2), at(10)).next()).rejects.toMatchObject({ code: 'SNAPSHOT_REQUIRED' });
+    expect(await take(feed.subscribe(routeKey(1, 2), at(11)), 2)).toEqual([12, 13]);
   });
 
   it('ends a subscription that stops reading (SLOW_CONSUMER, with the seq to resume after) and keeps serving the others', async () => {
     const feed = new LiveFeed({ historySize: 1000, bufferSize: 3 });
     feed.restartAt(1);
-    const slow = feed.subscribe(routeKey(1, 2), 0);
-    const fast = feed.subscribe(routeKey(1, 2), 0);
+    const slow = feed.subscribe(routeKey(1, 2), at(0));
+    const fast = feed.subscribe(routeKey(1, 2), at(0));
     feed.advance(1, [change(1)]);
     expect(await take(slow, 1)).toEqual([1]);
     expect(await take(fast, 1)).toEqual([1]);
@@ -113,7 +119,7 @@ describe('LiveFeed', () => {
       const after = oldest + next(seq - 1 - oldest);
       for (const key of ['route:1:1', 'route:1:2', 'route:1:3', ...Array.from({ length: 24 }, (_, u) => `user:u${u}`), `ride:${after + 1}`]) {
         const expected = kept.filter((c) => c.seq > after && c.keys.includes(key)).map((c) => c.seq);
-        const sub = feed.subscribe(key, after);
+        const sub = feed.subscribe(key, at(after));
         // What a resume is owed is buffered at once: a missing change shows as a wait.
         const taken = await Promise.race([take(sub, expected.length), new Promise((resolve) => setTimeout(resolve, 1000, 'still waiting'))]);
         expect(taken).toEqual(expected);
@@ -123,10 +129,50 @@ describe('LiveFeed', () => {
     expect(feed.subscriptions).toBe(0);
   });
 
+  it('resumes among the changes one write gave a key at one seq, after the ride given (afterRideId)', async () => {
+    const feed = new LiveFeed({ historySize: 100, bufferSize: 100 });
+    feed.restartAt(1);
+    feed.advance(1, [change(1)]);
+    feed.advance(2, deletions(2, [10, 20, 30]));
+    feed.advance(3, [change(3)]);
+    const rides = async (after: { seq: number; rideId: number | null }) => {
+      const sub = feed.subscribe(routeKey(1, 2), after);
+      const got: string[] = [];
+      for (let i = 0; i < 4; i++) {
+        const r = await Promise.race([sub.next(), new Promise<'none'>((resolve) => setTimeout(resolve, 50, 'none'))]);
+        if (r === 'none' || r.done) break;
+        got.push(`${r.value.seq}/${r.value.rideId}`);
+      }
+      await sub.return();
+      return got;
+    };
+    expect(await rides(at(1))).toEqual(['2/10', '2/20', '2/30', '3/3']);
+    expect(await rides(at(2, 10))).toEqual(['2/20', '2/30', '3/3']);
+    expect(await rides(at(2, 30))).toEqual(['3/3']);
+    expect(await rides(at(2))).toEqual(['3/3']);
+    // Live changes are held to the same position as kept ones.
+    const live = feed.subscribe(routeKey(1, 2), at(4, 41));
+    feed.advance(4, deletions(4, [40, 41, 42]));
+    expect(((await live.next()).value as LiveChange).rideId).toBe(42);
+  });
+
+  it("says where to resume among one seq's changes when it ends a slow subscription midway (SLOW_CONSUMER)", async () => {
+    const feed = new LiveFeed({ historySize: 100, bufferSize: 3 });
+    feed.restartAt(1);
+    const slow = feed.subscribe(routeKey(1, 2), at(0));
+    feed.advance(1, deletions(1, [10, 20, 30]));
+    expect(((await slow.next()).value as LiveChange).rideId).toBe(10);
+    feed.advance(2, [change(2)]);
+    feed.advance(3, [change(3)]);
+    // 20 and 30 of seq 1 were never sent: resuming after all of seq 1 would skip them.
+    await expect(slow.next()).rejects.toMatchObject({ code: 'SLOW_CONSUMER', message: expect.stringMatching(/afterSeq: 1, afterRideId: 10$/) });
+    expect(await take(feed.subscribe(routeKey(1, 2), at(1, 10)), 4)).toEqual([1, 1, 2, 3]);
+  });
+
   it('ends every subscription when the log says something changes cannot describe', async () => {
     const feed = new LiveFeed({ historySize: 100, bufferSize: 100 });
     feed.restartAt(1);
-    const sub = feed.subscribe(routeKey(1, 2), 0);
+    const sub = feed.subscribe(routeKey(1, 2), at(0));
     feed.restartAt(8);
     await expect(sub.next()).rejects.toMatchObject({ code: 'SNAPSHOT_REQUIRED' });
   });
