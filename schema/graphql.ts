@@ -169,9 +169,13 @@ registerEnumType(RideChangeType, {
     SNAPSHOT: { description: 'The first message when subscribing without `afterSeq`: the current rides (`rides`) as of `seq`. Every later message is a change after it.' },
     RIDE_CREATED: { description: '`createRide` made the ride (`ride`).' },
     RIDE_JOINED: { description: '`joinRide` added `rider` to the ride (`ride`, as it stands after the join). A repeated join is reported again.' },
+    RIDE_LEFT: {
+      description:
+        '`deleteUser` of `rider` took them off the ride (`rideId`) they had joined: drop them from its riders. `ride` is null (the master does not read every such ride again), so a riders list at its page size may lack one rider until a new snapshot.',
+    },
     RIDE_DELETED: {
       description:
-        '`deleteRide`, or `deleteUser` of its creator, deleted the ride (`rideId`; `ride` is null). One `deleteUser` gives a subscription one per ride it takes, at one `seq`, in `rideId` order.',
+        '`deleteRide`, or `deleteUser` of its creator, deleted the ride (`rideId`; `ride` is null). One `deleteUser` gives a subscription one change per ride it takes or leaves, at one `seq`, in `rideId` order.',
     },
   },
 });
@@ -185,7 +189,7 @@ export class RideChange implements RideChangeRecord {
   @Field(() => Int, { description: "The change's log position (its write's `X-DBaaS-Seq`); for a SNAPSHOT, the position it was read at." }) seq!: number;
   @Field(() => GraphQLISODateTime, { description: 'When the gateway read the change from the log (UTC).' }) at!: string;
   @Field(() => Int, { nullable: true, description: 'The ride changed; null for a SNAPSHOT.' }) rideId!: number | null;
-  @Field(() => Ride, { nullable: true, description: 'The ride as this change left it; null for RIDE_DELETED and SNAPSHOT.' }) ride!: RideRecord | null;
-  @Field(() => User, { nullable: true, description: 'RIDE_JOINED: the user who joined; null otherwise.' }) rider!: UserRecord | null;
+  @Field(() => Ride, { nullable: true, description: 'The ride as this change left it; null for RIDE_DELETED, RIDE_LEFT and SNAPSHOT.' }) ride!: RideRecord | null;
+  @Field(() => User, { nullable: true, description: 'RIDE_JOINED: the user who joined; RIDE_LEFT: the user who left; null otherwise.' }) rider!: UserRecord | null;
   @Field(() => [Ride], { nullable: true, description: 'SNAPSHOT: the rides as of `seq` (the first page, by timestamp then id); null otherwise.' }) rides!: RideRecord[] | null;
 }

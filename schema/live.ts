@@ -4,8 +4,8 @@ import { areaIdSchema, rideIdSchema, usernameSchema } from './values';
 /**
  * Live data: what the log must say for a reader of it (the gateway's live feed) to know
  * which rides a write changed, beyond the arguments the replicas need. The master puts
- * these into the resolved arguments of the writes that delete rides (the rides are gone
- * once applied, so their routes cannot be looked up afterwards); creates and joins carry
+ * these into the resolved arguments of the writes that delete rides or riders (they are
+ * gone once applied, so their routes cannot be looked up afterwards); creates and joins carry
  * the whole ride in their results.
  */
 /** Rides (or riders) listed in one entry at most; more ends every live subscription. */
@@ -28,9 +28,20 @@ export const loggedDeleteUserSchema = z.object({
    * end (entries written before riders were logged have none).
    */
   rides: z.array(z.object({ id: rideIdSchema, source: areaIdSchema, destination: areaIdSchema, riders: z.array(usernameSchema).default([]) })).max(MAX_LOGGED_RIDES),
-  /** True when the user's rides and their riders came to more than MAX_LOGGED_RIDES rows. */
+  /**
+   * The rides of others the user had joined, which they leave (RIDE_LEFT, to the ride's
+   * route, the ride, its creator and the user), and the user as those changes show them.
+   * Absent from entries written before it was logged.
+   */
+  left: z
+    .object({
+      rider: z.object({ username: usernameSchema, createdAt: z.string() }),
+      rides: z.array(z.object({ id: rideIdSchema, source: areaIdSchema, destination: areaIdSchema, createdBy: usernameSchema })).max(MAX_LOGGED_RIDES),
+    })
+    .optional(),
+  /** True when the user's rides with their riders, and the rides they joined, came to more than MAX_LOGGED_RIDES rows. */
   more: z.boolean(),
 });
 
-export const RIDE_CHANGE_TYPES = ['SNAPSHOT', 'RIDE_CREATED', 'RIDE_JOINED', 'RIDE_DELETED'] as const;
+export const RIDE_CHANGE_TYPES = ['SNAPSHOT', 'RIDE_CREATED', 'RIDE_JOINED', 'RIDE_LEFT', 'RIDE_DELETED'] as const;
 export type RideChangeTypeName = (typeof RIDE_CHANGE_TYPES)[number];

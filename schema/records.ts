@@ -34,9 +34,9 @@ export interface RideChangeRecord {
   seq: number;
   at: string;
   rideId: number | null;
-  /** The ride as the change left it; null when deleted, and for snapshots. */
+  /** The ride as the change left it; null when deleted or left, and for snapshots. */
   ride: RideRecord | null;
-  /** RIDE_JOINED: who joined. */
+  /** RIDE_JOINED: who joined; RIDE_LEFT: who left. */
   rider: UserRecord | null;
   /** SNAPSHOT: the rides as of `seq`. */
   rides: RideRecord[] | null;

@@ -24,7 +24,7 @@ import {
   type WriteResult,
 } from '../schema';
 import { withFields } from '../platform';
-import { recordSql, runSelection, runSelectionAt, selectField } from './selectionSql';
+import { iso, recordSql, runSelection, runSelectionAt, selectField } from './selectionSql';
 import type { Sql } from './sql';
 
 /**
@@ -128,11 +128,6 @@ const writeOp = <N extends WriteOpName, Resolved>(
   op: Omit<WriteOperation<WriteParsedArgs<N>, Resolved, WriteResult<N>>, 'args'>,
 ): WriteOperation<WriteParsedArgs<N>, Resolved, WriteResult<N>> => ({ args: writeArgs(name), ...op });
 
-async function requireUser(sql: Sql, username: string): Promise<void> {
-  const { rowCount } = await sql.query(`SELECT 1 FROM users WHERE username = $1`, [username]);
-  if (!rowCount) throw notFound(`user ${username} does not exist`);
-}
-
 async function readRide(sql: Sql, id: number): Promise<RideRecord> {
   const ride = await readOperations.ride.run(sql, { id });
   if (!ride) throw notFound(`ride ${id} does not exist`);
@@ -209,7 +204,8 @@ export const writeOperations = {
   deleteUser: writeOp('deleteUser', {
     // The rides that go with the user, for the log's readers (schema/live.ts).
     resolve: async (sql, a) => {
-      await requireUser(sql, a.username);
+      const user = await sql.query(`SELECT ${iso('created_at')} AS created_at FROM users WHERE username = $1`, [a.username]);
+      if (!user.rowCount) throw notFound(`user ${a.username} does not exist`);
       // A row per ride and rider (one for a ride without riders), bounded in all, so that
       // one entry stays small however many riders the rides had.
       const { rows } = await sql.query(
@@ -218,7 +214,15 @@ export const writeOperations = {
           WHERE r.created_by = $1 ORDER BY r.id, rr.username LIMIT $2`,
         [a.username, MAX_LOGGED_RIDES + 1],
       );
-      const more = rows.length > MAX_LOGGED_RIDES;
+      // Then the rides of others the user joined, within what the bound leaves.
+      const room = MAX_LOGGED_RIDES - Math.min(rows.length, MAX_LOGGED_RIDES);
+      const joined = await sql.query(
+        `SELECT r.id, r.source, r.destination, r.created_by
+           FROM ride_riders rr JOIN rides r ON r.id = rr.ride_id
+          WHERE rr.username = $1 AND r.created_by <> $1 ORDER BY r.id LIMIT $2`,
+        [a.username, room + 1],
+      );
+      const more = rows.length > MAX_LOGGED_RIDES || joined.rows.length > room;
       const byId = new Map<number, { id: number; source: number; destination: number; riders: string[] }>();
       for (const row of more ? [] : rows) {
         const id = Number(row.id);
@@ -226,7 +230,11 @@ export const writeOperations = {
         if (!ride) byId.set(id, (ride = { id, source: row.source as number, destination: row.destination as number, riders: [] }));
         if (row.rider !== null) ride.riders.push(row.rider as string);
       }
-      const resolved = { username: a.username, rides: [...byId.values()], more } satisfies z.input<typeof loggedDeleteUserSchema>;
+      const left = {
+        rider: { username: a.username, createdAt: user.rows[0].created_at as string },
+        rides: (more ? [] : joined.rows).map((r) => ({ id: Number(r.id), source: r.source as number, destination: r.destination as number, createdBy: r.created_by as string })),
+      };
+      const resolved = { username: a.username, rides: [...byId.values()], left, more } satisfies z.input<typeof loggedDeleteUserSchema>;
       return { resolved, result: true };
     },
     // Rides and memberships go with the user (ON DELETE CASCADE).

@@ -43,7 +43,7 @@ class Statement {
 
 // Same text on every replica whatever its TimeZone setting; the same form as
 // GraphQL's DateTimeISO (milliseconds, Z).
-const iso = (col: string) => `to_char(${col} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
+export const iso = (col: string) => `to_char(${col} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
 const list = (aggregate: string) => `COALESCE(${aggregate}, '[]'::json)`;
 
 /**

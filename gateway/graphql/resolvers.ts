@@ -306,7 +306,7 @@ export class SubscriptionResolver {
 
   @Subscription(() => RideChange, {
     description:
-      "Live changes of one route's rides, read from the durable log: first a SNAPSHOT of its upcoming rides as of a seq, then every RIDE_CREATED, RIDE_JOINED and RIDE_DELETED after that seq, in seq order, each once. With `afterSeq` (the last `seq` you saw), no snapshot: every change after it, then live — across reconnects, gateway restarts and failovers. SNAPSHOT_REQUIRED when the gateway no longer keeps the changes after `afterSeq` (LIVE_HISTORY_CHANGES); SLOW_CONSUMER, with where to resume, when a client stops reading.",
+      "Live changes of one route's rides, read from the durable log: first a SNAPSHOT of its upcoming rides as of a seq, then every RIDE_CREATED, RIDE_JOINED, RIDE_LEFT and RIDE_DELETED after that seq, in seq order, each once. With `afterSeq` (the last `seq` you saw), no snapshot: every change after it, then live — across reconnects, gateway restarts and failovers. SNAPSHOT_REQUIRED when the gateway no longer keeps the changes after `afterSeq` (LIVE_HISTORY_CHANGES); SLOW_CONSUMER, with where to resume, when a client stops reading.",
     subscribe: ({ args, context }) => routeMessages(context as GqlContext, args),
   })
   rides(
@@ -323,7 +323,7 @@ export class SubscriptionResolver {
 
   @Subscription(() => RideChange, {
     description:
-      'Live changes of one ride, from the log: a SNAPSHOT (`rides` holds the ride, or nothing if it does not exist), then its RIDE_JOINED and RIDE_DELETED changes; `afterSeq` resumes as for `rides`.',
+      'Live changes of one ride, from the log: a SNAPSHOT (`rides` holds the ride, or nothing if it does not exist), then its RIDE_JOINED, RIDE_LEFT and RIDE_DELETED changes; `afterSeq` resumes as for `rides`.',
     subscribe: ({ args, context }) => rideMessages(context as GqlContext, args),
   })
   ride(
@@ -338,7 +338,7 @@ export class SubscriptionResolver {
 
   @Subscription(() => RideChange, {
     description:
-      "Live changes of the rides a user created or joined, from the log: a SNAPSHOT of them (a page of each), then RIDE_CREATED (by the user), RIDE_JOINED (of the user's rides, or by the user) and RIDE_DELETED (of rides the user created or joined); `afterSeq` resumes as for `rides`.",
+      "Live changes of the rides a user created or joined, from the log: a SNAPSHOT of them (a page of each), then RIDE_CREATED (by the user), RIDE_JOINED and RIDE_LEFT (of the user's rides, or by the user) and RIDE_DELETED (of rides the user created or joined); `afterSeq` resumes as for `rides`.",
     subscribe: ({ args, context }) => userRideMessages(context as GqlContext, args),
   })
   userRides(

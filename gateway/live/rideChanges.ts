@@ -41,10 +41,13 @@ export function rideChangesOf(entry: WriteEntry, at: string): LiveChange[] | 're
     case 'deleteUser': {
       const args = loggedDeleteUserSchema.safeParse(entry.args);
       if (!args.success || args.data.more) return 'reset';
-      // In ride id order, the order a resume position (seq, then ride) counts in; the
-      // master lists them so, and older entries are sorted here all the same.
-      const rides = [...args.data.rides].sort((x, y) => x.id - y.id);
-      return rides.map((r) => liveChange(entry, at, 'RIDE_DELETED', r.id, null, null, keysOf(r.source, r.destination, r.id, [args.data.username, ...r.riders])));
+      const { username, rides, left } = args.data;
+      const changes = [
+        ...rides.map((r) => liveChange(entry, at, 'RIDE_DELETED', r.id, null, null, keysOf(r.source, r.destination, r.id, [username, ...r.riders]))),
+        ...(left ? left.rides.map((r) => liveChange(entry, at, 'RIDE_LEFT', r.id, null, left.rider, keysOf(r.source, r.destination, r.id, [r.createdBy, username]))) : []),
+      ];
+      // In ride id order, the order a resume position (seq, then ride) counts in.
+      return changes.sort((x, y) => x.rideId! - y.rideId!);
     }
     case 'clearDatabase':
       return 'reset';

@@ -114,8 +114,8 @@ export function keysChangedBy(entry: WriteEntry): string[] | 'everything' {
       return [routeKey(a.source, a.destination), rideKey(a.rideId), ...new Set(users.map(userKey)), RIDE_COUNT_KEY, ANY_RIDE_KEY];
     }
     default:
-      // deleteUser (riders leave rides the log does not list), clearDatabase, and any
-      // operation of a later version.
+      // deleteUser (rare, and its entry lists the rides it touches only up to a bound),
+      // clearDatabase, and any operation of a later version.
       return 'everything';
   }
 }

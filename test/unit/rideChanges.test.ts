@@ -42,4 +42,21 @@ describe('ride changes of a log entry', () => {
     expect(rideChangesOf(entry(12, 'clearDatabase', {}, true), AT)).toBe('reset');
     expect(rideChangesOf(entry(13, 'createUser', { username: 'x' }, {}), AT)).toEqual([]);
   });
+
+  it('a deleted rider leaves the rides of others they joined (RIDE_LEFT), in one ride id order with the rides they took', () => {
+    const rider = { username: 'asha', createdAt: AT };
+    const args = {
+      username: 'asha',
+      rides: [{ id: 8, source: 2, destination: 4, riders: [] }],
+      left: { rider, rides: [9, 3].map((id) => ({ id, source: 5, destination: 6, createdBy: 'ravi' })) },
+      more: false,
+    };
+    const changes = rideChangesOf(entry(11, 'deleteUser', args, true), AT) as Exclude<ReturnType<typeof rideChangesOf>, 'reset'>;
+    expect(changes.map((c) => [c.type, c.rideId])).toEqual([
+      ['RIDE_LEFT', 3],
+      ['RIDE_DELETED', 8],
+      ['RIDE_LEFT', 9],
+    ]);
+    expect(changes[0]).toMatchObject({ seq: 11, ride: null, rider, keys: ['route:5:6', 'ride:3', 'user:ravi', 'user:asha'] });
+  });
 });
