@@ -21,13 +21,16 @@ export const loggedDeleteRideSchema = z.object({
   more: z.boolean().default(false),
 });
 
+/** A ride as a deleting write logs it: enough to name its subscription keys. */
+const loggedRide = z.object({ id: rideIdSchema, source: areaIdSchema, destination: areaIdSchema });
+
 export const loggedDeleteUserSchema = z.object({
   username: usernameSchema,
   /**
    * The rides the user created, with their riders, whose `userRides` hear of the ride's
    * end (entries written before riders were logged have none).
    */
-  rides: z.array(z.object({ id: rideIdSchema, source: areaIdSchema, destination: areaIdSchema, riders: z.array(usernameSchema).default([]) })).max(MAX_LOGGED_RIDES),
+  rides: z.array(loggedRide.extend({ riders: z.array(usernameSchema).default([]) })).max(MAX_LOGGED_RIDES),
   /**
    * The rides of others the user had joined, which they leave (RIDE_LEFT, to the ride's
    * route, the ride, its creator and the user), and the user as those changes show them.
@@ -36,7 +39,7 @@ export const loggedDeleteUserSchema = z.object({
   left: z
     .object({
       rider: z.object({ username: usernameSchema, createdAt: z.string() }),
-      rides: z.array(z.object({ id: rideIdSchema, source: areaIdSchema, destination: areaIdSchema, createdBy: usernameSchema })).max(MAX_LOGGED_RIDES),
+      rides: z.array(loggedRide.extend({ createdBy: usernameSchema })).max(MAX_LOGGED_RIDES),
     })
     .optional(),
   /** True when the user's rides with their riders, and the rides they joined, came to more than MAX_LOGGED_RIDES rows. */

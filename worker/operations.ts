@@ -223,7 +223,7 @@ export const writeOperations = {
         [a.username, room + 1],
       );
       const more = rows.length > MAX_LOGGED_RIDES || joined.rows.length > room;
-      const byId = new Map<number, { id: number; source: number; destination: number; riders: string[] }>();
+      const byId = new Map<number, z.infer<typeof loggedDeleteUserSchema>['rides'][number]>();
       for (const row of more ? [] : rows) {
         const id = Number(row.id);
         let ride = byId.get(id);

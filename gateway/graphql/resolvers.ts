@@ -1,5 +1,5 @@
 import type { EventEmitter } from 'node:events';
-import { Arg, Ctx, FieldResolver, GraphQLISODateTime, Int, Mutation, Query, Resolver, Root, Subscription, type PubSub } from 'type-graphql';
+import { Arg, Args, ArgsType, Ctx, Field, FieldResolver, GraphQLISODateTime, Int, Mutation, Query, Resolver, Root, Subscription, type PubSub } from 'type-graphql';
 import { Area, Cluster, ClusterEvent, ClusterEventType, Ride, RideChange, User, Worker } from '../../schema/graphql';
 import {
   badInput,
@@ -45,8 +45,6 @@ const RIDE_ID_ARG = 'A ride id as `createRide` or a query returned it (a log pos
 const PAGE = 'A page shorter than `first` is the last; a page ends where the next one starts, so walking pages visits every row once even while rows are added.';
 const FIRST_ARG = 'Rows in the page: 1 to PAGE_SIZE_MAX (default 1000), else BAD_USER_INPUT; null for PAGE_SIZE_DEFAULT (default 100).';
 const AFTER_RIDE_ARG = 'The `cursor` of the last ride of the previous page; null for the first page.';
-const AFTER_RIDE_ID =
-  "With `afterSeq`: resume after the change of this ride at that seq (the last change's `rideId`). One `deleteUser` can give a subscription several RIDE_DELETED at one seq, in `rideId` order; without this, a resume starts after all of them.";
 
 @Resolver()
 export class QueryResolver {
@@ -273,6 +271,26 @@ function ridePage(rides: RideRecord[], first: number | null | undefined, after: 
 }
 
 /** Topic of the cluster event stream (the orchestrator's 'event'). */
+/** Where a live subscription resumes: the arguments `rides`, `ride` and `userRides` share (gateway/live/liveMessages.ts parses them). */
+@ArgsType()
+class LiveResume {
+  @Field(() => Int, { nullable: true, description: 'Resume after this seq (the last `seq` this subscription sent) instead of starting from a snapshot.' })
+  afterSeq?: number | null;
+
+  @Field(() => Int, {
+    nullable: true,
+    description:
+      "With `afterSeq`: resume after the change of this ride at that seq (the last change's `rideId`). One `deleteUser` can give a subscription several changes at one seq, in `rideId` order; without this, a resume starts after all of them.",
+  })
+  afterRideId?: number | null;
+}
+
+/** A live message as the subscription field returns it: the error that ends a subscription is thrown, so the client gets its code. */
+function liveMessage(message: LiveMessage): RideChangeRecord {
+  if (message instanceof DbaasError) throw message;
+  return message;
+}
+
 export const CLUSTER_EVENTS = 'event';
 
 /** type-graphql's PubSub over the orchestrator's events (CLUSTER_EVENTS only). */
@@ -313,12 +331,9 @@ export class SubscriptionResolver {
     @Root() message: LiveMessage,
     @Arg('source', () => Int, { description: 'The area the rides start from.' }) _source: number,
     @Arg('destination', () => Int, { description: 'The area they go to.' }) _destination: number,
-    @Arg('afterSeq', () => Int, { nullable: true, description: 'Resume after this seq (a `seq` this subscription sent) instead of starting from a snapshot.' })
-    _afterSeq?: number | null,
-    @Arg('afterRideId', () => Int, { nullable: true, description: AFTER_RIDE_ID }) _afterRideId?: number | null,
+    @Args(() => LiveResume) _resume: LiveResume,
   ): RideChangeRecord {
-    if (message instanceof DbaasError) throw message;
-    return message;
+    return liveMessage(message);
   }
 
   @Subscription(() => RideChange, {
@@ -326,14 +341,8 @@ export class SubscriptionResolver {
       'Live changes of one ride, from the log: a SNAPSHOT (`rides` holds the ride, or nothing if it does not exist), then its RIDE_JOINED, RIDE_LEFT and RIDE_DELETED changes; `afterSeq` resumes as for `rides`.',
     subscribe: ({ args, context }) => rideMessages(context as GqlContext, args),
   })
-  ride(
-    @Root() message: LiveMessage,
-    @Arg('id', () => Int, { description: 'The ride.' }) _id: number,
-    @Arg('afterSeq', () => Int, { nullable: true, description: 'Resume after this seq instead of starting from a snapshot.' }) _afterSeq?: number | null,
-    @Arg('afterRideId', () => Int, { nullable: true, description: AFTER_RIDE_ID }) _afterRideId?: number | null,
-  ): RideChangeRecord {
-    if (message instanceof DbaasError) throw message;
-    return message;
+  ride(@Root() message: LiveMessage, @Arg('id', () => Int, { description: 'The ride.' }) _id: number, @Args(() => LiveResume) _resume: LiveResume): RideChangeRecord {
+    return liveMessage(message);
   }
 
   @Subscription(() => RideChange, {
@@ -341,14 +350,8 @@ export class SubscriptionResolver {
       "Live changes of the rides a user created or joined, from the log: a SNAPSHOT of them (a page of each), then RIDE_CREATED (by the user), RIDE_JOINED and RIDE_LEFT (of the user's rides, or by the user) and RIDE_DELETED (of rides the user created or joined); `afterSeq` resumes as for `rides`.",
     subscribe: ({ args, context }) => userRideMessages(context as GqlContext, args),
   })
-  userRides(
-    @Root() message: LiveMessage,
-    @Arg('username', { description: 'The user.' }) _username: string,
-    @Arg('afterSeq', () => Int, { nullable: true, description: 'Resume after this seq instead of starting from a snapshot.' }) _afterSeq?: number | null,
-    @Arg('afterRideId', () => Int, { nullable: true, description: AFTER_RIDE_ID }) _afterRideId?: number | null,
-  ): RideChangeRecord {
-    if (message instanceof DbaasError) throw message;
-    return message;
+  userRides(@Root() message: LiveMessage, @Arg('username', { description: 'The user.' }) _username: string, @Args(() => LiveResume) _resume: LiveResume): RideChangeRecord {
+    return liveMessage(message);
   }
 }
 

@@ -56,7 +56,7 @@ class KeptChange {
 /**
  * Where a subscription stands: after the change of `rideId` at `seq`, or after all of
  * `seq` when `rideId` is null. One write can give one key several changes at one seq
- * (`deleteUser`, a RIDE_DELETED per ride, in ride id order), so a seq alone cannot say
+ * (`deleteUser`, one per ride it takes or leaves, in ride id order), so a seq alone cannot say
  * which of them a client already has.
  */
 export interface LivePosition {
@@ -65,7 +65,7 @@ export interface LivePosition {
 }
 
 /** Whether a change comes after a position: a later seq, or a later ride at its seq. */
-const isPast = (change: { seq: number; rideId: number | null }, after: LivePosition) =>
+const isPast = (change: LivePosition, after: LivePosition) =>
   change.seq > after.seq || (change.seq === after.seq && after.rideId !== null && change.rideId !== null && change.rideId > after.rideId);
 
 interface Subscriber {
@@ -143,6 +143,7 @@ export class LiveFeed {
       }
     }
     // Trimmed in slices of a sixteenth, not per change: each trim moves the whole array.
+    // A trim may take part of a seq's changes; `start` then serves no position within it.
     const excess = this.history.length - this.settings.historySize;
     if (excess > Math.floor(this.settings.historySize / 16)) {
       const dropped = this.history.splice(0, excess);
@@ -181,7 +182,10 @@ export class LiveFeed {
   /** @internal LiveSubscription's: hand out the changes after `after`, from the history first. */
   start(s: Subscriber, after: LivePosition): void {
     const oldest = this.oldestResumable;
-    if (after.seq < this.head && (oldest === null || after.seq < oldest)) {
+    // A position among the changes of the oldest resumable seq needs the rest of them,
+    // which may be gone (trimmed, or read before a restart): start over, whatever the head.
+    const amongUnkept = after.rideId !== null && after.seq === oldest;
+    if (amongUnkept || (after.seq < this.head && (oldest === null || after.seq < oldest))) {
       this.end(s, snapshotRequired(`changes after seq ${after.seq} are no longer kept here (the oldest is after seq ${oldest ?? this.head}); start from a new snapshot`));
       return;
     }

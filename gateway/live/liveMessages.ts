@@ -7,17 +7,20 @@ import type { LivePosition, LiveSubscription } from './liveFeed';
 /** What a live subscription yields: a message, or the error that ends it (then nothing). */
 export type LiveMessage = RideChangeRecord | DbaasError;
 
-/** Where a resume starts, from the arguments every live subscription takes. */
-const resumeFields = { afterSeq: z.number().int().min(0).nullish(), afterRideId: z.number().int().min(0).nullish() };
-type ResumeArgs = { afterSeq?: number | null; afterRideId?: number | null };
-const afterRideNeedsSeq = (a: ResumeArgs) => a.afterRideId == null || a.afterSeq != null;
-const AFTER_RIDE_NEEDS_SEQ = { message: 'afterRideId needs afterSeq', path: ['afterRideId'] };
-const resumePosition = (a: ResumeArgs): LivePosition | null => (a.afterSeq == null ? null : { seq: a.afterSeq, rideId: a.afterRideId ?? null });
+/** The arguments every live subscription takes besides its own: where it resumes. */
+const resumeArgs = z
+  .object({ afterSeq: z.number().int().min(0).nullish(), afterRideId: rideIdSchema.nullish() })
+  .refine((a) => a.afterRideId == null || a.afterSeq != null, { message: 'afterRideId needs afterSeq', path: ['afterRideId'] });
+
+/** Where a subscription resumes, or null: it starts from a snapshot. */
+function resumePosition(args: unknown): LivePosition | null {
+  const a = parseArgs(resumeArgs, args);
+  return a.afterSeq == null ? null : { seq: a.afterSeq, rideId: a.afterRideId ?? null };
+}
 
 const routeArgs = z
-  .object({ source: areaIdSchema, destination: areaIdSchema, ...resumeFields })
-  .refine((a) => a.source !== a.destination, { message: 'source and destination must differ', path: ['destination'] })
-  .refine(afterRideNeedsSeq, AFTER_RIDE_NEEDS_SEQ);
+  .object({ source: areaIdSchema, destination: areaIdSchema })
+  .refine((a) => a.source !== a.destination, { message: 'source and destination must differ', path: ['destination'] });
 
 /**
  * A subscription's messages as graphql-ws pulls them. Not an async generator: its
@@ -69,7 +72,7 @@ class LiveMessages implements AsyncIterableIterator<LiveMessage> {
 export function routeMessages(c: GqlContext, args: unknown): Promise<AsyncIterableIterator<LiveMessage>> {
   const a = parseArgs(routeArgs, args);
   const first = c.service.pages.defaultSize;
-  return liveMessages(c, routeKey(a.source, a.destination), resumePosition(a), {
+  return liveMessages(c, routeKey(a.source, a.destination), resumePosition(args), {
     fields: [{ key: 'rides', field: 'rides', args: { source: a.source, destination: a.destination, first }, select: RECORD_SELECTIONS.Ride }],
     rides: (data) => (data as { rides: RideRecord[] }).rides,
   });
@@ -77,8 +80,8 @@ export function routeMessages(c: GqlContext, args: unknown): Promise<AsyncIterab
 
 /** `ride(id, afterSeq, afterRideId)`: one ride's changes; its SNAPSHOT holds the ride, or none if it does not exist. */
 export function rideMessages(c: GqlContext, args: unknown): Promise<AsyncIterableIterator<LiveMessage>> {
-  const a = parseArgs(z.object({ id: rideIdSchema, ...resumeFields }).refine(afterRideNeedsSeq, AFTER_RIDE_NEEDS_SEQ), args);
-  return liveMessages(c, rideKey(a.id), resumePosition(a), {
+  const a = parseArgs(z.object({ id: rideIdSchema }), args);
+  return liveMessages(c, rideKey(a.id), resumePosition(args), {
     fields: [{ key: 'ride', field: 'ride', args: { id: a.id }, select: RECORD_SELECTIONS.Ride }],
     rides: (data) => {
       const ride = (data as { ride: RideRecord | null }).ride;
@@ -92,9 +95,9 @@ export function rideMessages(c: GqlContext, args: unknown): Promise<AsyncIterabl
  * SNAPSHOT holds those rides (a page of each list), by timestamp then id.
  */
 export function userRideMessages(c: GqlContext, args: unknown): Promise<AsyncIterableIterator<LiveMessage>> {
-  const a = parseArgs(z.object({ username: usernameSchema, ...resumeFields }).refine(afterRideNeedsSeq, AFTER_RIDE_NEEDS_SEQ), args);
+  const a = parseArgs(z.object({ username: usernameSchema }), args);
   const first = c.service.pages.defaultSize;
-  return liveMessages(c, userKey(a.username), resumePosition(a), {
+  return liveMessages(c, userKey(a.username), resumePosition(args), {
     fields: [
       {
         key: 'user',

@@ -169,6 +169,23 @@ describe('LiveFeed', () => {
     expect(await take(feed.subscribe(routeKey(1, 2), at(1, 10)), 4)).toEqual([1, 1, 2, 3]);
   });
 
+  it('sends a resume among the changes of a seq it may no longer keep whole to a snapshot', async () => {
+    const feed = new LiveFeed({ historySize: 16, bufferSize: 100 });
+    feed.restartAt(1);
+    feed.advance(1, deletions(1, [1, 2, 3]));
+    for (let seq = 2; seq <= 16; seq++) feed.advance(seq, [change(seq)]);
+    // The trim came at 18 changes, two past the size: two of seq 1's three went.
+    expect(feed.oldestResumable).toBe(1);
+    await expect(feed.subscribe(routeKey(1, 2), at(1, 1)).next()).rejects.toMatchObject({ code: 'SNAPSHOT_REQUIRED' });
+    expect(await take(feed.subscribe(routeKey(1, 2), at(1)), 15)).toEqual(Array.from({ length: 15 }, (_, i) => i + 2));
+    // After a restart nothing of the seq before it was read.
+    feed.restartAt(20);
+    await expect(feed.subscribe(routeKey(1, 2), at(19, 4)).next()).rejects.toMatchObject({ code: 'SNAPSHOT_REQUIRED' });
+    const afterRestart = feed.subscribe(routeKey(1, 2), at(19));
+    feed.advance(20, [change(20)]);
+    expect(await take(afterRestart, 1)).toEqual([20]);
+  });
+
   it('ends every subscription when the log says something changes cannot describe', async () => {
     const feed = new LiveFeed({ historySize: 100, bufferSize: 100 });
     feed.restartAt(1);
