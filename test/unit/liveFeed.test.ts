@@ -186,6 +186,19 @@ describe('LiveFeed', () => {
     expect(await take(afterRestart, 1)).toEqual([20]);
   });
 
+  it("counts only live changes against a subscription's buffer: a resume owed more kept changes gets them all", async () => {
+    const feed = new LiveFeed({ historySize: 100, bufferSize: 3 });
+    feed.restartAt(1);
+    for (let seq = 1; seq <= 20; seq++) feed.advance(seq, [change(seq)]);
+    const resumed = feed.subscribe(routeKey(1, 2), at(0));
+    feed.advance(21, [change(21)]);
+    feed.advance(22, [change(22)]);
+    expect(await take(resumed, 22)).toEqual(Array.from({ length: 22 }, (_, i) => i + 1));
+    // Three live ones unread end it, with the position of the last change it took.
+    for (let seq = 23; seq <= 26; seq++) feed.advance(seq, [change(seq)]);
+    await expect(resumed.next()).rejects.toMatchObject({ code: 'SLOW_CONSUMER', message: expect.stringMatching(/afterSeq: 22$/) });
+  });
+
   it('ends every subscription when the log says something changes cannot describe', async () => {
     const feed = new LiveFeed({ historySize: 100, bufferSize: 100 });
     feed.restartAt(1);
