@@ -1,4 +1,5 @@
 import type http from 'node:http';
+import type { Socket } from 'node:net';
 import { getOperationAST, GraphQLError, specifiedRules, validate, type GraphQLFormattedError, type GraphQLSchema, type ValidationRule } from 'graphql';
 import type { Context } from 'graphql-ws';
 import { useServer, type Extra } from 'graphql-ws/use/ws';
@@ -36,6 +37,26 @@ const openOn = (ctx: WsContext) => Object.keys(ctx.subscriptions).length;
 const withCode = (error: GraphQLError, code: string) =>
   error.extensions.code ? error : new GraphQLError(error.message, { nodes: error.nodes, source: error.source, positions: error.positions, extensions: { code } });
 const refused = (message: string) => [new GraphQLError(message, { extensions: { code: 'BAD_USER_INPUT' } })];
+
+const corked = new WeakSet<Socket>();
+
+/**
+ * Holds a connection's writes until this turn of the event loop is done, so the messages
+ * one batch of log entries gives its subscriptions leave in one write: ws writes each
+ * message by itself, and at 10,000 subscribers those writes (on loopback the kernel also
+ * does the receiver's work in them) took ~20 % of the gateway's CPU (bench:live). Writes
+ * of the same turn are sent in the same order, only together; a message's send callback,
+ * which graphql-ws waits for before the subscription's next one, comes after the flush.
+ */
+function corkForThisTurn(socket: Socket): void {
+  if (corked.has(socket)) return;
+  corked.add(socket);
+  socket.cork();
+  process.nextTick(() => {
+    corked.delete(socket);
+    socket.uncork();
+  });
+}
 
 /**
  * GraphQL over websockets (graphql-ws on `/graphql`) with the limits of HTTP: message
@@ -88,7 +109,10 @@ export function startSubscriptionServer(parts: SubscriptionServerParts) {
         const params: Record<string, unknown> = ctx.connectionParams ?? {};
         return parts.contextOf((name) => (typeof params[name] === 'string' ? params[name] : undefined), addressOf(ctx));
       },
-      onNext: (_ctx, _id, _payload, _args, result) => (result.errors ? { ...result, errors: format(result.errors) } : undefined),
+      onNext: (ctx, _id, _payload, _args, result) => {
+        corkForThisTurn(ctx.extra.request.socket);
+        return result.errors ? { ...result, errors: format(result.errors) } : undefined;
+      },
       onError: (_ctx, _id, _payload, errors) => format(errors),
     },
     wsServer,
