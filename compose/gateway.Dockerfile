@@ -25,4 +25,4 @@ COPY --from=build /app/dist dist
 EXPOSE 4000
 # Flags and allocator setting: gateway/nodeFlags.ts.
 ENV MALLOC_ARENA_MAX=2
-ENTRYPOINT ["node", "--max-old-space-size=512", "--max-semi-space-size=4", "dist/gateway/main.js"]
+ENTRYPOINT ["node", "--max-old-space-size=512", "--max-semi-space-size=16", "dist/gateway/main.js"]

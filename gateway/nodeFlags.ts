@@ -32,11 +32,14 @@ export const WORKER_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=2', 
  * its workers are adopted, its subscribers resume with afterSeq — so raise it for more
  * subscribers per gateway, or add gateways.
  *
- * V8 grows the young generation to 2 × 16 MB under request load; 4 MB semi-spaces took
- * ~28 MB off the gateway's peak, with no difference in CPU per request that alternating
- * runs could tell apart (Q2 and createRide, three runs each; bench/NOTES.md *Memory*).
+ * The young generation keeps V8's own bound, 2 × 16 MB. Held to 2 × 4 MB it took ~28 MB
+ * off the request benchmark's peak on one machine (nothing on another: 211 against
+ * 212 MB), but with 10,000 live subscribers the messages waiting to go out outlived the
+ * small young generation and were promoted, and the old-space collections that followed
+ * took most of the gateway's CPU: it delivered 18–19k of the 25k changes/s written,
+ * seconds behind, where 2 × 16 MB delivers all of them (bench/NOTES.md *Live rides*).
  */
-export const GATEWAY_NODE_FLAGS: readonly string[] = ['--max-old-space-size=512', '--max-semi-space-size=4'];
+export const GATEWAY_NODE_FLAGS: readonly string[] = ['--max-old-space-size=512', '--max-semi-space-size=16'];
 
 /**
  * glibc gives each thread that allocates its own malloc arena; node's V8 and libuv
