@@ -35,8 +35,8 @@ export const WORKER_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=2', 
  * The young generation keeps V8's own bound, 2 × 16 MB. Held to 2 × 4 MB it took ~28 MB
  * off the request benchmark's peak on one machine (nothing on another: 211 against
  * 212 MB), but with 10,000 live subscribers the messages waiting to go out outlived the
- * small young generation and were promoted, and the old-space collections that followed
- * took most of the gateway's CPU: it delivered 18–19k of the 25k changes/s written,
+ * small young generation and were promoted, and garbage collection became the largest
+ * cost (29 % of the gateway's CPU): it delivered 18–19k of the 25k changes/s written,
  * seconds behind, where 2 × 16 MB delivers all of them (bench/NOTES.md *Live rides*).
  */
 export const GATEWAY_NODE_FLAGS: readonly string[] = ['--max-old-space-size=512', '--max-semi-space-size=16'];

@@ -108,6 +108,8 @@ export class LiveFeed {
   private coveredFrom: number | null = null;
   private head = 0;
   private readonly byKey = new Map<string, Set<Subscriber>>();
+  /** Subscriptions with kept changes still to send: a trim past them ends them (`advance`). */
+  private readonly backlogged = new Set<Subscriber>();
 
   constructor(private readonly settings: LiveFeedSettings) {}
 
@@ -165,6 +167,18 @@ export class LiveFeed {
         }
       }
       this.coveredFrom = dropped[dropped.length - 1].seq + 1;
+      // A backlog holds the history's objects: one the trim has passed would keep them
+      // alive for as long as its client does not read, so it ends, as its resume would.
+      for (const s of this.backlogged) {
+        if (s.backlog[s.backlogAt].seq < this.coveredFrom) {
+          this.end(
+            s,
+            snapshotRequired(
+              `this subscription had not read the changes after seq ${s.after?.seq ?? 0} when they stopped being kept (LIVE_HISTORY_CHANGES); start from a new snapshot`,
+            ),
+          );
+        }
+      }
     }
   }
 
@@ -204,6 +218,7 @@ export class LiveFeed {
     // Changes after the head it registered at come live (`live`, then `offer`).
     s.backlog = kept.slice(firstAfter(kept, after), firstAfter(kept, { seq: s.registeredAt, rideId: null }));
     s.backlogAt = 0;
+    if (s.backlog.length) this.backlogged.add(s);
     s.buffer = [];
     s.after = after;
     for (const change of live) this.offer(s, change);
@@ -225,7 +240,10 @@ export class LiveFeed {
   next(s: Subscriber): LiveChange | undefined {
     if (s.after === null) return undefined;
     const change = s.backlogAt < s.backlog.length ? s.backlog[s.backlogAt++].decode() : s.buffer.shift();
-    if (s.backlogAt === s.backlog.length && s.backlogAt > 0) [s.backlog, s.backlogAt] = [[], 0]; // let the history's objects go
+    if (s.backlogAt === s.backlog.length && s.backlogAt > 0) {
+      [s.backlog, s.backlogAt] = [[], 0]; // let the history's objects go
+      this.backlogged.delete(s);
+    }
     if (change) s.after = { seq: change.seq, rideId: change.rideId };
     return change;
   }
@@ -236,6 +254,7 @@ export class LiveFeed {
     s.ended = reason;
     s.buffer.length = 0;
     s.backlog = [];
+    this.backlogged.delete(s);
     const set = this.byKey.get(s.key);
     set?.delete(s);
     if (set?.size === 0) this.byKey.delete(s.key);
@@ -293,7 +312,9 @@ function firstAfter(changes: readonly KeptChange[], after: LivePosition): number
  * its last seq are still unsent, since resuming after the whole seq would skip them.
  */
 function resumeArgs(s: Subscriber): string {
-  const after = s.after ?? { seq: 0, rideId: null };
+  // Ended before its snapshot was out: no position of its own to resume from.
+  if (s.after === null) return 'no afterSeq (a new snapshot)';
+  const after = s.after;
   const unsent = s.backlog[s.backlogAt] ?? s.buffer[0];
   const more = unsent !== undefined && unsent.seq === after.seq;
   return more && after.rideId !== null ? `afterSeq: ${after.seq}, afterRideId: ${after.rideId}` : `afterSeq: ${after.seq}`;

@@ -199,6 +199,27 @@ describe('LiveFeed', () => {
     await expect(resumed.next()).rejects.toMatchObject({ code: 'SLOW_CONSUMER', message: expect.stringMatching(/afterSeq: 22$/) });
   });
 
+  it('ends a resume that has not read its backlog when the history trims past it, so it keeps no dropped change alive', async () => {
+    const feed = new LiveFeed({ historySize: 16, bufferSize: 100 });
+    feed.restartAt(1);
+    for (let seq = 1; seq <= 10; seq++) feed.advance(seq, [change(seq)]);
+    const idle = feed.subscribe(routeKey(1, 2), at(0));
+    const reader = feed.subscribe(routeKey(1, 2), at(0));
+    expect(await take(reader, 10)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    for (let seq = 11; seq <= 18; seq++) feed.advance(seq, [change(seq)]); // the trim at 18 drops 1 and 2
+    await expect(idle.next()).rejects.toMatchObject({ code: 'SNAPSHOT_REQUIRED' });
+    expect(await take(reader, 8)).toEqual([11, 12, 13, 14, 15, 16, 17, 18]);
+  });
+
+  it('names no seq to resume from when a subscription ends before its snapshot is out', async () => {
+    const feed = new LiveFeed({ historySize: 100, bufferSize: 2 });
+    feed.restartAt(1);
+    const waiting = feed.subscribe(routeKey(1, 2));
+    for (let seq = 1; seq <= 3; seq++) feed.advance(seq, [change(seq)]);
+    waiting.startAfter(1);
+    await expect(waiting.next()).rejects.toMatchObject({ code: 'SLOW_CONSUMER', message: expect.stringMatching(/no afterSeq \(a new snapshot\)$/) });
+  });
+
   it('ends every subscription when the log says something changes cannot describe', async () => {
     const feed = new LiveFeed({ historySize: 100, bufferSize: 100 });
     feed.restartAt(1);
