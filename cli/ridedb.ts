@@ -171,8 +171,9 @@ const RIDE_CHANGE = 'type seq at rideId ride { id timestamp createdBy { username
 
 /**
  * Follows a route's live rides until Ctrl-C. Each (re)subscription asks for the changes
- * after the last change printed (its seq and ride), so a dropped connection, a restarted gateway or a
- * SLOW_CONSUMER end costs nothing but a pause; SNAPSHOT_REQUIRED starts over with one.
+ * after the last change printed (its seq and ride), so a dropped connection, a restarted
+ * gateway or a SLOW_CONSUMER end costs nothing but a pause; SNAPSHOT_REQUIRED starts over
+ * with one.
  */
 async function watch(o: Options, route: string | undefined, after: string | undefined): Promise<void> {
   const match = /^(\d+):(\d+)$/.exec(route ?? '');

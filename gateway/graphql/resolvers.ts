@@ -270,7 +270,6 @@ function ridePage(rides: RideRecord[], first: number | null | undefined, after: 
   return start < 0 ? [] : rides.slice(start, start + size);
 }
 
-/** Topic of the cluster event stream (the orchestrator's 'event'). */
 /** Where a live subscription resumes: the arguments `rides`, `ride` and `userRides` share (gateway/live/liveMessages.ts parses them). */
 @ArgsType()
 class LiveResume {
@@ -291,6 +290,7 @@ function liveMessage(message: LiveMessage): RideChangeRecord {
   return message;
 }
 
+/** Topic of the cluster event stream (the orchestrator's 'event'). */
 export const CLUSTER_EVENTS = 'event';
 
 /** type-graphql's PubSub over the orchestrator's events (CLUSTER_EVENTS only). */

@@ -56,8 +56,8 @@ class KeptChange {
 /**
  * Where a subscription stands: after the change of `rideId` at `seq`, or after all of
  * `seq` when `rideId` is null. One write can give one key several changes at one seq
- * (`deleteUser`, one per ride it takes or leaves, in ride id order), so a seq alone cannot say
- * which of them a client already has.
+ * (`deleteUser`, one per ride it takes or leaves, in ride id order), so a seq alone
+ * cannot say which of them a client already has.
  */
 export interface LivePosition {
   seq: number;
@@ -77,7 +77,7 @@ interface Subscriber {
   /**
    * The kept changes a resume is owed, from `backlogAt` on: the history's own objects,
    * decoded one at a time as they are sent. Decoded all at once they took ~38 MB of heap
-   * per subscription resuming over 50,000 changes, so a few such subscriptions could
+   * per subscription resuming over 50,000 changes, so about ten such subscriptions could
    * exhaust the gateway's heap.
    */
   backlog: KeptChange[];
