@@ -7,7 +7,7 @@ import WebSocket from 'ws';
 import { RpcClient } from '../gateway/rpcClient';
 import { createLogger } from '../platform';
 import { PASSWORD, TestCluster, waitUntil } from '../test/support/cluster';
-import { peakRssMb } from './lib';
+import { cpuMs, peakRssMb } from './lib';
 import { spliceIntoBenchmarks } from './report';
 
 /**
@@ -42,6 +42,8 @@ interface WayResult {
   p50_from_send_ms: number;
   p99_from_send_ms: number;
   reads_per_s: number;
+  /** The gateway's CPU (user and system) per change delivered, from the first write until all were delivered: steadier than latency. */
+  gateway_cpu_us_per_change: number;
   gateway_rss_mb: number;
   lost: number;
   duplicated: number;
@@ -152,6 +154,7 @@ async function live(cluster: TestCluster, rpc: RpcClient, subscribers: number, h
     );
   }
   const readsBefore = await readsServed(cluster);
+  const cpuBefore = cpuMs(cluster.gateway.pid!);
   const started = performance.now();
   const acked = await writeSteadily(rpc, SECONDS, WRITES_PER_S);
   await waitUntil('every change delivered', async () => received.reduce((n, r) => n + r.length, 0) >= expectedTotal(acked, subscribers) || undefined, 60_000).catch(
@@ -169,9 +172,10 @@ async function live(cluster: TestCluster, rpc: RpcClient, subscribers: number, h
   for (const a of acked.sort((x, y) => x.seq - y.seq)) byRoute.set(a.route, [...(byRoute.get(a.route) ?? []), a.seq]);
   const expected = (i: number) => byRoute.get(i % ROUTES) ?? [];
   const elapsed = (performance.now() - started) / 1000;
+  const cpu = cpuMs(cluster.gateway.pid!) - cpuBefore;
   const readsAfter = await readsServed(cluster);
   await Promise.all(clients.map((c) => Promise.resolve(c.dispose())));
-  return summarise(cluster, received, expected, { latencies, fromSend, elapsed, reads: readsAfter - readsBefore });
+  return summarise(cluster, received, expected, { latencies, fromSend, elapsed, reads: readsAfter - readsBefore, cpu });
 }
 
 /** The peers' way: every subscriber asks for its route's rides after the last it saw, every POLL_MS. */
@@ -213,12 +217,14 @@ async function polling(cluster: TestCluster, rpc: RpcClient, subscribers: number
   const pollers = Array.from({ length: subscribers }, (_, i) => poll(i));
   await new Promise((r) => setTimeout(r, POLL_MS));
   const readsBefore = await readsServed(cluster);
+  const cpuBefore = cpuMs(cluster.gateway.pid!);
   const started = performance.now();
   const acked = await writeSteadily(rpc, SECONDS, WRITES_PER_S);
   await new Promise((r) => setTimeout(r, 2 * POLL_MS));
   stop = true;
   await Promise.all(pollers);
   const elapsed = (performance.now() - started) / 1000;
+  const cpu = cpuMs(cluster.gateway.pid!) - cpuBefore;
   const readsAfter = await readsServed(cluster);
   const byRoute = new Map<number, number[]>();
   const ackedAt = new Map(acked.map((a) => [a.seq, a.ackedAt]));
@@ -236,7 +242,7 @@ async function polling(cluster: TestCluster, rpc: RpcClient, subscribers: number
       }
     }
   }
-  return summarise(cluster, received, (i) => byRoute.get(i % ROUTES) ?? [], { latencies, fromSend, elapsed, reads: readsAfter - readsBefore });
+  return summarise(cluster, received, (i) => byRoute.get(i % ROUTES) ?? [], { latencies, fromSend, elapsed, reads: readsAfter - readsBefore, cpu });
 }
 
 /** One way's figures: delivery rate, latencies, reads, the gateway's peak RSS, and every subscriber checked. */
@@ -244,7 +250,7 @@ function summarise(
   cluster: TestCluster,
   received: number[][],
   expected: (subscriber: number) => number[],
-  m: { latencies: number[]; fromSend: number[]; elapsed: number; reads: number },
+  m: { latencies: number[]; fromSend: number[]; elapsed: number; reads: number; cpu: number },
 ): WayResult {
   const sums = { lost: 0, duplicated: 0, outOfOrder: 0 };
   for (let i = 0; i < received.length; i++) {
@@ -255,14 +261,16 @@ function summarise(
   }
   const latencies = [...m.latencies].sort((a, b) => a - b);
   const fromSend = [...m.fromSend].sort((a, b) => a - b);
+  const delivered = received.reduce((n, r) => n + r.length, 0);
   return {
     subscribers: received.length,
-    changes_per_s: Math.round(received.reduce((n, r) => n + r.length, 0) / m.elapsed),
+    changes_per_s: Math.round(delivered / m.elapsed),
     p50_ms: round(percentile(latencies, 50)),
     p99_ms: round(percentile(latencies, 99)),
     p50_from_send_ms: round(percentile(fromSend, 50)),
     p99_from_send_ms: round(percentile(fromSend, 99)),
     reads_per_s: Math.round(m.reads / m.elapsed),
+    gateway_cpu_us_per_change: round((m.cpu * 1000) / Math.max(delivered, 1)),
     gateway_rss_mb: peakRssMb(cluster.gateway.pid!),
     lost: sums.lost,
     duplicated: sums.duplicated,
@@ -323,15 +331,15 @@ function writeResults(results: Array<{ live: WayResult; polling: WayResult | nul
     ) + '\n',
   );
   const row = (way: string, r: WayResult, vs?: WayResult | null) =>
-    `| ${r.subscribers.toLocaleString('en')} | ${way} | ${r.changes_per_s.toLocaleString('en')} | ${r.p50_ms} / ${r.p99_ms} | ${r.p50_from_send_ms} / ${r.p99_from_send_ms}${vs ? ` (p99 ${(vs.p99_from_send_ms / Math.max(r.p99_from_send_ms, 0.1)).toFixed(0)}× lower)` : ''} | ${r.reads_per_s.toLocaleString('en')} | ${r.gateway_rss_mb} | ${r.lost} / ${r.duplicated} / ${r.out_of_order} |`;
+    `| ${r.subscribers.toLocaleString('en')} | ${way} | ${r.changes_per_s.toLocaleString('en')} | ${r.p50_ms} / ${r.p99_ms} | ${r.p50_from_send_ms} / ${r.p99_from_send_ms}${vs ? ` (p99 ${(vs.p99_from_send_ms / Math.max(r.p99_from_send_ms, 0.1)).toFixed(0)}× lower)` : ''} | ${r.reads_per_s.toLocaleString('en')} | ${r.gateway_cpu_us_per_change} | ${r.gateway_rss_mb} | ${r.lost} / ${r.duplicated} / ${r.out_of_order} |`;
   const md = [
     '<!-- live:start -->',
     '## Live rides (`npm run bench:live`)',
     '',
-    `Subscribers on ${ROUTES} routes (${PER_CONNECTION} per graphql-ws connection) while writers create ${WRITES_PER_S} rides/s for ${SECONDS} s; measured ${new Date().toISOString().slice(0, 10)} in one run. *live*: \`subscription { rides(…, afterSeq) }\`, fed by the gateway's log follower. *polling*: the same subscribers asking for their route's rides after the last one seen, every ${POLL_MS} ms (what live queries that re-run a query per subscriber do; measured up to ${MAX_POLLERS.toLocaleString('en')}). Latency: from the writer's acknowledgement to the subscriber (0 when the change arrived first: the log is read as the master commits), and from the moment the write was sent. Reads: RPCs the gateway sent to workers for it.`,
+    `Subscribers on ${ROUTES} routes (${PER_CONNECTION} per graphql-ws connection) while writers create ${WRITES_PER_S} rides/s for ${SECONDS} s; measured ${new Date().toISOString().slice(0, 10)} in one run. *live*: \`subscription { rides(…, afterSeq) }\`, fed by the gateway's log follower. *polling*: the same subscribers asking for their route's rides after the last one seen, every ${POLL_MS} ms (what live queries that re-run a query per subscriber do; measured up to ${MAX_POLLERS.toLocaleString('en')}). Latency: from the writer's acknowledgement to the subscriber (0 when the change arrived first: the log is read as the master commits), and from the moment the write was sent. Reads: RPCs the gateway sent to workers for it. Gateway CPU: its user and system time from the first write until every change was delivered (or the pollers stopped), per change delivered.`,
     '',
-    '| subscribers | way | changes delivered/s | ms from ack p50 / p99 | ms from send p50 / p99 | reads/s | gateway peak RSS MB | lost / duplicated / out of order |',
-    '|---:|---|---:|---:|---:|---:|---:|---|',
+    '| subscribers | way | changes delivered/s | ms from ack p50 / p99 | ms from send p50 / p99 | reads/s | gateway CPU µs per change | gateway peak RSS MB | lost / duplicated / out of order |',
+    '|---:|---|---:|---:|---:|---:|---:|---:|---|',
     ...results.flatMap((r) => [row('live', r.live, r.polling), ...(r.polling ? [row('polling', r.polling)] : [])]),
     '',
     'Raw figures: `bench/live-results.json`.',

@@ -32,13 +32,20 @@ export function sharedSubscribe(): (args: ExecutionArgs) => Promise<AsyncIterabl
       }
       let result = byPayload.get(selection);
       if (!result) {
-        result = execute({ ...args, rootValue: payload });
-        byPayload.set(selection, result);
+        const running = execute({ ...args, rootValue: payload });
+        byPayload.set(selection, running);
+        // Later subscribers take the result itself, without a promise hop each.
+        if (isPromise(running)) void running.then((done) => byPayload.set(selection, done));
+        result = running;
       }
       return result;
     };
     return new MappedIterator(source, run);
   };
+}
+
+function isPromise<T>(value: MaybePromise<T>): value is Promise<T> {
+  return typeof (value as Promise<T> | null)?.then === 'function';
 }
 
 function isAsyncIterator(value: unknown): value is AsyncIterator<unknown> {
@@ -52,10 +59,14 @@ class MappedIterator implements AsyncIterableIterator<ExecutionResult> {
     private readonly map: (payload: unknown) => MaybePromise<ExecutionResult>,
   ) {}
 
-  async next(): Promise<IteratorResult<ExecutionResult>> {
-    const event = await this.source.next();
-    if (event.done) return { done: true, value: undefined };
-    return { done: false, value: await this.map(event.value) };
+  // Not async: a mapped result is mostly ready (shared), and each await is a promise per
+  // subscriber and event.
+  next(): Promise<IteratorResult<ExecutionResult>> {
+    return this.source.next().then((event): IteratorResult<ExecutionResult> | Promise<IteratorResult<ExecutionResult>> => {
+      if (event.done) return { done: true, value: undefined };
+      const value = this.map(event.value);
+      return isPromise(value) ? value.then((v) => ({ done: false, value: v })) : { done: false, value };
+    });
   }
 
   async return(): Promise<IteratorResult<ExecutionResult>> {

@@ -38,20 +38,19 @@ class LiveMessages implements AsyncIterableIterator<LiveMessage> {
     private first: RideChangeRecord | null,
   ) {}
 
-  async next(): Promise<IteratorResult<LiveMessage>> {
-    if (this.ended) return { done: true, value: undefined };
+  // Not async: an async function and its await would add two promises per change.
+  next(): Promise<IteratorResult<LiveMessage>> {
+    if (this.ended) return Promise.resolve({ done: true, value: undefined });
     if (this.first) {
       const value = this.first;
       this.first = null;
-      return { done: false, value };
+      return Promise.resolve({ done: false, value });
     }
-    try {
-      return await this.subscription.next();
-    } catch (err) {
+    return this.subscription.next().catch((err: unknown) => {
       this.ended = true;
       if (err instanceof DbaasError) return { done: false, value: err };
       throw err;
-    }
+    });
   }
 
   async return(): Promise<IteratorResult<LiveMessage>> {
