@@ -59,15 +59,17 @@ class MappedIterator implements AsyncIterableIterator<ExecutionResult> {
     private readonly map: (payload: unknown) => MaybePromise<ExecutionResult>,
   ) {}
 
-  // Not async: a mapped result is mostly ready (shared), and each await is a promise per
-  // subscriber and event.
+  // Not async, and no closure per event: a mapped result is mostly ready (shared), and
+  // each await or closure is made per subscriber and event.
   next(): Promise<IteratorResult<ExecutionResult>> {
-    return this.source.next().then((event): IteratorResult<ExecutionResult> | Promise<IteratorResult<ExecutionResult>> => {
-      if (event.done) return { done: true, value: undefined };
-      const value = this.map(event.value);
-      return isPromise(value) ? value.then((v) => ({ done: false, value: v })) : { done: false, value };
-    });
+    return this.source.next().then(this.mapEvent);
   }
+
+  private readonly mapEvent = (event: IteratorResult<unknown>): IteratorResult<ExecutionResult> | Promise<IteratorResult<ExecutionResult>> => {
+    if (event.done) return { done: true, value: undefined };
+    const value = this.map(event.value);
+    return isPromise(value) ? value.then((v) => ({ done: false, value: v })) : { done: false, value };
+  };
 
   async return(): Promise<IteratorResult<ExecutionResult>> {
     await this.source.return?.();

@@ -275,23 +275,42 @@ export class LiveSubscription implements AsyncIterableIterator<LiveChange> {
   }
 
   /**
-   * One promise per change, settled by the feed's wake-up itself: at 10,000 subscribers
-   * every promise and microtask hop between a change and its socket is paid ~25,000
-   * times a second (bench:live).
+   * One promise per change, settled by the feed's wake-up itself, and no closure made per
+   * change: at 10,000 subscribers whatever waits for a subscription's next change is made
+   * ~25,000 times a second and outlives young-generation collections (bench:live).
+   * graphql-ws asks for one change at a time.
    */
   next(): Promise<IteratorResult<LiveChange>> {
     return new Promise((resolve, reject) => {
-      const settle = (): void => {
-        this.s.wake = null;
-        if (this.s.ended instanceof DbaasError) return reject(this.s.ended);
-        if (this.s.ended) return resolve({ done: true, value: undefined });
-        const change = this.feed.next(this.s);
-        if (change) resolve({ done: false, value: change });
-        else this.s.wake = settle;
-      };
-      settle();
+      this.resolve = resolve;
+      this.reject = reject;
+      this.settle();
     });
   }
+
+  private resolve: ((result: IteratorResult<LiveChange>) => void) | null = null;
+  private reject: ((err: DbaasError) => void) | null = null;
+
+  private readonly settle = (): void => {
+    this.s.wake = null;
+    const resolve = this.resolve;
+    const reject = this.reject;
+    const ended = this.s.ended;
+    if (!resolve || !reject) return;
+    if (!ended) {
+      const change = this.feed.next(this.s);
+      if (!change) {
+        this.s.wake = this.settle;
+        return;
+      }
+      this.resolve = this.reject = null;
+      resolve({ done: false, value: change });
+    } else {
+      this.resolve = this.reject = null;
+      if (ended instanceof DbaasError) reject(ended);
+      else resolve({ done: true, value: undefined });
+    }
+  };
 
   async return(): Promise<IteratorResult<LiveChange>> {
     this.feed.end(this.s, true);

@@ -46,12 +46,15 @@ class LiveMessages implements AsyncIterableIterator<LiveMessage> {
       this.first = null;
       return Promise.resolve({ done: false, value });
     }
-    return this.subscription.next().catch((err: unknown) => {
-      this.ended = true;
-      if (err instanceof DbaasError) return { done: false, value: err };
-      throw err;
-    });
+    return this.subscription.next().catch(this.lastMessage);
   }
+
+  /** The error that ends the subscription, as its last message (made once, not per change). */
+  private readonly lastMessage = (err: unknown): IteratorResult<LiveMessage> => {
+    this.ended = true;
+    if (err instanceof DbaasError) return { done: false, value: err };
+    throw err;
+  };
 
   async return(): Promise<IteratorResult<LiveMessage>> {
     this.ended = true;
