@@ -3,11 +3,10 @@ import type { Socket } from 'node:net';
 import { getOperationAST, GraphQLError, specifiedRules, validate, type DocumentNode, type GraphQLFormattedError, type GraphQLSchema, type ValidationRule } from 'graphql';
 import type { Context } from 'graphql-ws';
 import { useServer, type Extra } from 'graphql-ws/use/ws';
-import { LRUCache } from 'lru-cache';
 import { WebSocketServer } from 'ws';
 import type { GqlContext } from './graphql/context';
 import { sharedSubscribe } from './graphql/sharedSubscribe';
-import { DOCUMENT_CACHE, parseDocument, type ParseLimits } from './graphql/parseLimits';
+import { documentCache, parseDocument, type ParseLimits } from './graphql/parseLimits';
 import type { HeaderGetter } from './requestHeaders';
 
 export interface SubscriptionLimits extends ParseLimits {
@@ -75,11 +74,7 @@ export function startSubscriptionServer(parts: SubscriptionServerParts) {
   // Valid documents by text, as on the HTTP paths: 10,000 subscriptions of one query
   // share one parse tree (each of its own held several KB of heap, which every full
   // collection marks) and one validation.
-  const documents = new LRUCache<string, DocumentNode>({
-    maxSize: DOCUMENT_CACHE.maxSize,
-    maxEntrySize: DOCUMENT_CACHE.maxEntrySize,
-    sizeCalculation: (_v, query) => DOCUMENT_CACHE.sizeOfText(query.length),
-  });
+  const documents = documentCache<DocumentNode>();
   const validDocument = (query: string): DocumentNode | GraphQLError[] => {
     const known = documents.get(query);
     if (known) return known;

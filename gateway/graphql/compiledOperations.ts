@@ -26,7 +26,7 @@ import { LRUCache } from 'lru-cache';
 import { writeCatalogue, type FieldSelection } from '../../schema';
 import type { RequestContext, RideService } from '../service';
 import type { GqlContext } from './context';
-import { DOCUMENT_CACHE, parseDocument, type ParseLimits } from './parseLimits';
+import { documentCache, parseDocument, type ParseLimits } from './parseLimits';
 import { APPLICATION_JSON, GRAPHQL_RESPONSE_JSON, responseMediaType } from './httpProtocol';
 import { dbaasExtension, type RequestAccounting } from '../requestAccounting';
 import { planMutation, planSelection, type PlannedMutation } from './selectionPlanner';
@@ -99,13 +99,7 @@ export function compiledOperations(parts: CompiledOperationsParts): CompiledHand
   if (!queryType || !mutationType) throw new Error('the schema has no Query or Mutation type');
   const mutationFields = mutationType.getFields();
   const rules = [...specifiedRules, ...parts.validationRules];
-  // By query text, like Apollo's document store and with its bounds: clients that inline
-  // literals (every request a new text) cannot grow the gateway past its heap bound.
-  const documents = new LRUCache<string, ParsedDocument | typeof DECLINED>({
-    maxSize: DOCUMENT_CACHE.maxSize,
-    maxEntrySize: DOCUMENT_CACHE.maxEntrySize,
-    sizeCalculation: (_v, query) => DOCUMENT_CACHE.sizeOfText(query.length),
-  });
+  const documents = documentCache<ParsedDocument | typeof DECLINED>();
 
   const plans = new LRUCache<string, PlannedQuery>({
     maxSize: PLAN_CACHE.maxSize,

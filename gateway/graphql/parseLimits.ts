@@ -1,4 +1,5 @@
 import { GraphQLError, parse, type DocumentNode } from 'graphql';
+import { LRUCache } from 'lru-cache';
 
 /**
  * Bounds on a GraphQL document before and while it is parsed, the same on every path
@@ -39,14 +40,24 @@ export function parseDocument(query: string, limits: ParseLimits): DocumentNode 
 }
 
 /**
- * The bounds of both parsed-document caches (Apollo's document store and the compiled
- * path's), in estimated heap bytes: a parsed document takes roughly ten times its text.
- * 4 MB of documents; a text above 16 KB is rare and would push many everyday ones out, so
- * it is parsed each time instead. Apollo's own default (30 MB, sized by JSON text, which
- * is several times smaller than the heap a document takes) let a client fill the heap.
+ * The bounds of every parsed-document cache (Apollo's document store, the compiled path's
+ * and the websocket's), in estimated heap bytes: a parsed document takes roughly ten
+ * times its text. 4 MB of documents; a text above 16 KB is rare and would push many
+ * everyday ones out, so it is parsed each time instead. Apollo's own default (30 MB, sized
+ * by JSON text, which is several times smaller than the heap a document takes) let a
+ * client fill the heap.
  */
 export const DOCUMENT_CACHE = {
   maxSize: 4 * 2 ** 20,
   maxEntrySize: 10 * 16_384,
   sizeOfText: (chars: number) => 10 * chars + 1,
 } as const;
+
+/** A cache by query text within DOCUMENT_CACHE's bounds: clients that inline literals (every request a new text) cannot grow the gateway past its heap bound. */
+export function documentCache<V extends NonNullable<unknown>>(): LRUCache<string, V> {
+  return new LRUCache<string, V>({
+    maxSize: DOCUMENT_CACHE.maxSize,
+    maxEntrySize: DOCUMENT_CACHE.maxEntrySize,
+    sizeCalculation: (_v, query) => DOCUMENT_CACHE.sizeOfText(query.length),
+  });
+}

@@ -35,7 +35,13 @@ export function sharedSubscribe(): (args: ExecutionArgs) => Promise<AsyncIterabl
         const running = execute({ ...args, rootValue: payload });
         byPayload.set(selection, running);
         // Later subscribers take the result itself, without a promise hop each.
-        if (isPromise(running)) void running.then((done) => byPayload.set(selection, done));
+        // graphql-js turns a failed execution into a result with errors; a rejection
+        // would reach every subscriber through `result` itself, so none is lost here.
+        if (isPromise(running))
+          running.then(
+            (done) => byPayload.set(selection, done),
+            () => undefined,
+          );
         result = running;
       }
       return result;
@@ -59,13 +65,13 @@ class MappedIterator implements AsyncIterableIterator<ExecutionResult> {
     private readonly map: (payload: unknown) => MaybePromise<ExecutionResult>,
   ) {}
 
-  // Not async, and no closure per event: a mapped result is mostly ready (shared), and
-  // each await or closure is made per subscriber and event.
+  // Not async, and no closure per event once the shared result is ready: each await or
+  // closure here is made per subscriber and event.
   next(): Promise<IteratorResult<ExecutionResult>> {
     return this.source.next().then(this.mapEvent);
   }
 
-  private readonly mapEvent = (event: IteratorResult<unknown>): IteratorResult<ExecutionResult> | Promise<IteratorResult<ExecutionResult>> => {
+  private readonly mapEvent = (event: IteratorResult<unknown>): MaybePromise<IteratorResult<ExecutionResult>> => {
     if (event.done) return { done: true, value: undefined };
     const value = this.map(event.value);
     return isPromise(value) ? value.then((v) => ({ done: false, value: v })) : { done: false, value };

@@ -278,7 +278,8 @@ export class LiveSubscription implements AsyncIterableIterator<LiveChange> {
    * One promise per change, settled by the feed's wake-up itself, and no closure made per
    * change: at 10,000 subscribers whatever waits for a subscription's next change is made
    * ~25,000 times a second and outlives young-generation collections (bench:live).
-   * graphql-ws asks for one change at a time.
+   * One call at a time, as graphql-ws makes them: a second call while one waits would
+   * leave the first unsettled.
    */
   next(): Promise<IteratorResult<LiveChange>> {
     return new Promise((resolve, reject) => {
@@ -289,27 +290,34 @@ export class LiveSubscription implements AsyncIterableIterator<LiveChange> {
   }
 
   private resolve: ((result: IteratorResult<LiveChange>) => void) | null = null;
-  private reject: ((err: DbaasError) => void) | null = null;
+  private reject: ((err: unknown) => void) | null = null;
 
+  /** Runs inside the feed's offer, start and end too: it must not throw into them. */
   private readonly settle = (): void => {
     this.s.wake = null;
     const resolve = this.resolve;
     const reject = this.reject;
-    const ended = this.s.ended;
     if (!resolve || !reject) return;
-    if (!ended) {
-      const change = this.feed.next(this.s);
-      if (!change) {
-        this.s.wake = this.settle;
-        return;
-      }
+    let change: LiveChange | undefined;
+    try {
+      change = this.s.ended ? undefined : this.feed.next(this.s);
+    } catch (err) {
+      // A kept change that does not decode fails this subscription, not the others the
+      // same advance serves.
+      this.feed.end(this.s, true);
       this.resolve = this.reject = null;
-      resolve({ done: false, value: change });
-    } else {
-      this.resolve = this.reject = null;
-      if (ended instanceof DbaasError) reject(ended);
-      else resolve({ done: true, value: undefined });
+      reject(err);
+      return;
     }
+    const ended = this.s.ended;
+    if (!ended && !change) {
+      this.s.wake = this.settle;
+      return;
+    }
+    this.resolve = this.reject = null;
+    if (change) resolve({ done: false, value: change });
+    else if (ended instanceof DbaasError) reject(ended);
+    else resolve({ done: true, value: undefined });
   };
 
   async return(): Promise<IteratorResult<LiveChange>> {

@@ -227,4 +227,35 @@ describe('LiveFeed', () => {
     feed.restartAt(8);
     await expect(sub.next()).rejects.toMatchObject({ code: 'SNAPSHOT_REQUIRED' });
   });
+
+  // graphql-ws waits in next() between changes: the feed settles that waiting call as it
+  // offers, ends or trims, not only a next() made afterwards.
+  it('settles a waiting next(): with the first change of a burst, then SLOW_CONSUMER after it; done on return()', async () => {
+    const feed = new LiveFeed({ historySize: 1000, bufferSize: 3 });
+    feed.restartAt(1);
+    const slow = feed.subscribe(routeKey(1, 2), at(1));
+    const waiting = slow.next();
+    feed.advance(6, [change(2), change(3), change(4), change(5), change(6)]);
+    expect((await waiting).value).toMatchObject({ seq: 2 });
+    await expect(slow.next()).rejects.toMatchObject({ code: 'SLOW_CONSUMER', message: expect.stringMatching(/afterSeq: 2$/) });
+
+    const left = feed.subscribe(routeKey(1, 2), at(6));
+    const pending = left.next();
+    await left.return();
+    expect(await pending).toEqual({ done: true, value: undefined });
+    expect(feed.subscriptions).toBe(0);
+  });
+
+  it('rejects a waiting next() of a resume whose backlog the history trims past (SNAPSHOT_REQUIRED)', async () => {
+    const feed = new LiveFeed({ historySize: 16, bufferSize: 1000 });
+    feed.restartAt(1);
+    feed.advance(3, [change(2), change(3)]);
+    const resumed = feed.subscribe(routeKey(1, 2), at(1));
+    expect(await take(resumed, 1)).toEqual([2]);
+    const other = feed.subscribe(routeKey(3, 4), at(3));
+    const waiting = other.next();
+    for (let seq = 4; seq <= 40; seq++) feed.advance(seq, [change(seq, routeKey(3, 4))]);
+    expect((await waiting).value).toMatchObject({ seq: 4 });
+    await expect(resumed.next()).rejects.toMatchObject({ code: 'SNAPSHOT_REQUIRED' });
+  });
 });
