@@ -244,7 +244,8 @@ export class LiveFeed {
       [s.backlog, s.backlogAt] = [[], 0]; // let the history's objects go
       this.backlogged.delete(s);
     }
-    if (change) s.after = { seq: change.seq, rideId: change.rideId };
+    // The change is a position itself: no object made per change and subscriber.
+    if (change) s.after = change;
     return change;
   }
 
@@ -262,8 +263,12 @@ export class LiveFeed {
   }
 }
 
-/** One subscription's changes, as an async iterator (what graphql-ws pulls from). */
-export class LiveSubscription implements AsyncIterableIterator<LiveChange> {
+/**
+ * One subscription's changes, as an async iterator (what graphql-ws pulls from). An error
+ * that ends it (SLOW_CONSUMER, SNAPSHOT_REQUIRED) is its last value, so the client gets it
+ * with its code before `complete`; then it is done.
+ */
+export class LiveSubscription implements AsyncIterableIterator<LiveChange | DbaasError> {
   constructor(
     private readonly feed: LiveFeed,
     private readonly s: Subscriber,
@@ -281,7 +286,7 @@ export class LiveSubscription implements AsyncIterableIterator<LiveChange> {
    * One call at a time, as graphql-ws makes them: a second call while one waits would
    * leave the first unsettled.
    */
-  next(): Promise<IteratorResult<LiveChange>> {
+  next(): Promise<IteratorResult<LiveChange | DbaasError>> {
     return new Promise((resolve, reject) => {
       this.resolve = resolve;
       this.reject = reject;
@@ -289,8 +294,10 @@ export class LiveSubscription implements AsyncIterableIterator<LiveChange> {
     });
   }
 
-  private resolve: ((result: IteratorResult<LiveChange>) => void) | null = null;
+  private resolve: ((result: IteratorResult<LiveChange | DbaasError>) => void) | null = null;
   private reject: ((err: unknown) => void) | null = null;
+  /** The error that ended it has been handed out. */
+  private told = false;
 
   /** Runs inside the feed's offer, start and end too: it must not throw into them. */
   private readonly settle = (): void => {
@@ -316,11 +323,13 @@ export class LiveSubscription implements AsyncIterableIterator<LiveChange> {
     }
     this.resolve = this.reject = null;
     if (change) resolve({ done: false, value: change });
-    else if (ended instanceof DbaasError) reject(ended);
-    else resolve({ done: true, value: undefined });
+    else if (ended instanceof DbaasError && !this.told) {
+      this.told = true;
+      resolve({ done: false, value: ended });
+    } else resolve({ done: true, value: undefined });
   };
 
-  async return(): Promise<IteratorResult<LiveChange>> {
+  async return(): Promise<IteratorResult<LiveChange | DbaasError>> {
     this.feed.end(this.s, true);
     return { done: true, value: undefined };
   }

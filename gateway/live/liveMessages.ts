@@ -23,41 +23,30 @@ const routeArgs = z
   .refine((a) => a.source !== a.destination, { message: 'source and destination must differ', path: ['destination'] });
 
 /**
- * A subscription's messages as graphql-ws pulls them. Not an async generator: its
- * return() must detach the subscription at once, also while it waits for a change (a
- * generator would only notice at the route's next change). An error that ends the
- * subscription (SLOW_CONSUMER, SNAPSHOT_REQUIRED) is one last message, which the
- * resolver throws, so the client gets it with its code before `complete` and the socket's
- * other subscriptions carry on.
+ * A subscription's messages as graphql-ws pulls them: the snapshot, if any, then the
+ * feed's. Not an async generator: its return() must detach the subscription at once, also
+ * while it waits for a change (a generator would only notice at the route's next change).
+ * The error that ends a subscription is its last message, which the resolver throws, so
+ * the client gets it with its code and the socket's other subscriptions carry on.
  */
 class LiveMessages implements AsyncIterableIterator<LiveMessage> {
-  private ended = false;
-
   constructor(
     private readonly subscription: LiveSubscription,
     private first: RideChangeRecord | null,
   ) {}
 
-  // Not async: an async function and its await would add two promises per change.
+  // Not async, and no layer of its own per change: the feed's promise is the answer.
   next(): Promise<IteratorResult<LiveMessage>> {
-    if (this.ended) return Promise.resolve({ done: true, value: undefined });
     if (this.first) {
       const value = this.first;
       this.first = null;
       return Promise.resolve({ done: false, value });
     }
-    return this.subscription.next().catch(this.lastMessage);
+    return this.subscription.next();
   }
 
-  /** The error that ends the subscription, as its last message (made once, not per change). */
-  private readonly lastMessage = (err: unknown): IteratorResult<LiveMessage> => {
-    this.ended = true;
-    if (err instanceof DbaasError) return { done: false, value: err };
-    throw err;
-  };
-
   async return(): Promise<IteratorResult<LiveMessage>> {
-    this.ended = true;
+    this.first = null;
     await this.subscription.return();
     return { done: true, value: undefined };
   }
