@@ -185,6 +185,30 @@ describe('the read cache', () => {
     }
   });
 
+  it('drops exactly what a deleted user touched: the rides it joined, as their other riders see them, and nothing else', async () => {
+    const [ann, bob, cy, dee] = ['dx_ann', 'dx_bob', 'dx_cy', 'dx_dee'];
+    for (const u of [ann, bob, cy, dee]) await cached.data(`mutation($p: String!) { createUser(username: "${u}", password: $p) { username } }`, { p: PASSWORD });
+    const { createRide } = await cached.data<{ createRide: { id: number } }>(
+      `mutation($ts: DateTimeISO!) { createRide(createdBy: "${ann}", timestamp: $ts, source: 5, destination: 6) { id } }`,
+      { ts: future(700) },
+    );
+    await cached.data(`mutation($ts: DateTimeISO!) { createRide(createdBy: "${dee}", timestamp: $ts, source: 7, destination: 8) { id } }`, { ts: future(701) });
+    for (const u of [bob, cy]) await cached.data(`mutation { joinRide(rideId: ${createRide.id}, username: "${u}") { id } }`);
+    const coRider = `{ user(username: "${bob}") { ridesJoined { id riders { username } } } }`;
+    const untouched = '{ rides(source: 7, destination: 8) { id createdBy { username } riders { username } } }';
+    for (const q of [coRider, untouched]) {
+      await cached.data(q);
+      expect((await cached.gql(q)).extensions?.dbaas?.cached).toBe(true);
+    }
+    // Through the other gateway: this one learns of it from the log alone.
+    const { extensions } = await uncached.gql('mutation { deleteUser(username: "dx_cy") }');
+    const at = { 'x-dbaas-min-seq': String(extensions?.dbaas?.seq) };
+    const seen = await cached.gql<{ user: { ridesJoined: Array<{ riders: Array<{ username: string }> }> } }>(coRider, {}, at);
+    expect(seen.data?.user.ridesJoined[0].riders.map((r) => r.username)).toEqual([bob]);
+    expect(seen.data).toEqual((await uncached.gql(coRider, {}, at)).data);
+    expect((await cached.gql(untouched, {}, at)).extensions?.dbaas?.cached).toBe(true);
+  });
+
   it('drops an upcoming route page when its first ride leaves, by time alone', async () => {
     const world = await seedWorld();
     const soon = new Date(Date.now() + 2500).toISOString();

@@ -214,12 +214,14 @@ export const writeOperations = {
           WHERE r.created_by = $1 ORDER BY r.id, rr.username LIMIT $2`,
         [a.username, MAX_LOGGED_RIDES + 1],
       );
-      // Then the rides of others the user joined, within what the bound leaves.
+      // Then the rides of others the user joined, a row per ride and other rider, within
+      // what the bound leaves.
       const room = MAX_LOGGED_RIDES - Math.min(rows.length, MAX_LOGGED_RIDES);
       const joined = await sql.query(
-        `SELECT r.id, r.source, r.destination, r.created_by
+        `SELECT r.id, r.source, r.destination, r.created_by, co.username AS rider
            FROM ride_riders rr JOIN rides r ON r.id = rr.ride_id
-          WHERE rr.username = $1 AND r.created_by <> $1 ORDER BY r.id LIMIT $2`,
+           LEFT JOIN ride_riders co ON co.ride_id = r.id AND co.username <> $1
+          WHERE rr.username = $1 AND r.created_by <> $1 ORDER BY r.id, co.username LIMIT $2`,
         [a.username, room + 1],
       );
       const more = rows.length > MAX_LOGGED_RIDES || joined.rows.length > room;
@@ -230,10 +232,14 @@ export const writeOperations = {
         if (!ride) byId.set(id, (ride = { id, source: row.source as number, destination: row.destination as number, riders: [] }));
         if (row.rider !== null) ride.riders.push(row.rider as string);
       }
-      const left = {
-        rider: { username: a.username, createdAt: user.rows[0].created_at as string },
-        rides: (more ? [] : joined.rows).map((r) => ({ id: Number(r.id), source: r.source as number, destination: r.destination as number, createdBy: r.created_by as string })),
-      };
+      const leftById = new Map<number, Required<NonNullable<z.infer<typeof loggedDeleteUserSchema>['left']>['rides'][number]>>();
+      for (const row of more ? [] : joined.rows) {
+        const id = Number(row.id);
+        let ride = leftById.get(id);
+        if (!ride) leftById.set(id, (ride = { id, source: row.source as number, destination: row.destination as number, createdBy: row.created_by as string, riders: [] }));
+        if (row.rider !== null) ride.riders.push(row.rider as string);
+      }
+      const left = { rider: { username: a.username, createdAt: user.rows[0].created_at as string }, rides: [...leftById.values()] };
       const resolved = { username: a.username, rides: [...byId.values()], left, more } satisfies z.input<typeof loggedDeleteUserSchema>;
       return { resolved, result: true };
     },

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { loggedDeleteRideSchema, PAGE_SIZE_LIMIT, type FieldSelection, type WriteEntry } from '../../schema';
+import { loggedDeleteRideSchema, loggedDeleteUserSchema, PAGE_SIZE_LIMIT, type FieldSelection, type WriteEntry } from '../../schema';
 import { ANY_RIDE_KEY, RIDE_COUNT_KEY, rideKey, routeKey, USERS_KEY, userKey } from '../live/dataKeys';
 
 /**
@@ -9,8 +9,9 @@ import { ANY_RIDE_KEY, RIDE_COUNT_KEY, rideKey, routeKey, USERS_KEY, userKey } f
  * as it was; anything the rules cannot name precisely falls back to a wider key (or, for a
  * write, to everything), never to nothing.
  *
- * Why the keys suffice (users and areas never change but by deleteUser / clearDatabase,
- * which change everything; a ride's own fields never change):
+ * Why the keys suffice (areas never change but by clearDatabase, which changes everything;
+ * a user only by deleteUser, whose entry names the rides and riders it touches; a ride's
+ * own fields never change):
  * - a route's page (`rides`) changes when a ride of that route is created, joined or
  *   deleted, and when time passes its first ride (the answer's expiry, not a key);
  * - `ride(id)` when that ride is created, joined or deleted;
@@ -113,8 +114,22 @@ export function keysChangedBy(entry: WriteEntry): string[] | 'everything' {
       const users = [a.createdBy, ...a.riders];
       return [routeKey(a.source, a.destination), rideKey(a.rideId), ...new Set(users.map(userKey)), RIDE_COUNT_KEY, ANY_RIDE_KEY];
     }
+    case 'deleteUser': {
+      const args = loggedDeleteUserSchema.safeParse(entry.args);
+      if (!args.success) return 'everything';
+      const { username, rides, left, more } = args.data;
+      // `more`: past the bound the entry lists no rides. Entries of earlier versions lack
+      // `left` or its riders (and, earlier still, the riders of the user's own rides, which
+      // were logged before `left` was).
+      if (more || !left || left.rides.some((r) => r.riders === undefined)) return 'everything';
+      const keys = [userKey(username), USERS_KEY, RIDE_COUNT_KEY, ANY_RIDE_KEY];
+      // Its rides go, with them the ride lists of their riders; the rides it joined lose it
+      // from their riders, as their creators and other riders see them.
+      for (const r of rides) keys.push(routeKey(r.source, r.destination), rideKey(r.id), ...r.riders.map(userKey));
+      for (const r of left.rides) keys.push(routeKey(r.source, r.destination), rideKey(r.id), userKey(r.createdBy), ...(r.riders ?? []).map(userKey));
+      return [...new Set(keys)];
+    }
     default:
-      // deleteUser (rare, and its entry lists the rides it touches only up to a bound),
       // clearDatabase, and any operation of a later version.
       return 'everything';
   }

@@ -45,6 +45,32 @@ describe('what a write changed', () => {
     expect(keysChangedBy(entry(3, 'createUser', { username: 'zoe', passwordHash: 'x' }))).toEqual(['user:zoe', 'users']);
   });
 
+  it('a deleted user: the user, the users page, the ride count, its rides with their riders, and the rides it joined with their creators and other riders', () => {
+    const rider = { username: 'asha', createdAt: '2026-01-01T00:00:00.000Z' };
+    const args = {
+      username: 'asha',
+      rides: [{ id: 7, source: 2, destination: 4, riders: ['mira'] }],
+      left: { rider, rides: [{ id: 9, source: 4, destination: 2, createdBy: 'ravi', riders: ['zoe'] }] },
+      more: false,
+    };
+    expect(keysChangedBy(entry(4, 'deleteUser', args))).toEqual([
+      'user:asha',
+      'users',
+      'rideCount',
+      'rides:any',
+      'route:2:4',
+      'ride:7',
+      'user:mira',
+      'route:4:2',
+      'ride:9',
+      'user:ravi',
+      'user:zoe',
+    ]);
+    // Past the bound, or from an entry that does not name the other riders of the rides it joined.
+    expect(keysChangedBy(entry(4, 'deleteUser', { ...args, rides: [], left: { rider, rides: [] }, more: true }))).toBe('everything');
+    expect(keysChangedBy(entry(4, 'deleteUser', { ...args, left: { rider, rides: [{ id: 9, source: 4, destination: 2, createdBy: 'ravi' }] } }))).toBe('everything');
+  });
+
   it('what the log cannot name changes everything', () => {
     expect(keysChangedBy(entry(4, 'deleteUser', { username: 'asha', rides: [], more: false }))).toBe('everything');
     expect(keysChangedBy(entry(4, 'clearDatabase', {}))).toBe('everything');
