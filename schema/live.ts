@@ -35,8 +35,9 @@ export const loggedDeleteUserSchema = z.object({
    * The rides of others the user had joined, which they leave (RIDE_LEFT, to the ride's
    * route, the ride, its creator and the user), and the user as those changes show them.
    * Absent from entries written before it was logged. Each ride's other riders, whose
-   * joined rides no longer list the user (the read cache's keys), are absent from entries
-   * written before they were logged.
+   * joined rides no longer list the user (the read cache's keys), are logged within the
+   * room the bound leaves; absent when they did not fit, and from entries written before
+   * they were logged.
    */
   left: z
     .object({
@@ -44,7 +45,7 @@ export const loggedDeleteUserSchema = z.object({
       rides: z.array(loggedRide.extend({ createdBy: usernameSchema, riders: z.array(usernameSchema).optional() })).max(MAX_LOGGED_RIDES),
     })
     .optional(),
-  /** True when the user's rides with their riders, and the rides they joined with their other riders, came to more than MAX_LOGGED_RIDES rows. */
+  /** True when the user's rides with their riders, and the rides they joined, came to more than MAX_LOGGED_RIDES rows. */
   more: z.boolean(),
 });
 

@@ -214,14 +214,12 @@ export const writeOperations = {
           WHERE r.created_by = $1 ORDER BY r.id, rr.username LIMIT $2`,
         [a.username, MAX_LOGGED_RIDES + 1],
       );
-      // Then the rides of others the user joined, a row per ride and other rider, within
-      // what the bound leaves.
+      // Then the rides of others the user joined, within what the bound leaves.
       const room = MAX_LOGGED_RIDES - Math.min(rows.length, MAX_LOGGED_RIDES);
       const joined = await sql.query(
-        `SELECT r.id, r.source, r.destination, r.created_by, co.username AS rider
+        `SELECT r.id, r.source, r.destination, r.created_by
            FROM ride_riders rr JOIN rides r ON r.id = rr.ride_id
-           LEFT JOIN ride_riders co ON co.ride_id = r.id AND co.username <> $1
-          WHERE rr.username = $1 AND r.created_by <> $1 ORDER BY r.id, co.username LIMIT $2`,
+          WHERE rr.username = $1 AND r.created_by <> $1 ORDER BY r.id LIMIT $2`,
         [a.username, room + 1],
       );
       const more = rows.length > MAX_LOGGED_RIDES || joined.rows.length > room;
@@ -232,14 +230,34 @@ export const writeOperations = {
         if (!ride) byId.set(id, (ride = { id, source: row.source as number, destination: row.destination as number, riders: [] }));
         if (row.rider !== null) ride.riders.push(row.rider as string);
       }
-      const leftById = new Map<number, Required<NonNullable<z.infer<typeof loggedDeleteUserSchema>['left']>['rides'][number]>>();
-      for (const row of more ? [] : joined.rows) {
-        const id = Number(row.id);
-        let ride = leftById.get(id);
-        if (!ride) leftById.set(id, (ride = { id, source: row.source as number, destination: row.destination as number, createdBy: row.created_by as string, riders: [] }));
-        if (row.rider !== null) ride.riders.push(row.rider as string);
+      const leftRides = (more ? [] : joined.rows).map((r) => ({
+        id: Number(r.id),
+        source: r.source as number,
+        destination: r.destination as number,
+        createdBy: r.created_by as string,
+      }));
+      // Their other riders, for the read cache only, in what room is left: without them it
+      // empties itself, while past the bound every live subscription would end.
+      const coRoom = room - leftRides.length;
+      const coRiders = leftRides.length
+        ? await sql.query(`SELECT ride_id, username FROM ride_riders WHERE ride_id = ANY($1::bigint[]) AND username <> $2 ORDER BY ride_id, username LIMIT $3`, [
+            leftRides.map((r) => r.id),
+            a.username,
+            coRoom + 1,
+          ])
+        : { rows: [] };
+      const ridersOf = new Map<number, string[]>();
+      for (const row of coRiders.rows) {
+        const id = Number(row.ride_id);
+        const riders = ridersOf.get(id) ?? [];
+        riders.push(row.username as string);
+        ridersOf.set(id, riders);
       }
-      const left = { rider: { username: a.username, createdAt: user.rows[0].created_at as string }, rides: [...leftById.values()] };
+      const named = coRiders.rows.length <= coRoom;
+      const left = {
+        rider: { username: a.username, createdAt: user.rows[0].created_at as string },
+        rides: leftRides.map((r) => (named ? { ...r, riders: ridersOf.get(r.id) ?? [] } : r)),
+      };
       const resolved = { username: a.username, rides: [...byId.values()], left, more } satisfies z.input<typeof loggedDeleteUserSchema>;
       return { resolved, result: true };
     },

@@ -118,11 +118,14 @@ export function keysChangedBy(entry: WriteEntry): string[] | 'everything' {
       const args = loggedDeleteUserSchema.safeParse(entry.args);
       if (!args.success) return 'everything';
       const { username, rides, left, more } = args.data;
-      // `more`: past the bound the entry lists no rides. Entries of earlier versions lack
-      // `left` or its riders (and, earlier still, the riders of the user's own rides, which
-      // were logged before `left` was).
+      // `more`: past the bound the entry lists no rides. Riders of joined rides are absent
+      // when they did not fit; entries of earlier versions lack `left` or those riders
+      // (and, earlier still, the riders of the user's own rides, logged before `left` was).
       if (more || !left || left.rides.some((r) => r.riders === undefined)) return 'everything';
-      const keys = [userKey(username), USERS_KEY, RIDE_COUNT_KEY, ANY_RIDE_KEY];
+      const keys = [userKey(username), USERS_KEY];
+      if (rides.length) keys.push(RIDE_COUNT_KEY);
+      // Unnamed users' ride lists change only if the user had rides or rode in some.
+      if (rides.length || left.rides.length) keys.push(ANY_RIDE_KEY);
       // Its rides go, with them the ride lists of their riders; the rides it joined lose it
       // from their riders, as their creators and other riders see them.
       for (const r of rides) keys.push(routeKey(r.source, r.destination), rideKey(r.id), ...r.riders.map(userKey));

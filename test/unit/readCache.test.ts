@@ -66,6 +66,8 @@ describe('what a write changed', () => {
       'user:ravi',
       'user:zoe',
     ]);
+    // A user with no rides, created or joined: no ride list changes.
+    expect(keysChangedBy(entry(4, 'deleteUser', { ...args, rides: [], left: { rider, rides: [] } }))).toEqual(['user:asha', 'users']);
     // Past the bound, or from an entry that does not name the other riders of the rides it joined.
     expect(keysChangedBy(entry(4, 'deleteUser', { ...args, rides: [], left: { rider, rides: [] }, more: true }))).toBe('everything');
     expect(keysChangedBy(entry(4, 'deleteUser', { ...args, left: { rider, rides: [{ id: 9, source: 4, destination: 2, createdBy: 'ravi' }] } }))).toBe('everything');
