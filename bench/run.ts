@@ -6,7 +6,7 @@ import { TestCluster, waitUntil } from '../test/support/cluster';
 import { load, peakRssMb, pidsNamed, startServer, withCpuSplit, type CpuSplit, type LoadResult, type ProcessGroups } from './lib';
 import { sqlLimit } from './sqlLimit';
 import { writeReport, type BenchResults, type Row } from './report';
-import { copyToBaseline, dropBaseline, ROUTE_COUNT, routeOf, SEED, seedThroughRidedb } from './seed';
+import { copyToBaseline, dropBaseline, ROUTE_COUNT, routeOf, SEED, seedThroughRidedb, userName } from './seed';
 
 /**
  * `npm run bench`: ridedb against the GraphQL servers people would otherwise run on the
@@ -27,7 +27,6 @@ const MORE_SLAVES = (process.env.BENCH_SLAVES ?? '2,4').split(',').filter(Boolea
 const ROOT = path.resolve(__dirname, '../..');
 
 const pick = <T>(xs: readonly T[]) => xs[Math.floor(Math.random() * xs.length)];
-const userName = (i: number) => `user${String(i).padStart(5, '0')}`;
 
 /** Routes by popularity: the k-th most popular is asked with weight 1/k (Zipf, s = 1). */
 function zipfRoutes(): () => readonly [number, number] {

@@ -19,7 +19,8 @@ const BENCH_AREAS = AREAS.slice(0, 12);
 const ROUTES = BENCH_AREAS.flatMap((s) => BENCH_AREAS.filter((d) => d.id !== s.id).map((d) => [s.id, d.id] as const));
 export const routeOf = (i: number) => ROUTES[i % ROUTES.length];
 export const ROUTE_COUNT = ROUTES.length;
-const userName = (i: number) => `user${String(i).padStart(5, '0')}`;
+/** The seeded users' names, which the benchmarks' writes use as creators and riders. */
+export const userName = (i: number) => `user${String(i).padStart(5, '0')}`;
 
 /**
  * The benchmark's data set, written through ridedb's own write path (WriteQ → master →
