@@ -87,6 +87,7 @@ export async function startServer(parts: ServerParts): Promise<RunningServer> {
       maxMessageBytes: GRAPHQL_BODY_LIMIT_BYTES,
       maxSubscriptionsPerConnection: config.maxSubscriptionsPerConnection,
       maxSubscriptionsPerAddress: config.maxSubscriptionsPerAddress,
+      maxConnectionsPerAddress: config.maxConnectionsPerAddress,
     },
     contextOf: (header, address) => contextFor(requestContextFrom(header, config.adminToken, address)),
   });

@@ -14,6 +14,7 @@ export interface SubscriptionLimits extends ParseLimits {
   maxMessageBytes: number;
   maxSubscriptionsPerConnection: number;
   maxSubscriptionsPerAddress: number;
+  maxConnectionsPerAddress: number;
 }
 
 export interface SubscriptionServerParts {
@@ -70,6 +71,22 @@ export function startSubscriptionServer(parts: SubscriptionServerParts) {
   const rules = [...specifiedRules, ...parts.validationRules];
   const wsServer = new WebSocketServer({ server: parts.httpServer, path: '/graphql', maxPayload: limits.maxMessageBytes });
   const socketsByAddress = new Map<string, Set<WsContext>>();
+  // Counted from the socket's own open and close, before graphql-ws sees it: sockets that
+  // never subscribe (or never send connection_init) cost memory too, and the per-address
+  // subscription count walks an address's sockets.
+  const connectionsByAddress = new Map<string, number>();
+  wsServer.on('connection', (socket, request) => {
+    const address = request.socket.remoteAddress ?? '';
+    const open = (connectionsByAddress.get(address) ?? 0) + 1;
+    connectionsByAddress.set(address, open);
+    socket.once('close', () => {
+      const left = (connectionsByAddress.get(address) ?? 1) - 1;
+      if (left > 0) connectionsByAddress.set(address, left);
+      else connectionsByAddress.delete(address);
+    });
+    // 1008, policy violation: the reason names the setting, as the subscription limits do.
+    if (open > limits.maxConnectionsPerAddress) socket.close(1008, `at most ${limits.maxConnectionsPerAddress} connections from one address (MAX_CONNECTIONS_PER_ADDRESS)`);
+  });
   const format = (errors: readonly GraphQLError[]) => errors.map((e) => parts.formatError(e.toJSON(), e));
   // Valid documents by text, as on the HTTP paths: 10,000 subscriptions of one query
   // share one parse tree (each of its own held several KB of heap, which every full

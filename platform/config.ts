@@ -72,6 +72,7 @@ const envSchema = z.object({
   MAX_QUERY_TOKENS: intFromEnv(10_000, 100),
   MAX_SUBSCRIPTIONS_PER_CONNECTION: intFromEnv(100, 1),
   MAX_SUBSCRIPTIONS_PER_ADDRESS: intFromEnv(1000, 1),
+  MAX_CONNECTIONS_PER_ADDRESS: intFromEnv(1000, 1),
   LIVE_HISTORY_CHANGES: intFromEnv(50_000, 1),
   LIVE_BUFFER_CHANGES: intFromEnv(1000, 1),
   LIVE_REPLAY_WINDOW_SECONDS: intFromEnv(900, 0),
@@ -141,6 +142,8 @@ export interface Config {
   /** Open graphql-ws operations per socket and per client address. */
   maxSubscriptionsPerConnection: number;
   maxSubscriptionsPerAddress: number;
+  /** Open websocket connections per client address. */
+  maxConnectionsPerAddress: number;
   /** Ride changes a gateway keeps for live subscriptions to resume from (`afterSeq`). */
   liveHistoryChanges: number;
   /** Changes one live subscription may have waiting before it ends with SLOW_CONSUMER. */
@@ -241,6 +244,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxQueryTokens: e.MAX_QUERY_TOKENS,
     maxSubscriptionsPerConnection: e.MAX_SUBSCRIPTIONS_PER_CONNECTION,
     maxSubscriptionsPerAddress: e.MAX_SUBSCRIPTIONS_PER_ADDRESS,
+    maxConnectionsPerAddress: e.MAX_CONNECTIONS_PER_ADDRESS,
     liveHistoryChanges: e.LIVE_HISTORY_CHANGES,
     liveBufferChanges: e.LIVE_BUFFER_CHANGES,
     liveReplayWindowSeconds: e.LIVE_REPLAY_WINDOW_SECONDS,

@@ -8,6 +8,8 @@ import { RawSocket } from './support/rawSocket';
 
 const STACK = /\bat [^\s]+ \([^)]*\.[jt]s:\d+:\d+\)|node_modules\//;
 const SUBSCRIBE = 'subscription { clusterEvents { type } }';
+/** MAX_CONNECTIONS_PER_ADDRESS here: above the 100 sockets one test holds at once. */
+const CONNECTIONS = 120;
 
 let cluster: TestCluster;
 let startRss = 0;
@@ -62,7 +64,7 @@ const openSubscriptions = async () => Number(/^ridedb_subscriptions_open (\d+)$/
 const seriesCount = async () => (await (await fetch(`${cluster.url}/metrics`)).text()).split('\n').filter((l) => l && !l.startsWith('#')).length;
 
 beforeAll(async () => {
-  cluster = await TestCluster.start({ MAX_SUBSCRIPTIONS_PER_CONNECTION: '50', MAX_SUBSCRIPTIONS_PER_ADDRESS: '300' });
+  cluster = await TestCluster.start({ MAX_SUBSCRIPTIONS_PER_CONNECTION: '50', MAX_SUBSCRIPTIONS_PER_ADDRESS: '300', MAX_CONNECTIONS_PER_ADDRESS: String(CONNECTIONS) });
   await cluster.data('mutation($u: String!, $p: String!) { createUser(username: $u, password: $p) { username } }', { u: 'asha', p: PASSWORD });
   await cluster.data('{ rideCount }');
   startRss = rssMb();
@@ -234,6 +236,22 @@ describe('a hostile websocket client', () => {
     again.subscribe('again', 'subscription { clusterEvents { type } } ');
     await expect(again.next((m) => m.id === 'again' && m.type === 'error', 1000)).rejects.toThrow(/no matching message/); // not refused: it is open
     again.close();
+  });
+
+  it('cannot hold more websocket connections than the limit per address, subscribing or not', async () => {
+    // Idle sockets, with nothing open.
+    const sockets = await Promise.all(Array.from({ length: CONNECTIONS }, () => RawSocket.open(cluster.url)));
+    try {
+      await sleep(200);
+      const refused = RawSocket.connect(cluster.url);
+      expect(await refused.closed).toEqual({ code: 1008, reason: expect.stringMatching(/MAX_CONNECTIONS_PER_ADDRESS/) });
+      sockets.pop()!.terminate();
+      await sleep(200);
+      const admitted = await RawSocket.open(cluster.url);
+      admitted.close();
+    } finally {
+      for (const s of sockets) s.terminate();
+    }
   });
 
   it('frees completed and abandoned subscriptions at once', async () => {

@@ -33,8 +33,13 @@ export class RawSocket {
     this.socket.on('error', () => {}); // reported through `closed`
   }
 
+  /** A socket that has sent connection_init, acknowledged or not (see `closed`). */
+  static connect(httpUrl: string, params: Record<string, string> = {}): RawSocket {
+    return new RawSocket(httpUrl.replace(/^http/, 'ws') + '/graphql', params);
+  }
+
   static async open(httpUrl: string, params: Record<string, string> = {}): Promise<RawSocket> {
-    const socket = new RawSocket(httpUrl.replace(/^http/, 'ws') + '/graphql', params);
+    const socket = RawSocket.connect(httpUrl, params);
     await socket.next((m) => m.type === 'connection_ack');
     return socket;
   }
