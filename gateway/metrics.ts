@@ -10,6 +10,8 @@ export class Metrics {
   readonly registry = new Registry();
   /** Set by the server once the subscription stream exists. */
   openSubscriptions: () => number = () => 0;
+  /** Set by the server once the websocket server exists. */
+  openConnections: () => number = () => 0;
   /** The last seq the live feed read from the log (set by the gateway's wiring). */
   liveHeadSeq: () => number = () => 0;
   /** What the read cache holds (set by the gateway's wiring when the cache is on). */
@@ -107,6 +109,12 @@ export class Metrics {
       help: 'Open subscriptions (graphql-ws): clusterEvents and live rides.',
       registers: [this.registry],
       collect: () => openSubscriptions.set(this.openSubscriptions()),
+    });
+    const openConnections: Gauge = new Gauge({
+      name: 'ridedb_websocket_connections_open',
+      help: 'Open websocket connections (graphql-ws), subscribing or not.',
+      registers: [this.registry],
+      collect: () => openConnections.set(this.openConnections()),
     });
     const liveHead: Gauge = new Gauge({
       name: 'ridedb_live_head_seq',

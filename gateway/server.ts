@@ -91,6 +91,7 @@ export async function startServer(parts: ServerParts): Promise<RunningServer> {
     },
     contextOf: (header, address) => contextFor(requestContextFrom(header, config.adminToken, address)),
   });
+  metrics.openConnections = subscriptions.openConnections;
 
   // Computed once per request by checkHeaders, which answers malformed headers with 400.
   const contextOf = (req: express.Request): RequestContext =>

@@ -3,7 +3,7 @@ import type { Socket } from 'node:net';
 import { getOperationAST, GraphQLError, specifiedRules, validate, type DocumentNode, type GraphQLFormattedError, type GraphQLSchema, type ValidationRule } from 'graphql';
 import type { Context } from 'graphql-ws';
 import { useServer, type Extra } from 'graphql-ws/use/ws';
-import { WebSocketServer } from 'ws';
+import { WebSocketServer, type WebSocket } from 'ws';
 import type { GqlContext } from './graphql/context';
 import { sharedSubscribe } from './graphql/sharedSubscribe';
 import { documentCache, parseDocument, type ParseLimits } from './graphql/parseLimits';
@@ -31,7 +31,29 @@ export interface SubscriptionServerParts {
 /** What these hooks read of graphql-ws' per-socket context. */
 type WsContext = Pick<Context<Record<string, unknown> | undefined, Extra>, 'extra' | 'subscriptions'>;
 
-const addressOf = (ctx: WsContext) => ctx.extra.request.socket.remoteAddress ?? '';
+const addressOf = (request: http.IncomingMessage) => request.socket.remoteAddress ?? '';
+
+/** What is open per client address (sockets, contexts), each taken out when it closes. */
+class ByAddress<T> {
+  private readonly sets = new Map<string, Set<T>>();
+
+  add(address: string, member: T): number {
+    const set = this.sets.get(address) ?? new Set<T>();
+    set.add(member);
+    this.sets.set(address, set);
+    return set.size;
+  }
+
+  delete(address: string, member: T): void {
+    const set = this.sets.get(address);
+    set?.delete(member);
+    if (set?.size === 0) this.sets.delete(address);
+  }
+
+  of(address: string): Iterable<T> {
+    return this.sets.get(address) ?? [];
+  }
+}
 /** Operations open on one socket; graphql-ws lists one from its subscribe message until it ends. */
 const openOn = (ctx: WsContext) => Object.keys(ctx.subscriptions).length;
 /** The codes Apollo gives the same failures over HTTP. */
@@ -62,28 +84,23 @@ function corkForThisTurn(socket: Socket): void {
 /**
  * GraphQL over websockets (graphql-ws on `/graphql`) with the limits of HTTP: message
  * size, query size and tokens, the same validation rules (depth, cost, aliases,
- * introspection), the same error formatting; and bounds on open subscriptions per
- * socket and per client address, counted from graphql-ws' own table, so nothing leaks
- * when a socket closes abruptly.
+ * introspection), the same error formatting; bounds on open subscriptions per socket and
+ * per client address, counted from graphql-ws' own table, so nothing leaks when a socket
+ * closes abruptly; and on open sockets per client address.
  */
 export function startSubscriptionServer(parts: SubscriptionServerParts) {
   const { schema, limits } = parts;
   const rules = [...specifiedRules, ...parts.validationRules];
   const wsServer = new WebSocketServer({ server: parts.httpServer, path: '/graphql', maxPayload: limits.maxMessageBytes });
-  const socketsByAddress = new Map<string, Set<WsContext>>();
+  const contextsByAddress = new ByAddress<WsContext>();
   // Counted from the socket's own open and close, before graphql-ws sees it: sockets that
   // never subscribe (or never send connection_init) cost memory too, and the per-address
-  // subscription count walks an address's sockets.
-  const connectionsByAddress = new Map<string, number>();
+  // subscription count walks an address's contexts.
+  const socketsByAddress = new ByAddress<WebSocket>();
   wsServer.on('connection', (socket, request) => {
-    const address = request.socket.remoteAddress ?? '';
-    const open = (connectionsByAddress.get(address) ?? 0) + 1;
-    connectionsByAddress.set(address, open);
-    socket.once('close', () => {
-      const left = (connectionsByAddress.get(address) ?? 1) - 1;
-      if (left > 0) connectionsByAddress.set(address, left);
-      else connectionsByAddress.delete(address);
-    });
+    const address = addressOf(request);
+    const open = socketsByAddress.add(address, socket);
+    socket.once('close', () => socketsByAddress.delete(address, socket));
     // 1008, policy violation: the reason names the setting, as the subscription limits do.
     if (open > limits.maxConnectionsPerAddress) socket.close(1008, `at most ${limits.maxConnectionsPerAddress} connections from one address (MAX_CONNECTIONS_PER_ADDRESS)`);
   });
@@ -103,29 +120,19 @@ export function startSubscriptionServer(parts: SubscriptionServerParts) {
     return document;
   };
 
-  return useServer(
+  const server = useServer(
     {
       schema,
       subscribe: sharedSubscribe(),
-      onConnect: (ctx) => {
-        const address = addressOf(ctx);
-        const sockets = socketsByAddress.get(address) ?? new Set();
-        sockets.add(ctx);
-        socketsByAddress.set(address, sockets);
-      },
-      onClose: (ctx) => {
-        const address = addressOf(ctx);
-        const sockets = socketsByAddress.get(address);
-        sockets?.delete(ctx);
-        if (sockets?.size === 0) socketsByAddress.delete(address);
-      },
+      onConnect: (ctx) => void contextsByAddress.add(addressOf(ctx.extra.request), ctx),
+      onClose: (ctx) => contextsByAddress.delete(addressOf(ctx.extra.request), ctx),
       onSubscribe: (ctx, _id, payload) => {
         // This operation is already in ctx.subscriptions.
         if (openOn(ctx) > limits.maxSubscriptionsPerConnection) {
           return refused(`at most ${limits.maxSubscriptionsPerConnection} operations may be open on one connection (MAX_SUBSCRIPTIONS_PER_CONNECTION)`);
         }
         let fromAddress = 0;
-        for (const socket of socketsByAddress.get(addressOf(ctx)) ?? []) fromAddress += openOn(socket);
+        for (const other of contextsByAddress.of(addressOf(ctx.extra.request))) fromAddress += openOn(other);
         if (fromAddress > limits.maxSubscriptionsPerAddress) {
           return refused(`at most ${limits.maxSubscriptionsPerAddress} operations may be open from one address (MAX_SUBSCRIPTIONS_PER_ADDRESS)`);
         }
@@ -136,7 +143,7 @@ export function startSubscriptionServer(parts: SubscriptionServerParts) {
       },
       context: (ctx) => {
         const params: Record<string, unknown> = ctx.connectionParams ?? {};
-        return parts.contextOf((name) => (typeof params[name] === 'string' ? params[name] : undefined), addressOf(ctx));
+        return parts.contextOf((name) => (typeof params[name] === 'string' ? params[name] : undefined), addressOf(ctx.extra.request));
       },
       onNext: (ctx, _id, _payload, _args, result) => {
         corkForThisTurn(ctx.extra.request.socket);
@@ -146,4 +153,9 @@ export function startSubscriptionServer(parts: SubscriptionServerParts) {
     },
     wsServer,
   );
+  return {
+    dispose: () => server.dispose(),
+    /** Websocket connections open now, subscribing or not. */
+    openConnections: () => wsServer.clients.size,
+  };
 }

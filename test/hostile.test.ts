@@ -60,6 +60,7 @@ async function p99During(attack: () => Promise<unknown>): Promise<number> {
   return p99;
 }
 
+const openConnections = async () => Number(/^ridedb_websocket_connections_open (\d+)$/m.exec(await (await fetch(`${cluster.url}/metrics`)).text())?.[1]);
 const openSubscriptions = async () => Number(/^ridedb_subscriptions_open (\d+)$/m.exec(await (await fetch(`${cluster.url}/metrics`)).text())?.[1]);
 const seriesCount = async () => (await (await fetch(`${cluster.url}/metrics`)).text()).split('\n').filter((l) => l && !l.startsWith('#')).length;
 
@@ -239,9 +240,12 @@ describe('a hostile websocket client', () => {
   });
 
   it('cannot hold more websocket connections than the limit per address, subscribing or not', async () => {
+    // Sockets of earlier tests are closed, as far as the gateway knows.
+    await waitUntil('no socket open', async () => (await openConnections()) === 0);
     // Idle sockets, with nothing open.
     const sockets = await Promise.all(Array.from({ length: CONNECTIONS }, () => RawSocket.open(cluster.url)));
     try {
+      expect(await openConnections()).toBe(CONNECTIONS);
       await sleep(200);
       const refused = RawSocket.connect(cluster.url);
       expect(await refused.closed).toEqual({ code: 1008, reason: expect.stringMatching(/MAX_CONNECTIONS_PER_ADDRESS/) });
@@ -252,6 +256,7 @@ describe('a hostile websocket client', () => {
     } finally {
       for (const s of sockets) s.terminate();
     }
+    await waitUntil('every socket closed', async () => (await openConnections()) === 0);
   });
 
   it('frees completed and abandoned subscriptions at once', async () => {
