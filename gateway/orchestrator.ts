@@ -234,21 +234,30 @@ export class Orchestrator extends EventEmitter {
   async start(): Promise<void> {
     if (this.stopping) return; // elected while this gateway shuts down: leave it to the next
     this.leading = true;
-    const running = this.view.workers();
-    const adopted: string[] = [];
-    for (const w of running) {
-      if (await this.runtime.adopt({ workerId: w.id, pid: w.pid, containerId: w.containerId, host: w.host })) {
-        adopted.push(w.id);
-        this.registered.add(w.id);
-      } else await this.clearZnodes(w.id); // a stale registration: its worker is gone
+    // Counted as a pass: a worker leaving while the others are adopted (a container
+    // inspected at a time) would otherwise start a pass that sees none of them running and
+    // spawns a whole cluster beside them. A pass asked for meanwhile runs after.
+    this.reconciling = true;
+    try {
+      const running = this.view.workers();
+      const adopted: string[] = [];
+      for (const w of running) {
+        if (await this.runtime.adopt({ workerId: w.id, pid: w.pid, containerId: w.containerId, host: w.host })) {
+          adopted.push(w.id);
+          this.registered.add(w.id);
+        } else await this.clearZnodes(w.id); // a stale registration: its worker is gone
+      }
+      if (adopted.length) this.log.info({ adopted, desiredSlaves: this.desiredSlaves }, 'adopted running workers');
+      const missing = 1 + this.desiredSlaves - adopted.length;
+      if (missing > 0) {
+        // With no master around, the first spawned worker wins the first election.
+        if (!adopted.length) await this.spawn(newWorkerId());
+        await Promise.all(Array.from({ length: adopted.length ? missing : missing - 1 }, () => this.spawn(newWorkerId())));
+      }
+    } finally {
+      this.reconciling = false;
     }
-    if (adopted.length) this.log.info({ adopted, desiredSlaves: this.desiredSlaves }, 'adopted running workers');
-    const missing = 1 + this.desiredSlaves - adopted.length;
-    if (missing > 0) {
-      // With no master around, the first spawned worker wins the first election.
-      if (!adopted.length) await this.spawn(newWorkerId());
-      await Promise.all(Array.from({ length: adopted.length ? missing : missing - 1 }, () => this.spawn(newWorkerId())));
-    }
+    if (this.reconcileAgain) void this.reconcile();
     this.reconciler = setInterval(() => void this.reconcile(), RECONCILE_MS);
     // A target set while no gateway orchestrated, or more adopted workers than it asks for.
     await this.applyTarget();
