@@ -22,7 +22,8 @@ import { type Logger } from '../platform';
 const PART_BYTES = 256 * 1024;
 /** Parts in flight: the receiver's memory (and the broker's) stays at WINDOW × PART_BYTES. */
 const WINDOW = 4;
-const PROBE_IDLE_MS = 1000;
+/** Silence after which an empty stream counts as reaching back (see logReachesBack). */
+const PROBE_IDLE_MS = 200;
 /** How long either side waits on the other's silence before giving the transfer up. */
 export const SNAPSHOT_SILENCE_MS = 60_000;
 /** Whole transfers a bootstrapping worker tries before it fail-stops. */
@@ -209,26 +210,39 @@ async function queueExists(connection: ChannelModel, queue: string, log: Logger)
 
 /**
  * True when the log still holds the entry after `appliedSeq` (or nothing at all past this
- * worker's offset): the first write entry found from `fromOffset` must not be beyond
- * `appliedSeq + 1`.
+ * worker's offset). The probe reads from the message before `fromOffset` (the last one
+ * this worker applied): retention only drops a stream's oldest segments, so if that
+ * message is delivered, everything after it is still there, and the answer comes with
+ * the first delivery instead of after a silence. If the stream starts later than that,
+ * the first write entry found must not be beyond `appliedSeq + 1`.
+ *
+ * Only an empty stream (a new cluster, before its first master wrote its epoch marker)
+ * answers nothing: true after `PROBE_IDLE_MS` of silence. A worker that has applied
+ * messages knows the stream is not empty and waits longer for a delivery (a broker under
+ * load), since a wrong "true" costs a LOG_GAP fail-stop and a restart.
  */
 export async function logReachesBack(connection: ChannelModel, streamQueue: string, fromOffset: number, appliedSeq: number): Promise<boolean> {
+  const start = Math.max(fromOffset - 1, 0);
+  const idleMs = fromOffset > 0 ? PROBE_IDLE_MS * 5 : PROBE_IDLE_MS;
   const channel = await connection.createChannel();
   await channel.prefetch(100);
   try {
     return await new Promise<boolean>((resolve, reject) => {
-      let idle = setTimeout(() => resolve(true), PROBE_IDLE_MS);
+      let idle = setTimeout(() => resolve(true), idleMs);
+      let first = true;
       channel
         .consume(
           streamQueue,
           (msg) => {
             if (!msg) return;
             clearTimeout(idle);
+            if (first && Number(msg.properties.headers?.['x-stream-offset']) === start) return resolve(true);
+            first = false;
             const write = entriesOf(decode(logMessageSchema, msg.content)).find((e) => e.kind === 'write');
             if (write?.kind === 'write') return resolve(write.seq <= appliedSeq + 1);
-            idle = setTimeout(() => resolve(true), PROBE_IDLE_MS);
+            idle = setTimeout(() => resolve(true), idleMs);
           },
-          { noAck: false, arguments: { 'x-stream-offset': fromOffset } },
+          { noAck: false, arguments: { 'x-stream-offset': start } },
         )
         .catch(reject);
     });
