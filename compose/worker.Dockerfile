@@ -16,7 +16,9 @@ COPY gateway gateway
 COPY cli cli
 COPY bench bench
 COPY test/support test/support
-RUN npx tsc -p . && npm prune --omit=dev
+COPY scripts/worker-dependencies.mjs scripts/
+# Only what the worker loads stays (the gateway's dependencies are most of node_modules).
+RUN npx tsc -p . && node scripts/worker-dependencies.mjs . && npm prune --omit=dev
 
 FROM node:20-bookworm-slim
 # Debian's PostgreSQL server, for WORKER_STORAGE=dedicated (the docker runtime's default),

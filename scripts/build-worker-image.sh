@@ -22,7 +22,7 @@ PG_LIB=/usr/lib/postgresql/$PG_MAJOR/lib
 PG_SHARE=/usr/share/postgresql/$PG_MAJOR
 id postgres >/dev/null 2>&1 || { echo "[worker-image] ERROR: there is no postgres user to copy into the image (apt-get install postgresql creates it)" >&2; exit 1; }
 
-HASH=$( { sha256sum "$NODE_BIN" "$PG_BIN/postgres" "$PG_BIN/initdb" package-lock.json patches/* scripts/build-worker-image.sh; find dist -type f -name '*.js' -print0 | sort -z | xargs -0 sha256sum; } | sha256sum | cut -c1-16)
+HASH=$( { sha256sum "$NODE_BIN" "$PG_BIN/postgres" "$PG_BIN/initdb" package-lock.json patches/* scripts/build-worker-image.sh scripts/worker-dependencies.mjs; find dist -type f -name '*.js' -print0 | sort -z | xargs -0 sha256sum; } | sha256sum | cut -c1-16)
 if [ "$(docker image inspect -f '{{ index .Config.Labels "ridedb.build" }}' "$IMAGE" 2>/dev/null || true)" = "$HASH" ]; then
   say "$IMAGE is current ($HASH)"
   exit 0
@@ -59,6 +59,8 @@ done
 say "copying the app and its production dependencies"
 cp -r dist package.json package-lock.json "$ROOT/app/"
 cp -a node_modules "$ROOT/app/"
+# Only what the worker loads (the gateway's dependencies are most of node_modules).
+node scripts/worker-dependencies.mjs "$ROOT/app"
 (cd "$ROOT/app" && npm prune --omit=dev --no-audit --no-fund --loglevel=error >/dev/null)
 
 cat > "$CTX/Dockerfile" <<DOCKERFILE
