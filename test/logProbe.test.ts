@@ -9,7 +9,7 @@ import { uniqueClusterName, waitUntil } from './support/cluster';
  * real stream (SyncQ as the topology declares it, with a small retention so that its
  * oldest segments go).
  */
-const config = loadConfig({ ...process.env, DBAAS_CLUSTER: uniqueClusterName(), LOG_RETENTION_BYTES: '20000' } as Record<string, string>);
+const config = loadConfig({ ...process.env, DBAAS_CLUSTER: uniqueClusterName(), LOG_RETENTION_BYTES: '20000' });
 const names = clusterNames(config.cluster);
 let connection: ChannelModel;
 let channel: ConfirmChannel;
