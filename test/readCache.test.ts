@@ -1,4 +1,8 @@
 import fc from 'fast-check';
+import { createClient } from 'graphql-ws';
+import { Client } from 'pg';
+import WebSocket from 'ws';
+import { MAX_LOGGED_RIDES } from '../schema';
 import { PASSWORD, sleep, TestCluster, waitUntil } from './support/cluster';
 
 // The read cache (issue 16): a cached answer never differs from what a replica answers at
@@ -207,6 +211,56 @@ describe('the read cache', () => {
     expect(seen.data?.user.ridesJoined[0].riders.map((r) => r.username)).toEqual([bob]);
     expect(seen.data).toEqual((await uncached.gql(coRider, {}, at)).data);
     expect((await cached.gql(untouched, {}, at)).extensions?.dbaas?.cached).toBe(true);
+  });
+
+  it('empties itself, and ends every live subscription, for a deleted user past MAX_LOGGED_RIDES', async () => {
+    const [fleet, other] = ['dx_fleet', 'dx_other'];
+    for (const u of [fleet, other]) await cached.data(`mutation($p: String!) { createUser(username: "${u}", password: $p) { username } }`, { p: PASSWORD });
+    await cached.data(`mutation($ts: DateTimeISO!) { createRide(createdBy: "${other}", timestamp: $ts, source: 13, destination: 14) { id } }`, { ts: future(900) });
+    const untouched = '{ rides(source: 13, destination: 14) { id createdBy { username } } }';
+    await cached.data(untouched);
+    expect((await cached.gql(untouched)).extensions?.dbaas?.cached).toBe(true);
+    // A live subscription to a route the user never rode.
+    const ended: Array<string | undefined> = [];
+    const snapshots: unknown[] = [];
+    const client = createClient({ url: cached.url.replace(/^http/, 'ws') + '/graphql', webSocketImpl: WebSocket, retryAttempts: 0 });
+    client.subscribe(
+      { query: 'subscription { rides(source: 13, destination: 14) { type seq } }' },
+      {
+        next: (msg) => {
+          if (msg.data) snapshots.push(msg.data);
+          for (const e of msg.errors ?? []) ended.push(e.extensions?.code as string | undefined);
+        },
+        error: (err) => ended.push(String(err)),
+        complete: () => undefined,
+      },
+    );
+    await waitUntil('the snapshot', async () => snapshots.length > 0, 30_000);
+    // More rides than one log entry lists, put into every replica alike with SQL (ids far
+    // above any seq here): through the write path they would take minutes.
+    for (const w of await cached.workers()) {
+      const db = new Client({ connectionString: cached.workerDatabaseUrl(w.id) });
+      await db.connect();
+      try {
+        await db.query(
+          `INSERT INTO rides (id, created_by, ts, source, destination)
+           SELECT 900000000 + g, $1, now() + interval '1 day' + g * interval '1 second', 11, 12 FROM generate_series(1, $2::int) g`,
+          [fleet, MAX_LOGGED_RIDES + 1],
+        );
+      } finally {
+        await db.end();
+      }
+    }
+    const { extensions } = await uncached.gql(`mutation { deleteUser(username: "${fleet}") }`);
+    const at = { 'x-dbaas-min-seq': String(extensions?.dbaas?.seq) };
+    // The entry cannot list the rides: the cache drops everything, the feed ends everyone.
+    const after = await cached.gql(untouched, {}, at);
+    expect(after.extensions?.dbaas?.cached).toBe(false);
+    expect(after.data).toEqual((await uncached.gql(untouched, {}, at)).data);
+    await waitUntil('the subscription ended', async () => ended.length > 0, 30_000);
+    expect(ended).toEqual(['SNAPSHOT_REQUIRED']);
+    await client.dispose();
+    for (const gateway of [cached, uncached]) expect(await gateway.data('{ rides(source: 11, destination: 12) { id } }')).toEqual({ rides: [] });
   });
 
   it('drops an upcoming route page when its first ride leaves, by time alone', async () => {
