@@ -1,9 +1,9 @@
 // Keeps in <app>/package.json only the dependencies the worker loads, so that a following
 // `npm prune --omit=dev` leaves the worker image with them alone (~19 MB of node_modules
 // instead of ~150: the gateway's Apollo, GraphiQL, dockerode... never run in a worker).
-// The list is read off the built code, not typed here: every package `require`d by a module
-// reachable from dist/worker/main.js, plus pino transports named as `target: '<package>'`
-// (pino loads those by name, on a terminal).
+// The list is read off the built code, not typed here: every package `require`d (or
+// `import()`ed) by a module reachable from dist/worker/main.js, plus pino transports named
+// as `target: '<package>'` (pino loads those by name, on a terminal).
 //   node scripts/worker-dependencies.mjs <app directory holding package.json and dist/>
 import console from 'node:console';
 import fs from 'node:fs';
@@ -29,7 +29,7 @@ function visit(file) {
   if (visited.has(file)) return;
   visited.add(file);
   const source = fs.readFileSync(file, 'utf8');
-  for (const [, specifier] of source.matchAll(/require\("([^"]+)"\)/g)) {
+  for (const [, specifier] of source.matchAll(/\b(?:require|import)\("([^"]+)"\)/g)) {
     if (specifier.startsWith('node:')) continue;
     if (!specifier.startsWith('.')) {
       packages.add(packageOf(specifier));

@@ -47,7 +47,7 @@ beforeAll(async () => {
   await assertTopology(channel, names, config);
 });
 afterAll(async () => {
-  for (const q of [names.syncLog, names.readQ, names.writeQ, names.deadLetters]) await channel?.deleteQueue(q);
+  for (const q of [names.syncLog, names.readQ, names.writeQ, names.deadLetters, names.snapshotQ]) await channel?.deleteQueue(q);
   for (const x of [names.syncExchange]) await channel?.deleteExchange(x);
   await connection?.close();
 });
@@ -83,5 +83,8 @@ describe('logReachesBack', () => {
     expect(await logReachesBack(connection, names.syncLog, seq, seq)).toBe(true);
     // One whose last applied message went but whose next is the first kept (a seq matches).
     expect(await logReachesBack(connection, names.syncLog, first, first)).toBe(true);
+    // A position saved past the dropped part (a worker that skipped it): the message before
+    // its offset is kept, but holds writes it never applied.
+    expect(await logReachesBack(connection, names.syncLog, first + 1, 0)).toBe(false);
   });
 });

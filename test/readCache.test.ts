@@ -3,7 +3,7 @@ import { createClient } from 'graphql-ws';
 import { Client } from 'pg';
 import WebSocket from 'ws';
 import { MAX_LOGGED_RIDES } from '../schema';
-import { PASSWORD, sleep, TestCluster, waitUntil } from './support/cluster';
+import { appliedSeqOf, PASSWORD, sleep, TestCluster, waitUntil } from './support/cluster';
 
 // The read cache (issue 16): a cached answer never differs from what a replica answers at
 // the same log position, after every kind of write and a failover. One gateway keeps a
@@ -216,7 +216,8 @@ describe('the read cache', () => {
   it('empties itself, and ends every live subscription, for a deleted user past MAX_LOGGED_RIDES', async () => {
     const [fleet, other] = ['dx_fleet', 'dx_other'];
     for (const u of [fleet, other]) await cached.data(`mutation($p: String!) { createUser(username: "${u}", password: $p) { username } }`, { p: PASSWORD });
-    await cached.data(`mutation($ts: DateTimeISO!) { createRide(createdBy: "${other}", timestamp: $ts, source: 13, destination: 14) { id } }`, { ts: future(900) });
+    const made = await cached.gql(`mutation($ts: DateTimeISO!) { createRide(createdBy: "${other}", timestamp: $ts, source: 13, destination: 14) { id } }`, { ts: future(900) });
+    expect(made.errors).toBeUndefined();
     const untouched = '{ rides(source: 13, destination: 14) { id createdBy { username } } }';
     await cached.data(untouched);
     expect((await cached.gql(untouched)).extensions?.dbaas?.cached).toBe(true);
@@ -239,6 +240,9 @@ describe('the read cache', () => {
     // More rides than one log entry lists, put into every replica alike with SQL (ids far
     // above any seq here): through the write path they would take minutes.
     for (const w of await cached.workers()) {
+      // After the user is there (the rides' foreign key), on every replica.
+      const seq = Number(made.extensions?.dbaas?.seq);
+      await waitUntil(`${w.id} at seq ${seq}`, async () => (await appliedSeqOf(cached.workerDatabaseUrl(w.id))) >= seq, 30_000);
       const db = new Client({ connectionString: cached.workerDatabaseUrl(w.id) });
       await db.connect();
       try {

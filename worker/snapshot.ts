@@ -209,44 +209,55 @@ async function queueExists(connection: ChannelModel, queue: string, log: Logger)
 }
 
 /**
- * True when the log still holds the entry after `appliedSeq` (or nothing at all past this
- * worker's offset). The probe reads from the message before `fromOffset` (the last one
- * this worker applied): retention only drops a stream's oldest segments, so if that
- * message is delivered, everything after it is still there, and the answer comes with
- * the first delivery instead of after a silence. If the stream starts later than that,
- * the first write entry found must not be beyond `appliedSeq + 1`.
+ * True when the log still holds the entry after `appliedSeq`: the first write entry found
+ * must not be beyond `appliedSeq + 1`. The probe reads from the message before
+ * `fromOffset`, the last one this worker applied, whose writes are at most `appliedSeq`:
+ * at the head of the log (a restarted worker, an idle cluster) the answer comes with that
+ * first delivery instead of after a silence. Offset 0, delivered, answers at once too:
+ * nothing was ever dropped. The seq check stays on every other message: a position saved
+ * past a dropped part of the log (a worker told "true" wrongly, which applied an epoch
+ * marker before its LOG_GAP) must not pass on the strength of its offset alone.
  *
- * Only an empty stream (a new cluster, before its first master wrote its epoch marker)
- * answers nothing: true after `PROBE_IDLE_MS` of silence. A worker that has applied
- * messages knows the stream is not empty and waits longer for a delivery (a broker under
- * load), since a wrong "true" costs a LOG_GAP fail-stop and a restart.
+ * Silence counts as reaching back: past the worker's offset there is nothing, or only
+ * epoch markers. A worker with no position (a new one) waits `PROBE_IDLE_MS` after the
+ * broker accepted the consumer, since an empty stream (a new cluster, before its first
+ * master's epoch marker) never answers and every new cluster starts that way; one with a
+ * position waits five times as long. A wrong "true" costs a LOG_GAP fail-stop and one
+ * restart, after which the probe reads the skipped position and answers false.
  */
 export async function logReachesBack(connection: ChannelModel, streamQueue: string, fromOffset: number, appliedSeq: number): Promise<boolean> {
   const start = Math.max(fromOffset - 1, 0);
   const idleMs = fromOffset > 0 ? PROBE_IDLE_MS * 5 : PROBE_IDLE_MS;
   const channel = await connection.createChannel();
   await channel.prefetch(100);
+  let idle: NodeJS.Timeout | undefined;
   try {
     return await new Promise<boolean>((resolve, reject) => {
-      let idle = setTimeout(() => resolve(true), idleMs);
-      let first = true;
+      let settled = false;
+      const settle = (answer: boolean) => {
+        settled = true;
+        clearTimeout(idle);
+        resolve(answer);
+      };
       channel
         .consume(
           streamQueue,
           (msg) => {
-            if (!msg) return;
+            if (!msg || settled) return;
             clearTimeout(idle);
-            if (first && Number(msg.properties.headers?.['x-stream-offset']) === start) return resolve(true);
-            first = false;
+            if (start === 0 && Number(msg.properties.headers?.['x-stream-offset']) === 0) return settle(true);
             const write = entriesOf(decode(logMessageSchema, msg.content)).find((e) => e.kind === 'write');
-            if (write?.kind === 'write') return resolve(write.seq <= appliedSeq + 1);
-            idle = setTimeout(() => resolve(true), idleMs);
+            if (write?.kind === 'write') return settle(write.seq <= appliedSeq + 1);
+            idle = setTimeout(() => settle(true), idleMs);
           },
           { noAck: false, arguments: { 'x-stream-offset': start } },
         )
-        .catch(reject);
+        .then(() => {
+          if (!settled) idle ??= setTimeout(() => settle(true), idleMs);
+        }, reject);
     });
   } finally {
+    clearTimeout(idle);
     await channel.close();
   }
 }

@@ -99,11 +99,19 @@ export class PrivateZookeeper {
     return (await fourLetters(this.port, 'ruok')) === 'imok';
   }
 
-  /** The server's pid from its pid file, or null when there is none. */
+  /** The server's pid from its pid file, or null when there is none or that pid is now another process. */
   pid(): number | null {
     if (!fs.existsSync(this.pidFile)) return null;
     const pid = Number(fs.readFileSync(this.pidFile, 'utf8').trim());
-    return Number.isSafeInteger(pid) && pid > 0 ? pid : null;
+    if (!Number.isSafeInteger(pid) || pid <= 0) return null;
+    let commandLine: string;
+    try {
+      commandLine = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return pid; // gone: signalling it finds nothing
+      throw err;
+    }
+    return commandLine.includes(this.configFile) ? pid : null;
   }
 
   /**
