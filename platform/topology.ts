@@ -1,4 +1,4 @@
-import type { Channel } from 'amqplib';
+import type { Channel, ConsumeMessage, Options } from 'amqplib';
 import type { ClusterNames } from '../schema/names';
 
 export interface QueueSettings {
@@ -64,3 +64,11 @@ export async function assertTopology(channel: Channel, names: ClusterNames, sett
   await channel.bindQueue(names.syncLog, names.syncExchange, '');
   await channel.assertQueue(names.snapshotQ, { durable: false });
 }
+
+export type StreamStart = number | 'first' | { '!': 'timestamp'; value: number };
+
+/** Consumer options that read a stream queue (SyncQ's log) from `start` on (an offset, the first kept, or a time in seconds), acknowledging as they go. */
+export const readStreamFrom = (start: StreamStart): Options.Consume => ({ noAck: false, arguments: { 'x-stream-offset': start } });
+
+/** The stream offset RabbitMQ delivered a message from. */
+export const streamOffsetOf = (msg: ConsumeMessage): number => Number(msg.properties.headers?.['x-stream-offset']);

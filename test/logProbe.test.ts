@@ -1,6 +1,6 @@
 import type { ChannelModel, ConfirmChannel } from 'amqplib';
 import { clusterNames, encode, type WriteEntry } from '../schema';
-import { assertTopology, connectBroker, loadConfig } from '../platform';
+import { assertTopology, connectBroker, loadConfig, readStreamFrom, streamOffsetOf } from '../platform';
 import { logReachesBack } from '../worker/snapshot';
 import { uniqueClusterName, waitUntil } from './support/cluster';
 
@@ -34,7 +34,7 @@ async function firstOffset(): Promise<number> {
   await reader.prefetch(1);
   try {
     return await new Promise<number>((resolve, reject) => {
-      reader.consume(names.syncLog, (msg) => msg && resolve(Number(msg.properties.headers?.['x-stream-offset'])), { arguments: { 'x-stream-offset': 'first' } }).catch(reject);
+      reader.consume(names.syncLog, (msg) => msg && resolve(streamOffsetOf(msg)), readStreamFrom('first')).catch(reject);
     });
   } finally {
     await reader.close();

@@ -1,6 +1,6 @@
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
 import { decode, entriesOf, logMessageSchema } from '../schema';
-import { batchedAcks, type Logger } from '../platform';
+import { batchedAcks, readStreamFrom, streamOffsetOf, type Logger } from '../platform';
 import type { OffsetEntry, Replica } from './replica';
 
 /** Entries per transaction, about (a message's entries are never split). */
@@ -76,7 +76,7 @@ export async function startLogTail(connection: ChannelModel, streamQueue: string
       if (stopped) return;
       let entries: OffsetEntry[];
       try {
-        const offset = Number(msg.properties.headers?.['x-stream-offset']);
+        const offset = streamOffsetOf(msg);
         entries = entriesOf(decode(logMessageSchema, msg.content)).map((entry) => ({ entry, offset }));
       } catch (err) {
         return fail(err as Error);
@@ -89,7 +89,7 @@ export async function startLogTail(connection: ChannelModel, streamQueue: string
       grantCredit();
       draining ??= drainLoop();
     },
-    { noAck: false, arguments: { 'x-stream-offset': replica.streamOffset } },
+    readStreamFrom(replica.streamOffset),
   );
   log.info({ offset: replica.streamOffset, appliedSeq: replica.appliedSeq }, 'tailing the log');
 

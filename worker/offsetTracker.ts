@@ -1,6 +1,6 @@
 import type { ChannelModel } from 'amqplib';
 import { decode, entriesOf, logMessageSchema } from '../schema';
-import { batchedAcks, type Logger } from '../platform';
+import { batchedAcks, readStreamFrom, streamOffsetOf, type Logger } from '../platform';
 
 /** Header the master puts on every `writes` message: the seq of its last entry. */
 export const LAST_SEQ_HEADER = 'x-ridedb-last-seq';
@@ -32,7 +32,7 @@ export async function startOffsetTracker(connection: ChannelModel, streamQueue: 
     streamQueue,
     (msg) => {
       if (!msg) return;
-      const offset = Number(msg.properties.headers?.['x-stream-offset']);
+      const offset = streamOffsetOf(msg);
       let lastSeq = Number(msg.properties.headers?.[LAST_SEQ_HEADER]);
       if (!Number.isSafeInteger(lastSeq)) {
         try {
@@ -46,7 +46,7 @@ export async function startOffsetTracker(connection: ChannelModel, streamQueue: 
       pending.push({ offset, lastSeq });
       acks.done(msg);
     },
-    { noAck: false, arguments: { 'x-stream-offset': fromOffset } },
+    readStreamFrom(fromOffset),
   );
   return {
     resumeOffset(committedSeq) {

@@ -16,7 +16,7 @@ import {
   type ClusterNames,
   type SnapshotPart,
 } from '../schema';
-import { type Logger } from '../platform';
+import { readStreamFrom, streamOffsetOf, type Logger } from '../platform';
 
 /** COPY text per part: large enough that per-message costs vanish, small enough to hold a few. */
 const PART_BYTES = 256 * 1024;
@@ -245,12 +245,12 @@ export async function logReachesBack(connection: ChannelModel, streamQueue: stri
           (msg) => {
             if (!msg || settled) return;
             clearTimeout(idle);
-            if (start === 0 && Number(msg.properties.headers?.['x-stream-offset']) === 0) return settle(true);
+            if (start === 0 && streamOffsetOf(msg) === 0) return settle(true);
             const write = entriesOf(decode(logMessageSchema, msg.content)).find((e) => e.kind === 'write');
             if (write?.kind === 'write') return settle(write.seq <= appliedSeq + 1);
             idle = setTimeout(() => settle(true), idleMs);
           },
-          { noAck: false, arguments: { 'x-stream-offset': start } },
+          readStreamFrom(start),
         )
         .then(() => {
           if (!settled) idle ??= setTimeout(() => settle(true), idleMs);

@@ -1,6 +1,6 @@
 import type { ChannelModel, ConsumeMessage } from 'amqplib';
 import { decode, entriesOf, entryVerdict, logMessageSchema, type LogPosition, type WriteEntry } from '../../schema';
-import { batchedAcks, connectBroker, reconnectDelayMs, type BatchedAcks, type Logger } from '../../platform';
+import { batchedAcks, connectBroker, readStreamFrom, reconnectDelayMs, streamOffsetOf, type BatchedAcks, type StreamStart, type Logger } from '../../platform';
 
 /** What reads the log through the follower: the live feed and the read cache. */
 export interface LogReader {
@@ -36,7 +36,7 @@ const ACK_AFTER_MS = 50;
  */
 export class LogFollower {
   private connection: ChannelModel | null = null;
-  private next: number | { '!': 'timestamp'; value: number };
+  private next: StreamStart;
   private position: LogPosition | null = null;
   private stopped = false;
   private retries = 0;
@@ -57,7 +57,7 @@ export class LogFollower {
     const channel = await connection.createChannel();
     await channel.prefetch(PREFETCH);
     const acks = batchedAcks(channel, ACK_EVERY, ACK_AFTER_MS, this.options.log);
-    await channel.consume(this.options.streamQueue, (msg) => this.read(acks, msg), { noAck: false, arguments: { 'x-stream-offset': this.next } });
+    await channel.consume(this.options.streamQueue, (msg) => this.read(acks, msg), readStreamFrom(this.next));
     this.retries = 0;
     for (const r of this.readers) r.connected?.(true);
   }
@@ -86,7 +86,7 @@ export class LogFollower {
       if (!this.stopped) this.options.log.warn('live log follower: the broker cancelled the stream consumer');
       return;
     }
-    const offset = Number(msg.properties.headers?.['x-stream-offset']);
+    const offset = streamOffsetOf(msg);
     this.next = offset + 1;
     acks.done(msg);
     let entries;

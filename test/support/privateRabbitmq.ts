@@ -214,8 +214,9 @@ export class PrivateRabbitmq {
     let argv: string[];
     try {
       argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-    } catch {
-      return false;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ESRCH') return false; // gone meanwhile
+      throw err;
     }
     const home = argv.indexOf('-home');
     return path.basename(argv[0] ?? '') === 'beam.smp' && home >= 0 && argv[home + 1] === this.dir && isRunning(pid);
