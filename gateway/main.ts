@@ -79,6 +79,7 @@ async function main(): Promise<void> {
   metrics.liveHeadSeq = () => live.headSeq;
   const follower = new LogFollower([liveFeedReader(live), ...(readCache ? [readCache] : [])], {
     amqpUrl: config.amqpUrl,
+    connectionName: names.gatewayConnection(gatewayId, 'log'),
     streamQueue: names.syncLog,
     replayWindowMs: config.liveReplayWindowSeconds * 1000,
     log,

@@ -90,19 +90,20 @@ export class RpcClient {
   private constructor(
     private readonly amqpUrl: string,
     private readonly replyQueue: string,
+    private readonly connectionName: string,
     private readonly names: ClusterNames,
     private readonly settings: RpcSettings,
     private readonly log: Logger,
   ) {}
 
   static async connect(amqpUrl: string, names: ClusterNames, gatewayId: string, settings: RpcSettings, log: Logger): Promise<RpcClient> {
-    const client = new RpcClient(amqpUrl, names.responseQ(gatewayId), names, settings, log);
+    const client = new RpcClient(amqpUrl, names.responseQ(gatewayId), names.gatewayConnection(gatewayId, 'rpc'), names, settings, log);
     await client.open();
     return client;
   }
 
   private async open(): Promise<void> {
-    const connection = await connectBroker(this.amqpUrl, `ridedb gateway ${this.replyQueue}`);
+    const connection = await connectBroker(this.amqpUrl, this.connectionName);
     connection.on('error', (err: Error) => this.log.error({ err }, 'AMQP connection error'));
     let link: BrokerLink;
     try {

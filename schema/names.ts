@@ -20,6 +20,10 @@ export interface ClusterNames {
   zkOrchestratorEpoch: string;
   /** The slave target and who sets it (gateway/scalingTarget.ts), shared by every gateway. */
   zkScaling: string;
+  /** Names of AMQP connections as RabbitMQ shows them (client property connection_name): whose each one is, after the cluster's prefix. */
+  connectionPrefix: string;
+  workerConnection(workerId: string): string;
+  gatewayConnection(gatewayId: string, purpose: 'rpc' | 'log'): string;
   workerDatabase(workerId: string): string;
   /** Prefix shared by every worker database of the cluster (for teardown). */
   workerDatabasePrefix: string;
@@ -44,6 +48,9 @@ export function clusterNames(cluster: string): ClusterNames {
     zkOrchestrators: `/${cluster}/orchestrators`,
     zkOrchestratorEpoch: `/${cluster}/orchestratorEpoch`,
     zkScaling: `/${cluster}/scaling`,
+    connectionPrefix: `ridedb ${cluster} `,
+    workerConnection: (workerId) => `ridedb ${cluster} worker ${workerId}`,
+    gatewayConnection: (gatewayId, purpose) => `ridedb ${cluster} gateway ${gatewayId} ${purpose}`,
     workerDatabase: (workerId) => {
       if (!WORKER_ID_PATTERN.test(workerId)) throw new Error(`invalid worker id: ${workerId}`);
       return `${cluster}_w_${workerId}`;

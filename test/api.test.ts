@@ -278,8 +278,14 @@ describe('read-your-writes', () => {
 });
 
 describe('connections', () => {
+  // This cluster's connections only: other test files run beside this one on the same broker.
   const rabbitConnections = async (): Promise<string[]> => {
-    return execFileSync('rabbitmqctl', ['-q', 'list_connections', 'name'], { encoding: 'utf8' }).split('\n').filter(Boolean).sort();
+    const own = `{"connection_name","${cluster.names.connectionPrefix}`;
+    const lines = execFileSync('rabbitmqctl', ['-q', 'list_connections', '--no-table-headers', 'name', 'client_properties'], { encoding: 'utf8' }).split('\n');
+    return lines
+      .filter((line) => line.includes(own))
+      .map((line) => line.split('\t')[0])
+      .sort();
   };
   const backends = async (): Promise<Set<number>> => {
     const client = new Client({ connectionString: cluster.config.databaseUrl });
@@ -307,6 +313,7 @@ describe('connections', () => {
   it('sets up no broker or database connection per request', async () => {
     await load('warm', 300, 24); // warm-up fills the pools
     const amqpBefore = await rabbitConnections();
+    expect(amqpBefore.length).toBeGreaterThanOrEqual(3); // the gateway's two and a worker's, at least
     const pgBefore = await backends();
     await load('measured', 300, 8);
     expect(await rabbitConnections()).toEqual(amqpBefore);

@@ -139,7 +139,7 @@ describe('ridedb on several machines (one machine standing in for them)', () => 
       // the nodes left, and every client whose connection was there reconnects.
       const node = await waitUntil("WriteQ's leader", () => env.rabbitmq.leaderOf(cluster.names.writeQ));
       const master = await cluster.master();
-      const mastersNode = await env.rabbitmq.nodeOfConnection(`ridedb worker ${master.id}`);
+      const mastersNode = await env.rabbitmq.nodeOfConnection(cluster.names.workerConnection(master.id));
       let began = Date.now();
       await node.kill();
       await resumedAfter(began);

@@ -43,7 +43,7 @@ async function main(): Promise<void> {
       : null;
   const pool = await openWorkerDatabase(ownPostgres?.serverUrl ?? config.databaseUrl, names.workerDatabase(workerId), log);
 
-  const connection = await connectBroker(config.amqpUrl, `ridedb worker ${workerId}`);
+  const connection = await connectBroker(config.amqpUrl, names.workerConnection(workerId));
   connection.on('error', (err: Error) => log.error({ err }, 'AMQP connection error'));
   connection.on('close', () => failStop('AMQP connection closed'));
   const setup = await connection.createChannel();

@@ -14,6 +14,7 @@ export interface LogReader {
 
 export interface LogFollowerOptions {
   amqpUrl: string;
+  connectionName: string;
   streamQueue: string;
   /** How far back in time the first read starts: what a restarted gateway can resume. */
   replayWindowMs: number;
@@ -50,7 +51,7 @@ export class LogFollower {
   }
 
   async start(): Promise<void> {
-    const connection = await connectBroker(this.options.amqpUrl);
+    const connection = await connectBroker(this.options.amqpUrl, this.options.connectionName);
     this.connection = connection;
     connection.on('error', (err: Error) => this.options.log.warn({ err }, 'live log follower: broker connection error'));
     connection.on('close', () => this.lost());
