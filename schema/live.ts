@@ -33,11 +33,11 @@ export const loggedDeleteUserSchema = z.object({
   rides: z.array(loggedRide.extend({ riders: z.array(usernameSchema).default([]) })).max(MAX_LOGGED_RIDES),
   /**
    * The rides of others the user had joined, which they leave (RIDE_LEFT, to the ride's
-   * route, the ride, its creator and the user), and the user as those changes show them.
-   * Absent from entries written before it was logged. Each ride's other riders, whose
-   * joined rides no longer list the user (the read cache's keys), are logged within the
-   * room the bound leaves; absent when they did not fit, and from entries written before
-   * they were logged.
+   * route, the ride, its creator, the user and its other riders), and the user as those
+   * changes show them. Absent from entries written before it was logged. Each ride's other
+   * riders, whose joined rides no longer list the user (their `userRides` and the read
+   * cache's keys), are logged within the room the bound leaves; absent when they did not
+   * fit, and from entries written before they were logged.
    */
   left: z
     .object({

@@ -251,29 +251,36 @@ describe('live rides', () => {
     await hitcher.close();
   });
 
-  it("tells a ride's route, the ride, its creator and the rider when a deleted rider leaves it (RIDE_LEFT)", async () => {
+  it("tells a ride's route, the ride, its creator and all its riders when a rider joins it (RIDE_JOINED) and when a deleted rider leaves it (RIDE_LEFT)", async () => {
     for (const username of ['host', 'quitter']) await cluster.data(`mutation { createUser(username: "${username}", password: ${JSON.stringify(PASSWORD)}) { username } }`);
     const created = await cluster.gql<{ createRide: { id: number } }>(
       'mutation { createRide(createdBy: "host", timestamp: "2040-05-01T00:00:00Z", source: 43, destination: 44) { id } }',
     );
     const rideId = created.data!.createRide.id;
-    await cluster.gql(`mutation { joinRide(rideId: ${rideId}, username: "quitter") { id } }`);
     await cluster.gql(`mutation { joinRide(rideId: ${rideId}, username: "rider") { id } }`);
     const watchers = [
       new Watcher(cluster.url, 43, 44),
       new Watcher(cluster.url, 0, 0, undefined, { name: 'ride', args: `id: ${rideId}` }),
       new Watcher(cluster.url, 0, 0, undefined, { name: 'userRides', args: 'username: "host"' }),
       new Watcher(cluster.url, 0, 0, undefined, { name: 'userRides', args: 'username: "quitter"' }),
+      // A rider of the ride already: its joined rides list the ride and its riders.
+      new Watcher(cluster.url, 0, 0, undefined, { name: 'userRides', args: 'username: "rider"' }),
     ];
     for (const w of watchers) await w.until(1);
+    const joined = await cluster.gql(`mutation { joinRide(rideId: ${rideId}, username: "quitter") { id } }`);
+    const joinSeq = Number(joined.headers.get('x-dbaas-seq'));
+    for (const w of watchers) {
+      const [change] = (await w.until(2)).slice(1);
+      expect(change).toMatchObject({ type: 'RIDE_JOINED', seq: joinSeq, rideId, rider: { username: 'quitter' } });
+    }
     const deleted = await cluster.gql('mutation { deleteUser(username: "quitter") }');
     const seq = Number(deleted.headers.get('x-dbaas-seq'));
     for (const w of watchers) {
-      const [change] = (await w.until(2)).slice(1);
+      const [change] = (await w.until(3)).slice(2);
       expect(change).toMatchObject({ type: 'RIDE_LEFT', seq, rideId, ride: null, rider: { username: 'quitter' } });
     }
     await new Promise((r) => setTimeout(r, 200)); // nothing else arrives
-    for (const w of watchers) expect(w.changes).toHaveLength(2);
+    for (const w of watchers) expect(w.changes).toHaveLength(3);
     // What a client holding the riders makes of it is what a read says now.
     const now = await cluster.data<{ ride: { riders: Array<{ username: string }> } }>(`{ ride(id: ${rideId}) { riders { username } } }`);
     expect(now.ride.riders).toEqual([{ username: 'rider' }]);

@@ -236,8 +236,9 @@ export const writeOperations = {
         destination: r.destination as number,
         createdBy: r.created_by as string,
       }));
-      // Their other riders, for the read cache only, in what room is left: without them it
-      // empties itself, while past the bound every live subscription would end.
+      // Their other riders (their userRides hear of it, the read cache drops their joined
+      // rides) in what room is left: without them the cache empties itself and those
+      // riders miss the RIDE_LEFT, while past the bound every live subscription would end.
       const coRoom = room - leftRides.length;
       const coRiders = leftRides.length
         ? await sql.query(`SELECT ride_id, username FROM ride_riders WHERE ride_id = ANY($1::bigint[]) AND username <> $2 ORDER BY ride_id, username LIMIT $3`, [

@@ -26,7 +26,10 @@ export function rideChangesOf(entry: WriteEntry, at: string): LiveChange[] | 're
       const ride = entry.result as RideRecord;
       const { username } = entry.args as { username: string };
       const rider = ride.riders.find((u) => u.username === username) ?? null;
-      return [liveChange(entry, at, 'RIDE_JOINED', ride.id, ride, rider, keysOf(ride.source.id, ride.destination.id, ride.id, [ride.createdBy.username, username]))];
+      // The riders the ride lists hear of it too: the ride is among the rides they joined.
+      // The record holds the first page of riders only; past it, docs/contract.md says so.
+      const users = [ride.createdBy.username, username, ...ride.riders.map((u) => u.username)];
+      return [liveChange(entry, at, 'RIDE_JOINED', ride.id, ride, rider, keysOf(ride.source.id, ride.destination.id, ride.id, users))];
     }
     case 'deleteRide': {
       const { rideId } = entry.args as { rideId: number };
@@ -44,7 +47,10 @@ export function rideChangesOf(entry: WriteEntry, at: string): LiveChange[] | 're
       const { username, rides, left } = args.data;
       const changes = [
         ...rides.map((r) => liveChange(entry, at, 'RIDE_DELETED', r.id, null, null, keysOf(r.source, r.destination, r.id, [username, ...r.riders]))),
-        ...(left ? left.rides.map((r) => liveChange(entry, at, 'RIDE_LEFT', r.id, null, left.rider, keysOf(r.source, r.destination, r.id, [r.createdBy, username]))) : []),
+        // The ride's other riders as logged: absent only past MAX_LOGGED_RIDES (schema/live.ts).
+        ...(left
+          ? left.rides.map((r) => liveChange(entry, at, 'RIDE_LEFT', r.id, null, left.rider, keysOf(r.source, r.destination, r.id, [r.createdBy, username, ...(r.riders ?? [])])))
+          : []),
       ];
       // In ride id order, the order a resume position (seq, then ride) counts in.
       return changes.sort((x, y) => x.rideId! - y.rideId!);

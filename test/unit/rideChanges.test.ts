@@ -14,6 +14,14 @@ describe('ride changes of a log entry', () => {
     expect(change.keys).toEqual(['route:2:4', 'ride:7', 'user:asha', 'user:ravi']);
   });
 
+  it('a join reaches the riders the ride already had: the ride is among the rides they joined', () => {
+    const [change] = rideChangesOf(entry(9, 'joinRide', { rideId: 7, username: 'ravi', joinedAt: AT }, ride(['mira', 'ravi'])), AT) as Exclude<
+      ReturnType<typeof rideChangesOf>,
+      'reset'
+    >;
+    expect(change.keys).toEqual(['route:2:4', 'ride:7', 'user:asha', 'user:ravi', 'user:mira']);
+  });
+
   it('a creator who joins their own ride (or rides in the ride deleted) is one key, so their subscribers hear of it once', () => {
     const [joined] = rideChangesOf(entry(9, 'joinRide', { rideId: 7, username: 'asha', joinedAt: AT }, ride(['asha'])), AT) as Exclude<ReturnType<typeof rideChangesOf>, 'reset'>;
     expect(joined.keys).toEqual(['route:2:4', 'ride:7', 'user:asha']);
@@ -58,5 +66,12 @@ describe('ride changes of a log entry', () => {
       ['RIDE_LEFT', 9],
     ]);
     expect(changes[0]).toMatchObject({ seq: 11, ride: null, rider, keys: ['route:5:6', 'ride:3', 'user:ravi', 'user:asha'] });
+  });
+
+  it("a deleted rider's RIDE_LEFT reaches the ride's other riders, as the master logged them", () => {
+    const rider = { username: 'asha', createdAt: AT };
+    const args = { username: 'asha', rides: [], left: { rider, rides: [{ id: 3, source: 5, destination: 6, createdBy: 'ravi', riders: ['mira', 'ravi'] }] }, more: false };
+    const [change] = rideChangesOf(entry(11, 'deleteUser', args, true), AT) as Exclude<ReturnType<typeof rideChangesOf>, 'reset'>;
+    expect(change).toMatchObject({ type: 'RIDE_LEFT', keys: ['route:5:6', 'ride:3', 'user:ravi', 'user:asha', 'user:mira'] });
   });
 });
