@@ -30,7 +30,7 @@ export async function destroyCluster(config: Config, options: { force?: boolean 
       );
     }
 
-    const connection = await connectBroker(config.amqpUrl);
+    const connection = await connectBroker(config.amqpUrl, `${names.connectionPrefix}teardown`);
     try {
       const channel = await connection.createChannel();
       for (const queue of [names.readQ, names.writeQ, names.syncLog, names.deadLetters, names.snapshotQ]) await channel.deleteQueue(queue);

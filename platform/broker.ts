@@ -52,9 +52,10 @@ export function reconnectDelayMs(attempt: number, random: () => number = Math.ra
  * Opens the process's AMQP connection to the first node of `AMQP_URL` that accepts it,
  * trying each once from a random one. TCP_NODELAY matters: without it Nagle's algorithm
  * and delayed ACKs add ~40 ms to every small RPC message. `name` is the connection's name
- * as RabbitMQ shows it (`rabbitmqctl list_connections user_provided_name`, the management UI).
+ * as RabbitMQ shows it (client property `connection_name` in `rabbitmqctl list_connections
+ * client_properties`, the management UI): schema/names.ts names every one after its cluster.
  */
-export async function connectBroker(amqpUrl: string, name = 'ridedb'): Promise<ChannelModel> {
+export async function connectBroker(amqpUrl: string, name: string): Promise<ChannelModel> {
   const nodes = brokerNodes(amqpUrl);
   const failures: string[] = [];
   for (const node of connectOrder(nodes, Math.floor(Math.random() * nodes.length))) {

@@ -111,7 +111,7 @@ fi
 
 # Build, when any source is newer than the last build.
 STAMP=dist/.build-stamp
-if [ ! -f "$STAMP" ] || [ -n "$(find gateway worker schema platform cli bench test/support tsconfig.json package-lock.json -newer "$STAMP" -print -quit)" ]; then
+if [ ! -f "$STAMP" ] || [ -n "$(find $(grep -v '^#' scripts/build-sources) -newer "$STAMP" -print -quit)" ]; then
   say "building (tsc)"
   rm -rf dist
   npx tsc -p .

@@ -27,8 +27,9 @@ describe('the autoscaler', () => {
     await recorder.connected();
     // 60 reads in one interval → ceil(60 / 10) = 6, clamped to MAX_SLAVES = 3.
     await Promise.all(Array.from({ length: 60 }, () => cluster.data('{ areas { id } }')));
-    const up = await waitUntil('SCALED_UP', async () => recorder.events.find((e) => e.type === 'SCALED_UP'), 15_000);
-    expect(up).toMatchObject({ fromSlaves: 1, toSlaves: 3 });
+    // Reads that straddle an interval's end can scale 1 → 2 first, then to 3.
+    const up = await waitUntil('SCALED_UP to 3', async () => recorder.events.find((e) => e.type === 'SCALED_UP' && e.toSlaves === 3), 15_000);
+    expect(up.fromSlaves).toBeLessThan(3);
     expect(up.reason).toMatch(/reads/);
     // The load goes on until the new slaves serve: a new worker may need longer than one
     // interval to start (more so on a busy machine), and silence would retire it first.

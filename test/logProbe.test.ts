@@ -42,7 +42,7 @@ async function firstOffset(): Promise<number> {
 }
 
 beforeAll(async () => {
-  connection = await connectBroker(config.amqpUrl, 'ridedb log probe test');
+  connection = await connectBroker(config.amqpUrl, `${names.connectionPrefix}test log probe`);
   channel = await connection.createConfirmChannel();
   await assertTopology(channel, names, config);
 });

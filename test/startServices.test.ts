@@ -19,7 +19,11 @@ const ROOT = path.resolve(__dirname, '..');
 function bootstrapWouldRebuild(): string | null {
   const stamp = path.join(ROOT, 'dist/.build-stamp');
   if (!fs.existsSync(stamp)) return 'dist/ was not built by bootstrap';
-  const newer = execFileSync('find', ['gateway', 'worker', 'schema', 'cli', 'bench', 'test/support', 'tsconfig.json', 'package-lock.json', '-newer', stamp, '-print', '-quit'], {
+  const sources = fs
+    .readFileSync(path.join(ROOT, 'scripts/build-sources'), 'utf8')
+    .split('\n')
+    .filter((line) => line && !line.startsWith('#'));
+  const newer = execFileSync('find', [...sources, '-newer', stamp, '-print', '-quit'], {
     cwd: ROOT,
     encoding: 'utf8',
   }).trim();

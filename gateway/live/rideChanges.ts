@@ -27,7 +27,7 @@ export function rideChangesOf(entry: WriteEntry, at: string): LiveChange[] | 're
       const { username } = entry.args as { username: string };
       const rider = ride.riders.find((u) => u.username === username) ?? null;
       // The riders the ride lists hear of it too: the ride is among the rides they joined.
-      // The record holds the first page of riders only; past it, docs/contract.md says so.
+      // The record holds the first PAGE_SIZE_LIMIT riders; docs/contract.md says so.
       const users = [ride.createdBy.username, username, ...ride.riders.map((u) => u.username)];
       return [liveChange(entry, at, 'RIDE_JOINED', ride.id, ride, rider, keysOf(ride.source.id, ride.destination.id, ride.id, users))];
     }

@@ -48,7 +48,7 @@ export async function withRawRpc(
   cluster: TestCluster,
   test: (rpc: { channel: import('amqplib').Channel; replyQueue: string; replies: RpcReply[] }) => Promise<void>,
 ): Promise<void> {
-  const connection = await connectBroker(cluster.config.amqpUrl);
+  const connection = await connectBroker(cluster.config.amqpUrl, `${cluster.names.connectionPrefix}test raw rpc`);
   try {
     const channel = await connection.createChannel();
     const { queue } = await channel.assertQueue('', { exclusive: true, autoDelete: true });
