@@ -75,7 +75,7 @@ async function main(): Promise<void> {
     readCache,
   );
   // Live subscriptions: the log as the workers read it, from a window back.
-  const live = new LiveFeed({ historySize: config.liveHistoryChanges, bufferSize: config.liveBufferChanges });
+  const live = new LiveFeed({ historySize: config.liveHistoryChanges, historyBytes: config.liveHistoryBytes, bufferSize: config.liveBufferChanges });
   metrics.liveHeadSeq = () => live.headSeq;
   const follower = new LogFollower([liveFeedReader(live), ...(readCache ? [readCache] : [])], {
     amqpUrl: config.amqpUrl,

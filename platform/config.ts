@@ -74,6 +74,7 @@ const envSchema = z.object({
   MAX_SUBSCRIPTIONS_PER_ADDRESS: intFromEnv(1000, 1),
   MAX_CONNECTIONS_PER_ADDRESS: intFromEnv(1000, 1),
   LIVE_HISTORY_CHANGES: intFromEnv(50_000, 1),
+  LIVE_HISTORY_BYTES: intFromEnv(32 * 2 ** 20, 1),
   LIVE_BUFFER_CHANGES: intFromEnv(1000, 1),
   LIVE_REPLAY_WINDOW_SECONDS: intFromEnv(900, 0),
   READ_CACHE_BYTES: intFromEnv(64 * 2 ** 20, 0),
@@ -83,6 +84,7 @@ const envSchema = z.object({
   QUERY_COST_LIST_FACTOR: intFromEnv(10, 1),
   PAGE_SIZE_DEFAULT: intFromEnv(100, 1),
   PAGE_SIZE_MAX: intFromEnv(1000, 1),
+  MAX_RIDERS_PER_RIDE: intFromEnv(100, 1),
   COMPILED_OPERATIONS: z.enum(['on', 'off']).default('on'),
   GRAPHQL_INTROSPECTION: z.enum(['on', 'off']).default('on'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -135,6 +137,11 @@ export interface Config {
   /** Rows of a list answer when the client gives no `first`, and the most it may ask for. */
   pageSizeDefault: number;
   pageSizeMax: number;
+  /**
+   * Riders one ride takes (the master refuses more joins with CONFLICT). A join logs the
+   * ride with its riders, so this bounds every join's log entry and live change.
+   */
+  maxRidersPerRide: number;
   queryCostListFactor: number;
   /** Longest GraphQL `query` text, in bytes, and most tokens parsed (every transport). */
   maxQueryBytes: number;
@@ -146,6 +153,8 @@ export interface Config {
   maxConnectionsPerAddress: number;
   /** Ride changes a gateway keeps for live subscriptions to resume from (`afterSeq`). */
   liveHistoryChanges: number;
+  /** And at most this much of their JSON text: changes differ in size (a joined ride carries its riders). */
+  liveHistoryBytes: number;
   /** Changes one live subscription may have waiting before it ends with SLOW_CONSUMER. */
   liveBufferChanges: number;
   /** How far back a starting gateway reads the log, so subscriptions resume across its restart. */
@@ -188,6 +197,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
   }
   const e = parsed.data;
+  if (e.MAX_RIDERS_PER_RIDE > PAGE_SIZE_LIMIT) {
+    throw new ConfigError(`invalid configuration: MAX_RIDERS_PER_RIDE (${e.MAX_RIDERS_PER_RIDE}) must be at most ${PAGE_SIZE_LIMIT}`);
+  }
   if (e.PAGE_SIZE_DEFAULT > e.PAGE_SIZE_MAX || e.PAGE_SIZE_MAX > PAGE_SIZE_LIMIT) {
     throw new ConfigError(`invalid configuration: need PAGE_SIZE_DEFAULT (${e.PAGE_SIZE_DEFAULT}) <= PAGE_SIZE_MAX (${e.PAGE_SIZE_MAX}) <= ${PAGE_SIZE_LIMIT}`);
   }
@@ -239,6 +251,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxQueryCost: e.MAX_QUERY_COST,
     pageSizeDefault: e.PAGE_SIZE_DEFAULT,
     pageSizeMax: e.PAGE_SIZE_MAX,
+    maxRidersPerRide: e.MAX_RIDERS_PER_RIDE,
     queryCostListFactor: e.QUERY_COST_LIST_FACTOR,
     maxQueryBytes: e.MAX_QUERY_BYTES,
     maxQueryTokens: e.MAX_QUERY_TOKENS,
@@ -246,6 +259,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxSubscriptionsPerAddress: e.MAX_SUBSCRIPTIONS_PER_ADDRESS,
     maxConnectionsPerAddress: e.MAX_CONNECTIONS_PER_ADDRESS,
     liveHistoryChanges: e.LIVE_HISTORY_CHANGES,
+    liveHistoryBytes: e.LIVE_HISTORY_BYTES,
     liveBufferChanges: e.LIVE_BUFFER_CHANGES,
     liveReplayWindowSeconds: e.LIVE_REPLAY_WINDOW_SECONDS,
     readCacheBytes: e.READ_CACHE_BYTES,
@@ -272,6 +286,7 @@ export function workerEnvironment(c: Config): Record<string, string> {
     ZK_SESSION_TIMEOUT_MS: String(c.zkSessionTimeoutMs),
     LOG_RETENTION_BYTES: String(c.logRetentionBytes),
     IDEMPOTENCY_WINDOW_SECONDS: String(c.idempotencyWindowSeconds),
+    MAX_RIDERS_PER_RIDE: String(c.maxRidersPerRide),
     LOG_LEVEL: c.logLevel,
   };
 }

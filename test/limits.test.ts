@@ -46,3 +46,35 @@ describe('request limits', () => {
     expect(res.status).toBe(413);
   });
 });
+
+describe('a full ride', () => {
+  let small: TestCluster;
+  beforeAll(async () => {
+    small = await TestCluster.start({ MAX_RIDERS_PER_RIDE: '3', MUTATIONS_PER_MINUTE_PER_IP: '0' });
+  });
+  afterAll(async () => {
+    await small?.stop();
+  });
+
+  it('takes MAX_RIDERS_PER_RIDE riders, however many join at once; more are CONFLICT, a rider joining again still gets the ride', async () => {
+    const riders = ['r0', 'r1', 'r2', 'r3', 'r4', 'r5'];
+    for (const u of ['host', ...riders]) await small.data(CREATE_USER, { u, p: PASSWORD });
+    const { createRide } = await small.data<{ createRide: { id: number } }>(
+      'mutation { createRide(createdBy: "host", timestamp: "2041-01-01T00:00:00Z", source: 5, destination: 6) { id } }',
+    );
+    const JOIN = 'mutation($r: Int!, $u: String!) { joinRide(rideId: $r, username: $u) { riders { username } } }';
+    // At once: the master may take them in one batch, where each join sees those before it.
+    const answers = await Promise.all(riders.map((u) => small.gql(JOIN, { r: createRide.id, u })));
+    const joined = riders.filter((_, k) => !answers[k].errors);
+    expect(joined).toHaveLength(3);
+    for (const refused of answers.filter((a) => a.errors)) {
+      expect(refused.errors?.[0]?.extensions?.code).toBe('CONFLICT');
+      expect(refused.errors?.[0]?.message).toMatch(/full.*MAX_RIDERS_PER_RIDE/);
+    }
+    const again = await small.gql<{ joinRide: { riders: Array<{ username: string }> } }>(JOIN, { r: createRide.id, u: joined[0] });
+    expect(again.errors).toBeUndefined();
+    expect(again.data?.joinRide.riders.map((r) => r.username).sort()).toEqual([...joined].sort());
+    const { ride } = await small.data<{ ride: { riders: unknown[] } }>(`{ ride(id: ${createRide.id}) { riders { username } } }`);
+    expect(ride.riders).toHaveLength(3);
+  });
+});

@@ -108,7 +108,7 @@ async function main(): Promise<void> {
     await lease.start();
     log.info({ epoch }, 'elected; fencing the log');
     const sync = await connection.createConfirmChannel();
-    const deps = { connection, lease, names, pool, replica, workerId, log: log.child({ role: 'MASTER', epoch }), failStop };
+    const deps = { connection, lease, names, pool, replica, workerId, maxRidersPerRide: config.maxRidersPerRide, log: log.child({ role: 'MASTER', epoch }), failStop };
     await fenceLog(deps, epoch, sync);
     await tail.stop();
     await reads.stop();

@@ -43,6 +43,8 @@ export interface MasterDeps {
   pool: Pool;
   replica: Replica;
   workerId: string;
+  /** MAX_RIDERS_PER_RIDE, which joinRide enforces. */
+  maxRidersPerRide: number;
   log: Logger;
   failStop: (reason: string) => never;
 }
@@ -77,6 +79,7 @@ interface Delivery {
 /** What the steps of one batch share: its transaction, and the entries and seqs it takes. */
 interface BatchContext {
   sql: Sql;
+  maxRidersPerRide: number;
   epoch: number;
   workerId: string;
   log: Logger;
@@ -160,7 +163,7 @@ async function applyRun(ctx: BatchContext, run: BatchPlan['runs'][number]): Prom
   for (const { job, args } of parsed) {
     let resolution: Resolution<unknown, unknown>;
     try {
-      resolution = await op.resolve(ctx.sql, args, { seq: ctx.seq + 1 });
+      resolution = await op.resolve(ctx.sql, args, { seq: ctx.seq + 1, maxRidersPerRide: ctx.maxRidersPerRide });
     } catch (err) {
       reject(ctx, job, err);
       continue;
@@ -200,7 +203,7 @@ export async function startWriteServer(deps: MasterDeps, epoch: number, sync: Co
       pool,
       log,
       async (client) => {
-        const ctx: BatchContext = { sql: prepared(client), epoch, workerId, log, seq: from.appliedSeq, entries: [] };
+        const ctx: BatchContext = { sql: prepared(client), maxRidersPerRide: deps.maxRidersPerRide, epoch, workerId, log, seq: from.appliedSeq, entries: [] };
         const plan = planBatch(writes, await readLogged(ctx, writes, from), resolvesMany);
         for (const { job, answer } of plan.answered) answerEarlier(ctx, job, answer);
         for (const run of plan.runs) await applyRun(ctx, run);

@@ -87,6 +87,8 @@ export const readOperations = {
 export interface WriteContext {
   /** The log position this write will take; also the id of anything it creates. */
   seq: number;
+  /** MAX_RIDERS_PER_RIDE. */
+  maxRidersPerRide: number;
 }
 
 /** What the master decided: the arguments to log, and the result when already known. */
@@ -289,13 +291,20 @@ export const writeOperations = {
     },
   }),
   joinRide: writeOp('joinRide', {
-    resolve: async (sql, a) => {
-      const { rows } = await sql.query(`SELECT EXISTS (SELECT 1 FROM rides WHERE id = $1) AS ride, EXISTS (SELECT 1 FROM users WHERE username = $2) AS rider`, [
-        a.rideId,
-        a.username,
-      ]);
+    // The ride's size is bounded: every join logs the ride with all its riders, and an
+    // unbounded list would let one client make each join's entry, and every replica's and
+    // gateway's copy of it, as large as it likes (docs/operations.md, MAX_RIDERS_PER_RIDE).
+    resolve: async (sql, a, ctx) => {
+      const { rows } = await sql.query(
+        `SELECT EXISTS (SELECT 1 FROM rides WHERE id = $1) AS ride, EXISTS (SELECT 1 FROM users WHERE username = $2) AS rider,
+                EXISTS (SELECT 1 FROM ride_riders WHERE ride_id = $1 AND username = $2) AS joined,
+                (SELECT count(*) FROM (SELECT 1 FROM ride_riders WHERE ride_id = $1 LIMIT $3) AS r)::int AS riders`,
+        [a.rideId, a.username, ctx.maxRidersPerRide],
+      );
       if (!rows[0].ride) throw notFound(`ride ${a.rideId} does not exist`);
       if (!rows[0].rider) throw notFound(`user ${a.username} does not exist`);
+      if (!rows[0].joined && (rows[0].riders as number) >= ctx.maxRidersPerRide)
+        throw conflict(`ride ${a.rideId} is full: it has ${ctx.maxRidersPerRide} riders (MAX_RIDERS_PER_RIDE)`);
       return { resolved: withFields(a, { joinedAt: new Date().toISOString() }) };
     },
     apply: async (sql, r) => {

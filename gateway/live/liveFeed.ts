@@ -10,6 +10,8 @@ export interface LiveChange extends RideChangeRecord {
 export interface LiveFeedSettings {
   /** Changes kept for resuming subscriptions (`afterSeq`); older ones need a new snapshot. */
   historySize: number;
+  /** And at most this much of their text (records and keys, in characters): changes vary in size. */
+  historyBytes: number;
   /** Changes one subscription may have waiting before it ends (SLOW_CONSUMER). */
   bufferSize: number;
 }
@@ -30,6 +32,8 @@ class KeptChange {
   readonly rideId: number | null;
   /** The change's keys, joined by spaces (no key has one: usernames cannot). */
   readonly keys: string;
+  /** What the history's byte bound counts it as: its texts' lengths. */
+  readonly size: number;
   private readonly at: string;
   private readonly record: string;
 
@@ -46,6 +50,7 @@ class KeptChange {
     // JSON.stringify returns a tree of string pieces; reading a character makes V8 flatten
     // it into one string: ~150 B less per kept change.
     this.record.charCodeAt(0);
+    this.size = this.record.length + this.keys.length;
   }
 
   decode(): LiveChange {
@@ -98,6 +103,8 @@ interface Subscriber {
  */
 export class LiveFeed {
   private readonly history: KeptChange[] = [];
+  /** The kept changes' sizes, summed. */
+  private historyBytes = 0;
   /**
    * The same changes by key, so a resuming subscription finds its own without scanning
    * all: oldest first, and a key with one change (a ride's, mostly) holds it without an
@@ -131,6 +138,7 @@ export class LiveFeed {
   /** The follower read the log from `seq` on, with nothing known before (a start, or a gap). */
   restartAt(seq: number): void {
     this.history.length = 0;
+    this.historyBytes = 0;
     this.historyByKey.clear();
     this.coveredFrom = seq;
     this.head = seq - 1;
@@ -144,6 +152,7 @@ export class LiveFeed {
     for (const change of changes) {
       const kept = new KeptChange(change);
       this.history.push(kept);
+      this.historyBytes += kept.size;
       for (const key of change.keys) {
         const ofKey = this.historyByKey.get(key);
         if (ofKey === undefined) this.historyByKey.set(key, kept);
@@ -155,8 +164,16 @@ export class LiveFeed {
     }
     // Trimmed in slices of a sixteenth, not per change: each trim moves the whole array.
     // A trim may take part of a seq's changes; `start` then serves no position within it.
-    const excess = this.history.length - this.settings.historySize;
-    if (excess > Math.floor(this.settings.historySize / 16)) {
+    // Both bounds hold: by count, what LIVE_HISTORY_CHANGES promises for resuming; by
+    // size, the gateway's memory, whatever the changes carry (a joined ride lists up to
+    // MAX_RIDERS_PER_RIDE riders).
+    const { historySize, historyBytes } = this.settings;
+    if (this.history.length - historySize > Math.floor(historySize / 16) || this.historyBytes - historyBytes > Math.floor(historyBytes / 16)) {
+      let excess = Math.max(0, this.history.length - historySize);
+      let freed = 0;
+      for (let k = 0; k < excess; k++) freed += this.history[k].size;
+      while (excess < this.history.length && this.historyBytes - freed > historyBytes) freed += this.history[excess++].size;
+      this.historyBytes -= freed;
       const dropped = this.history.splice(0, excess);
       // The oldest changes of each of their keys, so the front of each key's list.
       for (const change of dropped) {

@@ -40,7 +40,7 @@ async function take(it: AsyncIterator<unknown>, n: number): Promise<number[]> {
 
 describe('LiveFeed', () => {
   it('gives a subscription resuming from the history the same changes, field for field, as a live one got', async () => {
-    const feed = new LiveFeed({ historySize: 100, bufferSize: 100 });
+    const feed = new LiveFeed({ historySize: 100, historyBytes: 2 ** 30, bufferSize: 100 });
     feed.restartAt(1);
     const live = feed.subscribe(routeKey(1, 2), at(0));
     const user = { username: 'ann', createdAt: '2026-01-01T00:00:00.000Z' };
@@ -54,7 +54,7 @@ describe('LiveFeed', () => {
   });
 
   it('hands a resumed subscription the kept changes after its seq, then live ones, each once and in order', async () => {
-    const feed = new LiveFeed({ historySize: 100, bufferSize: 100 });
+    const feed = new LiveFeed({ historySize: 100, historyBytes: 2 ** 30, bufferSize: 100 });
     feed.restartAt(1);
     feed.advance(3, [change(1), change(2, routeKey(5, 6)), change(3)]);
     const sub = feed.subscribe(routeKey(1, 2), at(1));
@@ -66,7 +66,7 @@ describe('LiveFeed', () => {
   });
 
   it('starts a snapshot subscription after the snapshot seq: nothing twice, nothing missed', async () => {
-    const feed = new LiveFeed({ historySize: 100, bufferSize: 100 });
+    const feed = new LiveFeed({ historySize: 100, historyBytes: 2 ** 30, bufferSize: 100 });
     feed.restartAt(1);
     feed.advance(2, [change(1), change(2)]);
     const sub = feed.subscribe(routeKey(1, 2));
@@ -78,7 +78,7 @@ describe('LiveFeed', () => {
   });
 
   it('refuses to resume past what it keeps (SNAPSHOT_REQUIRED)', async () => {
-    const feed = new LiveFeed({ historySize: 2, bufferSize: 100 });
+    const feed = new LiveFeed({ historySize: 2, historyBytes: 2 ** 30, bufferSize: 100 });
     feed.restartAt(10);
     feed.advance(13, [change(11), change(12), change(13)]);
     // Kept: 12 and 13; resumable after 11 or later.
@@ -87,8 +87,24 @@ describe('LiveFeed', () => {
     expect(await take(feed.subscribe(routeKey(1, 2), at(11)), 2)).toEqual([12, 13]);
   });
 
+  it("keeps no more of the changes' text than its byte bound, however few changes that is", async () => {
+    const feed = new LiveFeed({ historySize: 1000, historyBytes: 5000, bufferSize: 100 });
+    feed.restartAt(1);
+    // A joined ride's change carries its riders: ~1.2 KB each here.
+    const riders = Array.from({ length: 20 }, (_, k) => ({ username: `rider_${k}`, createdAt: '2026-01-01T00:00:00.000Z' }));
+    const big = (seq: number): LiveChange => ({ ...change(seq), type: 'RIDE_JOINED', rider: riders[0], ride: { riders } as unknown as LiveChange['ride'] });
+    for (let seq = 1; seq <= 40; seq++) feed.advance(seq, [big(seq)]);
+    const oldest = feed.oldestResumable!;
+    // At most the bound plus the sixteenth a trim waits for: 4 or 5 changes, not 40.
+    expect(40 - oldest).toBeGreaterThanOrEqual(3);
+    expect(40 - oldest).toBeLessThanOrEqual(5);
+    expect(await endOf(feed.subscribe(routeKey(1, 2), at(oldest - 1)))).toMatchObject({ code: 'SNAPSHOT_REQUIRED' });
+    const kept = Array.from({ length: 40 - oldest }, (_, k) => oldest + 1 + k);
+    expect(await take(feed.subscribe(routeKey(1, 2), at(oldest)), kept.length)).toEqual(kept);
+  });
+
   it('ends a subscription that stops reading (SLOW_CONSUMER, with the seq to resume after) and keeps serving the others', async () => {
-    const feed = new LiveFeed({ historySize: 1000, bufferSize: 3 });
+    const feed = new LiveFeed({ historySize: 1000, historyBytes: 2 ** 30, bufferSize: 3 });
     feed.restartAt(1);
     const slow = feed.subscribe(routeKey(1, 2), at(0));
     const fast = feed.subscribe(routeKey(1, 2), at(0));
@@ -107,7 +123,7 @@ describe('LiveFeed', () => {
 
   it("keeps every key's changes right through trims: a resume gets exactly its key's kept changes after its seq", async () => {
     // A key with one change kept holds it without a list; keys come and go as the history trims.
-    const feed = new LiveFeed({ historySize: 32, bufferSize: 1000 });
+    const feed = new LiveFeed({ historySize: 32, historyBytes: 2 ** 30, bufferSize: 1000 });
     feed.restartAt(1);
     let random = 7;
     const next = (n: number) => (random = (random * 48271) % 2147483647) % n;
@@ -140,7 +156,7 @@ describe('LiveFeed', () => {
   });
 
   it('resumes among the changes one write gave a key at one seq, after the ride given (afterRideId)', async () => {
-    const feed = new LiveFeed({ historySize: 100, bufferSize: 100 });
+    const feed = new LiveFeed({ historySize: 100, historyBytes: 2 ** 30, bufferSize: 100 });
     feed.restartAt(1);
     feed.advance(1, [change(1)]);
     feed.advance(2, deletions(2, [10, 20, 30]));
@@ -167,7 +183,7 @@ describe('LiveFeed', () => {
   });
 
   it("says where to resume among one seq's changes when it ends a slow subscription midway (SLOW_CONSUMER)", async () => {
-    const feed = new LiveFeed({ historySize: 100, bufferSize: 3 });
+    const feed = new LiveFeed({ historySize: 100, historyBytes: 2 ** 30, bufferSize: 3 });
     feed.restartAt(1);
     const slow = feed.subscribe(routeKey(1, 2), at(0));
     feed.advance(1, deletions(1, [10, 20, 30]));
@@ -180,7 +196,7 @@ describe('LiveFeed', () => {
   });
 
   it('sends a resume among the changes of a seq it may no longer keep whole to a snapshot', async () => {
-    const feed = new LiveFeed({ historySize: 16, bufferSize: 100 });
+    const feed = new LiveFeed({ historySize: 16, historyBytes: 2 ** 30, bufferSize: 100 });
     feed.restartAt(1);
     feed.advance(1, deletions(1, [1, 2, 3]));
     for (let seq = 2; seq <= 16; seq++) feed.advance(seq, [change(seq)]);
@@ -197,7 +213,7 @@ describe('LiveFeed', () => {
   });
 
   it("counts only live changes against a subscription's buffer: a resume owed more kept changes gets them all", async () => {
-    const feed = new LiveFeed({ historySize: 100, bufferSize: 3 });
+    const feed = new LiveFeed({ historySize: 100, historyBytes: 2 ** 30, bufferSize: 3 });
     feed.restartAt(1);
     for (let seq = 1; seq <= 20; seq++) feed.advance(seq, [change(seq)]);
     const resumed = feed.subscribe(routeKey(1, 2), at(0));
@@ -210,7 +226,7 @@ describe('LiveFeed', () => {
   });
 
   it('ends a resume that has not read its backlog when the history trims past it, so it keeps no dropped change alive', async () => {
-    const feed = new LiveFeed({ historySize: 16, bufferSize: 100 });
+    const feed = new LiveFeed({ historySize: 16, historyBytes: 2 ** 30, bufferSize: 100 });
     feed.restartAt(1);
     for (let seq = 1; seq <= 10; seq++) feed.advance(seq, [change(seq)]);
     const idle = feed.subscribe(routeKey(1, 2), at(0));
@@ -222,7 +238,7 @@ describe('LiveFeed', () => {
   });
 
   it('names no seq to resume from when a subscription ends before its snapshot is out', async () => {
-    const feed = new LiveFeed({ historySize: 100, bufferSize: 2 });
+    const feed = new LiveFeed({ historySize: 100, historyBytes: 2 ** 30, bufferSize: 2 });
     feed.restartAt(1);
     const waiting = feed.subscribe(routeKey(1, 2));
     for (let seq = 1; seq <= 3; seq++) feed.advance(seq, [change(seq)]);
@@ -231,7 +247,7 @@ describe('LiveFeed', () => {
   });
 
   it('ends every subscription when the log says something changes cannot describe', async () => {
-    const feed = new LiveFeed({ historySize: 100, bufferSize: 100 });
+    const feed = new LiveFeed({ historySize: 100, historyBytes: 2 ** 30, bufferSize: 100 });
     feed.restartAt(1);
     const sub = feed.subscribe(routeKey(1, 2), at(0));
     feed.restartAt(8);
@@ -241,7 +257,7 @@ describe('LiveFeed', () => {
   // graphql-ws waits in next() between changes: the feed settles that waiting call as it
   // offers, ends or trims, not only a next() made afterwards.
   it('settles a waiting next(): with the first change of a burst, then SLOW_CONSUMER after it; done on return()', async () => {
-    const feed = new LiveFeed({ historySize: 1000, bufferSize: 3 });
+    const feed = new LiveFeed({ historySize: 1000, historyBytes: 2 ** 30, bufferSize: 3 });
     feed.restartAt(1);
     const slow = feed.subscribe(routeKey(1, 2), at(1));
     const waiting = slow.next();
@@ -257,7 +273,7 @@ describe('LiveFeed', () => {
   });
 
   it('rejects a waiting next() of a resume whose backlog the history trims past (SNAPSHOT_REQUIRED)', async () => {
-    const feed = new LiveFeed({ historySize: 16, bufferSize: 1000 });
+    const feed = new LiveFeed({ historySize: 16, historyBytes: 2 ** 30, bufferSize: 1000 });
     feed.restartAt(1);
     feed.advance(3, [change(2), change(3)]);
     const resumed = feed.subscribe(routeKey(1, 2), at(1));
