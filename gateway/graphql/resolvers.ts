@@ -325,7 +325,7 @@ export class SubscriptionResolver {
 
   @Subscription(() => RideChange, {
     description:
-      "Live changes of one route's rides, read from the durable log: first a SNAPSHOT of its upcoming rides as of a seq, then every RIDE_CREATED, RIDE_JOINED, RIDE_LEFT and RIDE_DELETED after that seq, in seq order, each once. With `afterSeq` (the last `seq` you saw), no snapshot: every change after it, then live — across reconnects, gateway restarts and failovers. SNAPSHOT_REQUIRED when the gateway no longer keeps the changes after `afterSeq` (LIVE_HISTORY_CHANGES); SLOW_CONSUMER, with where to resume, when a client stops reading.",
+      "Live changes of one route's rides, read from the durable log: first a SNAPSHOT of its upcoming rides as of a seq, then every RIDE_CREATED, RIDE_JOINED, RIDE_LEFT and RIDE_DELETED after that seq, in seq order, each once. With `afterSeq` (the last `seq` you saw), no snapshot: every change after it, then live — across reconnects, gateway restarts and failovers. SNAPSHOT_REQUIRED when the gateway no longer keeps the changes after `afterSeq` (LIVE_HISTORY_CHANGES, LIVE_HISTORY_BYTES); SLOW_CONSUMER, with where to resume, when a client stops reading.",
     subscribe: ({ args, context }) => routeMessages(context as GqlContext, args),
   })
   rides(

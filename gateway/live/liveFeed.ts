@@ -191,7 +191,7 @@ export class LiveFeed {
           this.end(
             s,
             snapshotRequired(
-              `this subscription had not read the changes after seq ${s.after?.seq ?? 0} when they stopped being kept (LIVE_HISTORY_CHANGES); start from a new snapshot`,
+              `this subscription had not read the changes after seq ${s.after?.seq ?? 0} when they stopped being kept (LIVE_HISTORY_CHANGES, LIVE_HISTORY_BYTES); start from a new snapshot`,
             ),
           );
         }
