@@ -1,4 +1,5 @@
-import { PASSWORD, TestCluster } from './support/cluster';
+import { Client } from 'pg';
+import { appliedSeqOf, PASSWORD, TestCluster, waitUntil } from './support/cluster';
 
 let cluster: TestCluster;
 beforeAll(async () => {
@@ -76,5 +77,23 @@ describe('a full ride', () => {
     expect(again.data?.joinRide.riders.map((r) => r.username).sort()).toEqual([...joined].sort());
     const { ride } = await small.data<{ ride: { riders: unknown[] } }>(`{ ride(id: ${createRide.id}) { riders { username } } }`);
     expect(ride.riders).toHaveLength(3);
+
+    // A ride over the bound (from before it, or a lowered one; made here with SQL in every
+    // replica alike) takes no join, not even its riders' own: each would log it whole.
+    const seq = Number(again.extensions?.dbaas?.seq);
+    const outsider = riders.find((u) => !joined.includes(u))!;
+    for (const w of await small.workers()) {
+      await waitUntil(`${w.id} at seq ${seq}`, async () => (await appliedSeqOf(small.workerDatabaseUrl(w.id))) >= seq, 30_000);
+      const db = new Client({ connectionString: small.workerDatabaseUrl(w.id) });
+      await db.connect();
+      try {
+        await db.query('INSERT INTO ride_riders (ride_id, username, joined_at) VALUES ($1, $2, now())', [createRide.id, outsider]);
+      } finally {
+        await db.end();
+      }
+    }
+    const over = await small.gql(JOIN, { r: createRide.id, u: joined[0] });
+    expect(over.errors?.[0]?.extensions?.code).toBe('CONFLICT');
+    expect(over.errors?.[0]?.message).toMatch(/more riders than MAX_RIDERS_PER_RIDE/);
   });
 });

@@ -294,17 +294,21 @@ export const writeOperations = {
     // The ride's size is bounded: every join logs the ride with all its riders, and an
     // unbounded list would let one client make each join's entry, and every replica's and
     // gateway's copy of it, as large as it likes (docs/operations.md, MAX_RIDERS_PER_RIDE).
+    // A ride already over the bound (from before it, or a lowered one) takes no join at
+    // all, its own riders' included, or each of those would log it whole. Checked one join
+    // at a time, after the batch's earlier ones applied; a resolveMany would bypass it.
     resolve: async (sql, a, ctx) => {
       const { rows } = await sql.query(
         `SELECT EXISTS (SELECT 1 FROM rides WHERE id = $1) AS ride, EXISTS (SELECT 1 FROM users WHERE username = $2) AS rider,
                 EXISTS (SELECT 1 FROM ride_riders WHERE ride_id = $1 AND username = $2) AS joined,
                 (SELECT count(*) FROM (SELECT 1 FROM ride_riders WHERE ride_id = $1 LIMIT $3) AS r)::int AS riders`,
-        [a.rideId, a.username, ctx.maxRidersPerRide],
+        [a.rideId, a.username, ctx.maxRidersPerRide + 1],
       );
       if (!rows[0].ride) throw notFound(`ride ${a.rideId} does not exist`);
       if (!rows[0].rider) throw notFound(`user ${a.username} does not exist`);
-      if (!rows[0].joined && (rows[0].riders as number) >= ctx.maxRidersPerRide)
-        throw conflict(`ride ${a.rideId} is full: it has ${ctx.maxRidersPerRide} riders (MAX_RIDERS_PER_RIDE)`);
+      const riders = rows[0].riders as number;
+      if (riders > ctx.maxRidersPerRide) throw conflict(`ride ${a.rideId} has more riders than MAX_RIDERS_PER_RIDE (${ctx.maxRidersPerRide}) and takes no joins`);
+      if (!rows[0].joined && riders === ctx.maxRidersPerRide) throw conflict(`ride ${a.rideId} is full: it has MAX_RIDERS_PER_RIDE (${ctx.maxRidersPerRide}) riders`);
       return { resolved: withFields(a, { joinedAt: new Date().toISOString() }) };
     },
     apply: async (sql, r) => {

@@ -154,7 +154,7 @@ export class MutationResolver {
 
   @Mutation(() => Ride, {
     description:
-      "Adds a user to a ride's riders and returns the ride. Joining a ride twice changes nothing. NOT_FOUND if the ride or the user does not exist; CONFLICT if the ride already has MAX_RIDERS_PER_RIDE riders (default 100).",
+      "Adds a user to a ride's riders and returns the ride. Joining a ride twice changes nothing. NOT_FOUND if the ride or the user does not exist; CONFLICT if the ride already has MAX_RIDERS_PER_RIDE riders (default 100) and the user is not one of them, or has more than that.",
   })
   joinRide(
     @Arg('rideId', () => Int, { description: `The ride to join. ${RIDE_ID_ARG}` }) rideId: number,

@@ -165,8 +165,9 @@ export class LiveFeed {
     // Trimmed in slices of a sixteenth, not per change: each trim moves the whole array.
     // A trim may take part of a seq's changes; `start` then serves no position within it.
     // Both bounds hold: by count, what LIVE_HISTORY_CHANGES promises for resuming; by
-    // size, the gateway's memory, whatever the changes carry (a joined ride lists up to
-    // MAX_RIDERS_PER_RIDE riders).
+    // size, the history's share of the gateway's memory, however large each change is (a
+    // joined ride lists up to MAX_RIDERS_PER_RIDE riders). Subscriptions' buffers are
+    // bounded by count only (LIVE_BUFFER_CHANGES).
     const { historySize, historyBytes } = this.settings;
     if (this.history.length - historySize > Math.floor(historySize / 16) || this.historyBytes - historyBytes > Math.floor(historyBytes / 16)) {
       let excess = Math.max(0, this.history.length - historySize);

@@ -95,7 +95,7 @@ describe('LiveFeed', () => {
     const big = (seq: number): LiveChange => ({ ...change(seq), type: 'RIDE_JOINED', rider: riders[0], ride: { riders } as unknown as LiveChange['ride'] });
     for (let seq = 1; seq <= 40; seq++) feed.advance(seq, [big(seq)]);
     const oldest = feed.oldestResumable!;
-    // At most the bound plus the sixteenth a trim waits for: 4 or 5 changes, not 40.
+    // The bound plus at most the sixteenth a trim waits for: 3 to 5 changes of ~1.4 KB, not 40.
     expect(40 - oldest).toBeGreaterThanOrEqual(3);
     expect(40 - oldest).toBeLessThanOrEqual(5);
     expect(await endOf(feed.subscribe(routeKey(1, 2), at(oldest - 1)))).toMatchObject({ code: 'SNAPSHOT_REQUIRED' });
