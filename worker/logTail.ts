@@ -7,7 +7,7 @@ import type { OffsetEntry, Replica } from './replica';
 const MAX_BATCH = 2000;
 /**
  * Flow control by entries, not messages: a message holds one master batch (one write when
- * idle, tens under load, at most 512). Acknowledging a stream message only grants the
+ * idle, tens under load, at most 512; a large batch comes as several). Acknowledging a stream message only grants the
  * broker credit to send more (the worker's position is its own, in its database), so a
  * message is marked handled on arrival while fewer than MAX_HELD entries wait to be
  * applied, and later otherwise (acknowledged within ACK_EVERY messages or ACK_AFTER_MS);

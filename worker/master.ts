@@ -23,6 +23,7 @@ import { inTransaction } from './database';
 import { BEGIN_ASYNC_COMMIT, PositionMismatchError, recordAndSavePosition, type Replica } from './replica';
 import type { LeaderLease } from './lease';
 import { LAST_SEQ_HEADER, type OffsetTracker } from './offsetTracker';
+import { logMessagesOf } from './logMessages';
 import { prepared } from './preparedSql';
 import { deadLetter, idsToAnswer, errorReply, isDatabaseUnavailable, ReplySender } from './rpcReply';
 
@@ -51,9 +52,18 @@ export interface MasterDeps {
 
 function publishConfirmed(channel: ConfirmChannel, exchange: string, message: LogMessage): Promise<void> {
   const last = message.kind === 'writes' ? message.entries.at(-1)?.seq : message.kind === 'write' ? message.seq : undefined;
-  const headers = last === undefined ? undefined : { [LAST_SEQ_HEADER]: last };
+  return publishBody(channel, exchange, encode(message), last);
+}
+
+/** A batch's entries, in as many messages as their size needs (./logMessages), all confirmed. */
+async function publishEntries(channel: ConfirmChannel, exchange: string, entries: readonly WriteEntry[]): Promise<void> {
+  await Promise.all(logMessagesOf(entries).map(({ body, lastSeq }) => publishBody(channel, exchange, body, lastSeq)));
+}
+
+function publishBody(channel: ConfirmChannel, exchange: string, body: Buffer, lastSeq: number | undefined): Promise<void> {
+  const headers = lastSeq === undefined ? undefined : { [LAST_SEQ_HEADER]: lastSeq };
   return new Promise((resolve, reject) => {
-    channel.publish(exchange, '', encode(message), { persistent: true, contentType: 'application/json', headers }, (err) =>
+    channel.publish(exchange, '', body, { persistent: true, contentType: 'application/json', headers }, (err) =>
       err ? reject(err instanceof Error ? err : new Error(String(err))) : resolve(),
     );
   });
@@ -179,8 +189,9 @@ const resolvesMany = (op: string) => isWriteOp(op) && writeOperation(op).resolve
  * The master's write path, in batches (group commit). Per batch, in one transaction: plan
  * it (dedupe by request id, runs of one operation: worker/batchPlan.ts), resolve (rules,
  * generated values) and apply each run; then publish the entries to SyncQ as one message
- * and, while the broker confirms it, record them in the log table; then commit, reply and
- * ack. A client hears success only after the broker confirmed its entry. Batching
+ * (several if they are large: ./logMessages) and, while the broker confirms, record them
+ * in the log table; then commit, reply and ack. A client hears success only after the
+ * broker confirmed its entry. Batching
  * amortises the transaction and the confirm wait over every write that arrived while the
  * previous batch was in flight.
  */
@@ -216,7 +227,7 @@ export async function startWriteServer(deps: MasterDeps, epoch: number, sync: Co
         // Confirmed within the lease, the entries precede any newer master's epoch marker
         // (worker/lease.ts); confirmed later, replicas may skip them: never acknowledge those.
         const confirmed = publishing
-          ? publishConfirmed(sync, names.syncExchange, { kind: 'writes', entries: ctx.entries }).then(() => {
+          ? publishEntries(sync, names.syncExchange, ctx.entries).then(() => {
               if (!deps.lease.valid) throw new Error(`the broker confirmed ${-deps.lease.remainingMs} ms after the leadership lease lapsed`);
             })
           : Promise.resolve();
