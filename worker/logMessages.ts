@@ -5,10 +5,11 @@ import { encode, type WriteEntry } from '../schema';
  * entries are large (a deleteUser lists up to MAX_LOGGED_RIDES rows, ~0.7 MB with long
  * names), so one message per batch could pass RabbitMQ's limit (128 MB on 3.x, 16 MiB by
  * default from 4.0): the broker would refuse it, the master stop, and its successor take
- * the same writes again. Every reader holds a whole message decoded, so smaller is kinder
- * to replicas' heaps too; 4 MiB is hundreds of ordinary writes.
+ * the same writes again. Every reader holds whole messages decoded (a replica's log tail up
+ * to 64 unacknowledged ones), so smaller is kinder to their heaps too; 1 MiB still holds a
+ * full batch of 512 ordinary writes (~0.4 KB each).
  */
-export const MAX_LOG_MESSAGE_BYTES = 4 * 2 ** 20;
+export const MAX_LOG_MESSAGE_BYTES = 2 ** 20;
 
 /**
  * A batch's entries as the log messages that carry them, in seq order: one (encoded
