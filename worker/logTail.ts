@@ -7,17 +7,25 @@ import type { OffsetEntry, Replica } from './replica';
 const MAX_BATCH = 2000;
 /**
  * Flow control by entries, not messages: a message holds one master batch (one write when
- * idle, tens under load, at most 512; a large batch comes as several). Acknowledging a stream message only grants the
- * broker credit to send more (the worker's position is its own, in its database), so a
- * message is marked handled on arrival while fewer than MAX_HELD entries wait to be
- * applied, and later otherwise (acknowledged within ACK_EVERY messages or ACK_AFTER_MS);
- * at most PREFETCH unacknowledged messages come on top.
+ * idle, tens under load, at most 512; a large batch comes as several). Acknowledging a
+ * stream message only grants the broker credit to send more (the worker's position is its
+ * own, in its database), so a message is marked handled on arrival while fewer than
+ * MAX_HELD entries (and MAX_HELD_BYTES) wait to be applied, and later otherwise
+ * (acknowledged within ACK_EVERY messages or ACK_AFTER_MS); at most PREFETCH
+ * unacknowledged messages (each at most worker/logMessages' 1 MiB) come on top.
  * That keeps the next batch arriving (and being decoded) while PostgreSQL applies the
  * current one, whatever the message size, and bounds the worker's memory: a prefetch of
  * 1,000 batched messages once put the whole 100k-entry log of bench:catchup in memory
  * (~240 MB peak).
  */
 const MAX_HELD = 2 * MAX_BATCH;
+/**
+ * And by size: entries differ a thousandfold (a deleteUser lists up to MAX_LOGGED_RIDES
+ * rows), and 4,000 large ones would be gigabytes against a worker's 256 MB heap. Counted
+ * as the messages' encoded bytes; decoded they take a few times that. Ordinary entries
+ * (~0.4 KB) reach MAX_HELD first, so this binds only on large ones.
+ */
+const MAX_HELD_BYTES = 16 * 2 ** 20;
 const PREFETCH = 64;
 /** Credit granted sixteen messages at a time, or 20 ms after the first (platform/batchedAcks). */
 const ACK_EVERY = 16;
@@ -39,7 +47,7 @@ export async function startLogTail(connection: ChannelModel, streamQueue: string
   const acks = batchedAcks(channel, ACK_EVERY, ACK_AFTER_MS, log);
   // Batches in arrival order; the one being applied has left the queue, so new entries
   // go to a new batch.
-  const queue: Array<{ entries: OffsetEntry[] }> = [];
+  const queue: Array<{ entries: OffsetEntry[]; bytes: number }> = [];
   let draining: Promise<void> | null = null;
   let stopped = false;
 
@@ -50,9 +58,10 @@ export async function startLogTail(connection: ChannelModel, streamQueue: string
   };
 
   let held = 0;
+  let heldBytes = 0;
   const unacked: ConsumeMessage[] = [];
   const grantCredit = () => {
-    while (unacked.length && held < MAX_HELD) acks.done(unacked.shift()!);
+    while (unacked.length && held < MAX_HELD && heldBytes < MAX_HELD_BYTES) acks.done(unacked.shift()!);
   };
 
   const drainLoop = async () => {
@@ -60,6 +69,7 @@ export async function startLogTail(connection: ChannelModel, streamQueue: string
       for (let batch = queue.shift(); batch && !stopped; batch = queue.shift()) {
         await replica.applyBatch(batch.entries);
         held -= batch.entries.length;
+        heldBytes -= batch.bytes;
         grantCredit();
       }
     } catch (err) {
@@ -82,9 +92,11 @@ export async function startLogTail(connection: ChannelModel, streamQueue: string
         return fail(err as Error);
       }
       let tail = queue.at(-1);
-      if (!tail || tail.entries.length >= MAX_BATCH) queue.push((tail = { entries: [] }));
+      if (!tail || tail.entries.length >= MAX_BATCH) queue.push((tail = { entries: [], bytes: 0 }));
       for (const entry of entries) tail.entries.push(entry);
+      tail.bytes += msg.content.length;
       held += entries.length;
+      heldBytes += msg.content.length;
       unacked.push(msg);
       grantCredit();
       draining ??= drainLoop();
