@@ -32,6 +32,7 @@ export interface ClusterNames {
 export const WORKER_ID_PATTERN = /^[a-z0-9_]{1,40}$/;
 
 export function clusterNames(cluster: string): ClusterNames {
+  const connectionPrefix = `ridedb ${cluster} `;
   return {
     readQ: `${cluster}.readQ`,
     writeQ: `${cluster}.writeQ`,
@@ -48,9 +49,9 @@ export function clusterNames(cluster: string): ClusterNames {
     zkOrchestrators: `/${cluster}/orchestrators`,
     zkOrchestratorEpoch: `/${cluster}/orchestratorEpoch`,
     zkScaling: `/${cluster}/scaling`,
-    connectionPrefix: `ridedb ${cluster} `,
-    workerConnection: (workerId) => `ridedb ${cluster} worker ${workerId}`,
-    gatewayConnection: (gatewayId, purpose) => `ridedb ${cluster} gateway ${gatewayId} ${purpose}`,
+    connectionPrefix,
+    workerConnection: (workerId) => `${connectionPrefix}worker ${workerId}`,
+    gatewayConnection: (gatewayId, purpose) => `${connectionPrefix}gateway ${gatewayId} ${purpose}`,
     workerDatabase: (workerId) => {
       if (!WORKER_ID_PATTERN.test(workerId)) throw new Error(`invalid worker id: ${workerId}`);
       return `${cluster}_w_${workerId}`;

@@ -50,16 +50,12 @@ export interface MasterDeps {
   failStop: (reason: string) => never;
 }
 
-function publishConfirmed(channel: ConfirmChannel, exchange: string, message: LogMessage): Promise<void> {
-  const last = message.kind === 'writes' ? message.entries.at(-1)?.seq : message.kind === 'write' ? message.seq : undefined;
-  return publishBody(channel, exchange, encode(message), last);
-}
-
 /** A batch's entries, in as many messages as their size needs (./logMessages), all confirmed. */
 async function publishEntries(channel: ConfirmChannel, exchange: string, entries: readonly WriteEntry[]): Promise<void> {
   await Promise.all(logMessagesOf(entries).map(({ body, lastSeq }) => publishBody(channel, exchange, body, lastSeq)));
 }
 
+/** One log message, confirmed; `lastSeq` (its last write's) lets the offset tracker skip decoding it. */
 function publishBody(channel: ConfirmChannel, exchange: string, body: Buffer, lastSeq: number | undefined): Promise<void> {
   const headers = lastSeq === undefined ? undefined : { [LAST_SEQ_HEADER]: lastSeq };
   return new Promise((resolve, reject) => {
@@ -76,7 +72,8 @@ function publishBody(channel: ConfirmChannel, exchange: string, body: Buffer, la
 export async function fenceLog(deps: MasterDeps, epoch: number, sync: ConfirmChannel): Promise<void> {
   const markerId = randomUUID();
   const seen = deps.replica.waitForMarker(markerId);
-  await publishConfirmed(sync, deps.names.syncExchange, { kind: 'epoch', epoch, workerId: deps.workerId, markerId });
+  const marker: LogMessage = { kind: 'epoch', epoch, workerId: deps.workerId, markerId };
+  await publishBody(sync, deps.names.syncExchange, encode(marker), undefined);
   await seen;
 }
 

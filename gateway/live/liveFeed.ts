@@ -104,7 +104,7 @@ interface Subscriber {
 export class LiveFeed {
   private readonly history: KeptChange[] = [];
   /** The kept changes' sizes, summed. */
-  private historyBytes = 0;
+  private keptBytes = 0;
   /**
    * The same changes by key, so a resuming subscription finds its own without scanning
    * all: oldest first, and a key with one change (a ride's, mostly) holds it without an
@@ -138,7 +138,7 @@ export class LiveFeed {
   /** The follower read the log from `seq` on, with nothing known before (a start, or a gap). */
   restartAt(seq: number): void {
     this.history.length = 0;
-    this.historyBytes = 0;
+    this.keptBytes = 0;
     this.historyByKey.clear();
     this.coveredFrom = seq;
     this.head = seq - 1;
@@ -152,7 +152,7 @@ export class LiveFeed {
     for (const change of changes) {
       const kept = new KeptChange(change);
       this.history.push(kept);
-      this.historyBytes += kept.size;
+      this.keptBytes += kept.size;
       for (const key of change.keys) {
         const ofKey = this.historyByKey.get(key);
         if (ofKey === undefined) this.historyByKey.set(key, kept);
@@ -169,12 +169,9 @@ export class LiveFeed {
     // joined ride lists up to MAX_RIDERS_PER_RIDE riders). Subscriptions' buffers are
     // bounded by count only (LIVE_BUFFER_CHANGES).
     const { historySize, historyBytes } = this.settings;
-    if (this.history.length - historySize > Math.floor(historySize / 16) || this.historyBytes - historyBytes > Math.floor(historyBytes / 16)) {
-      let excess = Math.max(0, this.history.length - historySize);
-      let freed = 0;
-      for (let k = 0; k < excess; k++) freed += this.history[k].size;
-      while (excess < this.history.length && this.historyBytes - freed > historyBytes) freed += this.history[excess++].size;
-      this.historyBytes -= freed;
+    if (this.history.length - historySize > Math.floor(historySize / 16) || this.keptBytes - historyBytes > Math.floor(historyBytes / 16)) {
+      let excess = 0;
+      while (this.history.length - excess > historySize || this.keptBytes > historyBytes) this.keptBytes -= this.history[excess++].size;
       const dropped = this.history.splice(0, excess);
       // The oldest changes of each of their keys, so the front of each key's list.
       for (const change of dropped) {
