@@ -87,7 +87,7 @@ interface Subscriber {
    */
   backlog: KeptChange[];
   backlogAt: number;
-  /** Changes that arrived live and wait to be sent (at most LIVE_BUFFER_CHANGES). */
+  /** Changes that arrived live and wait to be sent (at most LIVE_BUFFER_CHANGES, and only ones the history keeps). */
   buffer: LiveChange[];
   wake: (() => void) | null;
   ended: DbaasError | true | null;
@@ -115,8 +115,6 @@ export class LiveFeed {
   private coveredFrom: number | null = null;
   private head = 0;
   private readonly byKey = new Map<string, Set<Subscriber>>();
-  /** Subscriptions with kept changes still to send: a trim past them ends them (`advance`). */
-  private readonly backlogged = new Set<Subscriber>();
 
   constructor(private readonly settings: LiveFeedSettings) {}
 
@@ -166,8 +164,7 @@ export class LiveFeed {
     // A trim may take part of a seq's changes; `start` then serves no position within it.
     // Both bounds hold: by count, what LIVE_HISTORY_CHANGES promises for resuming; by
     // size, the history's share of the gateway's memory, however large each change is (a
-    // joined ride lists up to MAX_RIDERS_PER_RIDE riders). Subscriptions' buffers are
-    // bounded by count only (LIVE_BUFFER_CHANGES).
+    // joined ride lists up to MAX_RIDERS_PER_RIDE riders).
     const { historySize, historyBytes } = this.settings;
     if (this.history.length - historySize > Math.floor(historySize / 16) || this.keptBytes - historyBytes > Math.floor(historyBytes / 16)) {
       let excess = 0;
@@ -182,16 +179,24 @@ export class LiveFeed {
         }
       }
       this.coveredFrom = dropped[dropped.length - 1].seq + 1;
-      // A backlog holds the history's objects: one the trim has passed would keep them
-      // alive for as long as its client does not read, so it ends, as its resume would.
-      for (const s of this.backlogged) {
-        if (s.backlog[s.backlogAt].seq < this.coveredFrom) {
-          this.end(
-            s,
-            snapshotRequired(
-              `this subscription had not read the changes after seq ${s.after?.seq ?? 0} when they stopped being kept (LIVE_HISTORY_CHANGES, LIVE_HISTORY_BYTES); start from a new snapshot`,
-            ),
-          );
+      // A subscription whose next unsent change (owed from the history, or buffered live)
+      // is older than what is now kept ends, as its resume would: it would keep dropped
+      // changes alive for as long as its client does not read. So every change waiting
+      // for any subscriber is one the history holds, and what subscriptions hold together
+      // is bounded by the history's bounds, not by LIVE_BUFFER_CHANGES times their number.
+      // A scan of all subscriptions per trim (one per sixteenth of a bound) costs less
+      // than keeping a set of the lagging ones up to date per change.
+      for (const set of this.byKey.values()) {
+        for (const s of set) {
+          const unsent = s.backlog[s.backlogAt] ?? s.buffer[0];
+          if (unsent !== undefined && unsent.seq < this.coveredFrom) {
+            this.end(
+              s,
+              snapshotRequired(
+                `this subscription fell behind what the gateway keeps: its next change (seq ${unsent.seq}) is no longer kept (LIVE_HISTORY_CHANGES, LIVE_HISTORY_BYTES); start from a new snapshot`,
+              ),
+            );
+          }
         }
       }
     }
@@ -233,7 +238,6 @@ export class LiveFeed {
     // Changes after the head it registered at come live (`live`, then `offer`).
     s.backlog = kept.slice(firstAfter(kept, after), firstAfter(kept, { seq: s.registeredAt, rideId: null }));
     s.backlogAt = 0;
-    if (s.backlog.length) this.backlogged.add(s);
     s.buffer = [];
     s.after = after;
     for (const change of live) this.offer(s, change);
@@ -257,7 +261,6 @@ export class LiveFeed {
     const change = s.backlogAt < s.backlog.length ? s.backlog[s.backlogAt++].decode() : s.buffer.shift();
     if (s.backlogAt === s.backlog.length && s.backlogAt > 0) {
       [s.backlog, s.backlogAt] = [[], 0]; // let the history's objects go
-      this.backlogged.delete(s);
     }
     // The change is a position itself: no object made per change and subscriber.
     if (change) s.after = change;
@@ -270,7 +273,6 @@ export class LiveFeed {
     s.ended = reason;
     s.buffer.length = 0;
     s.backlog = [];
-    this.backlogged.delete(s);
     const set = this.byKey.get(s.key);
     set?.delete(s);
     if (set?.size === 0) this.byKey.delete(s.key);

@@ -237,6 +237,26 @@ describe('LiveFeed', () => {
     expect(await take(reader, 8)).toEqual([11, 12, 13, 14, 15, 16, 17, 18]);
   });
 
+  it("holds no live change the history has dropped: a subscription that stops reading ends when the history's bytes pass it, long before LIVE_BUFFER_CHANGES", async () => {
+    // Each change ~1.2 KB of text; the history keeps ~4-5 of them, a buffer could hold 1,000.
+    const feed = new LiveFeed({ historySize: 10_000, historyBytes: 5000, bufferSize: 1000 });
+    feed.restartAt(1);
+    const riders = Array.from({ length: 20 }, (_, k) => ({ username: `rider_${k}`, createdAt: '2026-01-01T00:00:00.000Z' }));
+    const big = (seq: number): LiveChange => ({ ...change(seq), type: 'RIDE_JOINED', rider: riders[0], ride: { riders } as unknown as LiveChange['ride'] });
+    const idle = feed.subscribe(routeKey(1, 2), at(0));
+    const awaitingSnapshot = feed.subscribe(routeKey(1, 2));
+    const reader = feed.subscribe(routeKey(1, 2), at(0));
+    const read: number[] = [];
+    for (let seq = 1; seq <= 40; seq++) {
+      feed.advance(seq, [big(seq)]);
+      read.push(...(await take(reader, 1)));
+    }
+    expect(read).toEqual(Array.from({ length: 40 }, (_, k) => k + 1));
+    expect(await endOf(idle)).toMatchObject({ code: 'SNAPSHOT_REQUIRED', message: expect.stringMatching(/seq 1\b/) });
+    expect(await endOf(awaitingSnapshot)).toMatchObject({ code: 'SNAPSHOT_REQUIRED' });
+    expect(feed.subscriptions).toBe(1);
+  });
+
   it('names no seq to resume from when a subscription ends before its snapshot is out', async () => {
     const feed = new LiveFeed({ historySize: 100, historyBytes: 2 ** 30, bufferSize: 2 });
     feed.restartAt(1);
