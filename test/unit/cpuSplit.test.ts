@@ -31,7 +31,10 @@ describe("the benchmark's CPU split", () => {
 
   it("divides each group's CPU by the requests answered, and charges an idle group next to nothing", async () => {
     const idle = spawn(process.execPath, ['-e', 'console.log("ready"); setTimeout(() => {}, 10_000)']);
-    await new Promise((resolve) => idle.stdout.once('data', resolve)); // its start-up is over
+    await new Promise((resolve) => idle.stdout.once('data', resolve));
+    // What is left of its start-up (V8's background compiles, a first GC) runs on after its
+    // first output; on a loaded machine that spilled into the measured window.
+    await new Promise((resolve) => setTimeout(resolve, 300));
     try {
       const groups = async () => ({ busy: [process.pid], idle: [idle.pid!] });
       const split = await withCpuSplit(groups, async () => {
@@ -41,8 +44,8 @@ describe("the benchmark's CPU split", () => {
       // 300 ms of CPU over 100 requests: 3 ms each, give or take the kernel's clock tick.
       expect(split.cpu.busy).toBeGreaterThan(2.5);
       expect(split.cpu.busy).toBeLessThan(4);
-      // A tick or two (10 ms each) of a node process finishing its start-up, not 300 ms.
-      expect(split.cpu.idle).toBeLessThanOrEqual(0.2);
+      // At most a few ticks (10 ms each) of a resting node process, not the busy one's 300 ms.
+      expect(split.cpu.idle).toBeLessThanOrEqual(0.5);
       // One process busy on one core, however loaded the machine.
       expect(split.coresBusy).toBeGreaterThan(0);
       expect(split.coresBusy).toBeLessThan(1.2);
