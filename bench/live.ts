@@ -294,6 +294,9 @@ async function main(): Promise<void> {
     MUTATIONS_PER_MINUTE_PER_IP: '0',
     MAX_SUBSCRIPTIONS_PER_CONNECTION: String(PER_CONNECTION),
     MAX_SUBSCRIPTIONS_PER_ADDRESS: String(most),
+    // This one process stands in for every client: up to MAX_POLLERS fetches at once, each
+    // on its own connection, beside the subscribers' websockets.
+    MAX_CONNECTIONS_PER_ADDRESS: String(MAX_POLLERS + Math.ceil(most / PER_CONNECTION) + 100),
   });
   const rpc = await RpcClient.connect(cluster.config.amqpUrl, cluster.names, `live${process.pid}`, { ...cluster.config, writeTimeoutMs: 60_000 }, createLogger('warn', {}));
   const results: Array<{ live: WayResult; polling: WayResult | null }> = [];

@@ -32,6 +32,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly connectionsRefused = new Counter({
+    name: 'ridedb_connections_refused_total',
+    help: 'TCP connections closed as they opened: their address had MAX_CONNECTIONS_PER_ADDRESS open (address), or the gateway as many as its open-file limit allows (total).',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+
   readonly rpcTimeouts = new Counter({
     name: 'ridedb_rpc_timeouts_total',
     help: 'RPCs answered UNAVAILABLE because no worker answered in time.',

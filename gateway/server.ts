@@ -10,6 +10,7 @@ import { NoSchemaIntrospectionCustomRule, type DocumentNode } from 'graphql';
 import { DbaasError } from '../schema';
 import { type Config, type Logger } from '../platform';
 import type { Autoscaler } from './autoscaler';
+import { limitConnections, totalConnectionBound } from './connectionLimits';
 import { makeFormatError } from './errors';
 import type { GqlContext } from './graphql/context';
 import { RequestAccounting } from './requestAccounting';
@@ -62,6 +63,7 @@ export async function startServer(parts: ServerParts): Promise<RunningServer> {
   // The compiled path goes first, outside Express (graphql/compiledHttp.ts); the listener is
   // set below, once the app's routes are.
   const httpServer = http.createServer();
+  limitConnections(httpServer, { maxPerAddress: config.maxConnectionsPerAddress, maxTotal: totalConnectionBound() }, (reason) => metrics.connectionsRefused.inc({ reason }), log);
   const accounting = new RequestAccounting({ count: 0 }, metrics);
   const { counter } = accounting;
   const contextFor = (request: RequestContext): GqlContext => ({ request, service, orchestrator, autoscaler, counter, live, memo: new Map() });
@@ -87,7 +89,6 @@ export async function startServer(parts: ServerParts): Promise<RunningServer> {
       maxMessageBytes: GRAPHQL_BODY_LIMIT_BYTES,
       maxSubscriptionsPerConnection: config.maxSubscriptionsPerConnection,
       maxSubscriptionsPerAddress: config.maxSubscriptionsPerAddress,
-      maxConnectionsPerAddress: config.maxConnectionsPerAddress,
     },
     contextOf: (header, address) => contextFor(requestContextFrom(header, config.adminToken, address)),
   });

@@ -3,7 +3,7 @@ import type { Socket } from 'node:net';
 import { getOperationAST, GraphQLError, specifiedRules, validate, type DocumentNode, type GraphQLFormattedError, type GraphQLSchema, type ValidationRule } from 'graphql';
 import type { Context } from 'graphql-ws';
 import { useServer, type Extra } from 'graphql-ws/use/ws';
-import { WebSocketServer, type WebSocket } from 'ws';
+import { WebSocketServer } from 'ws';
 import type { GqlContext } from './graphql/context';
 import { sharedSubscribe } from './graphql/sharedSubscribe';
 import { documentCache, parseDocument, type ParseLimits } from './graphql/parseLimits';
@@ -14,7 +14,6 @@ export interface SubscriptionLimits extends ParseLimits {
   maxMessageBytes: number;
   maxSubscriptionsPerConnection: number;
   maxSubscriptionsPerAddress: number;
-  maxConnectionsPerAddress: number;
 }
 
 export interface SubscriptionServerParts {
@@ -33,7 +32,7 @@ type WsContext = Pick<Context<Record<string, unknown> | undefined, Extra>, 'extr
 
 const addressOf = (request: http.IncomingMessage) => request.socket.remoteAddress ?? '';
 
-/** What is open per client address (sockets, contexts), each taken out when it closes. */
+/** What is open per client address, each taken out when it closes. */
 class ByAddress<T> {
   private readonly sets = new Map<string, Set<T>>();
 
@@ -86,24 +85,16 @@ function corkForThisTurn(socket: Socket): void {
  * size, query size and tokens, the same validation rules (depth, cost, aliases,
  * introspection), the same error formatting; bounds on open subscriptions per socket and
  * per client address, counted from graphql-ws' own table, so nothing leaks when a socket
- * closes abruptly; and on open sockets per client address.
+ * closes abruptly.
  */
 export function startSubscriptionServer(parts: SubscriptionServerParts) {
   const { schema, limits } = parts;
   const rules = [...specifiedRules, ...parts.validationRules];
   const wsServer = new WebSocketServer({ server: parts.httpServer, path: '/graphql', maxPayload: limits.maxMessageBytes });
+  // Sockets per address are bounded before any of this, with every other TCP connection
+  // (MAX_CONNECTIONS_PER_ADDRESS, gateway/connectionLimits.ts): the per-address
+  // subscription count walks an address's contexts, so their number is bounded too.
   const contextsByAddress = new ByAddress<WsContext>();
-  // Counted from the socket's own open and close, before graphql-ws sees it: sockets that
-  // never subscribe (or never send connection_init) cost memory too, and the per-address
-  // subscription count walks an address's contexts.
-  const socketsByAddress = new ByAddress<WebSocket>();
-  wsServer.on('connection', (socket, request) => {
-    const address = addressOf(request);
-    const open = socketsByAddress.add(address, socket);
-    socket.once('close', () => socketsByAddress.delete(address, socket));
-    // 1008, policy violation: the reason names the setting, as the subscription limits do.
-    if (open > limits.maxConnectionsPerAddress) socket.close(1008, `at most ${limits.maxConnectionsPerAddress} connections from one address (MAX_CONNECTIONS_PER_ADDRESS)`);
-  });
   const format = (errors: readonly GraphQLError[]) => errors.map((e) => parts.formatError(e.toJSON(), e));
   // Valid documents by text, as on the HTTP paths: 10,000 subscriptions of one query
   // share one parse tree (each of its own held several KB of heap, which every full

@@ -17,8 +17,8 @@ export class RawSocket {
   private waiters: Array<() => void> = [];
   readonly closed: Promise<{ code: number; reason: string }>;
 
-  private constructor(url: string, params: Record<string, string>) {
-    this.socket = new WebSocket(url, 'graphql-transport-ws');
+  private constructor(url: string, params: Record<string, string>, options: WebSocket.ClientOptions) {
+    this.socket = new WebSocket(url, 'graphql-transport-ws', options);
     this.socket.on('message', (data) => {
       this.received.push(JSON.parse((data as Buffer).toString()) as WsMessage);
       for (const w of this.waiters.splice(0)) w();
@@ -34,12 +34,12 @@ export class RawSocket {
   }
 
   /** A socket that has sent connection_init, acknowledged or not (see `closed`). */
-  static connect(httpUrl: string, params: Record<string, string> = {}): RawSocket {
-    return new RawSocket(httpUrl.replace(/^http/, 'ws') + '/graphql', params);
+  static connect(httpUrl: string, params: Record<string, string> = {}, options: WebSocket.ClientOptions = {}): RawSocket {
+    return new RawSocket(httpUrl.replace(/^http/, 'ws') + '/graphql', params, options);
   }
 
-  static async open(httpUrl: string, params: Record<string, string> = {}): Promise<RawSocket> {
-    const socket = RawSocket.connect(httpUrl, params);
+  static async open(httpUrl: string, params: Record<string, string> = {}, options: WebSocket.ClientOptions = {}): Promise<RawSocket> {
+    const socket = RawSocket.connect(httpUrl, params, options);
     await socket.next((m) => m.type === 'connection_ack');
     return socket;
   }
