@@ -75,16 +75,7 @@ export async function startServer(parts: ServerParts): Promise<RunningServer> {
   // Introspection is what explorers, codegen and client devtools read the schema with;
   // GRAPHQL_INTROSPECTION=off hides it (on every path: compiled, Apollo, websocket).
   const validationRules = [
-    ...queryLimits({
-      maxDepth: config.maxQueryDepth,
-      maxAliases: config.maxAliases,
-      maxCost: config.maxQueryCost,
-      listFactor: config.queryCostListFactor,
-      maxValues: config.maxAnswerValues,
-      pageSizeDefault: config.pageSizeDefault,
-      pageSizeMax: config.pageSizeMax,
-      listBounds: { 'Ride.riders': config.maxRidersPerRide },
-    }),
+    ...queryLimits({ maxDepth: config.maxQueryDepth, maxAliases: config.maxAliases, maxCost: config.maxQueryCost, listFactor: config.queryCostListFactor }),
     ...(config.introspection ? [] : [NoSchemaIntrospectionCustomRule]),
   ];
   const parseLimits = { maxQueryBytes: config.maxQueryBytes, maxTokens: config.maxQueryTokens };

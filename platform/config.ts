@@ -68,7 +68,6 @@ const envSchema = z.object({
   CORS_ORIGINS: z.string().default(''),
   MAX_ALIASES: intFromEnv(30, 0),
   MAX_QUERY_COST: intFromEnv(5000, 1),
-  MAX_ANSWER_VALUES: intFromEnv(500_000, 1),
   MAX_QUERY_BYTES: intFromEnv(100_000, 100),
   MAX_QUERY_TOKENS: intFromEnv(10_000, 100),
   MAX_SUBSCRIPTIONS_PER_CONNECTION: intFromEnv(100, 1),
@@ -135,8 +134,6 @@ export interface Config {
   maxAliases: number;
   /** Estimated work one GraphQL document may ask for: each field 1, a list's contents × queryCostListFactor. */
   maxQueryCost: number;
-  /** Values one GraphQL answer could hold, each list at the page size it asks for (gateway/graphql/limits.ts). */
-  maxAnswerValues: number;
   /** Rows of a list answer when the client gives no `first`, and the most it may ask for. */
   pageSizeDefault: number;
   pageSizeMax: number;
@@ -252,7 +249,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       .filter(Boolean),
     maxAliases: e.MAX_ALIASES,
     maxQueryCost: e.MAX_QUERY_COST,
-    maxAnswerValues: e.MAX_ANSWER_VALUES,
     pageSizeDefault: e.PAGE_SIZE_DEFAULT,
     pageSizeMax: e.PAGE_SIZE_MAX,
     maxRidersPerRide: e.MAX_RIDERS_PER_RIDE,

@@ -5,8 +5,7 @@ import { queryLimits } from '../../gateway/graphql/limits';
 
 // No services: the rules against the schema as printed (schema.graphql).
 const schema = buildSchema(fs.readFileSync(path.join(__dirname, '..', '..', 'schema.graphql'), 'utf8'));
-const limits = { maxDepth: 8, maxAliases: 30, maxCost: 5000, listFactor: 10, maxValues: 500_000, pageSizeDefault: 100, pageSizeMax: 1000, listBounds: { 'Ride.riders': 100 } };
-const rules = [...specifiedRules, ...queryLimits(limits)];
+const rules = [...specifiedRules, ...queryLimits({ maxDepth: 8, maxAliases: 30, maxCost: 5000, listFactor: 10 })];
 const errorsOf = (query: string) => validate(schema, parse(query), rules).map((e) => e.message);
 
 /** `query Fan { ...F0 }`, each fragment spreading the next twice: 2^levels paths. */
@@ -27,28 +26,8 @@ describe('document limits', () => {
   it('measure a fan of fragments once per fragment, and refuse it by cost', () => {
     // 2^40 paths: a walk of every path would not finish within the test's timeout.
     const errors = errorsOf(fragmentFan(40));
-    expect(errors).toEqual([expect.stringMatching(/query cost \d+ exceeds the limit of 5000/), expect.stringMatching(/the answer could hold [\d,]+ values/)]);
+    expect(errors).toEqual([expect.stringMatching(/query cost \d+ exceeds the limit of 5000/)]);
     expect(errorsOf(fragmentFan(10))).toEqual([]);
-  });
-
-  it('count every list at the page size it asks for: pages nested in pages multiply, and are refused past the answer limit', () => {
-    // A page of each user's rides with a page of each rider's own rides: 1,000 × 100 × 20
-    // ids, ~44 MB of answer, though its estimated cost (1,112) passes.
-    const nested = '{ user(username: "x") { ridesCreated(first: 1000) { riders(first: 100) { ridesCreated(first: 20) { id } } } } }';
-    expect(errorsOf(nested)).toEqual([expect.stringMatching(/^the answer could hold 4,10\d,\d{3} values, over the limit of 500,000 .*`first`/)]);
-    // The largest route page with its riders (at most MAX_RIDERS_PER_RIDE each, however
-    // many are asked for): 309,000, passes; so does a page size given as a variable,
-    // counted as the largest page.
-    const routePage = (first: string) =>
-      `{ rides(source: 2, destination: 4, first: ${first}) { id timestamp createdBy { username } riders(first: 1000) { username createdAt } source { name } destination { name } } }`;
-    expect(errorsOf(routePage('1000'))).toEqual([]);
-    expect(errorsOf(`query($n: Int) ${routePage('$n')}`)).toEqual([]);
-    // Without first, the default page: users × their rides × those rides' riders.
-    expect(errorsOf('{ users { ridesCreated { riders { username } } } }')).toEqual([expect.stringMatching(/could hold 2,010,100 values/)]);
-    expect(errorsOf('{ users(first: 10) { ridesCreated(first: 10) { riders { username } } } }')).toEqual([]);
-    // Aliases add up.
-    const aliased = Array.from({ length: 20 }, (_, i) => `a${i}: rides(source: 2, destination: 4, first: 1000) { riders { username } }`).join(' ');
-    expect(errorsOf(`{ ${aliased} }`).join()).toMatch(/could hold 4,020,000 values/);
   });
 
   it('refuse nesting past the depth limit, also through fragments', () => {
@@ -63,7 +42,7 @@ describe('document limits', () => {
 
   it('refuse lists of lists that would make the database produce too much', () => {
     const wide = '{ users { ridesCreated { riders { ridesJoined { riders { username } } } } } }';
-    expect(errorsOf(wide)).toEqual([expect.stringMatching(/query cost 1111\d+ exceeds/), expect.stringMatching(/could hold [\d,]+ values/)]);
+    expect(errorsOf(wide)).toEqual([expect.stringMatching(/query cost 1111\d+ exceeds/)]);
   });
 
   it('refuse more aliases than allowed', () => {
