@@ -1,5 +1,5 @@
 import fs from 'node:fs';
-import type { Server } from 'node:net';
+import type { Server, Socket } from 'node:net';
 import type { Logger } from '../platform';
 
 /**
@@ -22,7 +22,8 @@ export type RefusalReason = 'address' | 'total';
 /**
  * The bound on all connections: the process's open-file limit less what the gateway keeps
  * for itself (null where it cannot be read: not Linux). Past the limit the gateway could
- * not accept anyone, nor reconnect to its broker or ZooKeeper (EMFILE).
+ * not accept anyone, nor reconnect to its broker or ZooKeeper (EMFILE). Node raises its
+ * soft limit to the hard one as it starts, so in the gateway this is `ulimit -Hn`.
  */
 export function totalConnectionBound(limitsFile = '/proc/self/limits'): number | null {
   let text: string;
@@ -38,20 +39,25 @@ export function totalConnectionBound(limitsFile = '/proc/self/limits'): number |
 }
 
 /**
- * Bounds the TCP connections to the gateway's port, HTTP and websockets alike, before
- * anything is read from them. Without it one client could open connections that never
- * send a request (each lives until Node's 60 s header timeout) until the process ran out
- * of file descriptors, and then nobody was served: the gateway could accept no one and
- * open no socket of its own. One more connection than an address's share is answered
- * 503 with a GraphQL error naming the setting, and closed; past the total, Node closes
- * new connections unanswered.
+ * Bounds the TCP connections to the gateway's port, HTTP and websockets alike. Without it
+ * one client could open connections that never send a request (each lives until Node's
+ * 60 s header timeout) until the process ran out of file descriptors, and then nobody was
+ * served: the gateway could accept no one and open no socket of its own. One more
+ * connection than an address's share is answered 503 with a GraphQL error naming the
+ * setting, and closed; past the total, Node closes new connections unanswered.
+ *
+ * Call it before anything else listens for 'connection': the server's own listener (the
+ * HTTP parser) is taken out and called for admitted connections only, so a refused one
+ * never has a request read, let alone run.
  */
 export function limitConnections(server: Server, limits: ConnectionLimits, onRefused: (reason: RefusalReason) => void, log: Logger): void {
   if (limits.maxTotal !== null) server.maxConnections = limits.maxTotal;
   server.on('drop', () => onRefused('total'));
+  const serve = server.listeners('connection') as Array<(socket: Socket) => void>;
+  server.removeAllListeners('connection');
   const open = new Map<string, number>();
   let warnedAt = Number.NEGATIVE_INFINITY;
-  server.on('connection', (socket) => {
+  server.on('connection', (socket: Socket) => {
     const address = socket.remoteAddress ?? '';
     const count = (open.get(address) ?? 0) + 1;
     if (count > limits.maxPerAddress) {
@@ -61,6 +67,10 @@ export function limitConnections(server: Server, limits: ConnectionLimits, onRef
         warnedAt = performance.now();
         log.warn({ address, open: count - 1 }, 'refusing connections from an address over MAX_CONNECTIONS_PER_ADDRESS');
       }
+      // What the client sends meanwhile is read and dropped: closing with unread data
+      // would reset the connection, and the client might lose the answer.
+      socket.on('data', () => {});
+      socket.on('error', (err) => log.debug({ err, address }, 'a refused connection failed'));
       socket.end(refusalResponse(limits.maxPerAddress), () => socket.destroy());
       return;
     }
@@ -70,6 +80,7 @@ export function limitConnections(server: Server, limits: ConnectionLimits, onRef
       if (left > 0) open.set(address, left);
       else open.delete(address);
     });
+    for (const listener of serve) listener.call(server, socket);
   });
 }
 
