@@ -7,7 +7,7 @@ import express from 'express';
 import { Pool } from 'pg';
 import { buildSchema } from 'type-graphql';
 import { parseArgs } from '../schema';
-import { readOperation } from '../worker/operations';
+import { readOperation, UNBOUNDED_READ } from '../worker/operations';
 import type { GqlContext } from '../gateway/graphql/context';
 import { QueryResolver, RideFieldsResolver, UserFieldsResolver } from '../gateway/graphql/resolvers';
 import { newRequestContext, RideService, type Transport } from '../gateway/service';
@@ -26,7 +26,7 @@ async function main() {
     lastSeq: 0,
     async read(op, args) {
       const entry = readOperation(op);
-      return { result: (await entry.run(sql, parseArgs(entry.args, args))) as never, workerId: 'baseline' };
+      return { result: (await entry.run(sql, parseArgs(entry.args, args), UNBOUNDED_READ)) as never, workerId: 'baseline' };
     },
     async write() {
       throw new Error('the baseline serves reads only');

@@ -85,6 +85,7 @@ const envSchema = z.object({
   PAGE_SIZE_DEFAULT: intFromEnv(100, 1),
   PAGE_SIZE_MAX: intFromEnv(1000, 1),
   MAX_RIDERS_PER_RIDE: intFromEnv(100, 1),
+  MAX_ANSWER_BYTES: intFromEnv(8 * 2 ** 20, 1024),
   COMPILED_OPERATIONS: z.enum(['on', 'off']).default('on'),
   GRAPHQL_INTROSPECTION: z.enum(['on', 'off']).default('on'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -142,6 +143,8 @@ export interface Config {
    * ride with its riders, so this bounds every join's log entry and live change.
    */
   maxRidersPerRide: number;
+  /** Most JSON a replica answers one client selection with (worker/selectionSql.ts). */
+  maxAnswerBytes: number;
   queryCostListFactor: number;
   /** Longest GraphQL `query` text, in bytes, and most tokens parsed (every transport). */
   maxQueryBytes: number;
@@ -252,6 +255,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     pageSizeDefault: e.PAGE_SIZE_DEFAULT,
     pageSizeMax: e.PAGE_SIZE_MAX,
     maxRidersPerRide: e.MAX_RIDERS_PER_RIDE,
+    maxAnswerBytes: e.MAX_ANSWER_BYTES,
     queryCostListFactor: e.QUERY_COST_LIST_FACTOR,
     maxQueryBytes: e.MAX_QUERY_BYTES,
     maxQueryTokens: e.MAX_QUERY_TOKENS,
@@ -287,6 +291,7 @@ export function workerEnvironment(c: Config): Record<string, string> {
     LOG_RETENTION_BYTES: String(c.logRetentionBytes),
     IDEMPOTENCY_WINDOW_SECONDS: String(c.idempotencyWindowSeconds),
     MAX_RIDERS_PER_RIDE: String(c.maxRidersPerRide),
+    MAX_ANSWER_BYTES: String(c.maxAnswerBytes),
     LOG_LEVEL: c.logLevel,
   };
 }

@@ -1,4 +1,6 @@
 import { Client } from 'pg';
+import type { FieldSelection } from '../schema';
+import { runSelections } from '../worker/selectionSql';
 import { appliedSeqOf, PASSWORD, TestCluster, waitUntil } from './support/cluster';
 
 let cluster: TestCluster;
@@ -48,15 +50,50 @@ describe('request limits', () => {
   });
 });
 
-describe('a full ride', () => {
-  let small: TestCluster;
-  beforeAll(async () => {
-    small = await TestCluster.start({ MAX_RIDERS_PER_RIDE: '3', MUTATIONS_PER_MINUTE_PER_IP: '0' });
-  });
-  afterAll(async () => {
-    await small?.stop();
-  });
+/** A second cluster, for bounds small enough to reach in a test. */
+let small: TestCluster;
+beforeAll(async () => {
+  small = await TestCluster.start({ MAX_RIDERS_PER_RIDE: '3', MAX_ANSWER_BYTES: '2000', MUTATIONS_PER_MINUTE_PER_IP: '0' });
+});
+afterAll(async () => {
+  await small?.stop();
+});
 
+describe('a large answer', () => {
+  it('is BAD_USER_INPUT past MAX_ANSWER_BYTES, alone or among reads answered in one statement, and the others are answered', async () => {
+    // 30 users of ~60 bytes each in an answer: ~2 KB of JSON.
+    for (let i = 0; i < 30; i++) await small.data(CREATE_USER, { u: `large_answer_user_${String(i).padStart(2, '0')}`, p: PASSWORD });
+    const page = (first: number) => small.gql<{ users: unknown[] }>(`{ users(first: ${first}) { username createdAt } }`);
+    const alone = await page(30);
+    expect(alone.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+    expect(alone.errors?.[0]?.message).toMatch(/larger than MAX_ANSWER_BYTES \(2000 bytes/);
+    expect((await page(3)).data?.users).toHaveLength(3);
+    // Reads of one shape that reach a replica together are answered in one statement: only
+    // the large one fails (the statement a slave runs, on a replica's own database).
+    const users = (first: number): FieldSelection[] => [
+      {
+        key: 'users',
+        field: 'users',
+        args: { first },
+        select: [
+          { key: 'username', field: 'username' },
+          { key: 'createdAt', field: 'createdAt' },
+        ],
+      },
+    ];
+    const db = new Client({ connectionString: small.workerDatabaseUrl((await small.workers())[0].id) });
+    await db.connect();
+    try {
+      const [large, one, two] = await runSelections(db, [users(29), users(1), users(2)], 2000);
+      expect(large).toMatchObject({ code: 'BAD_USER_INPUT', message: expect.stringMatching(/MAX_ANSWER_BYTES/) });
+      expect([one, two].map((doc) => (JSON.parse(doc as string) as { users: unknown[] }).users.length)).toEqual([1, 2]);
+    } finally {
+      await db.end();
+    }
+  });
+});
+
+describe('a full ride', () => {
   it('takes MAX_RIDERS_PER_RIDE riders, however many join at once; more are CONFLICT, a rider joining again still gets the ride', async () => {
     const riders = ['r0', 'r1', 'r2', 'r3', 'r4', 'r5'];
     for (const u of ['host', ...riders]) await small.data(CREATE_USER, { u, p: PASSWORD });

@@ -95,7 +95,7 @@ async function main(): Promise<void> {
 
   new RequestIdTrimmer(pool, config.idempotencyWindowSeconds, log).start();
   await startSnapshotServer(connection, names, pool, workerId, config.idempotencyWindowSeconds, log);
-  const reads = await startReadServer({ connection, names, pool, replica, workerId, log: log.child({ role: 'SLAVE' }), failStop });
+  const reads = await startReadServer({ connection, names, pool, replica, workerId, maxAnswerBytes: config.maxAnswerBytes, log: log.child({ role: 'SLAVE' }), failStop });
   await coordination.setRole('SLAVE');
   log.info({ appliedSeq: replica.appliedSeq }, 'serving reads');
 
@@ -117,7 +117,17 @@ async function main(): Promise<void> {
     // Reads never go unanswered while a master is up: it consumes ReadQ too, at a lower
     // priority than every slave, so RabbitMQ gives it reads only when no slave can take
     // them (none serves, or all are full). Read-your-writes holds trivially there.
-    await startReadServer({ connection, names, pool, replica, workerId, log: log.child({ role: 'MASTER', epoch }), failStop, priority: MASTER_READ_PRIORITY });
+    await startReadServer({
+      connection,
+      names,
+      pool,
+      replica,
+      workerId,
+      maxAnswerBytes: config.maxAnswerBytes,
+      log: log.child({ role: 'MASTER', epoch }),
+      failStop,
+      priority: MASTER_READ_PRIORITY,
+    });
     await coordination.setRole('MASTER');
   });
 

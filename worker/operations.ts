@@ -42,15 +42,27 @@ const userJson = (t: string) => recordSql('User', t);
 
 export interface ReadOperation<A, R> {
   args: z.ZodType<A>;
-  run(sql: Sql, args: A): Promise<R>;
+  run(sql: Sql, args: A, ctx: ReadContext): Promise<R>;
 }
+
+/** What a replica knows when it answers a read. */
+export interface ReadContext {
+  /** MAX_ANSWER_BYTES: a client's selection answered with more JSON than this is BAD_USER_INPUT. */
+  maxAnswerBytes: number;
+}
+
+/** For the worker's own reads (and the benchmark's baseline): no bound on what it asked for itself. */
+export const UNBOUNDED_READ: ReadContext = { maxAnswerBytes: Number.MAX_SAFE_INTEGER };
 
 /** The catalogue's argument schema for `name`, typed as what its operation runs with. */
 const readArgs = <N extends ReadOpName>(name: N) => readCatalogue[name].args as unknown as z.ZodType<ReadParsedArgs<N>>;
 const writeArgs = <N extends WriteOpName>(name: N) => writeCatalogue[name].args as unknown as z.ZodType<WriteParsedArgs<N>>;
 
 /** The read `name` of the catalogue: its arguments, and `run`, which must return its declared result. */
-const readOp = <N extends ReadOpName>(name: N, op: { run: (sql: Sql, args: ReadParsedArgs<N>) => Promise<ReadResult<N>> }): ReadOperation<ReadParsedArgs<N>, ReadResult<N>> => ({
+const readOp = <N extends ReadOpName>(
+  name: N,
+  op: { run: (sql: Sql, args: ReadParsedArgs<N>, ctx: ReadContext) => Promise<ReadResult<N>> },
+): ReadOperation<ReadParsedArgs<N>, ReadResult<N>> => ({
   args: readArgs(name),
   run: op.run,
 });
@@ -72,11 +84,13 @@ export const readOperations = {
   }),
   rides: readOp('rides', { run: (sql, a) => selectField<RideRecord[]>(sql, 'rides', a, RECORD_SELECTIONS.Ride) }),
   ride: readOp('ride', { run: (sql, a) => selectField<RideRecord | null>(sql, 'ride', a, RECORD_SELECTIONS.Ride) }),
+  // A client chooses what a selection holds, so its size is bounded here; the catalogue's
+  // own reads above have fixed shapes within the protocol's page limit.
   selection: readOp('selection', {
-    run: (sql, a) => runSelection(sql, a.fields),
+    run: (sql, a, ctx) => runSelection(sql, a.fields, ctx.maxAnswerBytes),
   }),
   selectionAt: readOp('selectionAt', {
-    run: (sql, a) => runSelectionAt(sql, a.fields),
+    run: (sql, a, ctx) => runSelectionAt(sql, a.fields, ctx.maxAnswerBytes),
   }),
   rideCount: readOp('rideCount', {
     run: async (sql) => Number((await sql.query(`SELECT count(*) AS n FROM rides`)).rows[0].n),
@@ -131,7 +145,7 @@ const writeOp = <N extends WriteOpName, Resolved>(
 ): WriteOperation<WriteParsedArgs<N>, Resolved, WriteResult<N>> => ({ args: writeArgs(name), ...op });
 
 async function readRide(sql: Sql, id: number): Promise<RideRecord> {
-  const ride = await readOperations.ride.run(sql, { id });
+  const ride = await readOperations.ride.run(sql, { id }, UNBOUNDED_READ);
   if (!ride) throw notFound(`ride ${id} does not exist`);
   return ride;
 }

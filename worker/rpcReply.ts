@@ -2,6 +2,9 @@ import type { Channel, ConsumeMessage } from 'amqplib';
 import { DbaasError, encode, MalformedMessageError, type RpcReply } from '../schema';
 import { type Logger } from '../platform';
 
+/** Replies for one gateway travel together up to this size. */
+const REPLIES_MESSAGE_BYTES = 4 * 2 ** 20;
+
 /**
  * Sends answers to the gateways that asked. Answers for one gateway finished in the same
  * turn of the event loop travel as one message (schema/messages.ts says why).
@@ -30,7 +33,11 @@ export class ReplySender {
     this.scheduled = false;
     for (const [replyTo, replies] of this.pending) {
       try {
-        this.channel.sendToQueue(replyTo, encode({ replies }), { contentType: 'application/json' });
+        const together = encode({ replies });
+        // Large answers go one to a message: several together could pass the broker's
+        // message limit (16 MiB by default on RabbitMQ 4), which would close the channel.
+        const messages = together.length > REPLIES_MESSAGE_BYTES && replies.length > 1 ? replies.map((reply) => encode({ replies: [reply] })) : [together];
+        for (const message of messages) this.channel.sendToQueue(replyTo, message, { contentType: 'application/json' });
       } catch (err) {
         // The channel closed under us (shutdown, broker loss): the gateway times these out.
         this.log.warn({ err, replyTo, replies: replies.length }, 'could not send replies');

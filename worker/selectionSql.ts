@@ -1,6 +1,7 @@
 import type { z } from 'zod';
 import {
   badInput,
+  DbaasError,
   isListField,
   listFieldArgs,
   MAX_KEYS_PER_OBJECT,
@@ -214,39 +215,63 @@ function expirySql(s: Statement, fields: FieldSelection[]): string {
  * (`doc0`, `doc1`, …): several in one round trip for reads that would each take their own
  * (worker/slave.ts), all from one snapshot. `at` adds, from that snapshot, the replica's
  * applied seq (`seq`) and when each answer expires by time alone (`expires_at<i>`,
- * expirySql).
+ * expirySql). With `maxBytes`, an answer longer than that comes back as NULL: PostgreSQL
+ * still builds it, but the worker never holds it nor the gateway receives it.
  */
-export function selectionsStatement(each: FieldSelection[][], at = false): { text: string; values: unknown[] } {
+export function selectionsStatement(each: FieldSelection[][], at = false, maxBytes: number | null = null): { text: string; values: unknown[] } {
   const s = new Statement();
   const columns = each.map((fields, i) => {
-    const doc = `${object(s, 'Query', '', { key: 'data', field: 'data', select: fields }, 0)}::text AS doc${i}`;
+    const json = `${object(s, 'Query', '', { key: 'data', field: 'data', select: fields }, 0)}::text`;
+    const doc =
+      maxBytes === null
+        ? `${json} AS doc${i}`
+        : `(SELECT CASE WHEN octet_length(d) > ${s.param(maxBytes, 'bigint')} THEN NULL ELSE d END FROM (SELECT ${json} AS d) AS a) AS doc${i}`;
     return at ? `${expirySql(s, fields)} AS expires_at${i}, ${doc}` : doc;
   });
   return { text: `SELECT ${at ? '(SELECT applied_seq FROM _dbaas_state) AS seq, ' : ''}${columns.join(', ')}`, values: s.values };
 }
 
 /** The statement for one selection. */
-export const selectionStatement = (fields: FieldSelection[], at = false) => selectionsStatement([fields], at);
+export const selectionStatement = (fields: FieldSelection[], at = false, maxBytes: number | null = null) => selectionsStatement([fields], at, maxBytes);
 
-/** Runs selections in one statement; each result is its `data` object as JSON text. */
-export async function runSelections(sql: Sql, each: FieldSelection[][]): Promise<string[]> {
-  const { text, values } = selectionsStatement(each);
+/** What a selection whose answer is over MAX_ANSWER_BYTES gets instead. */
+export const answerTooLarge = (maxBytes: number) =>
+  badInput(`the answer is larger than MAX_ANSWER_BYTES (${maxBytes} bytes of JSON): ask for smaller pages (first) or fewer fields`);
+
+/** One selection's JSON text, or why it has none. */
+const docOf = (row: Record<string, unknown>, i: number, maxBytes: number | null): string | DbaasError => {
+  const doc = row[`doc${i}`] as string | null;
+  return doc === null && maxBytes !== null ? answerTooLarge(maxBytes) : (doc as string);
+};
+
+/** Runs selections in one statement; each result is its `data` object as JSON text (or, past `maxBytes`, the error). */
+export async function runSelections(sql: Sql, each: FieldSelection[][], maxBytes: number | null = null): Promise<Array<string | DbaasError>> {
+  const { text, values } = selectionsStatement(each, false, maxBytes);
   const { rows } = await sql.query(text, values);
-  return each.map((_, i) => rows[0][`doc${i}`] as string);
+  return each.map((_, i) => docOf(rows[0], i, maxBytes));
 }
 
 /** Answers with the seq they were read at and when time alone changes each (epoch ms, or null). */
-export async function runSelectionsAt(sql: Sql, each: FieldSelection[][]): Promise<SelectionAnswer[]> {
-  const { text, values } = selectionsStatement(each, true);
+export async function runSelectionsAt(sql: Sql, each: FieldSelection[][], maxBytes: number | null = null): Promise<Array<SelectionAnswer | DbaasError>> {
+  const { text, values } = selectionsStatement(each, true, maxBytes);
   const { rows } = await sql.query(text, values);
   return each.map((_, i) => {
+    const data = docOf(rows[0], i, maxBytes);
+    if (data instanceof DbaasError) return data;
     const expires = rows[0][`expires_at${i}`] as number | null;
-    return { seq: Number(rows[0].seq), data: rows[0][`doc${i}`] as string, expiresAt: expires === null ? null : Number(expires) };
+    return { seq: Number(rows[0].seq), data, expiresAt: expires === null ? null : Number(expires) };
   });
 }
 
-export const runSelection = async (sql: Sql, fields: FieldSelection[]): Promise<string> => (await runSelections(sql, [fields]))[0];
-export const runSelectionAt = async (sql: Sql, fields: FieldSelection[]): Promise<SelectionAnswer> => (await runSelectionsAt(sql, [fields]))[0];
+const orThrow = <T>(result: T | DbaasError): T => {
+  if (result instanceof DbaasError) throw result;
+  return result;
+};
+
+export const runSelection = async (sql: Sql, fields: FieldSelection[], maxBytes: number | null = null): Promise<string> =>
+  orThrow((await runSelections(sql, [fields], maxBytes))[0]);
+export const runSelectionAt = async (sql: Sql, fields: FieldSelection[], maxBytes: number | null = null): Promise<SelectionAnswer> =>
+  orThrow((await runSelectionsAt(sql, [fields], maxBytes))[0]);
 
 /** The JSON of a whole record for a row aliased `t`, spliced into the master's own statements. */
 export function recordSql(type: 'Ride' | 'User', t: string): string {

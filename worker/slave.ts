@@ -13,7 +13,7 @@ import {
   type ReadRequest,
   type RpcReply,
 } from '../schema';
-import { readOperation } from './operations';
+import { readOperation, type ReadContext } from './operations';
 import { runSelections, runSelectionsAt, selectionStatement } from './selectionSql';
 import type { Sql } from './sql';
 import { type Logger } from '../platform';
@@ -62,10 +62,10 @@ async function withDeadline<T>(pool: Pool, deadline: number | null, what: string
   }
 }
 
-function runRead(pool: Pool, request: ReadRequest, deadline: number | null, log: Logger): Promise<unknown> {
+function runRead(pool: Pool, request: ReadRequest, deadline: number | null, ctx: ReadContext, log: Logger): Promise<unknown> {
   const op = readOperation(request.op);
   const args = parseArgs(op.args, request.args);
-  return withDeadline(pool, deadline, `read ${request.op}`, log, (sql) => op.run(sql, args));
+  return withDeadline(pool, deadline, `read ${request.op}`, log, (sql) => op.run(sql, args, ctx));
 }
 
 /**
@@ -133,11 +133,14 @@ export interface ReadServerDeps {
   failStop: (reason: string) => never;
   /** RabbitMQ consumer priority: ReadQ goes to the highest that has room (slaves 0). */
   priority?: number;
+  /** MAX_ANSWER_BYTES. */
+  maxAnswerBytes: number;
 }
 
 /** A slave serves ReadQ: competing consumers, each answering from its own database. */
-export async function startReadServer({ connection, names, pool, replica, workerId, log, failStop, priority = 0 }: ReadServerDeps): Promise<ReadServer> {
+export async function startReadServer({ connection, names, pool, replica, workerId, log, failStop, priority = 0, maxAnswerBytes }: ReadServerDeps): Promise<ReadServer> {
   const { readQ, deadLetters } = names;
+  const ctx: ReadContext = { maxAnswerBytes };
   const channel: Channel = await connection.createChannel();
   await channel.prefetch(PREFETCH);
   const replies = new ReplySender(channel, log);
@@ -159,7 +162,7 @@ export async function startReadServer({ connection, names, pool, replica, worker
         const error = { code: 'UNAVAILABLE' as const, message: `replica at seq ${replica.appliedSeq}, read needs ${request.minSeq}` };
         return { id, ok: false, workerId, appliedSeq: replica.appliedSeq, lagging: true, error };
       }
-      const result = await runRead(pool, request, deadline, log);
+      const result = await runRead(pool, request, deadline, ctx, log);
       return { id, ok: true, workerId, appliedSeq: replica.appliedSeq, result };
     } catch (err) {
       return failed(err, id);
@@ -197,7 +200,8 @@ export async function startReadServer({ connection, names, pool, replica, worker
       try {
         const each = group.map((r) => r.fields);
         // One op to a group: its statement shape says which.
-        const run = (sql: Sql): Promise<unknown[]> => (group[0].request.op === 'selectionAt' ? runSelectionsAt(sql, each) : runSelections(sql, each));
+        const run = (sql: Sql): Promise<unknown[]> =>
+          group[0].request.op === 'selectionAt' ? runSelectionsAt(sql, each, maxAnswerBytes) : runSelections(sql, each, maxAnswerBytes);
         results = await withDeadline(pool, deadline, `${group.length} reads`, log, run);
       } catch (err) {
         const unanswerable = isDatabaseUnavailable(err) || (err instanceof DbaasError && err.code === 'UNAVAILABLE');
@@ -208,7 +212,10 @@ export async function startReadServer({ connection, names, pool, replica, worker
         log.debug({ err, reads: group.length }, 'reads answered together failed; answering each alone');
       }
       if (results) {
-        group.forEach(({ request }, i) => replies.send(replyTo, { id: request.id, ok: true, workerId, appliedSeq: replica.appliedSeq, result: results[i] }));
+        group.forEach(({ request }, i) => {
+          const result = results[i];
+          replies.send(replyTo, result instanceof DbaasError ? failed(result, request.id) : { id: request.id, ok: true, workerId, appliedSeq: replica.appliedSeq, result });
+        });
         return;
       }
     }
