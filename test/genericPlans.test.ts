@@ -4,6 +4,7 @@ import pino from 'pino';
 import { parseArgs, type FieldSelection } from '../schema';
 import { type Sql } from '../worker/sql';
 import { readOperation, readOperations } from '../worker/operations';
+import { selectionStatement } from '../worker/selectionSql';
 import { loadConfig } from '../platform';
 import { openWorkerDatabase } from '../worker/database';
 
@@ -126,6 +127,17 @@ const CASES: Array<[string, keyof typeof readOperations, unknown]> = [
 // Not here: `areas` (198 rows) and `rideCount` read whole tables by design.
 
 describe('generic plans', () => {
+  it('build a selection once when its answer is measured against MAX_ANSWER_BYTES', async () => {
+    const fields = (CASES.find(([name]) => name === 'selection: a user and their rides')![2] as { fields: FieldSelection[] }).fields;
+    const scans = async (maxBytes: number | null) => {
+      const { text, values } = selectionStatement(fields, false, maxBytes);
+      return (await genericPlan(text, values)).match(/Scan .*\bon (rides|ride_riders|users|areas)\b/g)?.length ?? 0;
+    };
+    const unbounded = await scans(null);
+    expect(unbounded).toBeGreaterThan(0);
+    expect(await scans(config.maxAnswerBytes)).toBe(unbounded);
+  });
+
   it.each(CASES)('%s: every statement is index-driven', async (_name, op, args) => {
     const statements = await statementsOf(op, args);
     expect(statements.length).toBeGreaterThan(0);

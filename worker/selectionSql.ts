@@ -222,10 +222,11 @@ export function selectionsStatement(each: FieldSelection[][], at = false, maxByt
   const s = new Statement();
   const columns = each.map((fields, i) => {
     const json = `${object(s, 'Query', '', { key: 'data', field: 'data', select: fields }, 0)}::text`;
+    // OFFSET 0 keeps the planner from folding `d` into the CASE, which built the answer twice.
     const doc =
       maxBytes === null
         ? `${json} AS doc${i}`
-        : `(SELECT CASE WHEN octet_length(d) > ${s.param(maxBytes, 'bigint')} THEN NULL ELSE d END FROM (SELECT ${json} AS d) AS a) AS doc${i}`;
+        : `(SELECT CASE WHEN octet_length(d) > ${s.param(maxBytes, 'bigint')} THEN NULL ELSE d END FROM (SELECT ${json} AS d OFFSET 0) AS a) AS doc${i}`;
     return at ? `${expirySql(s, fields)} AS expires_at${i}, ${doc}` : doc;
   });
   return { text: `SELECT ${at ? '(SELECT applied_seq FROM _dbaas_state) AS seq, ' : ''}${columns.join(', ')}`, values: s.values };
