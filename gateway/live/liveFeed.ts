@@ -261,6 +261,10 @@ export class LiveFeed {
     const change = s.backlogAt < s.backlog.length ? s.backlog[s.backlogAt++].decode() : s.buffer.shift();
     if (s.backlogAt === s.backlog.length && s.backlogAt > 0) {
       [s.backlog, s.backlogAt] = [[], 0]; // let the history's objects go
+    } else if (s.backlogAt >= 1024 && s.backlogAt * 2 >= s.backlog.length) {
+      // The sent part goes as it is read (a copy per halving: amortised O(1)), so a long
+      // resume does not keep changes the history has since dropped.
+      [s.backlog, s.backlogAt] = [s.backlog.slice(s.backlogAt), 0];
     }
     // The change is a position itself: no object made per change and subscriber.
     if (change) s.after = change;

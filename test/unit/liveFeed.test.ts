@@ -257,6 +257,17 @@ describe('LiveFeed', () => {
     expect(feed.subscriptions).toBe(1);
   });
 
+  it('sends a long resume whole and in order while letting go of what it has sent', async () => {
+    const feed = new LiveFeed({ historySize: 10_000, historyBytes: 2 ** 30, bufferSize: 10 });
+    feed.restartAt(1);
+    for (let seq = 1; seq <= 5000; seq++) feed.advance(seq, [change(seq)]);
+    const resumed = feed.subscribe(routeKey(1, 2), at(0));
+    const first = await take(resumed, 2500);
+    feed.advance(5001, [change(5001)]);
+    const rest = await take(resumed, 2501);
+    expect([...first, ...rest]).toEqual(Array.from({ length: 5001 }, (_, k) => k + 1));
+  });
+
   it('names no seq to resume from when a subscription ends before its snapshot is out', async () => {
     const feed = new LiveFeed({ historySize: 100, historyBytes: 2 ** 30, bufferSize: 2 });
     feed.restartAt(1);
