@@ -3,7 +3,7 @@ import { DbaasError, encode, MalformedMessageError, type RpcReply } from '../sch
 import { type Logger } from '../platform';
 
 /** Replies for one gateway travel together up to this size. */
-const REPLIES_MESSAGE_BYTES = 4 * 2 ** 20;
+export const REPLIES_MESSAGE_BYTES = 4 * 2 ** 20;
 
 /**
  * Sends answers to the gateways that asked. Answers for one gateway finished in the same
@@ -33,11 +33,7 @@ export class ReplySender {
     this.scheduled = false;
     for (const [replyTo, replies] of this.pending) {
       try {
-        const together = encode({ replies });
-        // Large answers go one to a message: several together could pass the broker's
-        // message limit (16 MiB by default on RabbitMQ 4), which would close the channel.
-        const messages = together.length > REPLIES_MESSAGE_BYTES && replies.length > 1 ? replies.map((reply) => encode({ replies: [reply] })) : [together];
-        for (const message of messages) this.channel.sendToQueue(replyTo, message, { contentType: 'application/json' });
+        for (const message of replyMessages(replies)) this.channel.sendToQueue(replyTo, message, { contentType: 'application/json' });
       } catch (err) {
         // The channel closed under us (shutdown, broker loss): the gateway times these out.
         this.log.warn({ err, replyTo, replies: replies.length }, 'could not send replies');
@@ -45,6 +41,16 @@ export class ReplySender {
     }
     this.pending.clear();
   }
+}
+
+/**
+ * The messages that carry one gateway's replies: one, unless together they pass
+ * REPLIES_MESSAGE_BYTES; then one a reply, since several large answers together could pass
+ * the broker's message limit (16 MiB by default on RabbitMQ 4), which closes the channel.
+ */
+export function replyMessages(replies: RpcReply[]): Buffer[] {
+  const together = encode({ replies });
+  return together.length > REPLIES_MESSAGE_BYTES && replies.length > 1 ? replies.map((reply) => encode({ replies: [reply] })) : [together];
 }
 
 /**

@@ -201,7 +201,7 @@ export async function startReadServer({ connection, names, pool, replica, worker
         const each = group.map((r) => r.fields);
         // One op to a group: its statement shape says which.
         const run = (sql: Sql): Promise<unknown[]> =>
-          group[0].request.op === 'selectionAt' ? runSelectionsAt(sql, each, maxAnswerBytes) : runSelections(sql, each, maxAnswerBytes);
+          group[0].request.op === 'selectionAt' ? runSelectionsAt(sql, each, ctx.maxAnswerBytes) : runSelections(sql, each, ctx.maxAnswerBytes);
         results = await withDeadline(pool, deadline, `${group.length} reads`, log, run);
       } catch (err) {
         const unanswerable = isDatabaseUnavailable(err) || (err instanceof DbaasError && err.code === 'UNAVAILABLE');
