@@ -39,6 +39,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly connectionsClosed = new Counter({
+    name: 'ridedb_connections_closed_total',
+    help: 'HTTP connections the gateway closed for answers their clients left unread: a request past MAX_PIPELINED_REQUESTS (pipelined), or the most unsent answers when all together passed MAX_UNSENT_ANSWER_BYTES (unsent).',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+
   readonly rpcTimeouts = new Counter({
     name: 'ridedb_rpc_timeouts_total',
     help: 'RPCs answered UNAVAILABLE because no worker answered in time.',

@@ -11,6 +11,7 @@ import { DbaasError } from '../schema';
 import { type Config, type Logger } from '../platform';
 import type { Autoscaler } from './autoscaler';
 import { limitConnections, totalConnectionBound } from './connectionLimits';
+import { limitUnreadAnswers } from './unreadAnswers';
 import { makeFormatError } from './errors';
 import type { GqlContext } from './graphql/context';
 import { RequestAccounting } from './requestAccounting';
@@ -181,11 +182,20 @@ export async function startServer(parts: ServerParts): Promise<RunningServer> {
         app,
       )
     : app;
-  httpServer.on('request', listener);
+  const unread = limitUnreadAnswers(
+    listener,
+    { maxPipelined: config.maxPipelinedRequests, maxUnsentBytes: config.maxUnsentAnswerBytes },
+    (reason) => metrics.connectionsClosed.inc({ reason }),
+    log,
+  );
+  httpServer.on('request', unread.listener);
   await new Promise<void>((resolve) => httpServer.listen(config.port, resolve));
   const address = httpServer.address();
   return {
     port: typeof address === 'object' && address ? address.port : config.port,
-    close: () => apollo.stop(),
+    close: async () => {
+      unread.stop();
+      await apollo.stop();
+    },
   };
 }

@@ -73,6 +73,8 @@ const envSchema = z.object({
   MAX_SUBSCRIPTIONS_PER_CONNECTION: intFromEnv(100, 1),
   MAX_SUBSCRIPTIONS_PER_ADDRESS: intFromEnv(1000, 1),
   MAX_CONNECTIONS_PER_ADDRESS: intFromEnv(1000, 1),
+  MAX_PIPELINED_REQUESTS: intFromEnv(32, 1),
+  MAX_UNSENT_ANSWER_BYTES: intFromEnv(128 * 2 ** 20, 1024),
   LIVE_HISTORY_CHANGES: intFromEnv(50_000, 1),
   LIVE_HISTORY_BYTES: intFromEnv(32 * 2 ** 20, 1),
   LIVE_BUFFER_CHANGES: intFromEnv(1000, 1),
@@ -152,8 +154,12 @@ export interface Config {
   /** Open graphql-ws operations per socket and per client address. */
   maxSubscriptionsPerConnection: number;
   maxSubscriptionsPerAddress: number;
-  /** Open websocket connections per client address. */
+  /** TCP connections (HTTP and websockets) open at once per client address. */
   maxConnectionsPerAddress: number;
+  /** Requests one HTTP connection may have waiting for their answers. */
+  maxPipelinedRequests: number;
+  /** Answers waiting in the gateway for their clients to read them, all connections together. */
+  maxUnsentAnswerBytes: number;
   /** Ride changes a gateway keeps for live subscriptions to resume from (`afterSeq`). */
   liveHistoryChanges: number;
   /** And at most this much of their JSON text: changes differ in size (a joined ride carries its riders). */
@@ -262,6 +268,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxSubscriptionsPerConnection: e.MAX_SUBSCRIPTIONS_PER_CONNECTION,
     maxSubscriptionsPerAddress: e.MAX_SUBSCRIPTIONS_PER_ADDRESS,
     maxConnectionsPerAddress: e.MAX_CONNECTIONS_PER_ADDRESS,
+    maxPipelinedRequests: e.MAX_PIPELINED_REQUESTS,
+    maxUnsentAnswerBytes: e.MAX_UNSENT_ANSWER_BYTES,
     liveHistoryChanges: e.LIVE_HISTORY_CHANGES,
     liveHistoryBytes: e.LIVE_HISTORY_BYTES,
     liveBufferChanges: e.LIVE_BUFFER_CHANGES,

@@ -18,6 +18,8 @@ const SUBSCRIBE = 'subscription { clusterEvents { type } }';
 const CONNECTIONS = 1000;
 /** Another loopback address (all of 127.0.0.0/8 is loopback), so the flood's count is its own. */
 const FLOOD_ADDRESS = '127.0.0.3';
+/** The pipelining client's own address, for the same reason. */
+const PIPELINE_ADDRESS = '127.0.0.4';
 
 /** A TCP connection from `localAddress` that sends nothing. */
 const tcpFrom = (localAddress: string, port: number) =>
@@ -182,6 +184,46 @@ describe('a hostile client', () => {
     for (const res of [big, encoding, charset]) expectClientError(res);
     const log = fs.readFileSync(cluster.logFile, 'utf8');
     expect(log).not.toMatch(/"level":50[^\n]*REST request failed/);
+  });
+
+  it('cannot stall other clients by pipelining requests it never reads', async () => {
+    const port = Number(new URL(cluster.url).port);
+    // A route's rides: answered from the read cache, the cheapest request there is.
+    const body = JSON.stringify({ query: '{ rides(source: 1, destination: 2) { id } }' });
+    const request = `POST /graphql HTTP/1.1\r\nHost: ridedb\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+    const sockets: net.Socket[] = [];
+    try {
+      // Each connection writes 2,000 requests at once and never reads: before the bound,
+      // Node's parser handed the gateway every one in a single turn of its event loop.
+      const p99 = await p99During(async () => {
+        const opened = await Promise.all(Array.from({ length: 20 }, () => tcpFrom(PIPELINE_ADDRESS, port)));
+        for (const socket of opened) {
+          socket.pause();
+          sockets.push(socket);
+          socket.write(request.repeat(2000));
+        }
+        await sleep(20);
+      });
+      expect(p99).toBeLessThan(1000);
+      // A client that pipelines one past the bound: its answers in order, then 503 naming the
+      // setting. Writes, so that none is answered before the last arrives (a cached read can be).
+      const write = JSON.stringify({ query: 'mutation { joinRide(rideId: 999999999, username: "asha") { id } }' });
+      const writeRequest = `POST /graphql HTTP/1.1\r\nHost: ridedb\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(write)}\r\n\r\n${write}`;
+      const socket = await tcpFrom(PIPELINE_ADDRESS, port);
+      sockets.push(socket);
+      const text = await new Promise<string>((resolve) => {
+        let received = '';
+        socket.on('data', (d: Buffer) => (received += d.toString()));
+        socket.once('close', () => resolve(received));
+        socket.write(writeRequest.repeat(33));
+      });
+      expect(text.match(/HTTP\/1\.1 \d+/g)).toEqual([...Array<string>(32).fill('HTTP/1.1 200'), 'HTTP/1.1 503']);
+      expect(text).toMatch(/"code":"UNAVAILABLE"/);
+      expect(text).toMatch(/MAX_PIPELINED_REQUESTS/);
+      expect(await (await fetch(`${cluster.url}/metrics`)).text()).toMatch(/^ridedb_connections_closed_total\{reason="pipelined"\} [1-9]/m);
+    } finally {
+      for (const s of sockets) s.destroy();
+    }
   });
 
   it('cannot make reads wait for a log position that does not exist', async () => {
