@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import type { Server, Socket } from 'node:net';
 import type { Logger } from '../platform';
+import { clientKey } from './clientKey';
 
 /**
  * File descriptors the gateway keeps for itself beyond its clients' connections: its
@@ -58,7 +59,7 @@ export function limitConnections(server: Server, limits: ConnectionLimits, onRef
   const open = new Map<string, number>();
   let warnedAt = Number.NEGATIVE_INFINITY;
   server.on('connection', (socket: Socket) => {
-    const address = socket.remoteAddress ?? '';
+    const address = clientKey(socket.remoteAddress ?? '');
     const count = (open.get(address) ?? 0) + 1;
     if (count > limits.maxPerAddress) {
       onRefused('address');

@@ -8,6 +8,7 @@ import type { GqlContext } from './graphql/context';
 import { sharedSubscribe } from './graphql/sharedSubscribe';
 import { documentCache, parseDocument, type ParseLimits } from './graphql/parseLimits';
 import type { HeaderGetter } from './requestHeaders';
+import { clientKey } from './clientKey';
 
 export interface SubscriptionLimits extends ParseLimits {
   /** Largest websocket message, as the HTTP body limit. */
@@ -30,7 +31,8 @@ export interface SubscriptionServerParts {
 /** What these hooks read of graphql-ws' per-socket context. */
 type WsContext = Pick<Context<Record<string, unknown> | undefined, Extra>, 'extra' | 'subscriptions'>;
 
-const addressOf = (request: http.IncomingMessage) => request.socket.remoteAddress ?? '';
+/** The client the per-address limit counts against (an IPv6 one by its /64). */
+const addressOf = (request: http.IncomingMessage) => clientKey(request.socket.remoteAddress ?? '');
 
 /** What is open per client address, each taken out when it closes. */
 class ByAddress<T> {
@@ -134,7 +136,7 @@ export function startSubscriptionServer(parts: SubscriptionServerParts) {
       },
       context: (ctx) => {
         const params: Record<string, unknown> = ctx.connectionParams ?? {};
-        return parts.contextOf((name) => (typeof params[name] === 'string' ? params[name] : undefined), addressOf(ctx.extra.request));
+        return parts.contextOf((name) => (typeof params[name] === 'string' ? params[name] : undefined), ctx.extra.request.socket.remoteAddress ?? '');
       },
       onNext: (ctx, _id, _payload, _args, result) => {
         corkForThisTurn(ctx.extra.request.socket);
