@@ -17,7 +17,7 @@ export type UnreadClosure = 'pipelined' | 'unsent';
  * by what the gateway can produce in that time (a few tens of MB at most), well within the
  * heap's margin over the default budget.
  */
-export const SWEEP_INTERVAL_MS = 250;
+const SWEEP_INTERVAL_MS = 250;
 
 interface Connection {
   socket: Socket;
@@ -168,7 +168,7 @@ export function limitUnreadAnswers(listener: RequestListener, limits: UnreadAnsw
     connection.waiting.push([req, res]);
     queued.add(connection);
   };
-  return { listener: bounded, stop: () => clearInterval(timer), sweep };
+  return { listener: bounded, stop: () => clearInterval(timer) };
 }
 
 function refuse(res: ServerResponse, maxPipelined: number): void {
