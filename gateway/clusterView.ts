@@ -55,6 +55,13 @@ export class ClusterView extends EventEmitter {
     return this.workers().filter((w) => w.role === 'SLAVE');
   }
 
+  /** The membership znode of the master (the newest epoch's, while a deposed one is still listed). */
+  masterNode(): string | null {
+    let found: [string, MemberData] | null = null;
+    for (const entry of this.members) if (entry[1].role === 'MASTER' && (!found || entry[1].epoch > found[1].epoch)) found = entry;
+    return found?.[0] ?? null;
+  }
+
   /** Membership znode names of a worker (normally one). */
   nodesOf(workerId: string): string[] {
     return [...this.members.entries()].filter(([, m]) => m.id === workerId).map(([node]) => node);

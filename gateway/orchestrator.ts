@@ -6,6 +6,7 @@ import type { ClusterView } from './clusterView';
 import { removeWorkerStorage } from './workerStorage';
 import type { RuntimeWorker, WorkerRuntime } from './runtimes/runtime';
 import { slaveToMove } from './runtimes/placement';
+import { MasterWatchdog } from './masterWatchdog';
 import type { ScalingTarget, ScalingTargetValue } from './scalingTarget';
 
 // By consecutive quick exits: a worker that crashes once restarts at once; a crash loop backs off.
@@ -63,6 +64,8 @@ export class Orchestrator extends EventEmitter {
   private reconcileAgain = false;
   /** Spawns under way (the runtime lists a worker only once it started). */
   private spawning = 0;
+  /** Fences a master whose heartbeat stops, long before its session expires; null when HUNG_MASTER_MS=0. */
+  private readonly watchdog: MasterWatchdog | null;
 
   constructor(
     private readonly runtime: WorkerRuntime,
@@ -74,6 +77,16 @@ export class Orchestrator extends EventEmitter {
     private readonly log: Logger,
   ) {
     super();
+    this.watchdog = config.hungMasterMs
+      ? new MasterWatchdog(
+          zk,
+          names,
+          () => view.masterNode(),
+          config.hungMasterMs,
+          (node) => this.fenceHungMaster(node),
+          log,
+        )
+      : null;
     runtime.on('exit', (worker: RuntimeWorker, detail: string, hostLost: boolean) => void this.onExit(worker, detail, hostLost));
     target.on('change', (next: ScalingTargetValue, previous: ScalingTargetValue) => this.onTargetChange(next, previous));
     // One stream of cluster events: membership and elections from ZooKeeper, scaling from here.
@@ -121,6 +134,19 @@ export class Orchestrator extends EventEmitter {
       this.fenceCheck = null;
       void this.reconcile();
     }, ms);
+  }
+
+  /** Kills a master whose heartbeat stopped; its exit is then a crash like any other (onExit). */
+  private async fenceHungMaster(node: string): Promise<void> {
+    const { workerId } = parseSequentialName(node);
+    const worker = this.runtime.list().find((w) => w.workerId === workerId);
+    if (!worker || !this.leading || this.stopping) return;
+    this.log.warn(
+      { workerId, pid: worker.pid, containerId: worker.containerId, hungMasterMs: this.config.hungMasterMs },
+      'fencing the master: its heartbeat stopped for HUNG_MASTER_MS',
+    );
+    this.crashedOnPurpose.add(workerId);
+    await this.runtime.kill(worker);
   }
 
   private async reconcilePass(): Promise<void> {
@@ -259,6 +285,7 @@ export class Orchestrator extends EventEmitter {
     }
     if (this.reconcileAgain) void this.reconcile();
     this.reconciler = setInterval(() => void this.reconcile(), RECONCILE_MS);
+    this.watchdog?.start();
     // A target set while no gateway orchestrated, or more adopted workers than it asks for.
     await this.applyTarget();
   }
@@ -275,6 +302,7 @@ export class Orchestrator extends EventEmitter {
     this.reconciler = null;
     if (this.fenceCheck) clearTimeout(this.fenceCheck);
     this.fenceCheck = null;
+    this.watchdog?.stop();
     this.log.warn('stopped orchestrating: the ZooKeeper session expired');
   }
 
@@ -286,6 +314,7 @@ export class Orchestrator extends EventEmitter {
     this.stopping = true;
     if (this.reconciler) clearInterval(this.reconciler);
     if (this.fenceCheck) clearTimeout(this.fenceCheck);
+    this.watchdog?.stop();
     if (this.leading && stopWorkers) await this.runtime.stopAll();
   }
 

@@ -35,6 +35,11 @@ function codeOf(err: unknown): string {
   return 'UNKNOWN';
 }
 
+/** A Stat's time field (a big-endian 64-bit count of ms) as a number. */
+function msOf(long: Buffer): number {
+  return Number(long.readBigInt64BE(0));
+}
+
 function settle<T>(resolve: (v: T) => void, reject: (e: Error) => void) {
   return (err: Error | zookeeper.Exception | null, value: T) => {
     if (err) reject(new ZkError(codeOf(err), err.toString()));
@@ -218,13 +223,13 @@ export class Zk {
     }, true);
   }
 
-  /** null when the node does not exist. */
-  getData(path: string, watcher?: Watcher): Promise<{ data: Buffer; version: number } | null> {
+  /** null when the node does not exist. `mtime`: the ZooKeeper leader's clock at the last write, in ms. */
+  getData(path: string, watcher?: Watcher): Promise<{ data: Buffer; version: number; mtime: number } | null> {
     return this.request((resolve, reject) => {
       const done = (err: Error | zookeeper.Exception | null, data: Buffer, stat: zookeeper.Stat) => {
         if (err && codeOf(err) === 'NO_NODE') resolve(null);
         else if (err) reject(new ZkError(codeOf(err), err.toString()));
-        else resolve({ data, version: stat.version });
+        else resolve({ data, version: stat.version, mtime: msOf(stat.mtime) });
       };
       if (watcher) this.current.getData(path, watcher, done);
       else this.current.getData(path, done);
@@ -240,6 +245,22 @@ export class Zk {
           else resolve(stat.version);
         }),
       version === -1,
+    );
+  }
+
+  /**
+   * Writes an empty value to an existing node and returns the ZooKeeper leader's clock at
+   * that write (ms): the time every other write's `mtime` is stamped with, free of this
+   * process's own clock and of its delays.
+   */
+  stampTime(path: string): Promise<number> {
+    return this.request(
+      (resolve, reject) =>
+        this.current.setData(path, Buffer.alloc(0), -1, (err, stat) => {
+          if (err) reject(new ZkError(codeOf(err), err.toString()));
+          else resolve(msOf(stat.mtime));
+        }),
+      true,
     );
   }
 

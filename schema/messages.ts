@@ -128,6 +128,12 @@ export const memberDataSchema = z.object({
   startedAt: z.string(),
 });
 export type MemberData = z.infer<typeof memberDataSchema>;
+/**
+ * How often a worker refreshes its membership znode. A master writes it every time,
+ * changed or not: its heartbeat, which the orchestrator's watchdog follows
+ * (gateway/masterWatchdog.ts).
+ */
+export const MEMBER_UPDATE_INTERVAL_MS = 250;
 
 export function encode(value: unknown): Buffer {
   return Buffer.from(JSON.stringify(value));

@@ -20,6 +20,8 @@ export interface ClusterNames {
   zkOrchestratorEpoch: string;
   /** The slave target and who sets it (gateway/scalingTarget.ts), shared by every gateway. */
   zkScaling: string;
+  /** Written by the orchestrator to read ZooKeeper's clock: its master watchdog (gateway/masterWatchdog.ts). */
+  zkClock: string;
   /** Names of AMQP connections as RabbitMQ shows them (client property connection_name): whose each one is, after the cluster's prefix. */
   connectionPrefix: string;
   workerConnection(workerId: string): string;
@@ -49,6 +51,7 @@ export function clusterNames(cluster: string): ClusterNames {
     zkOrchestrators: `/${cluster}/orchestrators`,
     zkOrchestratorEpoch: `/${cluster}/orchestratorEpoch`,
     zkScaling: `/${cluster}/scaling`,
+    zkClock: `/${cluster}/clock`,
     connectionPrefix,
     workerConnection: (workerId) => `${connectionPrefix}worker ${workerId}`,
     gatewayConnection: (gatewayId, purpose) => `${connectionPrefix}gateway ${gatewayId} ${purpose}`,

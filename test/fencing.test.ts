@@ -3,9 +3,12 @@ import { PASSWORD, sleep, TestCluster, waitUntil, type WorkerInfo } from './supp
 import { expectNothingLost, writeRidesFor, type AcknowledgedRide } from './support/load';
 import { PrivateZookeeper } from './support/privateZookeeper';
 
-// A hung worker keeps its process but loses its ZooKeeper session: the orchestrator must
-// fence it (kill it through the runtime) so that it frees WriteQ and is replaced.
+// A hung worker keeps its process but stops writing to ZooKeeper: the orchestrator must
+// fence it (kill it through the runtime) so that it frees WriteQ and is replaced — a
+// master as soon as its heartbeat has stopped for HUNG_MASTER_MS (the default, 1 s), a
+// slave once its session expires.
 const SESSION_MS = 4000;
+const HUNG_MASTER_MS = 1000;
 
 let zk: PrivateZookeeper;
 let cluster: TestCluster;
@@ -15,7 +18,7 @@ beforeAll(async () => {
   // ZooKeeper with a 200 ms tick.
   zk = await PrivateZookeeper.prepare({ tickTimeMs: 200 });
   await zk.start();
-  cluster = await TestCluster.start({ ZK_HOSTS: zk.hosts, ZK_SESSION_TIMEOUT_MS: String(SESSION_MS) });
+  cluster = await TestCluster.start({ ZK_HOSTS: zk.hosts, ZK_SESSION_TIMEOUT_MS: String(SESSION_MS), HUNG_MASTER_MS: String(HUNG_MASTER_MS) });
   await cluster.data('mutation($u: String!, $p: String!) { createUser(username: $u, password: $p) { username } }', { u: 'driver', p: PASSWORD });
 });
 afterAll(async () => {
@@ -36,7 +39,7 @@ function longestGap(acknowledged: AcknowledgedRide[], from: number): number {
 }
 
 describe('fencing', () => {
-  it('replaces a frozen master: writes resume within the session timeout + 1 s and the old process is fenced', async () => {
+  it('replaces a frozen master: writes resume within HUNG_MASTER_MS + 1 s, long before its session expires, and the old process is fenced', async () => {
     const frozen = await cluster.master();
     let stoppedAt = 0;
     const freeze = async () => {
@@ -55,8 +58,8 @@ describe('fencing', () => {
     const newMaster = await cluster.master();
     expect(newMaster.pid).not.toBe(frozen.pid);
     const gap = longestGap(acknowledged, stoppedAt);
-    process.stdout.write(`frozen master: no write acknowledged for ${gap} ms (session timeout ${SESSION_MS} ms)\n`);
-    expect(gap).toBeLessThan(SESSION_MS + 1000);
+    process.stdout.write(`frozen master: no write acknowledged for ${gap} ms (HUNG_MASTER_MS ${HUNG_MASTER_MS}, session timeout ${SESSION_MS} ms)\n`);
+    expect(gap).toBeLessThan(HUNG_MASTER_MS + 1000);
     expect(acknowledged.filter((a) => a.at > stoppedAt + SESSION_MS + 1000).length).toBeGreaterThan(0);
     await expectNothingLost(cluster, acknowledged, 5, 6);
   });

@@ -1,7 +1,5 @@
-import { encode, memberDataSchema, parseJsonOrNull, type ClusterNames, type MemberData } from '../schema';
+import { encode, MEMBER_UPDATE_INTERVAL_MS, memberDataSchema, parseJsonOrNull, type ClusterNames, type MemberData } from '../schema';
 import { runForLeadership, ZkState, type Logger, type Zk } from '../platform';
-
-const MEMBER_UPDATE_INTERVAL_MS = 250;
 
 /**
  * This worker's presence in ZooKeeper: its membership znode (kept current, throttled),
@@ -61,7 +59,9 @@ export class Coordination {
   private async flush(): Promise<void> {
     this.member = { ...this.member, ...this.progress() };
     const body = JSON.stringify(this.member);
-    if (!this.memberPath || body === this.published || this.closed) return;
+    // A master writes on every tick, changed or not: its heartbeat.
+    const beat = this.member.role === 'MASTER';
+    if (!this.memberPath || (body === this.published && !beat) || this.closed) return;
     this.published = body;
     try {
       await this.zk.setData(this.memberPath, Buffer.from(body));
