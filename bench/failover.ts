@@ -8,8 +8,8 @@ import { postmasterPid } from '../test/support/workerStorage';
  * fault to the moment the cluster has healed it, with every acknowledged write checked
  * afterwards (lost: acknowledged but not stored; duplicates: stored twice):
  * - crash: SIGKILL the master (per runtime) → the first write acknowledged by a new master;
- * - hang: SIGSTOP the master → the first write acknowledged by a new master (the old one
- *   is fenced after its ZooKeeper session expires);
+ * - hang: SIGSTOP the master (per runtime) → the first write acknowledged by a new master
+ *   (the orchestrator fences the old one once its heartbeat has stopped for HUNG_WORKER_MS);
  * - postgres: SIGKILL the master's own PostgreSQL (WORKER_STORAGE=dedicated) → the first
  *   write acknowledged by a new master;
  * - gateway: SIGKILL the orchestrating gateway of two, then crash the master through the
@@ -17,9 +17,9 @@ import { postmasterPid } from '../test/support/workerStorage';
  * Results go to stdout and bench/failover-results.json.
  */
 const CRASHES = Number(process.env.BENCH_CRASHES ?? 7);
-const HANGS = Number(process.env.BENCH_HANGS ?? 3);
+const HANGS = Number(process.env.BENCH_HANGS ?? 5);
 const WRITERS = Number(process.env.BENCH_WRITERS ?? 2);
-const SCENARIOS = (process.env.BENCH_SCENARIOS ?? 'crash:process,crash:docker,hang:process,postgres:process,gateway:process').split(',');
+const SCENARIOS = (process.env.BENCH_SCENARIOS ?? 'crash:process,crash:docker,hang:process,hang:docker,postgres:process,gateway:process').split(',');
 
 interface Ack {
   at: number;

@@ -55,11 +55,9 @@ export class ClusterView extends EventEmitter {
     return this.workers().filter((w) => w.role === 'SLAVE');
   }
 
-  /** The membership znode of the master (the newest epoch's, while a deposed one is still listed). */
-  masterNode(): string | null {
-    let found: [string, MemberData] | null = null;
-    for (const entry of this.members) if (entry[1].role === 'MASTER' && (!found || entry[1].epoch > found[1].epoch)) found = entry;
-    return found?.[0] ?? null;
+  /** Membership znode names of the workers that serve (master and slaves; not those starting). */
+  servingNodes(): string[] {
+    return [...this.members.entries()].filter(([, m]) => m.role !== 'STARTING').map(([node]) => node);
   }
 
   /** Membership znode names of a worker (normally one). */

@@ -6,7 +6,7 @@ import type { ClusterView } from './clusterView';
 import { removeWorkerStorage } from './workerStorage';
 import type { RuntimeWorker, WorkerRuntime } from './runtimes/runtime';
 import { slaveToMove } from './runtimes/placement';
-import { MasterWatchdog } from './masterWatchdog';
+import { WorkerWatchdog } from './workerWatchdog';
 import type { ScalingTarget, ScalingTargetValue } from './scalingTarget';
 
 // By consecutive quick exits: a worker that crashes once restarts at once; a crash loop backs off.
@@ -64,8 +64,8 @@ export class Orchestrator extends EventEmitter {
   private reconcileAgain = false;
   /** Spawns under way (the runtime lists a worker only once it started). */
   private spawning = 0;
-  /** Fences a master whose heartbeat stops, long before its session expires; null when HUNG_MASTER_MS=0. */
-  private readonly watchdog: MasterWatchdog | null;
+  /** Fences a serving worker whose heartbeat stops, long before its session expires; null when HUNG_WORKER_MS=0. */
+  private readonly watchdog: WorkerWatchdog | null;
 
   constructor(
     private readonly runtime: WorkerRuntime,
@@ -77,13 +77,13 @@ export class Orchestrator extends EventEmitter {
     private readonly log: Logger,
   ) {
     super();
-    this.watchdog = config.hungMasterMs
-      ? new MasterWatchdog(
+    this.watchdog = config.hungWorkerMs
+      ? new WorkerWatchdog(
           zk,
           names,
-          () => view.masterNode(),
-          config.hungMasterMs,
-          (node) => this.fenceHungMaster(node),
+          () => view.servingNodes(),
+          config.hungWorkerMs,
+          (node) => this.fenceHungWorker(node),
           log,
         )
       : null;
@@ -136,14 +136,15 @@ export class Orchestrator extends EventEmitter {
     }, ms);
   }
 
-  /** Kills a master whose heartbeat stopped; its exit is then a crash like any other (onExit). */
-  private async fenceHungMaster(node: string): Promise<void> {
+  /** Kills a worker whose heartbeat stopped; its exit is then a crash like any other (onExit). */
+  private async fenceHungWorker(node: string): Promise<void> {
     const { workerId } = parseSequentialName(node);
     const worker = this.runtime.list().find((w) => w.workerId === workerId);
-    if (!worker || !this.leading || this.stopping) return;
+    if (!worker || !this.leading || this.stopping || this.retiring.has(workerId)) return;
+    const role = this.view.workers().find((w) => w.id === workerId)?.role;
     this.log.warn(
-      { workerId, pid: worker.pid, containerId: worker.containerId, hungMasterMs: this.config.hungMasterMs },
-      'fencing the master: its heartbeat stopped for HUNG_MASTER_MS',
+      { workerId, role, pid: worker.pid, containerId: worker.containerId, hungWorkerMs: this.config.hungWorkerMs },
+      'fencing a worker: its heartbeat stopped for HUNG_WORKER_MS',
     );
     this.crashedOnPurpose.add(workerId);
     await this.runtime.kill(worker);

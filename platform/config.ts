@@ -62,11 +62,11 @@ const envSchema = z.object({
   READ_TIMEOUT_MS: intFromEnv(5000, 50),
   WRITE_TIMEOUT_MS: intFromEnv(10000, 50),
   ZK_SESSION_TIMEOUT_MS: intFromEnv(6000, 1000),
-  // Below 500 ms a master's heartbeat (every 250 ms) could miss its window under load.
-  HUNG_MASTER_MS: z.coerce
+  // Below 500 ms a worker's heartbeat (every 250 ms) could miss its window under load.
+  HUNG_WORKER_MS: z.coerce
     .number()
     .int()
-    .refine((v) => v === 0 || v >= 500, 'HUNG_MASTER_MS must be 0 (off) or at least 500')
+    .refine((v) => v === 0 || v >= 500, 'HUNG_WORKER_MS must be 0 (off) or at least 500')
     .default(1000),
   LOG_RETENTION_BYTES: intFromEnv(2 * 1024 ** 3, 10_000),
   MAX_QUERY_DEPTH: intFromEnv(8, 1),
@@ -133,8 +133,8 @@ export interface Config {
   readTimeoutMs: number;
   writeTimeoutMs: number;
   zkSessionTimeoutMs: number;
-  /** A master whose heartbeat stops for this long (by ZooKeeper's clock) is fenced; 0 turns the watchdog off. */
-  hungMasterMs: number;
+  /** A serving worker whose heartbeat stops for this long (by ZooKeeper's clock) is fenced; 0 turns the watchdog off. */
+  hungWorkerMs: number;
   /** Size bound of SyncQ's log stream; older entries are trimmed (workers then bootstrap from a snapshot). */
   logRetentionBytes: number;
   maxQueryDepth: number;
@@ -258,7 +258,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     readTimeoutMs: e.READ_TIMEOUT_MS,
     writeTimeoutMs: e.WRITE_TIMEOUT_MS,
     zkSessionTimeoutMs: e.ZK_SESSION_TIMEOUT_MS,
-    hungMasterMs: e.HUNG_MASTER_MS,
+    hungWorkerMs: e.HUNG_WORKER_MS,
     logRetentionBytes: e.LOG_RETENTION_BYTES,
     maxQueryDepth: e.MAX_QUERY_DEPTH,
     mutationsPerMinutePerIp: e.MUTATIONS_PER_MINUTE_PER_IP,

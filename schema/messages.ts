@@ -129,9 +129,9 @@ export const memberDataSchema = z.object({
 });
 export type MemberData = z.infer<typeof memberDataSchema>;
 /**
- * How often a worker refreshes its membership znode. A master writes it every time,
- * changed or not: its heartbeat, which the orchestrator's watchdog follows
- * (gateway/masterWatchdog.ts).
+ * How often a worker refreshes its membership znode. Once it serves (master or slave) it
+ * writes it every time, changed or not: its heartbeat, which the orchestrator's watchdog
+ * follows (gateway/workerWatchdog.ts).
  */
 export const MEMBER_UPDATE_INTERVAL_MS = 250;
 

@@ -20,7 +20,7 @@ export interface ClusterNames {
   zkOrchestratorEpoch: string;
   /** The slave target and who sets it (gateway/scalingTarget.ts), shared by every gateway. */
   zkScaling: string;
-  /** Written by the orchestrator to read ZooKeeper's clock: its master watchdog (gateway/masterWatchdog.ts). */
+  /** Written by the orchestrator to read ZooKeeper's clock: its worker watchdog (gateway/workerWatchdog.ts). */
   zkClock: string;
   /** Names of AMQP connections as RabbitMQ shows them (client property connection_name): whose each one is, after the cluster's prefix. */
   connectionPrefix: string;

@@ -59,8 +59,8 @@ export class Coordination {
   private async flush(): Promise<void> {
     this.member = { ...this.member, ...this.progress() };
     const body = JSON.stringify(this.member);
-    // A master writes on every tick, changed or not: its heartbeat.
-    const beat = this.member.role === 'MASTER';
+    // A serving worker writes on every tick, changed or not: its heartbeat.
+    const beat = this.member.role !== 'STARTING';
     if (!this.memberPath || (body === this.published && !beat) || this.closed) return;
     this.published = body;
     try {

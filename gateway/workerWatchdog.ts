@@ -1,0 +1,127 @@
+import { MEMBER_UPDATE_INTERVAL_MS, type ClusterNames } from '../schema';
+import { ZkError, type Logger, type Zk } from '../platform';
+
+/** The watchdog looks as often as a worker beats. */
+const LOOK_EVERY_MS = MEMBER_UPDATE_INTERVAL_MS;
+/**
+ * Looks further apart than this, by ZooKeeper's clock, start the watch over: ZooKeeper or
+ * this gateway stalled in between, so the worker may have had no chance to write.
+ */
+export const MAX_LOOK_GAP_MS = 4 * LOOK_EVERY_MS;
+
+/**
+ * Whether one worker is hung, judged on ZooKeeper's clock alone: its membership znode kept
+ * one version while the watchdog's looks — each within MAX_LOOK_GAP_MS of the one before,
+ * so ZooKeeper took writes all along — spanned `hungMs`. Neither this gateway's clock nor
+ * its delays count, so a gateway that stalls does not fence a healthy worker.
+ */
+export class HeartbeatJudge {
+  private watch: { version: number; since: number; last: number } | null = null;
+
+  constructor(private readonly hungMs: number) {}
+
+  /**
+   * One look: ZooKeeper's clock at the watchdog's own write, and the version of the
+   * worker's znode as read right after (null: gone). True once the worker is hung, and on
+   * every look after until its znode changes.
+   */
+  judge(clockMs: number, version: number | null): boolean {
+    const w = this.watch;
+    if (version === null) {
+      this.watch = null;
+      return false;
+    }
+    if (!w || w.version !== version || clockMs < w.last || clockMs - w.last > MAX_LOOK_GAP_MS) {
+      this.watch = { version, since: clockMs, last: clockMs };
+      return false;
+    }
+    w.last = clockMs;
+    return clockMs - w.since >= this.hungMs;
+  }
+}
+
+/**
+ * The orchestrator's watch on the heartbeats of the workers that serve (master and slaves
+ * rewrite their membership znodes every MEMBER_UPDATE_INTERVAL_MS). A worker that stops
+ * writing — frozen, hung, cut off from ZooKeeper — is reported once per znode after
+ * `hungMs`, long before its ZooKeeper session would expire; the orchestrator then kills it
+ * through the runtime, and its exit is a crash like any other (docs/architecture.md,
+ * *Fencing and leases*).
+ */
+export class WorkerWatchdog {
+  private readonly judges = new Map<string, HeartbeatJudge>();
+  private timer: NodeJS.Timeout | null = null;
+  /** Bumped by stop: a look in flight from before then schedules no more. */
+  private generation = 0;
+  private readonly reported = new Set<string>();
+  private failing = false;
+
+  constructor(
+    private readonly zk: Zk,
+    private readonly names: ClusterNames,
+    /** The membership znode names of the workers to watch, as the cluster view has them. */
+    private readonly watched: () => string[],
+    private readonly hungMs: number,
+    private readonly onHung: (node: string) => Promise<void>,
+    private readonly log: Logger,
+  ) {}
+
+  start(): void {
+    this.stop();
+    this.schedule();
+  }
+
+  stop(): void {
+    this.generation++;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.judges.clear();
+  }
+
+  private schedule(): void {
+    const generation = this.generation;
+    this.timer = setTimeout(() => {
+      void this.look().finally(() => {
+        if (generation === this.generation) this.schedule();
+      });
+    }, LOOK_EVERY_MS);
+  }
+
+  /** ZooKeeper's clock now, creating the znode written for it on first use. */
+  private async stampTime(): Promise<number> {
+    try {
+      return await this.zk.stampTime(this.names.zkClock);
+    } catch (err) {
+      if (!(err instanceof ZkError && err.code === 'NO_NODE')) throw err;
+      await this.zk.ensure(this.names.zkClock, Buffer.alloc(0));
+      return this.zk.stampTime(this.names.zkClock);
+    }
+  }
+
+  private async look(): Promise<void> {
+    const nodes = this.watched();
+    if (!nodes.length || !this.zk.connected) return this.judges.clear();
+    let clockMs: number;
+    let versions: Array<number | null>;
+    try {
+      clockMs = await this.stampTime();
+      // Read after the stamp: ZooKeeper then shows every write it stamped earlier.
+      versions = await Promise.all(nodes.map(async (node) => (await this.zk.getData(`${this.names.zkWorkers}/${node}`))?.version ?? null));
+      this.failing = false;
+    } catch (err) {
+      if (!this.failing) this.log.warn({ err }, "worker watchdog: could not read ZooKeeper's clock or the workers' znodes; watching again once it answers");
+      this.failing = true;
+      return this.judges.clear();
+    }
+    for (const node of this.judges.keys()) if (!nodes.includes(node)) this.judges.delete(node);
+    nodes.forEach((node, k) => {
+      let judge = this.judges.get(node);
+      if (!judge) this.judges.set(node, (judge = new HeartbeatJudge(this.hungMs)));
+      if (!judge.judge(clockMs, versions[k]) || this.reported.has(node)) return;
+      this.reported.add(node);
+      // Not awaited: a kill through a Docker host that does not answer may take long, and
+      // the others must be watched meanwhile.
+      void this.onHung(node).catch((err: Error) => this.log.error({ err, node }, 'worker watchdog: could not fence a hung worker'));
+    });
+  }
+}

@@ -1,0 +1,45 @@
+import { HeartbeatJudge, MAX_LOOK_GAP_MS } from '../../gateway/workerWatchdog';
+
+const HUNG_MS = 1000;
+
+/** Looks every `step` ms of ZooKeeper's clock from `from` to `to`, the znode at `version` in each; what the judge said. */
+function looks(judge: HeartbeatJudge, from: number, to: number, step: number, version: number): boolean[] {
+  const said: boolean[] = [];
+  for (let clockMs = from; clockMs <= to; clockMs += step) said.push(judge.judge(clockMs, version));
+  return said;
+}
+
+describe("the worker watchdog's judgement", () => {
+  it('finds a worker hung once its znode keeps one version through HUNG_WORKER_MS of looks', () => {
+    const judge = new HeartbeatJudge(HUNG_MS);
+    const said = looks(judge, 10_000, 10_000 + HUNG_MS + 250, 250, 7);
+    expect(said.slice(0, 4)).toEqual([false, false, false, false]);
+    expect(said[4]).toBe(true); // 1000 ms after the first look that saw version 7
+    expect(said[5]).toBe(true);
+  });
+
+  it('never finds a worker hung that keeps writing', () => {
+    const judge = new HeartbeatJudge(HUNG_MS);
+    for (let k = 0; k < 100; k++) expect(judge.judge(10_000 + 250 * k, k)).toBe(false);
+  });
+
+  it('starts over when looks are further apart than MAX_LOOK_GAP_MS: ZooKeeper or the gateway stalled, and the worker may not have had a chance to write', () => {
+    const judge = new HeartbeatJudge(HUNG_MS);
+    expect(judge.judge(10_000, 3)).toBe(false);
+    const after = 10_000 + MAX_LOOK_GAP_MS + 1;
+    expect(judge.judge(after, 3)).toBe(false);
+    expect(looks(judge, after + 250, after + HUNG_MS - 1, 250, 3).some((hung) => hung)).toBe(false);
+    expect(judge.judge(after + HUNG_MS, 3)).toBe(true);
+  });
+
+  it("starts over when the znode is gone or ZooKeeper's clock went back", () => {
+    const judge = new HeartbeatJudge(HUNG_MS);
+    looks(judge, 0, 750, 250, 1);
+    expect(judge.judge(1000, null)).toBe(false);
+    expect(looks(judge, 1250, 2000, 250, 1).some((hung) => hung)).toBe(false);
+    expect(judge.judge(2250, 1)).toBe(true);
+    expect(judge.judge(1500, 1)).toBe(false); // back before the last look
+    expect(judge.judge(2499, 1)).toBe(false);
+    expect(judge.judge(2500, 1)).toBe(true);
+  });
+});
