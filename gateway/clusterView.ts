@@ -60,6 +60,12 @@ export class ClusterView extends EventEmitter {
     return [...this.members.entries()].filter(([, m]) => m.role !== 'STARTING').map(([node]) => node);
   }
 
+  /** The worker a membership znode announces, as last read. */
+  memberAt(node: string): WorkerRecord | null {
+    const m = this.members.get(node);
+    return m ? toWorker(m) : null;
+  }
+
   /** Membership znode names of a worker (normally one). */
   nodesOf(workerId: string): string[] {
     return [...this.members.entries()].filter(([, m]) => m.id === workerId).map(([node]) => node);

@@ -136,17 +136,24 @@ export class Orchestrator extends EventEmitter {
     }, ms);
   }
 
-  /** Kills a worker whose heartbeat stopped; its exit is then a crash like any other (onExit). */
+  /**
+   * Kills a worker whose heartbeat stopped; its exit is then a crash like any other
+   * (onExit), counted as one: a worker that keeps hanging soon after its restarts backs off.
+   */
   private async fenceHungWorker(node: string): Promise<void> {
-    const { workerId } = parseSequentialName(node);
-    const worker = this.runtime.list().find((w) => w.workerId === workerId);
-    if (!worker || !this.leading || this.stopping || this.retiring.has(workerId)) return;
-    const role = this.view.workers().find((w) => w.id === workerId)?.role;
+    const member = this.view.memberAt(node);
+    const worker = member && this.runtime.list().find((w) => w.workerId === member.id);
+    if (!member || !worker || !this.leading || this.stopping || this.retiring.has(member.id)) return;
+    // A znode left behind by an earlier run of this worker id (its removal failed) must not
+    // get the running one killed.
+    if (member.pid !== worker.pid) {
+      this.log.warn({ node, workerId: member.id, znodePid: member.pid, pid: worker.pid }, 'a silent membership znode of an earlier run; not fencing the running worker');
+      return;
+    }
     this.log.warn(
-      { workerId, role, pid: worker.pid, containerId: worker.containerId, hungWorkerMs: this.config.hungWorkerMs },
+      { workerId: member.id, role: member.role, pid: worker.pid, containerId: worker.containerId, hungWorkerMs: this.config.hungWorkerMs },
       'fencing a worker: its heartbeat stopped for HUNG_WORKER_MS',
     );
-    this.crashedOnPurpose.add(workerId);
     await this.runtime.kill(worker);
   }
 
@@ -286,7 +293,8 @@ export class Orchestrator extends EventEmitter {
     }
     if (this.reconcileAgain) void this.reconcile();
     this.reconciler = setInterval(() => void this.reconcile(), RECONCILE_MS);
-    this.watchdog?.start();
+    // Not if the session expired while the workers were adopted (stepDown ran meanwhile).
+    if (this.leading) this.watchdog?.start();
     // A target set while no gateway orchestrated, or more adopted workers than it asks for.
     await this.applyTarget();
   }

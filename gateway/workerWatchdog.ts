@@ -3,6 +3,8 @@ import { ZkError, type Logger, type Zk } from '../platform';
 
 /** The watchdog looks as often as a worker beats. */
 const LOOK_EVERY_MS = MEMBER_UPDATE_INTERVAL_MS;
+/** A worker reported hung and still there this much later (its kill failed or was not made) is reported again. */
+const REPORT_AGAIN_MS = 5000;
 /**
  * Looks further apart than this, by ZooKeeper's clock, start the watch over: ZooKeeper or
  * this gateway stalled in between, so the worker may have had no chance to write.
@@ -43,8 +45,8 @@ export class HeartbeatJudge {
 /**
  * The orchestrator's watch on the heartbeats of the workers that serve (master and slaves
  * rewrite their membership znodes every MEMBER_UPDATE_INTERVAL_MS). A worker that stops
- * writing — frozen, hung, cut off from ZooKeeper — is reported once per znode after
- * `hungMs`, long before its ZooKeeper session would expire; the orchestrator then kills it
+ * writing — frozen, hung, cut off from ZooKeeper — is reported after `hungMs` (and every
+ * REPORT_AGAIN_MS while its znode stays), long before its ZooKeeper session would expire; the orchestrator then kills it
  * through the runtime, and its exit is a crash like any other (docs/architecture.md,
  * *Fencing and leases*).
  */
@@ -53,7 +55,10 @@ export class WorkerWatchdog {
   private timer: NodeJS.Timeout | null = null;
   /** Bumped by stop: a look in flight from before then schedules no more. */
   private generation = 0;
-  private readonly reported = new Set<string>();
+  /** Znodes reported hung, and when (ZooKeeper's clock). */
+  private readonly reported = new Map<string, number>();
+  /** The ZooKeeper leader's epoch at the last look: a new leader means a new clock, and every client reconnecting. */
+  private leaderEpoch = -1;
   private failing = false;
 
   constructor(
@@ -88,7 +93,7 @@ export class WorkerWatchdog {
   }
 
   /** ZooKeeper's clock now, creating the znode written for it on first use. */
-  private async stampTime(): Promise<number> {
+  private async stampTime(): Promise<{ clockMs: number; leaderEpoch: number }> {
     try {
       return await this.zk.stampTime(this.names.zkClock);
     } catch (err) {
@@ -104,7 +109,12 @@ export class WorkerWatchdog {
     let clockMs: number;
     let versions: Array<number | null>;
     try {
-      clockMs = await this.stampTime();
+      const stamp = await this.stampTime();
+      clockMs = stamp.clockMs;
+      // Workers reconnect to a new leader one by one, some later than this gateway: their
+      // silence until then is no hang, and the old leader's clock is not this one's.
+      if (stamp.leaderEpoch !== this.leaderEpoch) this.judges.clear();
+      this.leaderEpoch = stamp.leaderEpoch;
       // Read after the stamp: ZooKeeper then shows every write it stamped earlier.
       versions = await Promise.all(nodes.map(async (node) => (await this.zk.getData(`${this.names.zkWorkers}/${node}`))?.version ?? null));
       this.failing = false;
@@ -114,11 +124,14 @@ export class WorkerWatchdog {
       return this.judges.clear();
     }
     for (const node of this.judges.keys()) if (!nodes.includes(node)) this.judges.delete(node);
+    for (const node of this.reported.keys()) if (!nodes.includes(node)) this.reported.delete(node);
     nodes.forEach((node, k) => {
       let judge = this.judges.get(node);
       if (!judge) this.judges.set(node, (judge = new HeartbeatJudge(this.hungMs)));
-      if (!judge.judge(clockMs, versions[k]) || this.reported.has(node)) return;
-      this.reported.add(node);
+      if (!judge.judge(clockMs, versions[k])) return;
+      const reportedAt = this.reported.get(node);
+      if (reportedAt !== undefined && clockMs - reportedAt < REPORT_AGAIN_MS) return;
+      this.reported.set(node, clockMs);
       // Not awaited: a kill through a Docker host that does not answer may take long, and
       // the others must be watched meanwhile.
       void this.onHung(node).catch((err: Error) => this.log.error({ err, node }, 'worker watchdog: could not fence a hung worker'));

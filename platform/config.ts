@@ -62,12 +62,13 @@ const envSchema = z.object({
   READ_TIMEOUT_MS: intFromEnv(5000, 50),
   WRITE_TIMEOUT_MS: intFromEnv(10000, 50),
   ZK_SESSION_TIMEOUT_MS: intFromEnv(6000, 1000),
-  // Below 500 ms a worker's heartbeat (every 250 ms) could miss its window under load.
+  // A worker that paused for one beat less than this may be fenced: under 1 s, a few
+  // missed beats (GC, a busy host) would restart it. Unset: defaultHungWorkerMs.
   HUNG_WORKER_MS: z.coerce
     .number()
     .int()
-    .refine((v) => v === 0 || v >= 500, 'HUNG_WORKER_MS must be 0 (off) or at least 500')
-    .default(1000),
+    .refine((v) => v === 0 || v >= 1000, 'HUNG_WORKER_MS must be 0 (off) or at least 1000')
+    .optional(),
   LOG_RETENTION_BYTES: intFromEnv(2 * 1024 ** 3, 10_000),
   MAX_QUERY_DEPTH: intFromEnv(8, 1),
   MUTATIONS_PER_MINUTE_PER_IP: intFromEnv(60_000, 0),
@@ -258,7 +259,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     readTimeoutMs: e.READ_TIMEOUT_MS,
     writeTimeoutMs: e.WRITE_TIMEOUT_MS,
     zkSessionTimeoutMs: e.ZK_SESSION_TIMEOUT_MS,
-    hungWorkerMs: e.HUNG_WORKER_MS,
+    hungWorkerMs: e.HUNG_WORKER_MS ?? defaultHungWorkerMs(e.ZK_SESSION_TIMEOUT_MS, zkServerCount(e.ZK_HOSTS)),
     logRetentionBytes: e.LOG_RETENTION_BYTES,
     maxQueryDepth: e.MAX_QUERY_DEPTH,
     mutationsPerMinutePerIp: e.MUTATIONS_PER_MINUTE_PER_IP,
@@ -291,6 +292,27 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     introspection: e.GRAPHQL_INTROSPECTION === 'on',
     logLevel: e.LOG_LEVEL,
   };
+}
+
+/** Servers in a ZooKeeper connection string (`host:port,host:port[/chroot]`). */
+export function zkServerCount(zkHosts: string): number {
+  return zkHosts
+    .replace(/\/.*$/, '')
+    .split(',')
+    .filter((h) => h.trim()).length;
+}
+
+/**
+ * HUNG_WORKER_MS unset: 1 s, unless a healthy worker may need longer to write again after
+ * its ZooKeeper server stops answering. node-zookeeper-client notices a server gone quiet
+ * after a third of the session timeout (its ping timeout), gives up connecting to one
+ * after the session timeout ÷ the number of servers, and then moves the session to the
+ * next; the watchdog must not take that for a hang. So with an ensemble the default is
+ * the longer of the two plus 500 ms (2.5 s for 3 servers and the 6 s default). With one
+ * server, a server that stalls stalls the watchdog's own looks too.
+ */
+export function defaultHungWorkerMs(sessionTimeoutMs: number, zkServers: number): number {
+  return zkServers > 1 ? Math.max(1000, Math.ceil(sessionTimeoutMs / Math.min(3, zkServers)) + 500) : 1000;
 }
 
 /** The settings a worker of this cluster needs, as environment variables (what the runtimes pass). */

@@ -250,15 +250,16 @@ export class Zk {
 
   /**
    * Writes an empty value to an existing node and returns the ZooKeeper leader's clock at
-   * that write (ms): the time every other write's `mtime` is stamped with, free of this
-   * process's own clock and of its delays.
+   * that write (ms) — the time every other write's `mtime` is stamped with, free of this
+   * process's own clock and of its delays — and the leader's epoch (the upper half of the
+   * write's zxid), which changes with the leader and so with the clock.
    */
-  stampTime(path: string): Promise<number> {
+  stampTime(path: string): Promise<{ clockMs: number; leaderEpoch: number }> {
     return this.request(
       (resolve, reject) =>
         this.current.setData(path, Buffer.alloc(0), -1, (err, stat) => {
           if (err) reject(new ZkError(codeOf(err), err.toString()));
-          else resolve(msOf(stat.mtime));
+          else resolve({ clockMs: msOf(stat.mtime), leaderEpoch: stat.mzxid.readUInt32BE(0) });
         }),
       true,
     );

@@ -1,7 +1,8 @@
 /**
  * A master's lease on its leadership. ZooKeeper expires a session no earlier than
- * `sessionTimeoutMs` after the server last heard from the client, and only then can a
- * new master be elected and fence the log. So if a read of the epoch znode that *started*
+ * `sessionTimeoutMs` after the server last heard from the client, and while this process
+ * may be alive only then can a new master be elected and fence the log (the orchestrator
+ * removes a master's znodes early only once the runtime reports its process dead). So if a read of the epoch znode that *started*
  * at t0 came back with this master's epoch, no other master can have written to the log
  * before t0 + sessionTimeoutMs. The lease runs to t0 + leaseMs, leaseMs well short of
  * the session timeout (clock-rate and scheduling margin): a batch confirmed by the broker

@@ -1,4 +1,5 @@
 import { HeartbeatJudge, MAX_LOOK_GAP_MS } from '../../gateway/workerWatchdog';
+import { defaultHungWorkerMs, loadConfig, zkServerCount } from '../../platform/config';
 
 const HUNG_MS = 1000;
 
@@ -41,5 +42,23 @@ describe("the worker watchdog's judgement", () => {
     expect(judge.judge(1500, 1)).toBe(false); // back before the last look
     expect(judge.judge(2499, 1)).toBe(false);
     expect(judge.judge(2500, 1)).toBe(true);
+  });
+});
+
+describe('HUNG_WORKER_MS', () => {
+  it('defaults to 1 s with one ZooKeeper server, and with an ensemble to past the time a healthy worker may take to move its session', () => {
+    expect(zkServerCount('127.0.0.1:2181')).toBe(1);
+    expect(zkServerCount('zk-0:2181,zk-1:2181,zk-2:2181/ridedb')).toBe(3);
+    expect(defaultHungWorkerMs(6000, 1)).toBe(1000);
+    expect(defaultHungWorkerMs(6000, 3)).toBe(2500); // a third of the session: ping and connect timeouts alike
+    expect(defaultHungWorkerMs(6000, 2)).toBe(3500); // half the session: the connect timeout
+    expect(defaultHungWorkerMs(6000, 5)).toBe(2500); // a third: the ping timeout
+    expect(defaultHungWorkerMs(1000, 3)).toBe(1000);
+    expect(loadConfig({ ZK_HOSTS: 'a:1,b:1,c:1' }).hungWorkerMs).toBe(2500);
+    expect(loadConfig({ HUNG_WORKER_MS: '0' }).hungWorkerMs).toBe(0);
+  });
+
+  it('refuses a bound under 1 s, where a few missed beats would restart a worker', () => {
+    expect(() => loadConfig({ HUNG_WORKER_MS: '500' })).toThrow(/HUNG_WORKER_MS must be 0 \(off\) or at least 1000/);
   });
 });
