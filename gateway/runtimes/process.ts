@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
+import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { RuntimeWorker, WorkerRuntime, WorkerSpec } from './runtime';
@@ -9,14 +10,33 @@ const STOP_GRACE_MS = 5000;
 /** How often adopted workers (not our children, so no exit event) are checked for life. */
 const ADOPTED_POLL_MS = 100;
 
-/** Whether a process exists (signal 0 checks without signalling). */
+/**
+ * Whether a process runs (signal 0 checks without signalling). A zombie does not: an
+ * adopted worker's parent, the gateway that died, left it to the machine's init to reap,
+ * and an init that reaps late (a container's, this sandbox's) kept a killed master
+ * "alive" for seconds, and its successor unelected.
+ */
 export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
+  return !isZombie(pid);
+}
+
+/** Linux only (elsewhere: false): the state in /proc/<pid>/stat, after the parenthesised command name. */
+function isZombie(pid: number): boolean {
+  if (process.platform !== 'linux') return false;
+  let stat: string;
+  try {
+    stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return true; // gone since the signal
+    throw err;
+  }
+  const state = stat.charAt(stat.lastIndexOf(')') + 2);
+  return state === 'Z' || state === 'X';
 }
 const WORKER_ENTRY = path.resolve(__dirname, '../../worker/main.js');
 
