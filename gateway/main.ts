@@ -3,7 +3,7 @@ import 'reflect-metadata';
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import { clusterNames } from '../schema';
-import { createLogger, loadConfig, Zk, ZkState } from '../platform';
+import { createLogger, loadConfig, ownProcessIdentity, Zk, ZkState } from '../platform';
 import { Autoscaler } from './autoscaler';
 import { ClusterView } from './clusterView';
 import { Metrics } from './metrics';
@@ -38,7 +38,7 @@ async function main(): Promise<void> {
   await view.start();
   await target.start();
   // Before any worker starts, so cluster:destroy refuses from the first moment.
-  const presence = { id: gatewayId, pid: process.pid, host: os.hostname(), port: config.port, startedAt: new Date().toISOString() };
+  const presence = { id: gatewayId, pid: process.pid, host: os.hostname(), port: config.port, startedAt: new Date().toISOString(), identity: ownProcessIdentity() };
   await announceGateway(zk, names, presence);
   const autoscaler = new Autoscaler(orchestrator, config, log);
   const metrics = new Metrics(orchestrator);

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { parseJsonOrNull, type ClusterNames } from '../schema';
-import { ZkError, type Zk } from '../platform';
+import { processIdentitySchema, ZkError, type Zk } from '../platform';
 
 /**
  * A running gateway announces itself with an ephemeral znode under `/C/gateways`, so
@@ -14,8 +14,18 @@ const presenceSchema = z.object({
   host: z.string(),
   port: z.number().int(),
   startedAt: z.string(),
+  /** Lets a gateway on the same machine tell for sure that this one is gone (absent before 2026-11-28, and off Linux). */
+  identity: processIdentitySchema.nullable().default(null),
 });
 export type GatewayPresence = z.infer<typeof presenceSchema>;
+
+/** A gateway's presence as it announced it, or null when it has none (gone, or never announced). */
+export async function presenceOf(zk: Zk, names: ClusterNames, gatewayId: string): Promise<GatewayPresence | null> {
+  const got = await zk.getData(`${names.zkGateways}/${gatewayId}`);
+  if (!got) return null;
+  const parsed = presenceSchema.safeParse(parseJsonOrNull(got.data.toString()));
+  return parsed.success ? parsed.data : null;
+}
 
 export async function announceGateway(zk: Zk, names: ClusterNames, gateway: GatewayPresence): Promise<void> {
   await zk.mkdirp(names.zkGateways);

@@ -13,3 +13,4 @@ export * from './batchedAcks';
 export * from './dockerHosts';
 export * from './dedicatedStorage';
 export * from './withFields';
+export * from './processIdentity';

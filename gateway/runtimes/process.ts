@@ -1,10 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { RuntimeWorker, WorkerRuntime, WorkerSpec } from './runtime';
 import { NODE_PROCESS_ENV, WORKER_NODE_FLAGS } from '../nodeFlags';
+import { processStat } from '../../platform';
 
 const STOP_GRACE_MS = 5000;
 /** How often adopted workers (not our children, so no exit event) are checked for life. */
@@ -25,18 +25,11 @@ export function isAlive(pid: number): boolean {
   return !isZombie(pid);
 }
 
-/** Linux only (elsewhere: false): the state in /proc/<pid>/stat, after the parenthesised command name. */
+/** Linux only (elsewhere: false). */
 function isZombie(pid: number): boolean {
   if (process.platform !== 'linux') return false;
-  let stat: string;
-  try {
-    stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return true; // gone since the signal
-    throw err;
-  }
-  const state = stat.charAt(stat.lastIndexOf(')') + 2);
-  return state === 'Z' || state === 'X';
+  const stat = processStat(pid);
+  return !stat || stat.state === 'Z' || stat.state === 'X'; // none: gone since the signal
 }
 const WORKER_ENTRY = path.resolve(__dirname, '../../worker/main.js');
 
