@@ -110,20 +110,24 @@ async function main(): Promise<void> {
   // An expired session (a pause or partition past ZK_SESSION_TIMEOUT_MS) takes the
   // presence, candidacy and watches with it: stop orchestrating at once, then register
   // again on a new session.
+  let lastCandidacy: { stopWatching(): void } | undefined;
   const session = keepSession(
     zk,
     {
-      expired: () => orchestrator.stepDown(),
+      expired: () => {
+        orchestrator.stepDown();
+        lastCandidacy?.stopWatching();
+      },
       renewed: async () => {
         await view.start();
         await target.start();
         await announceGateway(zk, names, presence);
-        await candidacy(session.generation());
+        lastCandidacy = await candidacy(session.generation());
       },
     },
     log,
   );
-  await candidacy(session.generation());
+  lastCandidacy = await candidacy(session.generation());
 
   log.info({ port: server.port, runtime: config.workerRuntime }, `ridedb gateway listening on http://localhost:${server.port}/graphql`);
   // On a line of its own, plain text: the address a person opens, easy to spot between JSON log lines.

@@ -29,7 +29,7 @@ export async function runForOrchestrator(
   gatewayId: string,
   log: Logger,
   handlers: { onElected(epoch: number): Promise<void>; onLost(reason: string): void },
-): Promise<void> {
+): Promise<{ stopWatching(): void }> {
   await zk.ensure(names.zkOrchestratorEpoch, Buffer.from(JSON.stringify(NO_ORCHESTRATOR)));
   const watch = new PredecessorWatch(zk, names, log);
   await runForLeadership(zk, names.zkOrchestrators, gatewayId, {
@@ -49,6 +49,8 @@ export async function runForOrchestrator(
     },
     onRetry: (err, retryInMs) => log.warn({ err, retryInMs }, 'orchestrator election check failed; retrying'),
   });
+  // For a candidacy its expired session took away without telling it (gateway/main.ts).
+  return { stopWatching: () => watch.stop() };
 }
 
 /**
@@ -75,11 +77,18 @@ class PredecessorWatch {
         const identity = presence?.identity;
         if (!identity || generation !== this.generation) return;
         const look = () => {
-          if (!isSurelyGone(identity)) return;
+          let gone: boolean;
+          try {
+            gone = isSurelyGone(identity);
+          } catch (err) {
+            this.stop();
+            return this.log.warn({ err, predecessor: gatewayId }, 'could not check the process of the gateway before this one; waiting for its session instead');
+          }
+          if (!gone) return;
           this.stop();
           void this.retire(gatewayId, identity.pid);
         };
-        this.timer = setInterval(look, PREDECESSOR_CHECK_MS);
+        this.timer = setInterval(look, PREDECESSOR_CHECK_MS).unref();
         look();
       })
       .catch((err: Error) => this.log.warn({ err, predecessor: gatewayId }, 'could not read the presence of the gateway before this one; waiting for its session instead'));

@@ -38,6 +38,9 @@ export async function runForLeadership(
     }
     if (index === 0) {
       elected = true;
+      // A leader hears of its own candidacy's removal too: someone judged it gone (a dead
+      // process's znodes are cleared early), and it must not lead on beside a successor.
+      await zk.exists(path, ownNodeChanged).catch((err: unknown) => handlers.onRetry?.(err, 0));
       return handlers.onElected().catch((err: Error) => handlers.onLost(`could not take the lead: ${err.message}`));
     }
     const predecessor = candidates[index - 1];
@@ -48,6 +51,16 @@ export async function runForLeadership(
   // One function for every watch this candidacy sets: the client merges a watcher set
   // again with the same function, so a repeated check never doubles the checks after it.
   const predecessorChanged = () => zk.keepArmed(check, (err, retryInMs) => handlers.onRetry?.(err, retryInMs));
+  const ownNodeChanged = () =>
+    zk.keepArmed(
+      async () => {
+        if (stopped) return;
+        if (await zk.exists(path, ownNodeChanged)) return;
+        stopped = true;
+        handlers.onLost('election candidacy znode was removed');
+      },
+      (err, retryInMs) => handlers.onRetry?.(err, retryInMs),
+    );
   await check();
   return { node };
 }

@@ -17,13 +17,33 @@ export const processIdentitySchema = z.object({
 });
 export type ProcessIdentity = z.infer<typeof processIdentitySchema>;
 
-/** A pid's state (`Z`: a zombie) and start time, from /proc; null when no such process runs. */
-export function processStat(pid: number | 'self'): { state: string; startTicks: number } | null {
+/**
+ * Whether this process's /proc shows its own pid namespace: not so in a namespace entered
+ * without mounting its /proc (`unshare -p`), where every pid read there is another's.
+ */
+function procIsOurs(): boolean {
+  try {
+    return fs.readlinkSync('/proc/self') === String(process.pid);
+  } catch (err) {
+    if (err instanceof Error && 'code' in err) return false; // no /proc at all
+    throw err;
+  }
+}
+
+/**
+ * A pid's state (`Z`: a zombie) and start time, from /proc: null when no such process runs;
+ * undefined when that cannot be told (no /proc of this pid namespace, or hidden: another
+ * user's process under `hidepid`).
+ */
+export function processStat(pid: number | 'self'): { state: string; startTicks: number } | null | undefined {
+  if (process.platform !== 'linux' || !procIsOurs()) return undefined;
   let stat: string;
   try {
     stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return isSignalable(pid) ? undefined : null; // hidepid=2 hides a live one
+    if (code === 'EACCES' || code === 'EPERM') return undefined;
     throw err;
   }
   // Fields after the command name, which is parenthesised and may hold spaces and ')'.
@@ -31,26 +51,44 @@ export function processStat(pid: number | 'self'): { state: string; startTicks: 
   return { state: fields[0], startTicks: Number(fields[19]) };
 }
 
+/** Whether a pid is taken (signal 0 checks without signalling; EPERM: another user's). */
+function isSignalable(pid: number | 'self'): boolean {
+  if (pid === 'self') return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** This process's identity, or null where it cannot be told for sure (not Linux, /proc not this namespace's, unreadable). */
 export function ownProcessIdentity(): ProcessIdentity | null {
-  if (process.platform !== 'linux') return null;
-  const own = processStat('self');
-  if (!own) return null;
-  return {
-    bootId: fs.readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim(),
-    pidNamespace: fs.readlinkSync('/proc/self/ns/pid'),
-    pid: process.pid,
-    startTicks: own.startTicks,
-  };
+  try {
+    const own = processStat('self');
+    if (!own) return null;
+    return {
+      bootId: fs.readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim(),
+      pidNamespace: fs.readlinkSync('/proc/self/ns/pid'),
+      pid: process.pid,
+      startTicks: own.startTicks,
+    };
+  } catch (err) {
+    if (err instanceof Error && 'code' in err) return null; // a file of /proc missing or unreadable
+    throw err;
+  }
 }
 
 /**
  * True only when `other` surely no longer runs: it was on this machine since its last boot,
  * in this pid namespace, and its pid is free, a zombie, or another process's now.
- * Anything else — another machine, container or boot, or no identity — is false.
+ * Anything else — another machine, container or boot, no identity, a process this one
+ * cannot see — is false.
  */
 export function isSurelyGone(other: ProcessIdentity): boolean {
   const own = ownProcessIdentity();
   if (!own || own.bootId !== other.bootId || own.pidNamespace !== other.pidNamespace) return false;
   const now = processStat(other.pid);
-  return !now || now.state === 'Z' || now.state === 'X' || now.startTicks !== other.startTicks;
+  if (now === undefined) return false;
+  return now === null || now.state === 'Z' || now.state === 'X' || now.startTicks !== other.startTicks;
 }

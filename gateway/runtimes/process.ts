@@ -25,11 +25,11 @@ export function isAlive(pid: number): boolean {
   return !isZombie(pid);
 }
 
-/** Linux only (elsewhere: false). */
+/** False where it cannot be told (not Linux, /proc of another pid namespace, a hidden process). */
 function isZombie(pid: number): boolean {
-  if (process.platform !== 'linux') return false;
   const stat = processStat(pid);
-  return !stat || stat.state === 'Z' || stat.state === 'X'; // none: gone since the signal
+  if (stat === undefined) return false;
+  return stat === null || stat.state === 'Z' || stat.state === 'X'; // null: gone since the signal
 }
 const WORKER_ENTRY = path.resolve(__dirname, '../../worker/main.js');
 
