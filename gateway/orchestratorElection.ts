@@ -102,7 +102,7 @@ class PredecessorWatch {
 
   private async retire(gatewayId: string, pid: number): Promise<void> {
     this.log.warn(
-      { gatewayId, pid },
+      { predecessor: gatewayId, pid },
       'the gateway before this one in the orchestrator election is gone from this machine; removing its candidacy instead of waiting for its session to expire',
     );
     try {

@@ -19,12 +19,12 @@ const presenceSchema = z.object({
 });
 export type GatewayPresence = z.infer<typeof presenceSchema>;
 
-/** A gateway's presence as it announced it, or null when it has none (gone, or never announced). */
-export async function presenceOf(zk: Zk, names: ClusterNames, gatewayId: string): Promise<GatewayPresence | null> {
+/** A gateway's presence as it announced it (its id alone when unreadable), or null when there is none. */
+export async function presenceOf(zk: Zk, names: ClusterNames, gatewayId: string): Promise<(Partial<GatewayPresence> & { id: string }) | null> {
   const got = await zk.getData(`${names.zkGateways}/${gatewayId}`);
   if (!got) return null;
   const parsed = presenceSchema.safeParse(parseJsonOrNull(got.data.toString()));
-  return parsed.success ? parsed.data : null;
+  return parsed.success ? parsed.data : { id: gatewayId };
 }
 
 export async function announceGateway(zk: Zk, names: ClusterNames, gateway: GatewayPresence): Promise<void> {
@@ -41,13 +41,7 @@ export async function liveGateways(zk: Zk, names: ClusterNames): Promise<Array<P
     if (err instanceof ZkError && err.code === 'NO_NODE') return [];
     throw err;
   }
-  const found = await Promise.all(
-    ids.map(async (id) => {
-      const got = await zk.getData(`${names.zkGateways}/${id}`);
-      if (!got) return null; // gone since the listing
-      const parsed = presenceSchema.safeParse(parseJsonOrNull(got.data.toString()));
-      return parsed.success ? parsed.data : { id };
-    }),
-  );
+  // null: gone since the listing.
+  const found = await Promise.all(ids.map((id) => presenceOf(zk, names, id)));
   return found.filter((g) => g !== null);
 }

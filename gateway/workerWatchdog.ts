@@ -46,9 +46,9 @@ export class HeartbeatJudge {
  * The orchestrator's watch on the heartbeats of the workers that serve (master and slaves
  * rewrite their membership znodes every MEMBER_UPDATE_INTERVAL_MS). A worker that stops
  * writing — frozen, hung, cut off from ZooKeeper — is reported after `hungMs` (and every
- * REPORT_AGAIN_MS while its znode stays), long before its ZooKeeper session would expire; the orchestrator then kills it
- * through the runtime, and its exit is a crash like any other (docs/architecture.md,
- * *Fencing and leases*).
+ * REPORT_AGAIN_MS while its znode stays), long before its ZooKeeper session would
+ * expire; the orchestrator then kills it through the runtime, and its exit is a crash like
+ * any other (docs/architecture.md, *Fencing and leases*).
  */
 export class WorkerWatchdog {
   private readonly judges = new Map<string, HeartbeatJudge>();

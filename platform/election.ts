@@ -40,7 +40,7 @@ export async function runForLeadership(
       elected = true;
       // A leader hears of its own candidacy's removal too: someone judged it gone (a dead
       // process's znodes are cleared early), and it must not lead on beside a successor.
-      await zk.exists(path, ownNodeChanged).catch((err: unknown) => handlers.onRetry?.(err, 0));
+      ownNodeChanged();
       return handlers.onElected().catch((err: Error) => handlers.onLost(`could not take the lead: ${err.message}`));
     }
     const predecessor = candidates[index - 1];

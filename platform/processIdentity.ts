@@ -62,8 +62,27 @@ function isSignalable(pid: number | 'self'): boolean {
   }
 }
 
+/**
+ * Whether a process runs. A zombie does not: an adopted worker's parent, the gateway that
+ * died, left it to the machine's init to reap, and an init that reaps late (a
+ * container's, this sandbox's) kept a killed master "alive" for seconds, and its
+ * successor unelected. Where /proc cannot tell, a taken pid counts as running.
+ */
+export function isProcessRunning(pid: number): boolean {
+  if (!isSignalable(pid)) return false;
+  const stat = processStat(pid);
+  return stat === undefined || (stat !== null && stat.state !== 'Z' && stat.state !== 'X');
+}
+
 /** This process's identity, or null where it cannot be told for sure (not Linux, /proc not this namespace's, unreadable). */
+let ownIdentity: ProcessIdentity | null | undefined;
+
 export function ownProcessIdentity(): ProcessIdentity | null {
+  if (ownIdentity === undefined) ownIdentity = readOwnIdentity();
+  return ownIdentity;
+}
+
+function readOwnIdentity(): ProcessIdentity | null {
   try {
     const own = processStat('self');
     if (!own) return null;

@@ -223,13 +223,13 @@ export class Zk {
     }, true);
   }
 
-  /** null when the node does not exist. `mtime`: the ZooKeeper leader's clock at the last write, in ms. */
-  getData(path: string, watcher?: Watcher): Promise<{ data: Buffer; version: number; mtime: number } | null> {
+  /** null when the node does not exist. */
+  getData(path: string, watcher?: Watcher): Promise<{ data: Buffer; version: number } | null> {
     return this.request((resolve, reject) => {
       const done = (err: Error | zookeeper.Exception | null, data: Buffer, stat: zookeeper.Stat) => {
         if (err && codeOf(err) === 'NO_NODE') resolve(null);
         else if (err) reject(new ZkError(codeOf(err), err.toString()));
-        else resolve({ data, version: stat.version, mtime: msOf(stat.mtime) });
+        else resolve({ data, version: stat.version });
       };
       if (watcher) this.current.getData(path, watcher, done);
       else this.current.getData(path, done);

@@ -4,33 +4,14 @@ import os from 'node:os';
 import path from 'node:path';
 import type { RuntimeWorker, WorkerRuntime, WorkerSpec } from './runtime';
 import { NODE_PROCESS_ENV, WORKER_NODE_FLAGS } from '../nodeFlags';
-import { processStat } from '../../platform';
+import { isProcessRunning } from '../../platform';
 
 const STOP_GRACE_MS = 5000;
 /** How often adopted workers (not our children, so no exit event) are checked for life. */
 const ADOPTED_POLL_MS = 100;
 
-/**
- * Whether a process runs (signal 0 checks without signalling). A zombie does not: an
- * adopted worker's parent, the gateway that died, left it to the machine's init to reap,
- * and an init that reaps late (a container's, this sandbox's) kept a killed master
- * "alive" for seconds, and its successor unelected.
- */
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-  return !isZombie(pid);
-}
-
-/** False where it cannot be told (not Linux, /proc of another pid namespace, a hidden process). */
-function isZombie(pid: number): boolean {
-  const stat = processStat(pid);
-  if (stat === undefined) return false;
-  return stat === null || stat.state === 'Z' || stat.state === 'X'; // null: gone since the signal
-}
+/** Whether a worker process runs (a zombie does not: platform/processIdentity.ts). */
+export const isAlive = isProcessRunning;
 const WORKER_ENTRY = path.resolve(__dirname, '../../worker/main.js');
 
 /** Workers as child processes of the gateway, on this machine. */
