@@ -88,6 +88,9 @@ export class Orchestrator extends EventEmitter {
         )
       : null;
     runtime.on('exit', (worker: RuntimeWorker, detail: string, hostLost: boolean) => void this.onExit(worker, detail, hostLost));
+    runtime.on('gone', (workerId: string) => {
+      if (this.leading) void this.clearZnodesOf(workerId);
+    });
     target.on('change', (next: ScalingTargetValue, previous: ScalingTargetValue) => this.onTargetChange(next, previous));
     // One stream of cluster events: membership and elections from ZooKeeper, scaling from here.
     view.on('event', (event: ClusterEventRecord) => {
@@ -276,10 +279,13 @@ export class Orchestrator extends EventEmitter {
       const running = this.view.workers();
       const adopted: string[] = [];
       for (const w of running) {
-        if (await this.runtime.adopt({ workerId: w.id, pid: w.pid, containerId: w.containerId, host: w.host })) {
+        const adoption = await this.runtime.adopt({ workerId: w.id, pid: w.pid, containerId: w.containerId, host: w.host });
+        if (adoption === 'adopted') {
           adopted.push(w.id);
           this.registered.add(w.id);
-        } else await this.clearZnodes(w.id); // a stale registration: its worker is gone
+        } else if (adoption === 'gone')
+          await this.clearZnodes(w.id); // a stale registration
+        else this.log.warn({ workerId: w.id, host: w.host }, 'a registered worker is out of reach; its ZooKeeper session decides whether it is gone');
       }
       if (adopted.length) this.log.info({ adopted, desiredSlaves: this.desiredSlaves }, 'adopted running workers');
       const missing = 1 + this.desiredSlaves - adopted.length;
@@ -337,6 +343,14 @@ export class Orchestrator extends EventEmitter {
     await Promise.all(paths.map((p) => this.zk.remove(p)));
   }
 
+  private async clearZnodesOf(workerId: string): Promise<void> {
+    try {
+      await this.clearZnodes(workerId);
+    } catch (err) {
+      this.log.error({ err, workerId }, 'could not clear znodes of a dead worker');
+    }
+  }
+
   private async onExit(worker: RuntimeWorker, detail: string, hostLost = false): Promise<void> {
     const { workerId } = worker;
     this.log.warn({ workerId, pid: worker.pid, host: worker.host, detail }, 'worker exited');
@@ -346,11 +360,10 @@ export class Orchestrator extends EventEmitter {
     if (!this.leading) return;
     // Counted as on its way back from now, so reconcile does not spawn a second one.
     if (!this.retiring.has(workerId)) this.restarting.add(workerId);
-    try {
-      await this.clearZnodes(workerId);
-    } catch (err) {
-      this.log.error({ err, workerId }, 'could not clear znodes of a dead worker');
-    }
+    // A worker lost with its host may still run and, if master, hold its lease: removing
+    // its candidacy would let a successor write to the log inside that lease. Its session
+    // decides, or its removal when the host returns ('gone').
+    if (!hostLost) await this.clearZnodesOf(workerId);
     if (this.stopping) return;
     if (this.retiring.delete(workerId)) {
       this.restarting.delete(workerId);

@@ -6,7 +6,8 @@ import { longestPause, MultinodeEnvironment } from './support/multinode';
  * `npm run test:multinode`: a cluster over a three-node RabbitMQ cluster, a three-server
  * ZooKeeper ensemble and two Docker hosts (test/support/multinode.ts), under four writers
  * and two readers, loses one RabbitMQ node (WriteQ's leader), then the ensemble's leader,
- * then the master's whole Docker host, one after another, and brings that host back.
+ * then the master's Docker daemon alone (its containers run on) and brings it back, then
+ * the master's whole Docker host, one after another, and brings that host back.
  * Every acknowledged write must be readable exactly once afterwards, the replicas
  * identical, reads and writes must resume after each fault; the longest pause after each
  * is printed (BENCHMARKS.md).
@@ -158,7 +159,45 @@ describe('ridedb on several machines (one machine standing in for them)', () => 
       const after = await cluster.workers();
       expect(after.map((w) => `${w.id}/${w.pid}/${w.role}`).sort()).toEqual(before.map((w) => `${w.id}/${w.pid}/${w.role}`).sort());
 
-      // 3. The master's whole Docker host is lost: daemon, containers, their PostgreSQL.
+      // 3. The master's Docker daemon alone stops answering; its containers run on. The
+      // host counts as lost and its workers are replaced on the other, but the master is
+      // alive and holds its ZooKeeper session (and lease): it must stay master, not have
+      // its candidacy cleared under it while it may still acknowledge writes. When the
+      // daemon answers again its container is removed, and only then is it replaced.
+      const held = await cluster.master();
+      const cutOff = env.dockerHosts.find((h) => h.name === held.host);
+      if (!cutOff) throw new Error(`the master runs on ${held.host}, not on a host of this run`);
+      const beforeCut = new Set((await cluster.workers()).map((w) => w.id));
+      const onCutOff = (await cluster.workers()).filter((w) => w.host === cutOff.name).length;
+      began = Date.now();
+      cutOff.freezeDaemon();
+      try {
+        await waitUntil(
+          "replacements for the cut-off host's workers serving on the other",
+          async () => (await cluster.workers()).filter((w) => !beforeCut.has(w.id) && w.role === 'SLAVE' && w.host !== cutOff.name).length === onCutOff,
+          180_000,
+        );
+        await resumedAfter(began);
+        record('Docker daemon', `${cutOff.name}'s, the master's, cut off`, began);
+        const master = await cluster.master();
+        expect(`${master.id}/${master.pid}`).toBe(`${held.id}/${held.pid}`);
+      } finally {
+        cutOff.thawDaemon();
+      }
+      began = Date.now();
+      await waitUntil(
+        'the cut-off workers removed and a slave back on their host',
+        async () => {
+          const workers = await cluster.workers();
+          const master = workers.find((w) => w.role === 'MASTER');
+          return isWhole(workers) && !!master && master.id !== held.id && workers.some((w) => w.role === 'SLAVE' && w.host !== master.host);
+        },
+        180_000,
+      );
+      await resumedAfter(began);
+      record('Docker daemon back', cutOff.name, began);
+
+      // 4. The master's whole Docker host is lost: daemon, containers, their PostgreSQL.
       const victim = await cluster.master();
       const host = env.dockerHosts.find((h) => h.name === victim.host);
       if (!host) throw new Error(`the master runs on ${victim.host}, not on a host of this run`);
@@ -177,7 +216,7 @@ describe('ridedb on several machines (one machine standing in for them)', () => 
         180_000,
       );
 
-      // 4. The lost host comes back: what it still had of the workers lost with it is
+      // 5. The lost host comes back: what it still had of the workers lost with it is
       // removed, and a slave moves there so the master again has one on another host.
       began = Date.now();
       await host.restart();
@@ -224,7 +263,7 @@ describe('ridedb on several machines (one machine standing in for them)', () => 
     if (process.env.MULTINODE_PAUSES_FILE)
       fs.writeFileSync(process.env.MULTINODE_PAUSES_FILE, JSON.stringify({ at: new Date().toISOString(), writes: acknowledged.size, pauses }, null, 2) + '\n');
     expect(violations).toEqual([]);
-    expect(pauses.map((p) => p.fault)).toEqual(['RabbitMQ node', 'ZooKeeper leader', 'Docker host', 'Docker host back']);
+    expect(pauses.map((p) => p.fault)).toEqual(['RabbitMQ node', 'ZooKeeper leader', 'Docker daemon', 'Docker daemon back', 'Docker host', 'Docker host back']);
     expect(acknowledged.size).toBeGreaterThan(100);
   }, 900_000);
 });

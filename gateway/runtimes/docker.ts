@@ -4,7 +4,7 @@ import type { Config, Logger } from '../../platform';
 import { dockerClients } from './dockerClient';
 import { removeVolume, workerVolumeMount, workerVolumeName } from './dockerVolumes';
 import { placeWorker } from './placement';
-import type { RuntimeWorker, WorkerRuntime, WorkerSpec } from './runtime';
+import type { Adoption, RuntimeWorker, WorkerRuntime, WorkerSpec } from './runtime';
 
 const STOP_GRACE_SECONDS = 5;
 /** How often every daemon is pinged, to learn of a lost host (and of its return). */
@@ -131,11 +131,16 @@ export class DockerRuntime extends EventEmitter implements WorkerRuntime {
   private async clearLeftovers(host: Host): Promise<void> {
     const lost = this.lostOn.get(host.name);
     if (!lost?.size) return;
-    for (const workerId of lost) {
-      const containers = await host.docker.listContainers({ all: true, filters: { label: [`${CLUSTER_LABEL}=${this.cluster}`, `${WORKER_LABEL}=${workerId}`] } });
-      await Promise.all(containers.map((c) => this.remove(host, c.Id)));
-      if (this.dedicated) await removeVolume(host.docker, workerVolumeName(this.cluster, workerId));
-    }
+    await Promise.all(
+      [...lost].map(async (workerId) => {
+        const containers = await host.docker.listContainers({ all: true, filters: { label: [`${CLUSTER_LABEL}=${this.cluster}`, `${WORKER_LABEL}=${workerId}`] } });
+        const removed = await Promise.all(containers.map((c) => this.remove(host, c.Id)));
+        // Only now is its process surely stopped: the orchestrator may free what it held
+        // (a master that ran on meanwhile is replaced at once).
+        if (removed.every(Boolean)) this.emit('gone', workerId);
+        if (this.dedicated) await removeVolume(host.docker, workerVolumeName(this.cluster, workerId));
+      }),
+    );
     this.log.warn({ host: host.name, workers: [...lost] }, 'removed the containers and volumes a returning host still had of its lost workers');
     this.lostOn.delete(host.name);
   }
@@ -185,28 +190,42 @@ export class DockerRuntime extends EventEmitter implements WorkerRuntime {
     return this.hosts.find((h) => h.name === name);
   }
 
-  private async findContainer(workerId: string, hosts: Host[]): Promise<{ host: Host; id: string } | null> {
+  /**
+   * The running container of a worker on the hosts given. `complete` is false when a
+   * host's listing failed, so the worker may run where nobody looked.
+   */
+  private async findContainer(workerId: string, hosts: Host[]): Promise<{ found: { host: Host; id: string } | null; complete: boolean }> {
+    let complete = true;
     for (const host of hosts) {
       const [container] = await host.docker
         .listContainers({ filters: { label: [`${CLUSTER_LABEL}=${this.cluster}`, `${WORKER_LABEL}=${workerId}`], status: ['running'] } })
         .catch((err: Error) => {
           this.log.warn({ err, host: host.name }, 'could not list containers');
+          complete = false;
           return [];
         });
-      if (container) return { host, id: container.Id };
+      if (container) return { found: { host, id: container.Id }, complete };
     }
-    return null;
+    return { found: null, complete };
   }
 
-  async adopt(worker: RuntimeWorker): Promise<boolean> {
+  async adopt(worker: RuntimeWorker): Promise<Adoption> {
     // Its recorded host first, then every other usable one.
     const ordered = [...this.hosts].sort((a, b) => Number(b.name === worker.host) - Number(a.name === worker.host)).filter((h) => h.up);
-    const found = await this.findContainer(worker.workerId, ordered);
-    if (!found) return false;
+    const { found, complete } = await this.findContainer(worker.workerId, ordered);
+    if (!found) {
+      // Where it ran cannot be looked at (its host is down, a listing failed): it may run
+      // there still. Removed like a lost host's workers when that host answers again.
+      const home = this.hostNamed(worker.host);
+      const unseen = !complete || (home ? !home.up : this.hosts.some((h) => !h.up));
+      if (!unseen) return 'gone';
+      if (home) this.lostOn.set(home.name, new Set([...(this.lostOn.get(home.name) ?? []), worker.workerId]));
+      return 'unreachable';
+    }
     const info = await found.host.docker.getContainer(found.id).inspect();
     this.workers.set(worker.workerId, { workerId: worker.workerId, pid: info.State.Pid, containerId: found.id, host: found.host.name });
     this.lastHost.set(worker.workerId, found.host.name);
-    return true;
+    return 'adopted';
   }
 
   private onEvent(host: Host, event: DockerEvent): void {
@@ -218,14 +237,21 @@ export class DockerRuntime extends EventEmitter implements WorkerRuntime {
     void this.remove(host, worker.containerId);
   }
 
-  private async remove(host: Host, containerId: string | null): Promise<void> {
-    if (!containerId) return;
-    await host.docker
+  /** Force-removes a container (killing it); true once it is gone, false if it may still run. */
+  private async remove(host: Host, containerId: string | null): Promise<boolean> {
+    if (!containerId) return true;
+    return host.docker
       .getContainer(containerId)
       .remove({ force: true })
-      .catch((err: DockerError) => {
-        if (err.statusCode !== 404 && err.statusCode !== 409) this.log.warn({ err, containerId, host: host.name }, 'could not remove container');
-      });
+      .then(
+        () => true,
+        (err: DockerError) => {
+          if (err.statusCode === 404) return true;
+          // 409: a removal already under way, so not yet surely stopped.
+          if (err.statusCode !== 409) this.log.warn({ err, containerId, host: host.name }, 'could not remove container');
+          return false;
+        },
+      );
   }
 
   async spawn(spec: WorkerSpec): Promise<RuntimeWorker> {
@@ -259,10 +285,12 @@ export class DockerRuntime extends EventEmitter implements WorkerRuntime {
     const found =
       known?.containerId && this.hostNamed(known.host)
         ? { host: this.hostNamed(known.host) as Host, id: known.containerId }
-        : await this.findContainer(
-            workerId,
-            this.hosts.filter((h) => h.up),
-          );
+        : (
+            await this.findContainer(
+              workerId,
+              this.hosts.filter((h) => h.up),
+            )
+          ).found;
     if (!found) return;
     await found.host.docker
       .getContainer(found.id)

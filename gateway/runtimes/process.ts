@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import os from 'node:os';
 import path from 'node:path';
-import type { RuntimeWorker, WorkerRuntime, WorkerSpec } from './runtime';
+import type { Adoption, RuntimeWorker, WorkerRuntime, WorkerSpec } from './runtime';
 import { NODE_PROCESS_ENV, WORKER_NODE_FLAGS } from '../nodeFlags';
 import { isProcessRunning } from '../../platform';
 
@@ -41,8 +41,10 @@ export class ProcessRuntime extends EventEmitter implements WorkerRuntime {
     return worker;
   }
 
-  async adopt(worker: RuntimeWorker): Promise<boolean> {
-    if (worker.containerId || !isAlive(worker.pid)) return false;
+  async adopt(worker: RuntimeWorker): Promise<Adoption> {
+    // A container, or a process of another machine: out of this runtime's sight.
+    if (worker.containerId || (worker.host !== null && worker.host !== os.hostname())) return 'unreachable';
+    if (!isAlive(worker.pid)) return 'gone';
     this.adopted.set(worker.workerId, worker);
     this.poller ??= setInterval(() => {
       for (const [id, w] of this.adopted) {
@@ -51,7 +53,7 @@ export class ProcessRuntime extends EventEmitter implements WorkerRuntime {
         this.emit('exit', w, 'adopted worker is gone');
       }
     }, ADOPTED_POLL_MS);
-    return true;
+    return 'adopted';
   }
 
   async kill(worker: RuntimeWorker): Promise<void> {

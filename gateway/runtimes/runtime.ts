@@ -9,6 +9,13 @@ export interface RuntimeWorker {
   host: string | null;
 }
 
+/**
+ * What `adopt` found: the worker taken in charge; surely not running (its znodes may go);
+ * or out of this runtime's sight (its host does not answer, another machine's process),
+ * so it may still run and its ZooKeeper session decides.
+ */
+export type Adoption = 'adopted' | 'gone' | 'unreachable';
+
 export interface WorkerSpec {
   workerId: string;
   /** Cluster settings the worker needs (AMQP_URL, ZK_HOSTS, ...); the runtime adds WORKER_ID and WORKER_HOST. */
@@ -20,6 +27,10 @@ export interface WorkerSpec {
  * Emits 'exit' (worker: RuntimeWorker, detail: string, hostLost: boolean) whenever a worker
  * stops, for any reason. `hostLost`: its whole host stopped answering, so its storage is
  * out of reach too; the orchestrator replaces it under a new id rather than restarting it.
+ * Such a worker is not known to be dead (only its host's daemon may be cut off), so its
+ * ZooKeeper session, not the orchestrator, ends its membership and candidacy. Emits
+ * 'gone' (workerId: string) once a worker reported lost with its host surely no longer
+ * runs (the host answered again and its container was removed).
  */
 export interface WorkerRuntime extends EventEmitter {
   readonly name: string;
@@ -29,9 +40,9 @@ export interface WorkerRuntime extends EventEmitter {
   /**
    * Takes charge of a worker an earlier gateway started (found in ZooKeeper), so a
    * restarted gateway watches, kills and stops it like its own instead of starting a
-   * second set. Returns false if this runtime cannot reach it.
+   * second set.
    */
-  adopt(worker: RuntimeWorker): Promise<boolean>;
+  adopt(worker: RuntimeWorker): Promise<Adoption>;
   /**
    * Kills a worker at once (SIGKILL): a crash, as far as the cluster can tell. By its
    * pid or container, so a gateway that does not orchestrate (and so neither started nor

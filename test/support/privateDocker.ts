@@ -197,6 +197,15 @@ export class PrivateDockerHost {
     this.pid = null;
   }
 
+  /** Its daemon alone stops answering (SIGSTOP), as one cut off from the gateway would; its containers run on. */
+  freezeDaemon(): void {
+    if (this.pid === null || !signal(this.pid, 'SIGSTOP')) throw new Error(`private dockerd ${this.name} is not running`);
+  }
+
+  thawDaemon(): void {
+    if (this.pid !== null) signal(this.pid, 'SIGCONT');
+  }
+
   /** The host comes back after a loss: its daemon starts again on the same data (its containers stay stopped). */
   async restart(): Promise<void> {
     await this.launch();
