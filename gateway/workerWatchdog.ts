@@ -1,4 +1,4 @@
-import { MEMBER_UPDATE_INTERVAL_MS, type ClusterNames } from '../schema';
+import { MEMBER_UPDATE_INTERVAL_MS, memberDataSchema, parseJsonOrNull, releaseAfterMs, type ClusterNames } from '../schema';
 import { ZkError, type Logger, type Zk } from '../platform';
 
 /** The watchdog looks as often as a worker beats. */
@@ -43,6 +43,33 @@ export class HeartbeatJudge {
 }
 
 /**
+ * How long each znode has kept its version on this gateway's own clock, counted from the
+ * end of the first read that returned it — so from after the write that made it. Unlike
+ * the heartbeat judgement this needs no unbroken chain of looks: a version kept over a
+ * stall of this gateway was kept all the same.
+ */
+export class VersionAges {
+  private readonly seen = new Map<string, { version: number; since: number }>();
+
+  /** Records reads that had all completed by `readAt`; returns each znode's age (0 for a new version, null for a gone znode). */
+  observe(versions: ReadonlyMap<string, number | null>, readAt: number): Map<string, number | null> {
+    for (const node of this.seen.keys()) if (!versions.has(node)) this.seen.delete(node);
+    const ages = new Map<string, number | null>();
+    for (const [node, version] of versions) {
+      const last = this.seen.get(node);
+      if (version === null) this.seen.delete(node);
+      else if (!last || last.version !== version) this.seen.set(node, { version, since: readAt });
+      ages.set(node, version === null ? null : readAt - (this.seen.get(node) as { since: number }).since);
+    }
+    return ages;
+  }
+
+  clear(): void {
+    this.seen.clear();
+  }
+}
+
+/**
  * The orchestrator's watch on the heartbeats of the workers that serve (master and slaves
  * rewrite their membership znodes every MEMBER_UPDATE_INTERVAL_MS). A worker that stops
  * writing — frozen, hung, cut off from ZooKeeper — is reported after `hungMs` (and every
@@ -60,6 +87,9 @@ export class WorkerWatchdog {
   /** The ZooKeeper leader's epoch at the last look: a new leader means a new clock, and every client reconnecting. */
   private leaderEpoch = -1;
   private failing = false;
+  private readonly ages = new VersionAges();
+  /** Releases asked for, by znode: the version timed. A failed one is asked for again. */
+  private readonly released = new Map<string, number>();
 
   constructor(
     private readonly zk: Zk,
@@ -68,6 +98,10 @@ export class WorkerWatchdog {
     private readonly watched: () => string[],
     private readonly hungMs: number,
     private readonly onHung: (node: string) => Promise<void>,
+    /** A master's lease under this gateway's settings: how long a slave must be silent to be released too. */
+    private readonly leaseMs: number,
+    /** A worker's znode kept `version` past a lease and the margin (schema/messages.ts releaseAfterMs). */
+    private readonly onSilentPastLease: (node: string, version: number) => Promise<void>,
     private readonly log: Logger,
   ) {}
 
@@ -81,6 +115,8 @@ export class WorkerWatchdog {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     this.judges.clear();
+    this.ages.clear();
+    this.released.clear();
   }
 
   private schedule(): void {
@@ -103,6 +139,34 @@ export class WorkerWatchdog {
     }
   }
 
+  /**
+   * Hands over each worker whose znode kept one version past a master's lease and the
+   * margin: a master among them has not renewed its lease since, so the orchestrator may
+   * remove its membership and candidacy (in a write that checks that version) and the
+   * next master be elected without waiting for its session — one the runtime cannot kill
+   * (its host lost) or that is not dead yet. A slave so long silent goes the same way, so
+   * that it is not next in line when it cannot lead.
+   */
+  private checkLeases(nodes: string[], read: Array<{ data: Buffer; version: number } | null>, readAt: number): void {
+    const ages = this.ages.observe(new Map(nodes.map((node, k) => [node, read[k]?.version ?? null])), readAt);
+    for (const node of this.released.keys()) if (!ages.has(node)) this.released.delete(node);
+    nodes.forEach((node, k) => {
+      const got = read[k];
+      const age = ages.get(node);
+      if (!got || age === null || age === undefined || this.released.get(node) === got.version) return;
+      const member = memberDataSchema.safeParse(parseJsonOrNull(got.data.toString()));
+      if (!member.success) return;
+      // A master of an earlier version renewed its lease by reading: its silence proves nothing.
+      if (member.data.role === 'MASTER' && member.data.leaseMs === null) return;
+      if (age < releaseAfterMs(member.data.leaseMs ?? this.leaseMs)) return;
+      this.released.set(node, got.version);
+      void this.onSilentPastLease(node, got.version).catch((err: Error) => {
+        if (this.released.get(node) === got.version) this.released.delete(node);
+        this.log.error({ err, node }, 'worker watchdog: could not release a silent worker; trying again');
+      });
+    });
+  }
+
   private async look(): Promise<void> {
     const nodes = this.watched();
     if (!nodes.length || !this.zk.connected) return this.judges.clear();
@@ -116,7 +180,9 @@ export class WorkerWatchdog {
       if (stamp.leaderEpoch !== this.leaderEpoch) this.judges.clear();
       this.leaderEpoch = stamp.leaderEpoch;
       // Read after the stamp: ZooKeeper then shows every write it stamped earlier.
-      versions = await Promise.all(nodes.map(async (node) => (await this.zk.getData(`${this.names.zkWorkers}/${node}`))?.version ?? null));
+      const read = await Promise.all(nodes.map((node) => this.zk.getData(`${this.names.zkWorkers}/${node}`)));
+      versions = read.map((got) => got?.version ?? null);
+      this.checkLeases(nodes, read, performance.now());
       this.failing = false;
     } catch (err) {
       if (!this.failing) this.log.warn({ err }, "worker watchdog: could not read ZooKeeper's clock or the workers' znodes; watching again once it answers");

@@ -9,7 +9,7 @@ export interface Candidacy {
  * ZooKeeper's leader-election recipe, for workers (the master) and gateways (the
  * orchestrator) alike: each candidate creates an ephemeral sequential znode; the lowest
  * leads; every other candidate watches only its predecessor, so a leader's death wakes
- * one candidate. `onElected` runs once; `onLost` is told when the candidacy znode is
+ * one candidate. `onElected` runs once, with the candidacy's znode name; `onLost` is told when the candidacy znode is
  * gone (the session expired, or someone removed it) or taking the lead failed. A check
  * that fails because the connection dropped (the session lives on) is retried; an
  * expired session is the session owner's to handle (worker/coordination.ts,
@@ -19,7 +19,7 @@ export async function runForLeadership(
   zk: Zk,
   directory: string,
   candidateId: string,
-  handlers: { onElected(): Promise<void>; onLost(reason: string): void; onWaiting?(predecessorId: string): void; onRetry?(err: unknown, retryInMs: number): void },
+  handlers: { onElected(node: string): Promise<void>; onLost(reason: string): void; onWaiting?(predecessorId: string): void; onRetry?(err: unknown, retryInMs: number): void },
 ): Promise<Candidacy> {
   await zk.mkdirp(directory);
   const path = await zk.createEphemeralSequential(`${directory}/${candidateId}-`, Buffer.from(candidateId));
@@ -41,7 +41,7 @@ export async function runForLeadership(
       // A leader hears of its own candidacy's removal too: someone judged it gone (a dead
       // process's znodes are cleared early), and it must not lead on beside a successor.
       ownNodeChanged();
-      return handlers.onElected().catch((err: Error) => handlers.onLost(`could not take the lead: ${err.message}`));
+      return handlers.onElected(node).catch((err: Error) => handlers.onLost(`could not take the lead: ${err.message}`));
     }
     const predecessor = candidates[index - 1];
     const exists = await zk.exists(`${directory}/${predecessor}`, predecessorChanged);

@@ -30,6 +30,10 @@ export function sortBySequence(names: string[]): string[] {
 
 type Watcher = (event: Event) => void;
 
+/** One step of `commitAll`; version -1 matches any version (for `check`: the node exists). */
+export type ZkOp =
+  { op: 'check'; path: string; version: number } | { op: 'setData'; path: string; data: Buffer; version: number } | { op: 'remove'; path: string; version: number };
+
 function codeOf(err: unknown): string {
   if (err instanceof zookeeper.Exception) return err.getName();
   return 'UNKNOWN';
@@ -263,6 +267,26 @@ export class Zk {
         }),
       true,
     );
+  }
+
+  /**
+   * Applies every op or none (ZooKeeper's multi). Rejects with the first failing op's
+   * code: NO_NODE for a checked or removed node that is gone, BAD_VERSION for one written
+   * since. Not sent again after a lost connection: it may have been applied.
+   */
+  commitAll(ops: readonly ZkOp[]): Promise<void> {
+    return this.request((resolve, reject) => {
+      const transaction = this.current.transaction();
+      for (const op of ops) {
+        if (op.op === 'check') transaction.check(op.path, op.version);
+        else if (op.op === 'setData') transaction.setData(op.path, op.data, op.version);
+        else transaction.remove(op.path, op.version);
+      }
+      transaction.commit((err) => {
+        if (err) reject(new ZkError(codeOf(err), err.toString()));
+        else resolve();
+      });
+    }, false);
   }
 
   /** True if the node exists; the watcher fires on its next change (including deletion). */

@@ -126,8 +126,31 @@ export const memberDataSchema = z.object({
   appliedSeq: z.number().int(),
   epoch: z.number().int(),
   startedAt: z.string(),
+  /** A master's lease (worker/lease.ts), so the orchestrator knows when it has surely lapsed; null otherwise. */
+  leaseMs: z.number().int().positive().nullable().default(null),
 });
 export type MemberData = z.infer<typeof memberDataSchema>;
+
+/**
+ * A master's lease (worker/lease.ts): two thirds of the session timeout, renewed four
+ * times per lease. A third of the session timeout is left for the two machines' clocks
+ * and for scheduling, and a single slow renewal does not cost the lease.
+ */
+export function leaseTimings(sessionTimeoutMs: number): { leaseMs: number; checkEveryMs: number } {
+  const leaseMs = Math.floor((sessionTimeoutMs * 2) / 3);
+  return { leaseMs, checkEveryMs: Math.max(50, Math.floor(leaseMs / 4)) };
+}
+
+/**
+ * How long, on the orchestrator's clock, a worker's membership znode must have kept one
+ * version before the orchestrator may remove it and the worker's candidacy (the version
+ * checked in the same write): a master's lease and an eighth more for two clocks' rates.
+ * Nothing else needs covering: the wait counts from a read that had returned the version,
+ * so from after the renewal that wrote it had started.
+ */
+export function releaseAfterMs(leaseMs: number): number {
+  return Math.ceil(leaseMs * 1.125);
+}
 /**
  * How often a worker refreshes its membership znode. Once it serves (master or slave) it
  * writes it every time, changed or not: its heartbeat, which the orchestrator's watchdog

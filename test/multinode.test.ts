@@ -206,6 +206,13 @@ describe('ridedb on several machines (one machine standing in for them)', () => 
       await host.stopHost();
       await resumedAfter(began);
       record('Docker host', `${host.name}, the master's`, began);
+      // Nothing could kill the master or prove it dead: the orchestrator released its
+      // candidacy once its lease had surely lapsed, before its session would have ended.
+      const released = fs
+        .readFileSync(cluster.logFile, 'utf8')
+        .split('\n')
+        .filter((line) => line.includes('released the membership and candidacy of a worker silent past a lease'));
+      expect(released.filter((line) => line.includes(victim.id))).toHaveLength(1);
       const survivors = env.dockerHosts.filter((h) => h !== host).map((h) => h.name);
       await waitUntil(
         'three workers again, on the host left',

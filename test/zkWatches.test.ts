@@ -111,7 +111,7 @@ describe('ZooKeeper watches across a lost connection', () => {
     const worker = await connect();
     const view = new ClusterView(await connect(), names, createLogger('silent', {}));
     await view.start();
-    const member: MemberData = { id: 'w1', pid: 1, containerId: null, host: null, role: 'SLAVE', appliedSeq: 0, epoch: 1, startedAt: new Date().toISOString() };
+    const member: MemberData = { id: 'w1', pid: 1, containerId: null, host: null, role: 'SLAVE', appliedSeq: 0, epoch: 1, startedAt: new Date().toISOString(), leaseMs: null };
     const path = await worker.createEphemeralSequential(`${names.zkWorkers}/w1-`, encode(member));
     await waitUntil('the member in the view', async () => view.workers().length === 1);
 

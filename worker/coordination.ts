@@ -1,5 +1,5 @@
 import { encode, MEMBER_UPDATE_INTERVAL_MS, memberDataSchema, parseJsonOrNull, type ClusterNames, type MemberData } from '../schema';
-import { runForLeadership, ZkState, type Logger, type Zk } from '../platform';
+import { runForLeadership, ZkError, ZkState, type Logger, type Zk } from '../platform';
 
 /**
  * This worker's presence in ZooKeeper: its membership znode (kept current, throttled),
@@ -7,6 +7,8 @@ import { runForLeadership, ZkState, type Logger, type Zk } from '../platform';
  */
 export class Coordination {
   private memberPath: string | null = null;
+  /** This worker's election znode, once it leads. */
+  private candidacyPath: string | null = null;
   private member: MemberData;
   private published = '';
   private updateTimer: NodeJS.Timeout | null = null;
@@ -93,7 +95,10 @@ export class Coordination {
   /** Joins the master election (platform/election.ts); a lost candidacy stops the worker. */
   async runForLeader(onElected: () => Promise<void>): Promise<void> {
     await runForLeadership(this.zk, this.names.zkElection, this.member.id, {
-      onElected,
+      onElected: (node) => {
+        this.candidacyPath = `${this.names.zkElection}/${node}`;
+        return onElected();
+      },
       onLost: (reason) => {
         if (!this.closed) this.failStop(reason);
       },
@@ -102,10 +107,31 @@ export class Coordination {
     });
   }
 
-  /** The cluster epoch as ZooKeeper has it now (the master's lease reads it). */
-  async currentEpoch(): Promise<number> {
-    const got = await this.zk.getData(this.names.zkEpoch);
-    return Number(got?.data.toString() || '0');
+  /** Published from now on: the orchestrator learns from it when this master's lease has surely lapsed. */
+  holdLease(leaseMs: number): void {
+    this.member = { ...this.member, leaseMs };
+  }
+
+  /**
+   * Renews the master's lease (worker/lease.ts): writes the membership znode on condition
+   * that this worker's candidacy still exists, in one multi. False when it does not.
+   */
+  async proveLeadership(): Promise<boolean> {
+    if (!this.memberPath || !this.candidacyPath) throw new Error('proveLeadership before registering and being elected');
+    this.member = { ...this.member, ...this.progress() };
+    const body = JSON.stringify(this.member);
+    try {
+      await this.zk.commitAll([
+        { op: 'check', path: this.candidacyPath, version: -1 },
+        { op: 'setData', path: this.memberPath, data: Buffer.from(body), version: -1 },
+      ]);
+    } catch (err) {
+      // Either znode gone: the candidacy was removed, or the session with it.
+      if (err instanceof ZkError && err.code === 'NO_NODE') return false;
+      throw err;
+    }
+    this.published = body;
+    return true;
   }
 
   /** Advances the cluster epoch with a versioned write (no two masters share one). */

@@ -1,28 +1,33 @@
 /**
- * A master's lease on its leadership. ZooKeeper expires a session no earlier than
- * `sessionTimeoutMs` after the server last heard from the client, and while this process
- * may be alive only then can a new master be elected and fence the log (the orchestrator
- * removes a master's znodes early only once the runtime reports its process dead). So if a read of the epoch znode that *started*
- * at t0 came back with this master's epoch, no other master can have written to the log
- * before t0 + sessionTimeoutMs. The lease runs to t0 + leaseMs, leaseMs well short of
- * the session timeout (clock-rate and scheduling margin): a batch confirmed by the broker
- * within the lease is in the log before any newer epoch marker, so replicas apply it; a
- * batch confirmed after it may be skipped by them, so it must not be acknowledged.
+ * A master's lease on its leadership. Each renewal is one ZooKeeper write of this master's
+ * membership znode, made on condition that its election candidacy still exists (one
+ * multi). A renewal that *started* at t0 and succeeded proves no other master can have
+ * written to the log before t0 + leaseMs, because a successor is elected only once this
+ * candidacy is gone, and that happens only
+ * - when this process is known dead (the runtime reported its exit: the orchestrator
+ *   removes its znodes);
+ * - when its session expires, `sessionTimeoutMs` after the server last heard from it,
+ *   leaseMs being well short of that; or
+ * - when the orchestrator removes it on condition that the membership znode still has the
+ *   version it first read more than `releaseAfterMs(leaseMs)` ago (schema/messages.ts): every
+ *   renewal since would have changed that version, every renewal after it fails.
+ * So a batch confirmed by the broker within the lease is in the log before any newer epoch
+ * marker, and replicas apply it; a batch confirmed after it may be skipped by them, so it
+ * must not be acknowledged.
  *
  * A master frozen (SIGSTOP, a long pause) or cut off from ZooKeeper sees its lease run
  * out: its next batch is refused and it stops itself, freeing WriteQ for the new master.
  */
 export interface LeaseProbe {
-  /** Reads the cluster epoch from ZooKeeper. */
-  readEpoch(): Promise<number>;
+  /** Writes this master's membership znode if its candidacy exists: true once written, false if the candidacy is gone. */
+  prove(): Promise<boolean>;
 }
 
 export interface LeaseOptions {
-  epoch: number;
   leaseMs: number;
-  /** How often the epoch is read; several times per lease. */
+  /** How often the lease is renewed; several times per lease. */
   checkEveryMs: number;
-  /** Called once when the lease is gone for good (lapsed, or a newer epoch exists). */
+  /** Called once when the lease is gone for good (lapsed, or the candidacy removed). */
   onLost(reason: string): void;
   now?: () => number;
 }
@@ -90,18 +95,7 @@ export class LeaderLease {
 
   private async renew(): Promise<void> {
     const startedAt = this.now();
-    const epoch = await this.probe.readEpoch();
-    if (epoch !== this.options.epoch) return this.lose(`a newer epoch (${epoch}) was elected; this master had ${this.options.epoch}`);
+    if (!(await this.probe.prove())) return this.lose('its election candidacy is gone: another master may be elected');
     this.provenAt = Math.max(this.provenAt, startedAt);
   }
-}
-
-/**
- * Two thirds of the session timeout, read four times per lease: a third of the session
- * timeout is left for the two machines' clocks and for scheduling, and a single slow
- * read does not cost the lease.
- */
-export function leaseTimings(sessionTimeoutMs: number): Pick<LeaseOptions, 'leaseMs' | 'checkEveryMs'> {
-  const leaseMs = Math.floor((sessionTimeoutMs * 2) / 3);
-  return { leaseMs, checkEveryMs: Math.max(50, Math.floor(leaseMs / 4)) };
 }

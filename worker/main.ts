@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
-import { clusterNames, WORKER_ID_PATTERN } from '../schema';
+import { clusterNames, leaseTimings, WORKER_ID_PATTERN } from '../schema';
 import { assertTopology, connectBroker, createLogger, loadConfig, Zk } from '../platform';
 import { Coordination } from './coordination';
 import { openWorkerDatabase, readPosition } from './database';
 import { startLogTail } from './logTail';
-import { LeaderLease, leaseTimings } from './lease';
+import { LeaderLease } from './lease';
 import { startOffsetTracker } from './offsetTracker';
 import { OwnPostgres } from './ownPostgres';
 import { fenceLog, startWriteServer } from './master';
@@ -81,6 +81,7 @@ async function main(): Promise<void> {
       appliedSeq: replica.appliedSeq,
       epoch: replica.epoch,
       startedAt: new Date().toISOString(),
+      leaseMs: null,
     },
     () => ({ appliedSeq: replica.appliedSeq, epoch: replica.epoch }),
     log,
@@ -101,10 +102,9 @@ async function main(): Promise<void> {
 
   await coordination.runForLeader(async () => {
     const epoch = await coordination.advanceEpoch();
-    const lease = new LeaderLease(
-      { readEpoch: () => coordination.currentEpoch() },
-      { epoch, ...leaseTimings(Math.min(config.zkSessionTimeoutMs, zk.sessionTimeoutMs)), onLost: (reason) => failStop(reason) },
-    );
+    const timings = leaseTimings(Math.min(config.zkSessionTimeoutMs, zk.sessionTimeoutMs));
+    coordination.holdLease(timings.leaseMs);
+    const lease = new LeaderLease({ prove: () => coordination.proveLeadership() }, { ...timings, onLost: (reason) => failStop(reason) });
     await lease.start();
     log.info({ epoch }, 'elected; fencing the log');
     const sync = await connection.createConfirmChannel();

@@ -1,13 +1,14 @@
-import { LeaderLease, leaseTimings } from '../../worker/lease';
+import { LeaderLease } from '../../worker/lease';
+import { leaseTimings } from '../../schema';
 
-/** A lease on a clock the test moves, with epoch reads the test answers. */
-function setup(epoch = 3) {
+/** A lease on a clock the test moves, with renewals (conditional writes) the test answers. */
+function setup() {
   let now = 0;
-  const reads: Array<{ resolve(epoch: number): void; reject(err: Error): void }> = [];
+  const reads: Array<{ resolve(written: boolean): void; reject(err: Error): void }> = [];
   const lost: string[] = [];
   const lease = new LeaderLease(
-    { readEpoch: () => new Promise<number>((resolve, reject) => reads.push({ resolve, reject })) },
-    { epoch, leaseMs: 4000, checkEveryMs: 1_000_000, onLost: (reason) => lost.push(reason), now: () => now },
+    { prove: () => new Promise<boolean>((resolve, reject) => reads.push({ resolve, reject })) },
+    { leaseMs: 4000, checkEveryMs: 1_000_000, onLost: (reason) => lost.push(reason), now: () => now },
   );
   return { lease, reads, lost, at: (t: number) => (now = t) };
 }
@@ -15,12 +16,12 @@ function setup(epoch = 3) {
 const settle = () => new Promise((r) => setImmediate(r));
 
 describe('the master lease', () => {
-  it('runs from the start of the last successful epoch read, not its end', async () => {
+  it('runs from the start of the last successful renewal, not its end', async () => {
     const { lease, reads, at } = setup();
     at(100);
     const started = lease.start();
-    at(3000); // the read took long: the lease still counts from 100
-    reads[0].resolve(3);
+    at(3000); // the write took long: the lease still counts from 100
+    reads[0].resolve(true);
     await started;
     lease.stop();
     expect(lease.valid).toBe(true);
@@ -30,19 +31,38 @@ describe('the master lease', () => {
     expect(lease.valid).toBe(false);
   });
 
-  it('is lost for good when a newer epoch appears', async () => {
-    const { lease, reads, lost } = setup(3);
+  it('is lost for good when its candidacy is gone (the renewal found no znode to check)', async () => {
+    const { lease, reads, lost } = setup();
     const started = lease.start();
-    reads[0].resolve(4);
+    reads[0].resolve(false);
     await started;
     expect(lease.valid).toBe(false);
-    expect(lost).toEqual([expect.stringMatching(/newer epoch \(4\)/)]);
+    expect(lost).toEqual([expect.stringMatching(/candidacy is gone/)]);
+  });
+
+  it('keeps counting from the last success while renewals fail, then lapses', async () => {
+    const { lease, reads, lost, at } = setup();
+    at(0);
+    const started = lease.start();
+    reads[0].resolve(true);
+    await started;
+    lease.stop();
+    const tick = () => (lease as unknown as { tick(): Promise<void> }).tick();
+    at(1000);
+    const failing = tick();
+    reads[1].reject(new Error('CONNECTION_LOSS'));
+    await failing;
+    expect(lease.valid).toBe(true);
+    at(4000);
+    expect(lease.valid).toBe(false);
+    await tick();
+    expect(lost).toEqual([expect.stringMatching(/lapsed.*CONNECTION_LOSS/)]);
   });
 
   it('lapses when ZooKeeper stops answering, and says why', async () => {
     const { lease, reads, lost, at } = setup();
     const started = lease.start();
-    reads[0].resolve(3);
+    reads[0].resolve(true);
     await started;
     lease.stop();
     // A frozen process wakes 20 s later: whatever it does first, the lease is over.
@@ -54,7 +74,7 @@ describe('the master lease', () => {
     await settle();
   });
 
-  it('takes two thirds of the session timeout, read four times per lease', () => {
+  it('takes two thirds of the session timeout, renewed four times per lease', () => {
     expect(leaseTimings(6000)).toEqual({ leaseMs: 4000, checkEveryMs: 1000 });
   });
 });

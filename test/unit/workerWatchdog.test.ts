@@ -1,4 +1,5 @@
-import { HeartbeatJudge, MAX_LOOK_GAP_MS } from '../../gateway/workerWatchdog';
+import { HeartbeatJudge, MAX_LOOK_GAP_MS, VersionAges } from '../../gateway/workerWatchdog';
+import { releaseAfterMs } from '../../schema';
 import { defaultHungWorkerMs, loadConfig, zkServerCount } from '../../platform/config';
 
 const HUNG_MS = 1000;
@@ -42,6 +43,61 @@ describe("the worker watchdog's judgement", () => {
     expect(judge.judge(1500, 1)).toBe(false); // back before the last look
     expect(judge.judge(2499, 1)).toBe(false);
     expect(judge.judge(2500, 1)).toBe(true);
+  });
+});
+
+describe("the age of a master's znode version, for its lease", () => {
+  it('counts from the first read that returned the version, across any gap between reads', () => {
+    const ages = new VersionAges();
+    expect(ages.observe(new Map([['m', 5]]), 1000).get('m')).toBe(0);
+    expect(ages.observe(new Map([['m', 5]]), 1250).get('m')).toBe(250);
+    // This gateway stalled for 10 s: the version was kept all the same.
+    expect(ages.observe(new Map([['m', 5]]), 11_250).get('m')).toBe(10_250);
+  });
+
+  it('starts over with every new version, and forgets a znode gone or no longer watched', () => {
+    const ages = new VersionAges();
+    ages.observe(
+      new Map([
+        ['m', 5],
+        ['s', 1],
+      ]),
+      1000,
+    );
+    expect(
+      ages.observe(
+        new Map([
+          ['m', 6],
+          ['s', 1],
+        ]),
+        6000,
+      ),
+    ).toEqual(
+      new Map([
+        ['m', 0],
+        ['s', 5000],
+      ]),
+    );
+    expect(ages.observe(new Map([['m', null]]), 7000).get('m')).toBeNull();
+    expect(
+      ages.observe(
+        new Map([
+          ['m', 6],
+          ['s', 1],
+        ]),
+        8000,
+      ),
+    ).toEqual(
+      new Map([
+        ['m', 0],
+        ['s', 0],
+      ]),
+    );
+  });
+
+  it("releases a master's candidacy an eighth past its lease, never sooner", () => {
+    expect(releaseAfterMs(4000)).toBe(4500);
+    expect(releaseAfterMs(1)).toBeGreaterThan(1);
   });
 });
 
