@@ -13,6 +13,7 @@ export class ClusterView extends EventEmitter {
   /** The gateway that orchestrates, as the last election recorded it. */
   orchestrator: OrchestratorRecord = NO_ORCHESTRATOR;
   private closed = false;
+  private firstMasterSeq = 0;
 
   constructor(
     private readonly zk: Zk,
@@ -38,6 +39,15 @@ export class ClusterView extends EventEmitter {
 
   workers(): WorkerRecord[] {
     return [...this.members.values()].map(toWorker).sort((a, b) => a.pid - b.pid);
+  }
+
+  /**
+   * Where the first master this gateway saw stood then: every write acknowledged before
+   * this gateway started is at or below it, so reads never go below it (a restarted
+   * gateway knows none of the writes acknowledged before it). 0 until a master is seen.
+   */
+  get startSeq(): number {
+    return this.firstMasterSeq;
   }
 
   /** The highest seq any worker reports having applied (asked on every read: no copies). */
@@ -135,6 +145,7 @@ export class ClusterView extends EventEmitter {
     }
     const before = this.members.get(node);
     this.members.set(node, parsed.data);
+    if (parsed.data.role === 'MASTER' && this.firstMasterSeq === 0) this.firstMasterSeq = parsed.data.appliedSeq;
     if (!before) this.emitEvent({ type: 'WORKER_JOINED', workerId: parsed.data.id, pid: parsed.data.pid, epoch: this.epoch });
     if (parsed.data.role === 'MASTER' && before?.role !== 'MASTER') {
       this.emitEvent({ type: 'LEADER_ELECTED', workerId: parsed.data.id, pid: parsed.data.pid, epoch: parsed.data.epoch });

@@ -68,6 +68,7 @@ async function main(): Promise<void> {
     new MutationRateLimit(config.mutationsPerMinutePerIp),
     {
       headSeq: () => view.headSeq(),
+      startSeq: () => view.startSeq,
       lookahead: config.minSeqLookahead,
       maxWaiting: config.maxPositionWaits,
     },

@@ -1,12 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { badInput, leaseTimings, unavailable, type ClusterEventRecord, type ClusterNames, type ScalingModeName, type WorkerRecord } from '../schema';
-import { parseSequentialName, workerEnvironment, ZkError, type Config, type Logger, type Zk } from '../platform';
+import { parseSequentialName, workerEnvironment, type Config, type Logger, type Zk } from '../platform';
 import type { ClusterView } from './clusterView';
 import { removeWorkerStorage } from './workerStorage';
 import type { RuntimeWorker, WorkerRuntime } from './runtimes/runtime';
 import { slaveToMove } from './runtimes/placement';
 import { WorkerWatchdog } from './workerWatchdog';
+import { releaseSilentWorker } from './silentWorkerRelease';
 import type { ScalingTarget, ScalingTargetValue } from './scalingTarget';
 
 // By consecutive quick exits: a worker that crashes once restarts at once; a crash loop backs off.
@@ -85,7 +86,7 @@ export class Orchestrator extends EventEmitter {
           config.hungWorkerMs,
           (node) => this.fenceHungWorker(node),
           leaseTimings(config.zkSessionTimeoutMs).leaseMs,
-          (node, version) => this.releaseSilentWorker(node, version),
+          (node, version) => this.releaseSilent(node, version),
           log,
         )
       : null;
@@ -163,27 +164,15 @@ export class Orchestrator extends EventEmitter {
   }
 
   /**
-   * Removes a silent worker's membership and candidacy once a master's lease has surely
-   * lapsed (worker/lease.ts), in one write that checks its membership znode still has the
-   * version the watchdog timed: if it renewed meanwhile, nothing is removed. The next
-   * candidate is then elected, though the old process may live on (its host lost, its
-   * kill failed); if it wakes it finds its candidacy gone and stops.
+   * A worker silent past a master's lease (gateway/silentWorkerRelease.ts): the next
+   * candidate leads, though the old process may live on (its host lost, its kill failed);
+   * if it wakes it finds its znodes gone and stops.
    */
-  private async releaseSilentWorker(node: string, version: number): Promise<void> {
+  private async releaseSilent(node: string, version: number): Promise<void> {
     const member = this.view.memberAt(node);
     if (!member || !this.leading || this.stopping) return;
-    const election = await this.zk.getChildren(this.names.zkElection);
-    const candidacies = election.filter((n) => parseSequentialName(n).workerId === member.id);
-    try {
-      await this.zk.commitAll([
-        { op: 'remove', path: `${this.names.zkWorkers}/${node}`, version },
-        ...candidacies.map((n) => ({ op: 'remove' as const, path: `${this.names.zkElection}/${n}`, version: -1 })),
-      ]);
-    } catch (err) {
-      // BAD_VERSION: it wrote after all; NO_NODE: its session ended meanwhile.
-      if (err instanceof ZkError && (err.code === 'BAD_VERSION' || err.code === 'NO_NODE')) return;
-      throw err;
-    }
+    const outcome = await releaseSilentWorker(this.zk, this.names, node, version);
+    if (outcome !== 'released') return;
     this.log.warn(
       { workerId: member.id, role: member.role, pid: member.pid, host: member.host },
       'released the membership and candidacy of a worker silent past a lease: the next candidate leads if it led',

@@ -99,6 +99,8 @@ export interface ServiceObserver {
 export interface PositionWaits {
   /** The newest seq this gateway knows of (its own writes, the workers' reports). */
   headSeq(): number;
+  /** The least every read of this gateway must reflect: the first master's position it saw (clusterView.startSeq). */
+  startSeq(): number;
   /** How far past headSeq a client may ask: reports reach the gateway 250 ms late. */
   lookahead: number;
   /** Reads waiting for a position past headSeq at once; more are UNAVAILABLE. */
@@ -112,7 +114,7 @@ export class RideService {
     private readonly rpc: Transport,
     private readonly observer: ServiceObserver,
     private readonly writeLimit?: MutationRateLimit,
-    private readonly waits: PositionWaits = { headSeq: () => rpc.lastSeq, lookahead: Number.MAX_SAFE_INTEGER, maxWaiting: Number.MAX_SAFE_INTEGER },
+    private readonly waits: PositionWaits = { headSeq: () => rpc.lastSeq, startSeq: () => 0, lookahead: Number.MAX_SAFE_INTEGER, maxWaiting: Number.MAX_SAFE_INTEGER },
     readonly pages: PageSettings = DEFAULT_PAGES,
     private readonly readCache?: ReadCache,
   ) {}
@@ -136,7 +138,7 @@ export class RideService {
 
   /** The log position a read must reflect: the client's X-DBaaS-Min-Seq and this gateway's own writes. */
   private minSeqOf(ctx: RequestContext): number {
-    return ctx.consistency === 'eventual' ? 0 : Math.max(ctx.clientMinSeq, this.rpc.lastSeq);
+    return ctx.consistency === 'eventual' ? 0 : Math.max(ctx.clientMinSeq, this.rpc.lastSeq, this.waits.startSeq());
   }
 
   /** `counted`: false when the caller has counted the request already (the read cache's path). */

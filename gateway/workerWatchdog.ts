@@ -5,6 +5,8 @@ import { ZkError, type Logger, type Zk } from '../platform';
 const LOOK_EVERY_MS = MEMBER_UPDATE_INTERVAL_MS;
 /** A worker reported hung and still there this much later (its kill failed or was not made) is reported again. */
 const REPORT_AGAIN_MS = 5000;
+/** A release that left the znode in place (a candidacy gone meanwhile, a failed read) is asked for again this much later. */
+const RELEASE_AGAIN_MS = 1000;
 /**
  * Looks further apart than this, by ZooKeeper's clock, start the watch over: ZooKeeper or
  * this gateway stalled in between, so the worker may have had no chance to write.
@@ -88,8 +90,8 @@ export class WorkerWatchdog {
   private leaderEpoch = -1;
   private failing = false;
   private readonly ages = new VersionAges();
-  /** Releases asked for, by znode: the version timed. A failed one is asked for again. */
-  private readonly released = new Map<string, number>();
+  /** Releases asked for, by znode: the version timed and when; asked again RELEASE_AGAIN_MS later if the znode stays. */
+  private readonly released = new Map<string, { version: number; at: number }>();
 
   constructor(
     private readonly zk: Zk,
@@ -117,6 +119,16 @@ export class WorkerWatchdog {
     this.judges.clear();
     this.ages.clear();
     this.released.clear();
+  }
+
+  /**
+   * Every watch starts over: ZooKeeper (or this gateway's link to it) failed or changed
+   * leader, so workers may have been unable to write and reconnect one by one. Starting
+   * the ages over only delays a release.
+   */
+  private forget(): void {
+    this.judges.clear();
+    this.ages.clear();
   }
 
   private schedule(): void {
@@ -153,23 +165,24 @@ export class WorkerWatchdog {
     nodes.forEach((node, k) => {
       const got = read[k];
       const age = ages.get(node);
-      if (!got || age === null || age === undefined || this.released.get(node) === got.version) return;
-      const member = memberDataSchema.safeParse(parseJsonOrNull(got.data.toString()));
+      if (!got || age === null || age === undefined) return;
+      const asked = this.released.get(node);
+      if (asked && asked.version === got.version && readAt - asked.at < RELEASE_AGAIN_MS) return;
+      const raw = parseJsonOrNull(got.data.toString());
+      // A worker of an earlier version renewed its lease by reading: its silence proves nothing.
+      if (typeof raw !== 'object' || raw === null || !('leaseMs' in raw)) return;
+      const member = memberDataSchema.safeParse(raw);
       if (!member.success) return;
-      // A master of an earlier version renewed its lease by reading: its silence proves nothing.
-      if (member.data.role === 'MASTER' && member.data.leaseMs === null) return;
-      if (age < releaseAfterMs(member.data.leaseMs ?? this.leaseMs)) return;
-      this.released.set(node, got.version);
-      void this.onSilentPastLease(node, got.version).catch((err: Error) => {
-        if (this.released.get(node) === got.version) this.released.delete(node);
-        this.log.error({ err, node }, 'worker watchdog: could not release a silent worker; trying again');
-      });
+      // An operator's longer HUNG_WORKER_MS holds for workers the runtime could kill too.
+      if (age < Math.max(releaseAfterMs(member.data.leaseMs ?? this.leaseMs), this.hungMs)) return;
+      this.released.set(node, { version: got.version, at: readAt });
+      void this.onSilentPastLease(node, got.version).catch((err: Error) => this.log.error({ err, node }, 'worker watchdog: could not release a silent worker; asking again'));
     });
   }
 
   private async look(): Promise<void> {
     const nodes = this.watched();
-    if (!nodes.length || !this.zk.connected) return this.judges.clear();
+    if (!nodes.length || !this.zk.connected) return this.forget();
     let clockMs: number;
     let versions: Array<number | null>;
     try {
@@ -177,7 +190,7 @@ export class WorkerWatchdog {
       clockMs = stamp.clockMs;
       // Workers reconnect to a new leader one by one, some later than this gateway: their
       // silence until then is no hang, and the old leader's clock is not this one's.
-      if (stamp.leaderEpoch !== this.leaderEpoch) this.judges.clear();
+      if (stamp.leaderEpoch !== this.leaderEpoch) this.forget();
       this.leaderEpoch = stamp.leaderEpoch;
       // Read after the stamp: ZooKeeper then shows every write it stamped earlier.
       const read = await Promise.all(nodes.map((node) => this.zk.getData(`${this.names.zkWorkers}/${node}`)));
@@ -187,7 +200,7 @@ export class WorkerWatchdog {
     } catch (err) {
       if (!this.failing) this.log.warn({ err }, "worker watchdog: could not read ZooKeeper's clock or the workers' znodes; watching again once it answers");
       this.failing = true;
-      return this.judges.clear();
+      return this.forget();
     }
     for (const node of this.judges.keys()) if (!nodes.includes(node)) this.judges.delete(node);
     for (const node of this.reported.keys()) if (!nodes.includes(node)) this.reported.delete(node);

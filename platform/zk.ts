@@ -227,13 +227,13 @@ export class Zk {
     }, true);
   }
 
-  /** null when the node does not exist. */
-  getData(path: string, watcher?: Watcher): Promise<{ data: Buffer; version: number } | null> {
+  /** null when the node does not exist. `owner`: the session of an ephemeral node (hex), else all zeros. */
+  getData(path: string, watcher?: Watcher): Promise<{ data: Buffer; version: number; owner: string } | null> {
     return this.request((resolve, reject) => {
       const done = (err: Error | zookeeper.Exception | null, data: Buffer, stat: zookeeper.Stat) => {
         if (err && codeOf(err) === 'NO_NODE') resolve(null);
         else if (err) reject(new ZkError(codeOf(err), err.toString()));
-        else resolve({ data, version: stat.version });
+        else resolve({ data, version: stat.version, owner: stat.ephemeralOwner.toString('hex') });
       };
       if (watcher) this.current.getData(path, watcher, done);
       else this.current.getData(path, done);
@@ -277,10 +277,14 @@ export class Zk {
   commitAll(ops: readonly ZkOp[]): Promise<void> {
     return this.request((resolve, reject) => {
       const transaction = this.current.transaction();
+      // node-zookeeper-client 1.1.3 sends a multi op's version 0 as -1 (any version):
+      // set each op's version again after the client built it.
+      const built = (transaction as unknown as { ops: Array<{ version?: number }> }).ops;
       for (const op of ops) {
         if (op.op === 'check') transaction.check(op.path, op.version);
         else if (op.op === 'setData') transaction.setData(op.path, op.data, op.version);
         else transaction.remove(op.path, op.version);
+        built[built.length - 1].version = op.version;
       }
       transaction.commit((err) => {
         if (err) reject(new ZkError(codeOf(err), err.toString()));

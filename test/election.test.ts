@@ -1,19 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { runForLeadership, Zk } from '../platform';
+import { runForLeadership } from '../platform';
+import { zkSessions } from './support/zkSessions';
 import { waitUntil } from './support/cluster';
 
 // The election recipe both workers (the master) and gateways (the orchestrator) use.
 const directory = `/t_election_${randomBytes(4).toString('hex')}/candidates`;
-const sessions: Zk[] = [];
-const connect = async () => {
-  const zk = await Zk.connect(process.env.ZK_HOSTS ?? '127.0.0.1:2181', 6000);
-  sessions.push(zk);
-  return zk;
-};
-afterAll(async () => {
-  await sessions[0]?.removeRecursive(directory.slice(0, directory.lastIndexOf('/')));
-  for (const zk of sessions) zk.close();
-});
+const { connect, close } = zkSessions();
+afterAll(() => close(directory.slice(0, directory.lastIndexOf('/'))));
 
 describe('the election', () => {
   it('tells a leader whose candidacy someone removed that it lost, and elects the next candidate', async () => {

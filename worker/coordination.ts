@@ -68,6 +68,9 @@ export class Coordination {
     try {
       await this.zk.setData(this.memberPath, Buffer.from(body));
     } catch (err) {
+      // Removed under a live session: the orchestrator judged this worker gone (silent past
+      // a lease, gateway/silentWorkerRelease.ts). It must not serve on unregistered.
+      if (err instanceof ZkError && err.code === 'NO_NODE' && !this.closed) return this.failStop('membership znode removed: this worker was judged gone');
       // Sent again on the next tick, even if nothing changes before it.
       if (this.published === body) this.published = '';
       this.log.warn({ err }, 'could not update membership znode');

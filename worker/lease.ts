@@ -29,27 +29,53 @@ export interface LeaseOptions {
   checkEveryMs: number;
   /** Called once when the lease is gone for good (lapsed, or the candidacy removed). */
   onLost(reason: string): void;
+  /** Monotonic milliseconds (performance.now by default). */
   now?: () => number;
+  /** Wall-clock milliseconds (Date.now by default). */
+  wallNow?: () => number;
 }
 
+/** How soon a first renewal that failed (a connection blip right after the election) is tried again. */
+const FIRST_RENEWAL_RETRY_MS = 100;
+
+/**
+ * Counted on two clocks, and valid only while both say so: the monotonic clock does not
+ * step, but on Linux it stops while the machine is suspended, when the wall clock runs on
+ * (and a successor may be elected). A wall clock stepped forward only costs a fail-stop.
+ */
 export class LeaderLease {
   private provenAt = Number.NEGATIVE_INFINITY;
+  private provenWallAt = Number.NEGATIVE_INFINITY;
   private timer: NodeJS.Timeout | null = null;
   private probing = false;
   private lost = false;
   private lastError: string | null = null;
   private readonly now: () => number;
+  private readonly wallNow: () => number;
 
   constructor(
     private readonly probe: LeaseProbe,
     private readonly options: LeaseOptions,
   ) {
     this.now = options.now ?? (() => performance.now());
+    this.wallNow = options.wallNow ?? (() => Date.now());
   }
 
-  /** Proves the lease once (the caller has just been elected), then keeps renewing it. */
+  /**
+   * Proves the lease once (the caller has just been elected), then keeps renewing it. A
+   * first renewal that fails is tried again for up to a lease: only a success counts.
+   */
   async start(): Promise<void> {
-    await this.renew();
+    const began = this.now();
+    for (;;) {
+      try {
+        await this.renew();
+        break;
+      } catch (err) {
+        if (this.now() - began >= this.options.leaseMs) throw err;
+        await new Promise((resolve) => setTimeout(resolve, FIRST_RENEWAL_RETRY_MS));
+      }
+    }
     if (!this.lost) this.timer = setInterval(() => void this.tick(), this.options.checkEveryMs);
   }
 
@@ -60,12 +86,12 @@ export class LeaderLease {
 
   /** True while this master may still acknowledge what the broker confirms now. */
   get valid(): boolean {
-    return !this.lost && this.now() < this.provenAt + this.options.leaseMs;
+    return !this.lost && this.remainingMs > 0;
   }
 
-  /** Milliseconds of lease left (negative once lapsed), for logs. */
+  /** Milliseconds of lease left (negative once lapsed), by whichever clock has less. */
   get remainingMs(): number {
-    return Math.round(this.provenAt + this.options.leaseMs - this.now());
+    return Math.round(Math.min(this.provenAt + this.options.leaseMs - this.now(), this.provenWallAt + this.options.leaseMs - this.wallNow()));
   }
 
   private lose(reason: string): void {
@@ -77,16 +103,16 @@ export class LeaderLease {
 
   private async tick(): Promise<void> {
     if (!this.valid) {
-      const why = this.lastError ? `last read failed: ${this.lastError}` : 'ZooKeeper not heard from in time';
+      const why = this.lastError ? `last renewal failed: ${this.lastError}` : 'ZooKeeper not heard from in time';
       return this.lose(`leadership lease lapsed ${-this.remainingMs} ms ago (${why})`);
     }
-    if (this.probing) return; // one read in flight; a hung one simply lets the lease lapse
+    if (this.probing) return; // one renewal in flight; a hung one simply lets the lease lapse
     this.probing = true;
     try {
       await this.renew();
       this.lastError = null;
     } catch (err) {
-      // Not fatal by itself: the lease lapses unless a later read succeeds in time.
+      // Not fatal by itself: the lease lapses unless a later renewal succeeds in time.
       this.lastError = err instanceof Error ? err.message : String(err);
     } finally {
       this.probing = false;
@@ -95,7 +121,9 @@ export class LeaderLease {
 
   private async renew(): Promise<void> {
     const startedAt = this.now();
+    const startedWallAt = this.wallNow();
     if (!(await this.probe.prove())) return this.lose('its election candidacy is gone: another master may be elected');
     this.provenAt = Math.max(this.provenAt, startedAt);
+    this.provenWallAt = Math.max(this.provenWallAt, startedWallAt);
   }
 }

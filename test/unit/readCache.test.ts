@@ -245,4 +245,14 @@ describe('replica reads shared by the same question asked at once', () => {
     expect(counted).toBe(4);
     expect(t.reads).toHaveLength(2);
   });
+
+  it('never reads below where the first master this gateway saw stood, though it acknowledged nothing itself (a restarted gateway)', async () => {
+    const t = transport();
+    t.lastSeq = 0;
+    const waits = { headSeq: () => 900, startSeq: () => 900, lookahead: 100, maxWaiting: 10 };
+    const service = new RideService(t as unknown as Transport, { noteRead: () => undefined }, undefined, waits, undefined, undefined);
+    void service.selection(newRequestContext(), fields, key);
+    await new Promise((r) => setImmediate(r));
+    expect(t.reads.map((r) => r.minSeq)).toEqual([900]);
+  });
 });
