@@ -24,17 +24,20 @@ describe.each(['process', 'docker'])('a gateway restart (%s runtime)', (runtime)
     const master = after.find((w) => w.role === 'MASTER')!;
     const crashedAt = Date.now();
     await cluster.admin('mutation { crashMaster { id } }');
-    await waitUntil(
-      'a new master and two workers',
-      async () => {
-        const ws = await cluster.workers();
-        return ws.length === 2 && ws.some((w) => w.role === 'MASTER' && w.pid !== master.pid) && ws.every((w) => w.role !== 'STARTING');
-      },
-      30_000,
-    );
+    // Timed to the new master alone: the crashed worker's own restart (a container start
+    // under the suite's load) is not what this is about.
+    await waitUntil('a new master', async () => (await cluster.workers()).some((w) => w.role === 'MASTER' && w.pid !== master.pid), 30_000);
     const replacedMs = Date.now() - crashedAt;
     process.stdout.write(`${runtime}: adopted master replaced ${replacedMs} ms after its crash, right after a gateway restart\n`);
     expect(replacedMs).toBeLessThan(3000);
+    await waitUntil(
+      'two workers serving',
+      async () => {
+        const ws = await cluster.workers();
+        return ws.length === 2 && ws.every((w) => w.role !== 'STARTING');
+      },
+      30_000,
+    );
 
     const pids = (await cluster.workers()).map((w) => w.pid);
     await cluster.stop();
