@@ -58,9 +58,14 @@ export class Coordination {
     await this.flush();
   }
 
-  private async flush(): Promise<void> {
+  /** The membership data with the replica's progress as of now, as written to the znode. */
+  private currentBody(): string {
     this.member = { ...this.member, ...this.progress() };
-    const body = JSON.stringify(this.member);
+    return JSON.stringify(this.member);
+  }
+
+  private async flush(): Promise<void> {
+    const body = this.currentBody();
     // A serving worker writes on every tick, changed or not: its heartbeat.
     const beat = this.member.role !== 'STARTING';
     if (!this.memberPath || (body === this.published && !beat) || this.closed) return;
@@ -121,8 +126,7 @@ export class Coordination {
    */
   async proveLeadership(): Promise<boolean> {
     if (!this.memberPath || !this.candidacyPath) throw new Error('proveLeadership before registering and being elected');
-    this.member = { ...this.member, ...this.progress() };
-    const body = JSON.stringify(this.member);
+    const body = this.currentBody();
     try {
       await this.zk.commitAll([
         { op: 'check', path: this.candidacyPath, version: -1 },

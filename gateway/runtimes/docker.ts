@@ -178,12 +178,20 @@ export class DockerRuntime extends EventEmitter implements WorkerRuntime {
     host.events = null;
     const lost = [...this.workers.values()].filter((w) => w.host === host.name);
     this.log.error({ host: host.name, workers: lost.map((w) => w.workerId), silentMs: Date.now() - host.lastAnswer }, 'Docker host lost: its workers are replaced on the others');
-    this.lostOn.set(host.name, new Set([...(this.lostOn.get(host.name) ?? []), ...lost.map((w) => w.workerId)]));
+    this.markLost(
+      host.name,
+      lost.map((w) => w.workerId),
+    );
     for (const worker of lost) {
       this.workers.delete(worker.workerId);
       this.lastHost.delete(worker.workerId);
       this.emit('exit', worker, `host ${host.name} lost (its Docker daemon did not answer for ${this.config.dockerHostTimeoutMs} ms)`, true);
     }
+  }
+
+  /** Workers that may still run on a host that does not answer: removed when it returns (clearLeftovers). */
+  private markLost(hostName: string, workerIds: string[]): void {
+    this.lostOn.set(hostName, new Set([...(this.lostOn.get(hostName) ?? []), ...workerIds]));
   }
 
   private hostNamed(name: string | null): Host | undefined {
@@ -219,7 +227,7 @@ export class DockerRuntime extends EventEmitter implements WorkerRuntime {
       const home = this.hostNamed(worker.host);
       const unseen = !complete || (home ? !home.up : this.hosts.some((h) => !h.up));
       if (!unseen) return 'gone';
-      if (home) this.lostOn.set(home.name, new Set([...(this.lostOn.get(home.name) ?? []), worker.workerId]));
+      if (home) this.markLost(home.name, [worker.workerId]);
       return 'unreachable';
     }
     const info = await found.host.docker.getContainer(found.id).inspect();
