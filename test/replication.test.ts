@@ -164,3 +164,23 @@ describe('exactly-once writes', () => {
     expect(after.rideCount).toBe(before + 1);
   });
 });
+
+// Last in this file: it stops the gateway, and with it every worker.
+describe('a worker that starts when no master is left', () => {
+  it('applies the log to its end before it serves reads (docs/contract.md, guarantee 6)', async () => {
+    await writeMany(200, 'nomaster');
+    const head = await appliedSeq(cluster.workerDatabaseUrl((await cluster.master()).id));
+    await cluster.stopGateway();
+    const alone = startWorker('no_master_left');
+    try {
+      const serving = () => logLines(alone.output()).find((l) => l.msg === 'serving reads');
+      await waitUntil('the worker to serve reads', async () => serving() !== undefined, 60_000);
+      // No master advertised a position, so the log's own end was the target.
+      expect(logLines(alone.output()).some((l) => l.msg === 'no master: catching up to the end of the log' && typeof l.endOffset === 'number')).toBe(true);
+      expect(serving()?.appliedSeq).toBeGreaterThanOrEqual(head);
+    } finally {
+      alone.child.kill('SIGKILL');
+      await stopped(alone.child);
+    }
+  });
+});

@@ -95,9 +95,9 @@ export class Coordination {
     return found;
   }
 
-  /** The master's advertised applied seq, or 0 when there is no master. */
-  async masterAppliedSeq(): Promise<number> {
-    return (await this.members()).find((m) => m.role === 'MASTER')?.appliedSeq ?? 0;
+  /** The master's advertised applied seq, or null when there is no master. */
+  async masterAppliedSeq(): Promise<number | null> {
+    return (await this.members()).find((m) => m.role === 'MASTER')?.appliedSeq ?? null;
   }
 
   /** Joins the master election (platform/election.ts); a lost candidacy stops the worker. */

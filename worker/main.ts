@@ -4,6 +4,7 @@ import { clusterNames, leaseTimings, WORKER_ID_PATTERN } from '../schema';
 import { assertTopology, connectBroker, createLogger, loadConfig, Zk } from '../platform';
 import { Coordination } from './coordination';
 import { openWorkerDatabase, readPosition } from './database';
+import { catchUpToLogEnd } from './logEnd';
 import { startLogTail } from './logTail';
 import { LeaderLease } from './lease';
 import { startOffsetTracker } from './offsetTracker';
@@ -90,9 +91,14 @@ async function main(): Promise<void> {
   await coordination.register();
 
   const tail = await startLogTail(connection, names.syncLog, replica, log, (err) => failStop(`log apply failed: ${err.message}`));
+  // Reads join once this replica holds what the cluster had when it started: the master's
+  // advertised position, or with no master the end of the log itself.
   const target = await coordination.masterAppliedSeq();
-  log.info({ from: replica.appliedSeq, target }, 'catching up');
-  while (!(await replica.waitFor(target, 1000))) log.info({ appliedSeq: replica.appliedSeq, target }, 'catching up');
+  if (target === null) await catchUpToLogEnd(connection, names.syncLog, replica, tail, log);
+  else {
+    log.info({ from: replica.appliedSeq, target }, 'catching up');
+    while (!(await replica.waitFor(target, 1000))) log.info({ appliedSeq: replica.appliedSeq, target }, 'catching up');
+  }
 
   new RequestIdTrimmer(pool, config.idempotencyWindowSeconds, log).start();
   await startSnapshotServer(connection, names, pool, workerId, config.idempotencyWindowSeconds, log);
