@@ -107,18 +107,17 @@ async function main(): Promise<void> {
   log.info({ appliedSeq: replica.appliedSeq }, 'serving reads');
 
   await coordination.runForLeader(async () => {
-    const epoch = await coordination.advanceEpoch();
     const timings = leaseTimings(Math.min(config.zkSessionTimeoutMs, zk.sessionTimeoutMs));
     coordination.holdLease(timings.leaseMs);
     const lease = new LeaderLease({ prove: () => coordination.proveLeadership() }, { ...timings, onLost: (reason) => failStop(reason) });
-    await lease.start();
+    // Side by side: each is a round trip or two on a new master's way to writes, and the
+    // fence needs them all (bench:failover). The lease counts from its own proof.
+    const [epoch, sync] = await Promise.all([coordination.advanceEpoch(), connection.createConfirmChannel(), lease.start()]);
     log.info({ epoch }, 'elected; fencing the log');
-    const sync = await connection.createConfirmChannel();
     const deps = { connection, lease, names, pool, replica, workerId, maxRidersPerRide: config.maxRidersPerRide, log: log.child({ role: 'MASTER', epoch }), failStop };
     await fenceLog(deps, epoch, sync);
-    await tail.stop();
-    await reads.stop();
-    const offsets = await startOffsetTracker(connection, names.syncLog, replica.streamOffset, log);
+    await Promise.all([tail.stop(), reads.stop()]);
+    const offsets = startOffsetTracker(connection, names.syncLog, replica.streamOffset, log, (err) => failStop(`log offset tracker failed: ${err.message}`));
     await startWriteServer({ ...deps, offsets }, epoch, sync);
     // Reads never go unanswered while a master is up: it consumes ReadQ too, at a lower
     // priority than every slave, so RabbitMQ gives it reads only when no slave can take

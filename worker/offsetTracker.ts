@@ -20,40 +20,48 @@ export interface OffsetTracker {
  * markers are decoded), so every batch can record an offset the restarted worker
  * resumes from, at most a few messages before the end.
  */
-export async function startOffsetTracker(connection: ChannelModel, streamQueue: string, fromOffset: number, log: Logger): Promise<OffsetTracker> {
-  const channel = await connection.createChannel();
-  await channel.prefetch(1000);
-  // Credit granted a hundred messages at a time (platform/batchedAcks).
-  const acks = batchedAcks(channel, 100, 50, log);
+export function startOffsetTracker(connection: ChannelModel, streamQueue: string, fromOffset: number, log: Logger, onFailed: (err: Error) => void): OffsetTracker {
   // Messages seen and not yet known to be committed, in stream order.
   const pending: Array<{ offset: number; lastSeq: number }> = [];
   let safe = fromOffset;
-  const { consumerTag } = await channel.consume(
-    streamQueue,
-    (msg) => {
-      if (!msg) return;
-      const offset = streamOffsetOf(msg);
-      let lastSeq = Number(msg.properties.headers?.[LAST_SEQ_HEADER]);
-      if (!Number.isSafeInteger(lastSeq)) {
-        try {
-          lastSeq = Math.max(0, ...entriesOf(decode(logMessageSchema, msg.content)).map((e) => (e.kind === 'write' ? e.seq : 0)));
-        } catch (err) {
-          // Replicas refuse such a message too; here it only keeps the offset where it is.
-          log.warn({ err, offset }, 'undecodable log message; the resume offset stays before it');
-          lastSeq = Number.MAX_SAFE_INTEGER;
+  // Not waited for: the broker takes ~10 ms to attach a stream consumer, on a new master's
+  // way to serving writes (bench:failover). Until messages arrive, resumeOffset answers
+  // fromOffset, which is past nothing beyond any seq committed from then on.
+  const attached = (async () => {
+    const channel = await connection.createChannel();
+    await channel.prefetch(1000);
+    // Credit granted a hundred messages at a time (platform/batchedAcks).
+    const acks = batchedAcks(channel, 100, 50, log);
+    const { consumerTag } = await channel.consume(
+      streamQueue,
+      (msg) => {
+        if (!msg) return;
+        const offset = streamOffsetOf(msg);
+        let lastSeq = Number(msg.properties.headers?.[LAST_SEQ_HEADER]);
+        if (!Number.isSafeInteger(lastSeq)) {
+          try {
+            lastSeq = Math.max(0, ...entriesOf(decode(logMessageSchema, msg.content)).map((e) => (e.kind === 'write' ? e.seq : 0)));
+          } catch (err) {
+            // Replicas refuse such a message too; here it only keeps the offset where it is.
+            log.warn({ err, offset }, 'undecodable log message; the resume offset stays before it');
+            lastSeq = Number.MAX_SAFE_INTEGER;
+          }
         }
-      }
-      pending.push({ offset, lastSeq });
-      acks.done(msg);
-    },
-    readStreamFrom(fromOffset),
-  );
+        pending.push({ offset, lastSeq });
+        acks.done(msg);
+      },
+      readStreamFrom(fromOffset),
+    );
+    return { channel, consumerTag };
+  })();
+  attached.catch(onFailed);
   return {
     resumeOffset(committedSeq) {
       while (pending.length && pending[0].lastSeq <= committedSeq) safe = pending.shift()!.offset + 1;
       return safe;
     },
     async stop() {
+      const { channel, consumerTag } = await attached;
       await channel.cancel(consumerTag);
       await channel.close();
     },
