@@ -65,9 +65,9 @@ export async function assertTopology(channel: Channel, names: ClusterNames, sett
   await channel.assertQueue(names.snapshotQ, { durable: false });
 }
 
-export type StreamStart = number | 'first' | 'last' | { '!': 'timestamp'; value: number };
+export type StreamStart = number | 'first' | { '!': 'timestamp'; value: number };
 
-/** Consumer options that read a stream queue (SyncQ's log) from `start` on (an offset, the first kept, the last chunk, or a time in seconds), acknowledging as they go. */
+/** Consumer options that read a stream queue (SyncQ's log) from `start` on (an offset, the first kept, or a time in seconds), acknowledging as they go. */
 export const readStreamFrom = (start: StreamStart): Options.Consume => ({ noAck: false, arguments: { 'x-stream-offset': start } });
 
 /** The stream offset RabbitMQ delivered a message from. */

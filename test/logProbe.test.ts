@@ -1,7 +1,6 @@
 import type { ChannelModel, ConfirmChannel } from 'amqplib';
 import { clusterNames, encode, type WriteEntry } from '../schema';
 import { assertTopology, connectBroker, loadConfig, readStreamFrom, streamOffsetOf } from '../platform';
-import { logEndOffset } from '../worker/logEnd';
 import { logReachesBack } from '../worker/snapshot';
 import { uniqueClusterName, waitUntil } from './support/cluster';
 
@@ -47,19 +46,9 @@ beforeAll(async () => {
   channel = await connection.createConfirmChannel();
   await assertTopology(channel, names, config);
 });
-/**
- * A second namespace, whose stream starts empty whatever the tests above wrote, with the
- * default retention: with the small segments above, RabbitMQ's `last` chunk answered
- * nothing in about half of the tries (right after a segment rolled over), the case
- * catchUpToLogEnd leaves to the tail's silence.
- */
-const endConfig = loadConfig({ ...process.env, DBAAS_CLUSTER: uniqueClusterName() });
-const endNames = clusterNames(endConfig.cluster);
 afterAll(async () => {
-  for (const n of [names, endNames]) {
-    for (const q of [n.syncLog, n.readQ, n.writeQ, n.deadLetters, n.snapshotQ]) await channel?.deleteQueue(q);
-    await channel?.deleteExchange(n.syncExchange);
-  }
+  for (const q of [names.syncLog, names.readQ, names.writeQ, names.deadLetters, names.snapshotQ]) await channel?.deleteQueue(q);
+  for (const x of [names.syncExchange]) await channel?.deleteExchange(x);
   await connection?.close();
 });
 
@@ -97,20 +86,5 @@ describe('logReachesBack', () => {
     // A position saved past the dropped part (a worker that skipped it): the message before
     // its offset is kept, but holds writes it never applied.
     expect(await logReachesBack(connection, names.syncLog, first + 1, 0)).toBe(false);
-  });
-});
-
-describe('logEndOffset', () => {
-  it('is null on an empty stream, then the offset of the last message published', async () => {
-    await assertTopology(channel, endNames, endConfig);
-    expect(await logEndOffset(connection, endNames.syncLog)).toBeNull();
-    const publishTo = async (from: number, to: number) => {
-      for (let seq = from; seq <= to; seq++) channel.publish(endNames.syncExchange, '', encode(entry(seq)));
-      await channel.waitForConfirms();
-    };
-    await publishTo(1, 1);
-    expect(await logEndOffset(connection, endNames.syncLog)).toBe(0);
-    await publishTo(2, 300);
-    expect(await logEndOffset(connection, endNames.syncLog)).toBe(299);
   });
 });

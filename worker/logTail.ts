@@ -33,8 +33,6 @@ const ACK_AFTER_MS = 20;
 
 export interface LogTail {
   stop(): Promise<void>;
-  /** Resolves once nothing has arrived for `ms` and nothing waits to be applied. */
-  quiet(ms: number): Promise<void>;
 }
 
 /**
@@ -61,8 +59,6 @@ export async function startLogTail(connection: ChannelModel, streamQueue: string
 
   let held = 0;
   let heldBytes = 0;
-  /** When a message last arrived or a batch was last applied (which grants credit for more). */
-  let lastActivity = performance.now();
   const unacked: ConsumeMessage[] = [];
   const grantCredit = () => {
     while (unacked.length && held < MAX_HELD && heldBytes < MAX_HELD_BYTES) acks.done(unacked.shift()!);
@@ -75,7 +71,6 @@ export async function startLogTail(connection: ChannelModel, streamQueue: string
         held -= batch.entries.length;
         heldBytes -= batch.bytes;
         grantCredit();
-        lastActivity = performance.now();
       }
     } catch (err) {
       fail(err as Error);
@@ -89,7 +84,6 @@ export async function startLogTail(connection: ChannelModel, streamQueue: string
     (msg) => {
       if (!msg) return fail(new Error('log stream consumer was cancelled by the broker'));
       if (stopped) return;
-      lastActivity = performance.now();
       let entries: OffsetEntry[];
       try {
         const offset = streamOffsetOf(msg);
@@ -117,13 +111,6 @@ export async function startLogTail(connection: ChannelModel, streamQueue: string
       await channel.cancel(consumerTag);
       await draining;
       await channel.close();
-    },
-    async quiet(ms) {
-      for (;;) {
-        const silentFor = performance.now() - lastActivity;
-        if (!draining && !queue.length && silentFor >= ms) return;
-        await new Promise((resolve) => setTimeout(resolve, Math.max(10, ms - silentFor)));
-      }
     },
   };
 }

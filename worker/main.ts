@@ -94,7 +94,7 @@ async function main(): Promise<void> {
   // Reads join once this replica holds what the cluster had when it started: the master's
   // advertised position, or with no master the end of the log itself.
   const target = await coordination.masterAppliedSeq();
-  if (target === null) await catchUpToLogEnd(connection, names.syncLog, replica, tail, log);
+  if (target === null) await catchUpToLogEnd(connection, names.syncExchange, replica, workerId, log);
   else {
     log.info({ from: replica.appliedSeq, target }, 'catching up');
     while (!(await replica.waitFor(target, 1000))) log.info({ appliedSeq: replica.appliedSeq, target }, 'catching up');
@@ -117,7 +117,7 @@ async function main(): Promise<void> {
     const deps = { connection, lease, names, pool, replica, workerId, maxRidersPerRide: config.maxRidersPerRide, log: log.child({ role: 'MASTER', epoch }), failStop };
     await fenceLog(deps, epoch, sync);
     await Promise.all([tail.stop(), reads.stop()]);
-    const offsets = startOffsetTracker(connection, names.syncLog, replica.streamOffset, log, (err) => failStop(`log offset tracker failed: ${err.message}`));
+    const offsets = startOffsetTracker(connection, names.syncLog, replica.streamOffset, log);
     await startWriteServer({ ...deps, offsets }, epoch, sync);
     // Reads never go unanswered while a master is up: it consumes ReadQ too, at a lower
     // priority than every slave, so RabbitMQ gives it reads only when no slave can take

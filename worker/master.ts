@@ -1,19 +1,6 @@
-import { randomUUID } from 'node:crypto';
 import type { ChannelModel, ConfirmChannel, ConsumeMessage } from 'amqplib';
 import type { Pool } from 'pg';
-import {
-  conflict,
-  DbaasError,
-  decode,
-  MalformedMessageError,
-  encode,
-  parseArgs,
-  isWriteOp,
-  writeBatchSchema,
-  type ClusterNames,
-  type LogMessage,
-  type WriteEntry,
-} from '../schema';
+import { conflict, DbaasError, decode, MalformedMessageError, parseArgs, isWriteOp, writeBatchSchema, type ClusterNames, type WriteEntry } from '../schema';
 import { type Sql } from './sql';
 import { writeOperation, type AnyWriteOperation, type Resolution } from './operations';
 import { type Logger } from '../platform';
@@ -23,6 +10,7 @@ import { inTransaction } from './database';
 import { BEGIN_ASYNC_COMMIT, PositionMismatchError, recordAndSavePosition, type Replica } from './replica';
 import type { LeaderLease } from './lease';
 import { LAST_SEQ_HEADER, type OffsetTracker } from './offsetTracker';
+import { readToOwnMarker } from './logEnd';
 import { logMessagesOf } from './logMessages';
 import { prepared } from './preparedSql';
 import { deadLetter, idsToAnswer, errorReply, isDatabaseUnavailable, ReplySender } from './rpcReply';
@@ -70,11 +58,7 @@ function publishBody(channel: ConfirmChannel, exchange: string, body: Buffer, la
  * read up to it, so every entry an earlier master got confirmed is applied here first.
  */
 export async function fenceLog(deps: MasterDeps, epoch: number, sync: ConfirmChannel): Promise<void> {
-  const markerId = randomUUID();
-  const seen = deps.replica.waitForMarker(markerId);
-  const marker: LogMessage = { kind: 'epoch', epoch, workerId: deps.workerId, markerId };
-  await publishBody(sync, deps.names.syncExchange, encode(marker), undefined);
-  await seen;
+  await readToOwnMarker(sync, deps.names.syncExchange, deps.replica, { epoch, workerId: deps.workerId });
 }
 
 /** A WriteQ message and the writes it carries. */

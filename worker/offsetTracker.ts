@@ -20,13 +20,14 @@ export interface OffsetTracker {
  * markers are decoded), so every batch can record an offset the restarted worker
  * resumes from, at most a few messages before the end.
  */
-export function startOffsetTracker(connection: ChannelModel, streamQueue: string, fromOffset: number, log: Logger, onFailed: (err: Error) => void): OffsetTracker {
+export function startOffsetTracker(connection: ChannelModel, streamQueue: string, fromOffset: number, log: Logger): OffsetTracker {
   // Messages seen and not yet known to be committed, in stream order.
   const pending: Array<{ offset: number; lastSeq: number }> = [];
   let safe = fromOffset;
   // Not waited for: the broker takes ~10 ms to attach a stream consumer, on a new master's
   // way to serving writes (bench:failover). Until messages arrive, resumeOffset answers
-  // fromOffset, which is past nothing beyond any seq committed from then on.
+  // fromOffset (just past the master's own epoch marker, where its tail stopped), which
+  // is past nothing beyond any seq committed from then on.
   const attached = (async () => {
     const channel = await connection.createChannel();
     await channel.prefetch(1000);
@@ -54,7 +55,8 @@ export function startOffsetTracker(connection: ChannelModel, streamQueue: string
     );
     return { channel, consumerTag };
   })();
-  attached.catch(onFailed);
+  // Not worth a failover: the offset only shortens a restart's replay.
+  attached.catch((err: Error) => log.error({ err, fromOffset }, 'the log offset tracker could not attach; batches record the offset this master started at'));
   return {
     resumeOffset(committedSeq) {
       while (pending.length && pending[0].lastSeq <= committedSeq) safe = pending.shift()!.offset + 1;

@@ -47,8 +47,7 @@ export class PositionMismatchError extends Error {
  */
 export class Replica {
   private position: AppliedPosition;
-  /** Each waits for both an applied seq and a stream offset (0 for either it does not care about). */
-  private waiters = new Set<{ seq: number; offset: number; wake: () => void }>();
+  private waiters = new Set<{ seq: number; wake: () => void }>();
   private markerListeners = new Set<(markerId: string) => void>();
   private suspect = false;
   private verifying: Promise<void> | null = null;
@@ -112,7 +111,7 @@ export class Replica {
     this.position = { ...position };
     this.statistics.noteAppliedSeq(position.appliedSeq, bulk);
     for (const w of this.waiters) {
-      if (w.seq <= position.appliedSeq && w.offset <= position.streamOffset) {
+      if (w.seq <= position.appliedSeq) {
         this.waiters.delete(w);
         w.wake();
       }
@@ -150,21 +149,10 @@ export class Replica {
 
   /** Resolves true once `seq` is applied, false after `timeoutMs`. */
   waitFor(seq: number, timeoutMs: number): Promise<boolean> {
-    return this.waitUntil(seq, 0, timeoutMs);
-  }
-
-  /** Resolves true once the stream's message at `offset` has been applied, false after `timeoutMs`. */
-  waitForOffset(offset: number, timeoutMs: number): Promise<boolean> {
-    // The position holds the offset to resume from: one past the last message applied.
-    return this.waitUntil(0, offset + 1, timeoutMs);
-  }
-
-  private waitUntil(seq: number, offset: number, timeoutMs: number): Promise<boolean> {
-    if (seq <= this.position.appliedSeq && offset <= this.position.streamOffset) return Promise.resolve(true);
+    if (seq <= this.position.appliedSeq) return Promise.resolve(true);
     return new Promise((resolve) => {
       const waiter = {
         seq,
-        offset,
         wake: () => {
           clearTimeout(timer);
           resolve(true);
