@@ -39,6 +39,12 @@ export class LogFollower {
   private connection: ChannelModel | null = null;
   private next: StreamStart;
   private position: LogPosition | null = null;
+  /**
+   * The highest epoch of the markers read before the first write entry: a fenced-off
+   * master's late entry may follow the new master's marker (worker/lease.ts), and must be
+   * skipped from the start, as replicas skip it.
+   */
+  private markerEpoch = 0;
   private stopped = false;
   private retries = 0;
 
@@ -102,10 +108,11 @@ export class LogFollower {
     for (const entry of entries) {
       if (entry.kind === 'epoch') {
         if (this.position) this.position.epoch = Math.max(this.position.epoch, entry.epoch);
+        else this.markerEpoch = Math.max(this.markerEpoch, entry.epoch);
         continue;
       }
       if (!this.position) {
-        this.position = { appliedSeq: entry.seq - 1, epoch: entry.epoch };
+        this.position = { appliedSeq: entry.seq - 1, epoch: this.markerEpoch };
         for (const r of this.readers) r.restartAt(entry.seq);
       }
       const verdict = entryVerdict(this.position, entry);
