@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { ChannelModel, ConfirmChannel } from 'amqplib';
 import { encode, type LogMessage } from '../schema';
 import type { Logger } from '../platform';
+import { publishBody } from './logMessages';
 import type { Replica } from './replica';
 
 /**
@@ -21,11 +22,7 @@ export async function readToOwnMarker(channel: ConfirmChannel, exchange: string,
   const markerId = randomUUID();
   const seen = replica.waitForMarker(markerId);
   const body: LogMessage = { kind: 'epoch', epoch: marker.epoch, workerId: marker.workerId, markerId };
-  await new Promise<void>((resolve, reject) => {
-    channel.publish(exchange, '', encode(body), { persistent: true, contentType: 'application/json' }, (err) =>
-      err ? reject(err instanceof Error ? err : new Error(String(err))) : resolve(),
-    );
-  });
+  await publishBody(channel, exchange, encode(body), undefined);
   await seen;
 }
 

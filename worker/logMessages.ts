@@ -1,4 +1,6 @@
+import type { ConfirmChannel } from 'amqplib';
 import { encode, type WriteEntry } from '../schema';
+import { LAST_SEQ_HEADER } from './offsetTracker';
 
 /**
  * The most a master puts in one log message. A batch holds up to 512 writes, and some
@@ -21,4 +23,14 @@ export function logMessagesOf(entries: readonly WriteEntry[], maxBytes = MAX_LOG
   if (body.length <= maxBytes || entries.length === 1) return [{ body, lastSeq: entries[entries.length - 1].seq }];
   const half = Math.ceil(entries.length / 2);
   return [...logMessagesOf(entries.slice(0, half), maxBytes), ...logMessagesOf(entries.slice(half), maxBytes)];
+}
+
+/** One log message, confirmed; `lastSeq` (its last write's) lets the offset tracker skip decoding it. */
+export function publishBody(channel: ConfirmChannel, exchange: string, body: Buffer, lastSeq: number | undefined): Promise<void> {
+  const headers = lastSeq === undefined ? undefined : { [LAST_SEQ_HEADER]: lastSeq };
+  return new Promise((resolve, reject) => {
+    channel.publish(exchange, '', body, { persistent: true, contentType: 'application/json', headers }, (err) =>
+      err ? reject(err instanceof Error ? err : new Error(String(err))) : resolve(),
+    );
+  });
 }

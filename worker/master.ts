@@ -9,9 +9,9 @@ import type { AppliedPosition } from './database';
 import { inTransaction } from './database';
 import { BEGIN_ASYNC_COMMIT, PositionMismatchError, recordAndSavePosition, type Replica } from './replica';
 import type { LeaderLease } from './lease';
-import { LAST_SEQ_HEADER, type OffsetTracker } from './offsetTracker';
+import type { OffsetTracker } from './offsetTracker';
 import { readToOwnMarker } from './logEnd';
-import { logMessagesOf } from './logMessages';
+import { logMessagesOf, publishBody } from './logMessages';
 import { prepared } from './preparedSql';
 import { deadLetter, idsToAnswer, errorReply, isDatabaseUnavailable, ReplySender } from './rpcReply';
 
@@ -41,16 +41,6 @@ export interface MasterDeps {
 /** A batch's entries, in as many messages as their size needs (./logMessages), all confirmed. */
 async function publishEntries(channel: ConfirmChannel, exchange: string, entries: readonly WriteEntry[]): Promise<void> {
   await Promise.all(logMessagesOf(entries).map(({ body, lastSeq }) => publishBody(channel, exchange, body, lastSeq)));
-}
-
-/** One log message, confirmed; `lastSeq` (its last write's) lets the offset tracker skip decoding it. */
-function publishBody(channel: ConfirmChannel, exchange: string, body: Buffer, lastSeq: number | undefined): Promise<void> {
-  const headers = lastSeq === undefined ? undefined : { [LAST_SEQ_HEADER]: lastSeq };
-  return new Promise((resolve, reject) => {
-    channel.publish(exchange, '', body, { persistent: true, contentType: 'application/json', headers }, (err) =>
-      err ? reject(err instanceof Error ? err : new Error(String(err))) : resolve(),
-    );
-  });
 }
 
 /**
