@@ -20,7 +20,7 @@ import { hashPassword } from './passwords';
 import type { MutationRateLimit } from './rateLimit';
 import type { ReadAnswer, ReadOptions, WriteAnswer, WriteIdentity } from './rpcClient';
 import { answerDependencies } from './readCache/dependencies';
-import type { ReadCache } from './readCache/readCache';
+import { hasExpired, type ReadCache } from './readCache/readCache';
 
 /**
  * How long a read the cache could answer waits for this gateway's log reader to reach the
@@ -225,9 +225,10 @@ export class RideService {
     };
     const { result, joined } = cache.shared(key, () => readAndKeep(ctx));
     if (!joined) return (await result).answer.data;
-    // Another request's read, which may have been asked before writes this one must see.
+    // Another request's read, which may have been asked before writes this one must see, or
+    // before a ride it lists departed (its answer is as of a moment before this request).
     const theirs = await result.catch(() => null);
-    if (!theirs || theirs.answer.seq < minSeq) return (await readAndKeep(ctx)).answer.data;
+    if (!theirs || theirs.answer.seq < minSeq || hasExpired(theirs.answer.expiresAt, Date.now())) return (await readAndKeep(ctx)).answer.data;
     if (theirs.workerId) ctx.trace.workers.add(theirs.workerId);
     return theirs.answer.data;
   }

@@ -90,7 +90,11 @@ export class LogFollower {
 
   private read(acks: BatchedAcks, msg: ConsumeMessage | null): void {
     if (!msg) {
-      if (!this.stopped) this.options.log.warn('live log follower: the broker cancelled the stream consumer');
+      if (this.stopped) return;
+      // The stream was deleted, or its leader moved (a RabbitMQ node left): read on from
+      // where it stopped, as after a lost connection, which closing brings about (lost()).
+      this.options.log.warn('live log follower: the broker cancelled the stream consumer; reading on from a new connection');
+      this.connection?.close().catch((err: Error) => this.options.log.warn({ err }, 'live log follower: closing after a cancel'));
       return;
     }
     const offset = streamOffsetOf(msg);
@@ -122,7 +126,17 @@ export class LogFollower {
         for (const r of this.readers) r.restartAt(entry.seq);
       }
       this.position = { appliedSeq: entry.seq, epoch: Math.max(this.position.epoch, entry.epoch) };
-      for (const r of this.readers) r.take(entry, at);
+      for (const r of this.readers) {
+        try {
+          r.take(entry, at);
+        } catch (err) {
+          // An entry a reader cannot make sense of (a result of an unexpected shape): that
+          // reader starts over after it, as after a gap (its subscriptions end, its cache
+          // empties), and the others, and the gateway, go on.
+          this.options.log.error({ err, seq: entry.seq, op: entry.op }, 'live log follower: a reader failed on a log entry; it starts over after it');
+          r.restartAt(entry.seq + 1);
+        }
+      }
     }
   }
 }

@@ -42,6 +42,11 @@ interface Entry {
 export const CHANGED_KEYS_KEPT = 50_000;
 /** Clocks of the gateway and the replica that read an answer may differ: expire that much early. */
 export const CLOCK_MARGIN_MS = 1000;
+/**
+ * Whether an answer whose earliest upcoming ride departs at `expiresAt` (ms since the epoch;
+ * null when it lists none) may have changed by `now`, the clock margin early.
+ */
+export const hasExpired = (expiresAt: number | null, now: number): boolean => expiresAt !== null && now >= expiresAt - CLOCK_MARGIN_MS;
 /** Reads waiting for the log reader to reach their position at once; more go to a replica. */
 const MAX_WAITING = 1024;
 // What an answer takes of the heap, so that READ_CACHE_BYTES bounds the heap and not only
@@ -129,7 +134,7 @@ export class ReadCache implements LogReader {
     if (position > this.head && !(await this.reached(position, waitMs))) return this.missed('behind');
     const entry = this.answers.get(key);
     if (!entry) return this.missed('absent');
-    if (entry.expiresAt !== null && now() >= entry.expiresAt - CLOCK_MARGIN_MS) {
+    if (hasExpired(entry.expiresAt, now())) {
       this.answers.delete(key);
       return this.missed('expired');
     }

@@ -205,12 +205,12 @@ describe('the read cache', () => {
 describe('replica reads shared by the same question asked at once', () => {
   /** A transport whose reads wait until the test answers them. */
   const transport = () => {
-    const reads: Array<{ minSeq: number; answer: (seq: number, data: string) => void }> = [];
+    const reads: Array<{ minSeq: number; answer: (seq: number, data: string, expiresAt?: number | null) => void }> = [];
     const t = {
       lastSeq: 5,
       reads,
       read: (_op: string, _args: unknown, options: { minSeq: number }) =>
-        new Promise((resolve) => reads.push({ minSeq: options.minSeq, answer: (seq, data) => resolve({ result: { seq, data, expiresAt: null }, workerId: 'w1' }) })),
+        new Promise((resolve) => reads.push({ minSeq: options.minSeq, answer: (seq, data, expiresAt = null) => resolve({ result: { seq, data, expiresAt }, workerId: 'w1' }) })),
       write: () => Promise.reject(new Error('no writes here')),
     };
     return t;
@@ -244,6 +244,23 @@ describe('replica reads shared by the same question asked at once', () => {
     expect(await service.selection(newRequestContext(), fields, key)).toBe('{"v":7}');
     expect(counted).toBe(4);
     expect(t.reads).toHaveLength(2);
+  });
+
+  it('a request that joined a read reads again itself when a ride the answer lists may have departed since', async () => {
+    const t = transport();
+    const cache = new ReadCache({ maxBytes: 1 << 20 }, observed().observer);
+    cache.restartAt(1);
+    const service = new RideService(t as unknown as Transport, { noteRead: () => undefined }, undefined, undefined, undefined, cache);
+    const first = service.selection(newRequestContext(), fields, key);
+    const joined = service.selection(newRequestContext(), fields, key);
+    await new Promise((r) => setImmediate(r));
+    // Its earliest ride departs within the clock margin: as of the joiner's arrival it may be gone.
+    t.reads[0].answer(5, '{"v":"before"}', Date.now() + CLOCK_MARGIN_MS / 2);
+    expect(await first).toBe('{"v":"before"}');
+    await new Promise((r) => setImmediate(r));
+    expect(t.reads).toHaveLength(2);
+    t.reads[1].answer(5, '{"v":"after"}');
+    expect(await joined).toBe('{"v":"after"}');
   });
 
   it('never reads below where the first master this gateway saw stood, though it acknowledged nothing itself (a restarted gateway)', async () => {
