@@ -20,7 +20,7 @@ import { hashPassword } from './passwords';
 import type { MutationRateLimit } from './rateLimit';
 import type { ReadAnswer, ReadOptions, WriteAnswer, WriteIdentity } from './rpcClient';
 import { answerDependencies } from './readCache/dependencies';
-import { hasExpired, type ReadCache } from './readCache/readCache';
+import { cacheClock, hasExpired, keptAnswerOf, type ReadCache } from './readCache/readCache';
 
 /**
  * How long a read the cache could answer waits for this gateway's log reader to reach the
@@ -219,7 +219,8 @@ export class RideService {
     const dependsOn = answerDependencies(fields);
     if (!dependsOn) return this.read(ctx, 'selection', { fields }, label, false);
     const readAndKeep = async (c: RequestContext) => {
-      const answer = await this.read(c, 'selectionAt', { fields }, label, false);
+      const sentAt = cacheClock();
+      const answer = keptAnswerOf(await this.read(c, 'selectionAt', { fields }, label, false), sentAt);
       cache.store(key, answer, dependsOn);
       return { answer, workerId: [...c.trace.workers].at(-1) };
     };
@@ -228,7 +229,7 @@ export class RideService {
     // Another request's read, which may have been asked before writes this one must see, or
     // before a ride it lists departed (its answer is as of a moment before this request).
     const theirs = await result.catch(() => null);
-    if (!theirs || theirs.answer.seq < minSeq || hasExpired(theirs.answer.expiresAt, Date.now())) return (await readAndKeep(ctx)).answer.data;
+    if (!theirs || theirs.answer.seq < minSeq || hasExpired(theirs.answer.expiresAt, cacheClock())) return (await readAndKeep(ctx)).answer.data;
     if (theirs.workerId) ctx.trace.workers.add(theirs.workerId);
     return theirs.answer.data;
   }

@@ -38,13 +38,15 @@ export const selectionArgsSchema = z.object({ fields: z.array(fieldSelectionSche
 
 /**
  * A selection read at a known log position (the `selectionAt` read): the `data` JSON text,
- * the replica's applied seq in the same snapshot, and when time alone changes the answer
- * (epoch ms: the earliest upcoming ride of an upcoming-only route it lists), or null.
+ * the replica's applied seq in the same snapshot, and how long until time alone changes
+ * the answer (ms until the earliest upcoming ride of an upcoming-only route it lists
+ * departs, by the replica's clock), or null. Time left, not a time of day, so that the
+ * reader needs no clock in step with the replica's.
  */
 export interface SelectionAnswer {
   seq: number;
   data: string;
-  expiresAt: number | null;
+  expiresInMs: number | null;
 }
 
 /** Nesting a slave builds; the gateway sends deeper documents down the resolver path. */

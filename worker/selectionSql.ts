@@ -207,14 +207,14 @@ function expirySql(s: Statement, fields: FieldSelection[]): string {
       return `(SELECT min(ts) FROM rides WHERE source = ${s.param(a.source, 'int')} AND destination = ${s.param(a.destination, 'int')} AND ts > now())`;
     });
   if (!bounds.length) return 'NULL::float8';
-  return `(extract(epoch FROM ${bounds.length > 1 ? `LEAST(${bounds.join(', ')})` : bounds[0]}) * 1000)::float8`;
+  return `(extract(epoch FROM ${bounds.length > 1 ? `LEAST(${bounds.join(', ')})` : bounds[0]} - now()) * 1000)::float8`;
 }
 
 /**
  * The statement that answers selections of the Query type, each as one JSON text column
  * (`doc0`, `doc1`, …): several in one round trip for reads that would each take their own
  * (worker/slave.ts), all from one snapshot. `at` adds, from that snapshot, the replica's
- * applied seq (`seq`) and when each answer expires by time alone (`expires_at<i>`,
+ * applied seq (`seq`) and in how many ms each answer expires by time alone (`expires_in<i>`,
  * expirySql). With `maxBytes`, an answer longer than that comes back as NULL: PostgreSQL
  * still builds it, but the worker never holds it nor the gateway receives it.
  */
@@ -227,7 +227,7 @@ export function selectionsStatement(each: FieldSelection[][], at = false, maxByt
       maxBytes === null
         ? `${json} AS doc${i}`
         : `(SELECT CASE WHEN octet_length(d) > ${s.param(maxBytes, 'bigint')} THEN NULL ELSE d END FROM (SELECT ${json} AS d OFFSET 0) AS a) AS doc${i}`;
-    return at ? `${expirySql(s, fields)} AS expires_at${i}, ${doc}` : doc;
+    return at ? `${expirySql(s, fields)} AS expires_in${i}, ${doc}` : doc;
   });
   return { text: `SELECT ${at ? '(SELECT applied_seq FROM _dbaas_state) AS seq, ' : ''}${columns.join(', ')}`, values: s.values };
 }
@@ -252,15 +252,15 @@ export async function runSelections(sql: Sql, each: FieldSelection[][], maxBytes
   return each.map((_, i) => docOf(rows[0], i, maxBytes));
 }
 
-/** Answers with the seq they were read at and when time alone changes each (epoch ms, or null). */
+/** Answers with the seq they were read at and how soon time alone changes each (ms, or null). */
 export async function runSelectionsAt(sql: Sql, each: FieldSelection[][], maxBytes: number | null = null): Promise<Array<SelectionAnswer | DbaasError>> {
   const { text, values } = selectionsStatement(each, true, maxBytes);
   const { rows } = await sql.query(text, values);
   return each.map((_, i) => {
     const data = docOf(rows[0], i, maxBytes);
     if (data instanceof DbaasError) return data;
-    const expires = rows[0][`expires_at${i}`] as number | null;
-    return { seq: Number(rows[0].seq), data, expiresAt: expires === null ? null : Number(expires) };
+    const expires = rows[0][`expires_in${i}`] as number | null;
+    return { seq: Number(rows[0].seq), data, expiresInMs: expires === null ? null : Number(expires) };
   });
 }
 

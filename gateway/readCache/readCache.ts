@@ -24,10 +24,14 @@ export interface ReadCacheObserver {
   invalidated(count: number): void;
 }
 
-interface Entry {
+/** A replica's answer as the cache keeps it: with its expiry by cacheClock (expiryOf). */
+export interface KeptAnswer {
   data: string;
   seq: number;
   expiresAt: number | null;
+}
+
+interface Entry extends KeptAnswer {
   dependsOn: readonly string[];
 }
 
@@ -40,13 +44,32 @@ interface Entry {
  * writes (bench/NOTES.md, *Memory*).
  */
 export const CHANGED_KEYS_KEPT = 50_000;
-/** Clocks of the gateway and the replica that read an answer may differ: expire that much early. */
-export const CLOCK_MARGIN_MS = 1000;
 /**
- * Whether an answer whose earliest upcoming ride departs at `expiresAt` (ms since the epoch;
- * null when it lists none) may have changed by `now`, the clock margin early.
+ * An answer expires this much early: the replica's clock, which decides which rides are
+ * upcoming, may be stepped (NTP) while the answer is kept. How far apart the two clocks
+ * stand does not matter (the replica sends time left); how fast each runs is
+ * CLOCK_RATE_MARGIN's.
  */
-export const hasExpired = (expiresAt: number | null, now: number): boolean => expiresAt !== null && now >= expiresAt - CLOCK_MARGIN_MS;
+export const CLOCK_MARGIN_MS = 1000;
+/** And this share of its time left early: the two clocks' rates (quartz is within 10^-4). */
+const CLOCK_RATE_MARGIN = 1 / 1000;
+
+/** The gateway's clock the cache counts expiry by: monotonic, so a step of its own changes nothing. */
+export const cacheClock = (): number => performance.now();
+
+/**
+ * An answer as kept, with when it may have changed by time alone, by cacheClock (null:
+ * never): its time left counted from `sentAt`, when the read was sent (cacheClock), which
+ * is no later than the replica's reading of its own clock.
+ */
+export const keptAnswerOf = ({ seq, data, expiresInMs }: SelectionAnswer, sentAt: number): KeptAnswer => ({
+  seq,
+  data,
+  expiresAt: expiresInMs === null ? null : sentAt + expiresInMs * (1 - CLOCK_RATE_MARGIN) - CLOCK_MARGIN_MS,
+});
+
+/** Whether an answer with that expiry may have changed by `now` (cacheClock). */
+export const hasExpired = (expiresAt: number | null, now: number): boolean => expiresAt !== null && now >= expiresAt;
 /** Reads waiting for the log reader to reach their position at once; more go to a replica. */
 const MAX_WAITING = 1024;
 // What an answer takes of the heap, so that READ_CACHE_BYTES bounds the heap and not only
@@ -128,7 +151,7 @@ export class ReadCache implements LogReader {
    * The answer kept for `key`, if it may answer a read that needs the log at `position` or
    * later; waits up to `waitMs` for the log reader to get there when an answer is kept.
    */
-  async lookup(key: string, position: number, waitMs: number, now: () => number = Date.now): Promise<string | undefined> {
+  async lookup(key: string, position: number, waitMs: number, now: () => number = cacheClock): Promise<string | undefined> {
     if (!this.reading) return this.missed('stopped');
     if (!this.answers.has(key)) return this.missed('absent');
     if (position > this.head && !(await this.reached(position, waitMs))) return this.missed('behind');
@@ -162,7 +185,7 @@ export class ReadCache implements LogReader {
   }
 
   /** Keeps an answer a replica gave, unless a write it depends on was taken after it was read. */
-  store(key: string, answer: SelectionAnswer, dependsOn: readonly string[]): void {
+  store(key: string, answer: KeptAnswer, dependsOn: readonly string[]): void {
     if (!this.started) return;
     if (this.forgottenUpTo > answer.seq) return;
     for (const dep of dependsOn) if ((this.changedAt.peek(dep) ?? 0) > answer.seq) return;

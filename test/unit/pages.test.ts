@@ -87,7 +87,7 @@ describe('keyset SQL', () => {
     const two = selectionStatement([upcoming(1), upcoming(2), { key: 'all', field: 'rides', args: { source: 3, destination: 9, upcomingOnly: false }, select: ride }], true);
     expect(two.text.match(/SELECT min\(ts\) FROM rides WHERE source = \$\d+::int AND destination = \$\d+::int AND ts > now\(\)/g)).toHaveLength(2);
     expect(two.text).toContain('LEAST(');
-    expect(selectionStatement([{ key: 'n', field: 'rideCount' }], true).text).toContain('NULL::float8 AS expires_at');
-    expect(selectionStatement([upcoming(1)]).text).not.toContain('expires_at');
+    expect(selectionStatement([{ key: 'n', field: 'rideCount' }], true).text).toContain('NULL::float8 AS expires_in');
+    expect(selectionStatement([upcoming(1)]).text).not.toContain('expires_in');
   });
 });

@@ -1,5 +1,5 @@
 import { answerDependencies, keysChangedBy } from '../../gateway/readCache/dependencies';
-import { answerKey, CHANGED_KEYS_KEPT, CLOCK_MARGIN_MS, ReadCache } from '../../gateway/readCache/readCache';
+import { answerKey, CHANGED_KEYS_KEPT, CLOCK_MARGIN_MS, keptAnswerOf, ReadCache } from '../../gateway/readCache/readCache';
 import type { FieldSelection } from '../../schema';
 import { newRequestContext, RideService, type Transport } from '../../gateway/service';
 import { entry, ride } from './logEntries';
@@ -163,11 +163,14 @@ describe('the read cache', () => {
     expect(await cache.lookup('q', 9, 0)).toBeUndefined();
   });
 
-  it('expires an answer by time alone, a clock margin early', async () => {
+  it('expires an answer by time alone: the time left the replica gave, from when the read was sent, a clock margin and a thousandth early', async () => {
     const { cache } = started();
-    cache.store('q', answer(0, '{}', 10_000), []);
-    expect(await cache.lookup('q', 0, 0, () => 10_000 - CLOCK_MARGIN_MS - 1)).toBe('{}');
-    expect(await cache.lookup('q', 0, 0, () => 10_000 - CLOCK_MARGIN_MS)).toBeUndefined();
+    // Sent at 5 s by the gateway's clock; the ride departs 100 s later by the replica's.
+    cache.store('q', keptAnswerOf({ seq: 0, data: '{}', expiresInMs: 100_000 }, 5_000), []);
+    const expiry = 5_000 + 100_000 - 100 - CLOCK_MARGIN_MS;
+    expect(await cache.lookup('q', 0, 0, () => expiry - 1)).toBe('{}');
+    expect(await cache.lookup('q', 0, 0, () => expiry)).toBeUndefined();
+    expect(keptAnswerOf({ seq: 0, data: '{}', expiresInMs: null }, 5_000).expiresAt).toBeNull();
   });
 
   it('serves nothing before the log reader starts or while it is disconnected', async () => {
@@ -205,12 +208,14 @@ describe('the read cache', () => {
 describe('replica reads shared by the same question asked at once', () => {
   /** A transport whose reads wait until the test answers them. */
   const transport = () => {
-    const reads: Array<{ minSeq: number; answer: (seq: number, data: string, expiresAt?: number | null) => void }> = [];
+    const reads: Array<{ minSeq: number; answer: (seq: number, data: string, expiresInMs?: number | null) => void }> = [];
     const t = {
       lastSeq: 5,
       reads,
       read: (_op: string, _args: unknown, options: { minSeq: number }) =>
-        new Promise((resolve) => reads.push({ minSeq: options.minSeq, answer: (seq, data, expiresAt = null) => resolve({ result: { seq, data, expiresAt }, workerId: 'w1' }) })),
+        new Promise((resolve) =>
+          reads.push({ minSeq: options.minSeq, answer: (seq, data, expiresInMs = null) => resolve({ result: { seq, data, expiresInMs }, workerId: 'w1' }) }),
+        ),
       write: () => Promise.reject(new Error('no writes here')),
     };
     return t;
@@ -255,7 +260,7 @@ describe('replica reads shared by the same question asked at once', () => {
     const joined = service.selection(newRequestContext(), fields, key);
     await new Promise((r) => setImmediate(r));
     // Its earliest ride departs within the clock margin: as of the joiner's arrival it may be gone.
-    t.reads[0].answer(5, '{"v":"before"}', Date.now() + CLOCK_MARGIN_MS / 2);
+    t.reads[0].answer(5, '{"v":"before"}', CLOCK_MARGIN_MS / 2);
     expect(await first).toBe('{"v":"before"}');
     await new Promise((r) => setImmediate(r));
     expect(t.reads).toHaveLength(2);

@@ -50,7 +50,7 @@ describe('selections a slave answers together', () => {
     const numbers = [...new Set([...text.matchAll(/\$(\d+)::/g)].map((m) => Number(m[1])))].sort((a, b) => a - b);
     expect(numbers).toEqual(values.map((_, i) => i + 1));
     expect(each.map((_, i) => text.includes(`::text AS doc${i}`))).toEqual([true, true, true]);
-    expect(each.map((_, i) => text.includes(`AS expires_at${i}`))).toEqual([at, at, at]);
+    expect(each.map((_, i) => text.includes(`AS expires_in${i}`))).toEqual([at, at, at]);
     expect(text.includes('AS seq')).toBe(at);
   });
 });
