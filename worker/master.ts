@@ -268,7 +268,7 @@ export async function startWriteServer(deps: MasterDeps, epoch: number, sync: Co
         const batch = buffer.slice(0, taken);
         buffer = buffer.slice(taken);
         await runJobs(batch.flatMap((d) => d.jobs));
-        channel.ack(batch[batch.length - 1].msg, true);
+        replies.ack(batch[batch.length - 1].msg, true);
       }
     } catch (err) {
       // runJobs answers every failure of a write; anything else would stall WriteQ silently.

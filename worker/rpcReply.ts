@@ -6,11 +6,19 @@ import { type Logger } from '../platform';
 export const REPLIES_MESSAGE_BYTES = 4 * 2 ** 20;
 
 /**
- * Sends answers to the gateways that asked. Answers for one gateway finished in the same
- * turn of the event loop travel as one message (schema/messages.ts says why).
+ * Sends answers to the gateways that asked, and acknowledges the requests they answer
+ * after them. Answers for one gateway finished in the same turn of the event loop travel
+ * as one message (schema/messages.ts says why).
+ *
+ * The acknowledgement goes after the replies, on the same channel, so the broker never
+ * holds the one without the other: a worker that dies (or freezes and is killed) between
+ * an ack and its replies would leave its requests answered by no one until the gateway's
+ * READ_TIMEOUT_MS or WRITE_TIMEOUT_MS, where unacknowledged they go to another worker
+ * (test/fencing.test.ts once saw four reads of a frozen slave time out so).
  */
 export class ReplySender {
   private pending = new Map<string, RpcReply[]>();
+  private acks: Array<{ msg: ConsumeMessage; allUpTo: boolean }> = [];
   private scheduled = false;
 
   constructor(
@@ -23,10 +31,13 @@ export class ReplySender {
     const list = this.pending.get(replyTo);
     if (list) list.push(reply);
     else this.pending.set(replyTo, [reply]);
-    if (!this.scheduled) {
-      this.scheduled = true;
-      setImmediate(() => this.flush());
-    }
+    this.schedule();
+  }
+
+  /** Acknowledges `msg` (with `allUpTo`, every delivery before it too) once the replies sent so far are out. */
+  ack(msg: ConsumeMessage, allUpTo = false): void {
+    this.acks.push({ msg, allUpTo });
+    this.schedule();
   }
 
   flush(): void {
@@ -40,6 +51,20 @@ export class ReplySender {
       }
     }
     this.pending.clear();
+    const acks = this.acks;
+    this.acks = [];
+    try {
+      for (const { msg, allUpTo } of acks) this.channel.ack(msg, allUpTo);
+    } catch (err) {
+      // The same closed channel: the broker gives its unacknowledged requests to another worker.
+      this.log.warn({ err, acks: acks.length }, 'could not acknowledge requests');
+    }
+  }
+
+  private schedule(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => this.flush());
   }
 }
 

@@ -237,7 +237,7 @@ export async function startReadServer({ connection, names, pool, replica, worker
       if (err instanceof MalformedMessageError) deadLetter(channel, deadLetters, msg, err.message, workerId);
       for (const id of idsToAnswer(msg, 'reads', 'id')) replies.send(replyTo, errorReply(err, id, workerId, replica.appliedSeq, log));
     }
-    channel.ack(msg);
+    replies.ack(msg);
   };
   const { consumerTag } = await channel.consume(
     readQ,

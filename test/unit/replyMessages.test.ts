@@ -1,5 +1,7 @@
+import type { Channel, ConsumeMessage } from 'amqplib';
 import type { RpcReply } from '../../schema';
-import { REPLIES_MESSAGE_BYTES, replyMessages } from '../../worker/rpcReply';
+import { createLogger } from '../../platform';
+import { REPLIES_MESSAGE_BYTES, ReplySender, replyMessages } from '../../worker/rpcReply';
 
 const reply = (id: string, bytes: number): RpcReply => ({ id, ok: true, workerId: 'w1', appliedSeq: 7, result: 'x'.repeat(bytes) });
 const idsOf = (message: Buffer) => (JSON.parse(message.toString()) as { replies: RpcReply[] }).replies.map((r) => r.id);
@@ -18,5 +20,25 @@ describe("a worker's reply messages", () => {
 
   it('send a single reply as it is, however large', () => {
     expect(replyMessages([reply('a', REPLIES_MESSAGE_BYTES + 1)]).map(idsOf)).toEqual([['a']]);
+  });
+});
+
+describe("a worker's reply sender", () => {
+  it('acknowledges a request only after the replies sent before it, so no request is acknowledged and unanswered', async () => {
+    const frames: string[] = [];
+    const channel = {
+      sendToQueue: (queue: string, message: Buffer) => void frames.push(`reply to ${queue}: ${idsOf(message).join(',')}`),
+      ack: (msg: ConsumeMessage, allUpTo?: boolean) => void frames.push(`ack ${msg.fields.deliveryTag}${allUpTo ? ' and before' : ''}`),
+    } as unknown as Channel;
+    const sender = new ReplySender(channel, createLogger('silent', {}));
+    const delivery = (tag: number) => ({ fields: { deliveryTag: tag } }) as ConsumeMessage;
+    sender.send('g1', reply('a', 1));
+    sender.send('g1', reply('b', 1));
+    sender.ack(delivery(1));
+    sender.send('g2', reply('c', 1));
+    sender.ack(delivery(3), true);
+    expect(frames).toEqual([]);
+    await new Promise((r) => setImmediate(r));
+    expect(frames).toEqual(['reply to g1: a,b', 'reply to g2: c', 'ack 1', 'ack 3 and before']);
   });
 });
