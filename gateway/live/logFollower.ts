@@ -58,13 +58,30 @@ export class LogFollower {
 
   async start(): Promise<void> {
     const connection = await connectBroker(this.options.amqpUrl, this.options.connectionName);
-    this.connection = connection;
     connection.on('error', (err: Error) => this.options.log.warn({ err }, 'live log follower: broker connection error'));
-    connection.on('close', () => this.lost());
-    const channel = await connection.createChannel();
-    await channel.prefetch(PREFETCH);
-    const acks = batchedAcks(channel, ACK_EVERY, ACK_AFTER_MS, this.options.log);
-    await channel.consume(this.options.streamQueue, (msg) => this.read(acks, msg), readStreamFrom(this.next));
+    // Until the consumer is up a close is this start's failure (the caller retries), not a
+    // second reconnect; one that comes between is seen below.
+    let up = false;
+    let closed = false;
+    connection.on('close', () => {
+      closed = true;
+      if (up) this.lost();
+    });
+    try {
+      const channel = await connection.createChannel();
+      await channel.prefetch(PREFETCH);
+      const acks = batchedAcks(channel, ACK_EVERY, ACK_AFTER_MS, this.options.log);
+      await channel.consume(this.options.streamQueue, (msg) => this.read(acks, msg), readStreamFrom(this.next));
+      if (closed) throw new Error('the broker connection closed as the stream consumer started');
+    } catch (err) {
+      // Not left open beside the next try's (the stream gone, say).
+      await connection.close().catch((closeErr: Error) => this.options.log.debug({ err: closeErr }, 'live log follower: closing a failed start'));
+      throw err;
+    }
+    up = true;
+    this.connection = connection;
+    // Stopped while this reconnected: stop() found no connection to close.
+    if (this.stopped) return this.stop();
     this.retries = 0;
     for (const r of this.readers) r.connected?.(true);
   }
