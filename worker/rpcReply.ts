@@ -4,6 +4,13 @@ import { type Logger } from '../platform';
 
 /** Replies for one gateway travel together up to this size. */
 export const REPLIES_MESSAGE_BYTES = 4 * 2 ** 20;
+/**
+ * The largest reply message sent; a reply past it goes as an error instead. RabbitMQ 4
+ * refuses messages over 16 MiB by default by closing the channel, which would stop the
+ * worker, and the request, unacknowledged, would stop every worker it went to next.
+ * MAX_ANSWER_BYTES (8 MiB by default) keeps answers under it; this holds for any setting.
+ */
+export const MAX_REPLY_MESSAGE_BYTES = 15 * 2 ** 20;
 
 /**
  * Sends answers to the gateways that asked, and acknowledges the requests they answer
@@ -75,8 +82,24 @@ export class ReplySender {
  */
 export function replyMessages(replies: RpcReply[]): Buffer[] {
   const together = encode({ replies });
-  return together.length > REPLIES_MESSAGE_BYTES && replies.length > 1 ? replies.map((reply) => encode({ replies: [reply] })) : [together];
+  if (together.length <= REPLIES_MESSAGE_BYTES) return [together];
+  return replies.map((reply) => {
+    const alone = replies.length > 1 ? encode({ replies: [reply] }) : together;
+    return alone.length <= MAX_REPLY_MESSAGE_BYTES ? alone : encode({ replies: [replyTooLarge(reply, alone.length)] });
+  });
 }
+
+/** What a reply past MAX_REPLY_MESSAGE_BYTES is sent as. */
+const replyTooLarge = ({ id, workerId, appliedSeq }: RpcReply, bytes: number): RpcReply => ({
+  id,
+  ok: false,
+  workerId,
+  appliedSeq,
+  error: {
+    code: 'BAD_USER_INPUT',
+    message: `the answer (${bytes} bytes as a message) is larger than a reply may be (${MAX_REPLY_MESSAGE_BYTES}); lower MAX_ANSWER_BYTES, or ask for smaller pages (first) or fewer fields`,
+  },
+});
 
 /**
  * Parks a request no worker can decode in the dead-letter queue with the reason, instead

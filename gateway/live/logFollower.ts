@@ -21,6 +21,14 @@ export interface LogFollowerOptions {
   log: Logger;
 }
 
+/** One connection's start: what happened to it before and after its consumer was up. */
+interface Attempt {
+  connection: ChannelModel;
+  up: boolean;
+  closed: boolean;
+  cancelled: boolean;
+}
+
 /** Messages in flight from the stream; each is decoded on arrival. */
 const PREFETCH = 500;
 /** Acknowledged (credit granted) fifty at a time, or 50 ms after the first (platform/batchedAcks). */
@@ -59,30 +67,28 @@ export class LogFollower {
   async start(): Promise<void> {
     const connection = await connectBroker(this.options.amqpUrl, this.options.connectionName);
     connection.on('error', (err: Error) => this.options.log.warn({ err }, 'live log follower: broker connection error'));
-    // Until the consumer is up a close is this start's failure (the caller retries), not a
-    // second reconnect; one that comes between is seen below.
-    let up = false;
-    let closed = false;
+    // Until the consumer is up a close, or a cancel, is this start's failure (the caller
+    // retries), not a second reconnect; one that comes between is seen below.
+    const attempt: Attempt = { connection, up: false, closed: false, cancelled: false };
     connection.on('close', () => {
-      closed = true;
-      if (up) this.lost();
+      attempt.closed = true;
+      if (attempt.up) this.lost();
     });
     try {
       const channel = await connection.createChannel();
       await channel.prefetch(PREFETCH);
       const acks = batchedAcks(channel, ACK_EVERY, ACK_AFTER_MS, this.options.log);
-      await channel.consume(this.options.streamQueue, (msg) => this.read(acks, msg), readStreamFrom(this.next));
-      if (closed) throw new Error('the broker connection closed as the stream consumer started');
+      await channel.consume(this.options.streamQueue, (msg) => (msg ? this.read(acks, msg) : this.cancelled(attempt)), readStreamFrom(this.next));
+      if (attempt.closed || attempt.cancelled) throw new Error(`the broker ${attempt.closed ? 'closed the connection' : 'cancelled the stream consumer'} as it started`);
     } catch (err) {
       // Not left open beside the next try's (the stream gone, say).
       await connection.close().catch((closeErr: Error) => this.options.log.debug({ err: closeErr }, 'live log follower: closing a failed start'));
       throw err;
     }
-    up = true;
+    attempt.up = true;
     this.connection = connection;
     // Stopped while this reconnected: stop() found no connection to close.
     if (this.stopped) return this.stop();
-    this.retries = 0;
     for (const r of this.readers) r.connected?.(true);
   }
 
@@ -105,15 +111,22 @@ export class LogFollower {
     }, wait).unref();
   }
 
-  private read(acks: BatchedAcks, msg: ConsumeMessage | null): void {
-    if (!msg) {
-      if (this.stopped) return;
-      // The stream was deleted, or its leader moved (a RabbitMQ node left): read on from
-      // where it stopped, as after a lost connection, which closing brings about (lost()).
-      this.options.log.warn('live log follower: the broker cancelled the stream consumer; reading on from a new connection');
-      this.connection?.close().catch((err: Error) => this.options.log.warn({ err }, 'live log follower: closing after a cancel'));
-      return;
-    }
+  /**
+   * The broker cancelled the stream consumer: the stream was deleted, or its leader moved
+   * (a RabbitMQ node left). Read on from where it stopped, as after a lost connection,
+   * which closing brings about (lost()); during a start, that start fails instead.
+   */
+  private cancelled(attempt: Attempt): void {
+    attempt.cancelled = true;
+    if (!attempt.up || this.stopped) return;
+    this.options.log.warn('live log follower: the broker cancelled the stream consumer; reading on from a new connection');
+    attempt.connection.close().catch((err: Error) => this.options.log.warn({ err }, 'live log follower: closing after a cancel'));
+  }
+
+  private read(acks: BatchedAcks, msg: ConsumeMessage): void {
+    // Backing off starts over once a connection delivers, not when it opens: a broker that
+    // cancels every consumer at once is tried ever more slowly.
+    this.retries = 0;
     const offset = streamOffsetOf(msg);
     this.next = offset + 1;
     acks.done(msg);

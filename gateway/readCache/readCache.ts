@@ -65,7 +65,9 @@ export const cacheClock = (): number => performance.now();
 export const keptAnswerOf = ({ seq, data, expiresInMs }: SelectionAnswer, sentAt: number): KeptAnswer => ({
   seq,
   data,
-  expiresAt: expiresInMs === null ? null : sentAt + expiresInMs * (1 - CLOCK_RATE_MARGIN) - CLOCK_MARGIN_MS,
+  // Not a number: a worker of an earlier version, which sent a time of day instead. Kept
+  // as expired: served by no lookup, so no page outlives a departure uncounted.
+  expiresAt: expiresInMs === null ? null : Number.isFinite(expiresInMs) ? sentAt + expiresInMs * (1 - CLOCK_RATE_MARGIN) - CLOCK_MARGIN_MS : -Infinity,
 });
 
 /** Whether an answer with that expiry may have changed by `now` (cacheClock). */

@@ -71,13 +71,17 @@ describe('the gateway’s log follower', () => {
     expect(feed.headSeq).toBe(4);
   });
 
-  it('reads on from a new connection when the broker cancels its stream consumer', async () => {
+  it('reads on from a new connection when the broker cancels its stream consumer', () => {
     const follower = follow([write(3, 1, 'a')]);
     let closed = 0;
-    follower['connection'] = { close: async () => void closed++ } as unknown as ChannelModel;
-    follower['read'](acks, null);
+    const connection = { close: async () => void closed++ } as unknown as ChannelModel;
+    // A cancel while the consumer starts fails that start (it throws, and is retried)…
+    const starting = { connection, up: false, closed: false, cancelled: false };
+    follower['cancelled'](starting);
+    expect([starting.cancelled, closed]).toEqual([true, 0]);
+    // …and one after closes the connection, whose close reconnects from the next offset.
+    follower['cancelled']({ connection, up: true, closed: false, cancelled: false });
     expect(closed).toBe(1);
-    // Where the new connection starts: the offset after the last message read.
     expect(follower['next']).toBe(1);
   });
 });

@@ -1,6 +1,6 @@
 import { answerDependencies, keysChangedBy } from '../../gateway/readCache/dependencies';
 import { answerKey, CHANGED_KEYS_KEPT, CLOCK_MARGIN_MS, keptAnswerOf, ReadCache } from '../../gateway/readCache/readCache';
-import type { FieldSelection } from '../../schema';
+import type { FieldSelection, SelectionAnswer } from '../../schema';
 import { newRequestContext, RideService, type Transport } from '../../gateway/service';
 import { entry, ride } from './logEntries';
 
@@ -171,6 +171,9 @@ describe('the read cache', () => {
     expect(await cache.lookup('q', 0, 0, () => expiry - 1)).toBe('{}');
     expect(await cache.lookup('q', 0, 0, () => expiry)).toBeUndefined();
     expect(keptAnswerOf({ seq: 0, data: '{}', expiresInMs: null }, 5_000).expiresAt).toBeNull();
+    // A worker of an earlier version sends no time left: its answer is served by no lookup.
+    cache.store('old', keptAnswerOf({ seq: 0, data: '{}', expiresAt: 10_000 } as unknown as SelectionAnswer, 5_000), []);
+    expect(await cache.lookup('old', 0, 0, () => 0)).toBeUndefined();
   });
 
   it('serves nothing before the log reader starts or while it is disconnected', async () => {

@@ -1,7 +1,7 @@
 import type { Channel, ConsumeMessage } from 'amqplib';
 import type { RpcReply } from '../../schema';
 import { createLogger } from '../../platform';
-import { REPLIES_MESSAGE_BYTES, ReplySender, replyMessages } from '../../worker/rpcReply';
+import { MAX_REPLY_MESSAGE_BYTES, REPLIES_MESSAGE_BYTES, ReplySender, replyMessages } from '../../worker/rpcReply';
 
 const reply = (id: string, bytes: number): RpcReply => ({ id, ok: true, workerId: 'w1', appliedSeq: 7, result: 'x'.repeat(bytes) });
 const idsOf = (message: Buffer) => (JSON.parse(message.toString()) as { replies: RpcReply[] }).replies.map((r) => r.id);
@@ -18,8 +18,19 @@ describe("a worker's reply messages", () => {
     expect(messages.map(idsOf)).toEqual([['a'], ['b'], ['c'], ['d']]);
   });
 
-  it('send a single reply as it is, however large', () => {
+  it('send a single reply as it is, however large, up to what a message may be', () => {
     expect(replyMessages([reply('a', REPLIES_MESSAGE_BYTES + 1)]).map(idsOf)).toEqual([['a']]);
+  });
+
+  it('send a reply too large for a message as an error in its place, alone or among others', () => {
+    const decoded = (message: Buffer) => (JSON.parse(message.toString()) as { replies: RpcReply[] }).replies;
+    for (const replies of [[reply('a', MAX_REPLY_MESSAGE_BYTES)], [reply('a', MAX_REPLY_MESSAGE_BYTES), reply('b', 10)]]) {
+      const messages = replyMessages(replies);
+      expect(messages.every((m) => m.length <= MAX_REPLY_MESSAGE_BYTES)).toBe(true);
+      const [first] = decoded(messages[0]);
+      expect(first).toMatchObject({ id: 'a', ok: false, error: { code: 'BAD_USER_INPUT' } });
+      if (replies.length > 1) expect(decoded(messages[1])).toEqual([replies[1]]);
+    }
   });
 });
 
