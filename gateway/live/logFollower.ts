@@ -21,12 +21,11 @@ export interface LogFollowerOptions {
   log: Logger;
 }
 
-/** One connection's start: what happened to it before and after its consumer was up. */
+/** One connection's start: whether its consumer is up, and what ended it if anything did. */
 interface Attempt {
   connection: ChannelModel;
   up: boolean;
-  closed: boolean;
-  cancelled: boolean;
+  ended: 'closed the connection' | 'cancelled the stream consumer' | null;
 }
 
 /** Messages in flight from the stream; each is decoded on arrival. */
@@ -69,9 +68,9 @@ export class LogFollower {
     connection.on('error', (err: Error) => this.options.log.warn({ err }, 'live log follower: broker connection error'));
     // Until the consumer is up a close, or a cancel, is this start's failure (the caller
     // retries), not a second reconnect; one that comes between is seen below.
-    const attempt: Attempt = { connection, up: false, closed: false, cancelled: false };
+    const attempt: Attempt = { connection, up: false, ended: null };
     connection.on('close', () => {
-      attempt.closed = true;
+      attempt.ended = 'closed the connection';
       if (attempt.up) this.lost();
     });
     try {
@@ -79,7 +78,7 @@ export class LogFollower {
       await channel.prefetch(PREFETCH);
       const acks = batchedAcks(channel, ACK_EVERY, ACK_AFTER_MS, this.options.log);
       await channel.consume(this.options.streamQueue, (msg) => (msg ? this.read(acks, msg) : this.cancelled(attempt)), readStreamFrom(this.next));
-      if (attempt.closed || attempt.cancelled) throw new Error(`the broker ${attempt.closed ? 'closed the connection' : 'cancelled the stream consumer'} as it started`);
+      if (attempt.ended) throw new Error(`the broker ${attempt.ended} as it started`);
     } catch (err) {
       // Not left open beside the next try's (the stream gone, say).
       await connection.close().catch((closeErr: Error) => this.options.log.debug({ err: closeErr }, 'live log follower: closing a failed start'));
@@ -117,7 +116,7 @@ export class LogFollower {
    * which closing brings about (lost()); during a start, that start fails instead.
    */
   private cancelled(attempt: Attempt): void {
-    attempt.cancelled = true;
+    attempt.ended ??= 'cancelled the stream consumer';
     if (!attempt.up || this.stopped) return;
     this.options.log.warn('live log follower: the broker cancelled the stream consumer; reading on from a new connection');
     attempt.connection.close().catch((err: Error) => this.options.log.warn({ err }, 'live log follower: closing after a cancel'));

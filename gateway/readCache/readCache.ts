@@ -24,7 +24,7 @@ export interface ReadCacheObserver {
   invalidated(count: number): void;
 }
 
-/** A replica's answer as the cache keeps it: with its expiry by cacheClock (expiryOf). */
+/** A replica's answer as the cache keeps it: with its expiry by cacheClock (keptAnswerOf). */
 export interface KeptAnswer {
   data: string;
   seq: number;
@@ -62,13 +62,15 @@ export const cacheClock = (): number => performance.now();
  * never): its time left counted from `sentAt`, when the read was sent (cacheClock), which
  * is no later than the replica's reading of its own clock.
  */
-export const keptAnswerOf = ({ seq, data, expiresInMs }: SelectionAnswer, sentAt: number): KeptAnswer => ({
-  seq,
-  data,
+export const keptAnswerOf = ({ seq, data, expiresInMs }: SelectionAnswer, sentAt: number): KeptAnswer => ({ seq, data, expiresAt: expiryOf(expiresInMs, sentAt) });
+
+function expiryOf(expiresInMs: number | null, sentAt: number): number | null {
+  if (expiresInMs === null) return null;
   // Not a number: a worker of an earlier version, which sent a time of day instead. Kept
   // as expired: served by no lookup, so no page outlives a departure uncounted.
-  expiresAt: expiresInMs === null ? null : Number.isFinite(expiresInMs) ? sentAt + expiresInMs * (1 - CLOCK_RATE_MARGIN) - CLOCK_MARGIN_MS : -Infinity,
-});
+  if (!Number.isFinite(expiresInMs)) return -Infinity;
+  return sentAt + expiresInMs * (1 - CLOCK_RATE_MARGIN) - CLOCK_MARGIN_MS;
+}
 
 /** Whether an answer with that expiry may have changed by `now` (cacheClock). */
 export const hasExpired = (expiresAt: number | null, now: number): boolean => expiresAt !== null && now >= expiresAt;

@@ -76,11 +76,11 @@ describe('the gateway’s log follower', () => {
     let closed = 0;
     const connection = { close: async () => void closed++ } as unknown as ChannelModel;
     // A cancel while the consumer starts fails that start (it throws, and is retried)…
-    const starting = { connection, up: false, closed: false, cancelled: false };
+    const starting = { connection, up: false, ended: null };
     follower['cancelled'](starting);
-    expect([starting.cancelled, closed]).toEqual([true, 0]);
+    expect([starting.ended, closed]).toEqual(['cancelled the stream consumer', 0]);
     // …and one after closes the connection, whose close reconnects from the next offset.
-    follower['cancelled']({ connection, up: true, closed: false, cancelled: false });
+    follower['cancelled']({ connection, up: true, ended: null });
     expect(closed).toBe(1);
     expect(follower['next']).toBe(1);
   });
