@@ -19,6 +19,7 @@ export type FaultKind = 'master' | 'slave' | 'rabbitmq' | 'zookeeper' | 'gateway
 export const FAULT_KINDS: FaultKind[] = ['master', 'slave', 'rabbitmq', 'zookeeper', 'gateway'];
 
 export interface ChaosOptions {
+  /** How long clients write and read; the run goes on past it until every kind in `faults` has been injected once. */
   seconds: number;
   faultEverySeconds: number;
   faults: FaultKind[];
@@ -72,9 +73,12 @@ async function chaos(cluster: TestCluster, rabbitmq: PrivateRabbitmq, zookeeper:
   await cluster.data('mutation($u: String!, $p: String!) { createUser(username: $u, password: $p) { username } }', { u: 'chaos', p: PASSWORD });
   const stopAt = Date.now() + options.seconds * 1000;
   const over = (margin = 0) => Date.now() + margin >= stopAt || options.signal?.aborted;
+  // On a loaded machine a broker or ZooKeeper restart can take most of a short run: the
+  // schedule finishes its first round whatever the time, and clients run until it has.
+  let faultsDone = false;
   let n = 0;
   const client = async () => {
-    while (!over()) {
+    while (!(faultsDone && over()) && !options.signal?.aborted) {
       // Each attempt has its own timestamp: a write applied twice would repeat one.
       const ts = new Date(Date.UTC(2036, 0, 1) + n++ * 1000).toISOString();
       const w = await cluster.gql<{ createRide: { id: number; timestamp: string } }>(CREATE, { ts }).catch(() => null);
@@ -93,7 +97,7 @@ async function chaos(cluster: TestCluster, rabbitmq: PrivateRabbitmq, zookeeper:
     }
   };
   const faults = async () => {
-    for (let i = 0; !over(options.faultEverySeconds * 1000); i++) {
+    for (let i = 0; (i < options.faults.length || !over(options.faultEverySeconds * 1000)) && !options.signal?.aborted; i++) {
       // Rejects only when the run is aborted, which the next line handles.
       await delay(options.faultEverySeconds * 1000, undefined, { signal: options.signal }).catch(() => undefined);
       if (options.signal?.aborted) break;
@@ -112,6 +116,7 @@ async function chaos(cluster: TestCluster, rabbitmq: PrivateRabbitmq, zookeeper:
         summary.violations.push(`fault ${kind} could not be injected: ${(err as Error).message}`);
       }
     }
+    faultsDone = true;
   };
   await Promise.all([...Array.from({ length: options.clients }, client), faults()]);
   if (options.signal?.aborted) throw new Error('interrupted');
