@@ -193,6 +193,16 @@ async function applyInOrder(sql: Sql, writes: WriteEntry[]): Promise<void> {
 }
 
 /**
+ * The entries with no later one of the same request id: one statement may not update a
+ * row twice, and a catch-up applies many batches at once, which may span a key's reuse.
+ */
+export function latestPerRequestId(entries: WriteEntry[]): WriteEntry[] {
+  const last = new Map<string, number>();
+  entries.forEach((e, i) => last.set(e.requestId, i));
+  return last.size === entries.length ? entries : entries.filter((e, i) => last.get(e.requestId) === i);
+}
+
+/**
  * Records `entries` in the log table and the new position in one statement: one round
  * trip to PostgreSQL where two had been (each costs both processes a wakeup). PostgreSQL
  * runs a data-modifying WITH whether or not the UPDATE reads it. With `from`, only if the
@@ -208,7 +218,14 @@ export async function recordAndSavePosition(sql: Sql, entries: WriteEntry[], p: 
   if (entries.length) {
     const n = values.length;
     const arrays = ['bigint', 'int', 'text', 'text', 'json', 'text'].map((type, i) => `$${n + i + 1}::${type}[]`);
-    text = `WITH logged AS (INSERT INTO _dbaas_log (seq, epoch, request_id, op, result, fingerprint) SELECT * FROM unnest(${arrays.join(', ')})) ${text}`;
+    // A request id the master forgot (past the idempotency window) is a new write there, but
+    // a replica trims by its own clock and may still hold it: the new write replaces it, as
+    // on the master. A unique violation here would stop the replica on every restart.
+    text =
+      `WITH logged AS (INSERT INTO _dbaas_log (seq, epoch, request_id, op, result, fingerprint) SELECT * FROM unnest(${arrays.join(', ')})` +
+      ' ON CONFLICT (request_id) DO UPDATE SET seq = EXCLUDED.seq, epoch = EXCLUDED.epoch, op = EXCLUDED.op, result = EXCLUDED.result,' +
+      ` fingerprint = EXCLUDED.fingerprint, applied_at = now()) ${text}`;
+    entries = latestPerRequestId(entries);
     values.push(
       entries.map((e) => e.seq),
       entries.map((e) => e.epoch),

@@ -41,6 +41,11 @@ const QUERY_CANCELED = '57014';
 async function withDeadline<T>(pool: Pool, deadline: number | null, what: string, log: Logger, run: (sql: Sql) => Promise<T>): Promise<T> {
   if (deadline === null) return run(prepared(pool));
   const client = await pool.connect();
+  // As in inTransaction: a checked-out client's connection dying (PostgreSQL restarted
+  // mid-read) would otherwise be an uncaught 'error' that kills the worker; the failed
+  // query reaches the caller, which answers UNAVAILABLE and suspects the position.
+  const onError = (err: Error) => log.warn({ err }, `PostgreSQL connection failed during ${what}`);
+  client.on('error', onError);
   // A holder, not a `let`: TypeScript cannot see the timer's assignment.
   const cancel: { pending?: Promise<void> } = {};
   const timer = setTimeout(
@@ -58,6 +63,7 @@ async function withDeadline<T>(pool: Pool, deadline: number | null, what: string
     clearTimeout(timer);
     // A cancel in flight must land before the connection serves its next query.
     if (cancel.pending) await cancel.pending;
+    client.off('error', onError);
     client.release();
   }
 }
