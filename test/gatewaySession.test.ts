@@ -57,5 +57,15 @@ describe('an expired ZooKeeper session', () => {
       'mutation { createRide(createdBy: "driver", timestamp: "2036-01-01T00:00:00Z", source: 3, destination: 4) { id } }',
     );
     expect((await first.data<{ ride: { id: number } }>(`{ ride(id: ${made.createRide.id}) { id } }`)).ride.id).toBe(made.createRide.id);
+
+    // Orchestrating again, it counts each worker once: its own children among the running
+    // workers it adopts once more (counted twice, it took them for a surplus and retired a slave).
+    await waitUntil('one master and one slave', async () => {
+      const workers = await first.workers();
+      return workers.filter((w) => w.role === 'MASTER').length === 1 && workers.filter((w) => w.role === 'SLAVE').length === 1;
+    });
+    const settled = (await first.workers()).map((w) => w.pid).sort();
+    await sleep(3000);
+    expect((await first.workers()).map((w) => w.pid).sort()).toEqual(settled);
   });
 });

@@ -45,6 +45,9 @@ export class ProcessRuntime extends EventEmitter implements WorkerRuntime {
     // A container, or a process of another machine: out of this runtime's sight.
     if (worker.containerId || (worker.host !== null && worker.host !== os.hostname())) return 'unreachable';
     if (!isAlive(worker.pid)) return 'gone';
+    // Its own child (this gateway orchestrates again after stepping down): listed and
+    // watched once, or it would count twice toward the target and its exit be reported twice.
+    if (this.children.get(worker.workerId)?.worker.pid === worker.pid) return 'adopted';
     this.adopted.set(worker.workerId, worker);
     this.poller ??= setInterval(() => {
       for (const [id, w] of this.adopted) {
