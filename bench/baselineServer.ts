@@ -41,7 +41,7 @@ async function main() {
     '/graphql',
     express.json(),
     expressMiddleware(apollo, {
-      context: async () => ({ request: newRequestContext(), service, memo: new Map() }) as unknown as GqlContext,
+      context: async () => ({ request: newRequestContext(), service, memo: new Map(), eventMemos: new WeakMap() }) as unknown as GqlContext,
     }),
   );
   http.createServer(app).listen(Number(process.env.PORT), () => process.stdout.write('baseline ready\n'));

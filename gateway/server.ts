@@ -67,7 +67,7 @@ export async function startServer(parts: ServerParts): Promise<RunningServer> {
   limitConnections(httpServer, { maxPerAddress: config.maxConnectionsPerAddress, maxTotal: totalConnectionBound() }, (reason) => metrics.connectionsRefused.inc({ reason }), log);
   const accounting = new RequestAccounting({ count: 0 }, metrics);
   const { counter } = accounting;
-  const contextFor = (request: RequestContext): GqlContext => ({ request, service, orchestrator, autoscaler, counter, live, memo: new Map() });
+  const contextFor = (request: RequestContext): GqlContext => ({ request, service, orchestrator, autoscaler, counter, live, memo: new Map(), eventMemos: new WeakMap() });
 
   const clusterEvents = clusterEventsPubSub(orchestrator);
   metrics.openSubscriptions = () => clusterEvents.open + live.subscriptions;

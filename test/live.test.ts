@@ -323,4 +323,32 @@ describe('live rides', () => {
     expect(unknown.errors[0].extensions?.code).toBe('BAD_USER_INPUT');
     await unknown.close();
   });
+
+  it("reads a creator's rides anew for each change, not once for the subscription", async () => {
+    await cluster.data(`mutation { createUser(username: "memo", password: ${JSON.stringify(PASSWORD)}) { username } }`);
+    const client = createClient({ url: cluster.url.replace(/^http/, 'ws') + '/graphql', webSocketImpl: WebSocket, retryAttempts: 0 });
+    const seen: number[][] = [];
+    let snapshot = false;
+    client.subscribe<{ rides: { type: string; ride: { createdBy: { ridesCreated: Array<{ id: number }> } } | null } }>(
+      { query: 'subscription { rides(source: 21, destination: 22) { type ride { createdBy { ridesCreated(first: 100) { id } } } } }' },
+      {
+        next: (msg) => {
+          if (msg.data?.rides.type === 'SNAPSHOT') snapshot = true;
+          if (msg.data?.rides.type === 'RIDE_CREATED') seen.push(msg.data.rides.ride!.createdBy.ridesCreated.map((r) => r.id));
+        },
+        error: () => undefined,
+        complete: () => undefined,
+      },
+    );
+    const create = async (ts: string) =>
+      (await cluster.data<{ createRide: { id: number } }>(`mutation { createRide(createdBy: "memo", timestamp: "${ts}", source: 21, destination: 22) { id } }`)).createRide.id;
+    await waitUntil('the snapshot', async () => snapshot, 30_000);
+    const first = await create('2037-01-01T00:00:00Z');
+    await waitUntil('the first change', async () => seen.length === 1, 30_000);
+    const second = await create('2037-01-02T00:00:00Z');
+    await waitUntil('the second change', async () => seen.length === 2, 30_000);
+    expect(seen[0]).toEqual([first]);
+    expect(seen[1]).toEqual([first, second]);
+    await client.dispose();
+  });
 });

@@ -1,5 +1,6 @@
 import type { EventEmitter } from 'node:events';
-import { Arg, Args, ArgsType, Ctx, Field, FieldResolver, GraphQLISODateTime, Int, Mutation, Query, Resolver, Root, Subscription, type PubSub } from 'type-graphql';
+import type { GraphQLResolveInfo } from 'graphql';
+import { Arg, Args, ArgsType, Ctx, Field, FieldResolver, GraphQLISODateTime, Info, Int, Mutation, Query, Resolver, Root, Subscription, type PubSub } from 'type-graphql';
 import { Area, Cluster, ClusterEvent, ClusterEventType, Ride, RideChange, User, Worker } from '../../schema/graphql';
 import {
   badInput,
@@ -15,7 +16,7 @@ import {
   type UserRidesRecord,
 } from '../../schema';
 import { requireAdmin } from '../errors';
-import type { GqlContext } from './context';
+import { memoOf, requestOf, type GqlContext } from './context';
 import { EventFanOut } from './eventFanOut';
 import { pageSize } from '../pages';
 import { rideMessages, routeMessages, userRideMessages, type LiveMessage } from '../live/liveMessages';
@@ -221,12 +222,13 @@ export class MutationResolver {
 
 @Resolver(() => User)
 export class UserFieldsResolver {
-  private ridesOf(user: UserRecord, c: GqlContext): Promise<UserRidesRecord> {
+  private ridesOf(user: UserRecord, c: GqlContext, info: GraphQLResolveInfo): Promise<UserRidesRecord> {
     const key = `userRides:${user.username}`;
-    let pending = c.memo.get(key) as Promise<UserRidesRecord> | undefined;
+    const memo = memoOf(c, info);
+    let pending = memo.get(key) as Promise<UserRidesRecord> | undefined;
     if (!pending) {
-      pending = c.service.userRides(c.request, user.username);
-      c.memo.set(key, pending);
+      pending = c.service.userRides(requestOf(c, info), user.username);
+      memo.set(key, pending);
     }
     return pending;
   }
@@ -237,8 +239,9 @@ export class UserFieldsResolver {
     @Arg('first', () => Int, { nullable: true, description: FIRST_ARG }) first: number | null,
     @Arg('after', () => String, { nullable: true, description: AFTER_RIDE_ARG }) after: string | null,
     @Ctx() c: GqlContext,
+    @Info() info: GraphQLResolveInfo,
   ): Promise<RideRecord[]> {
-    return ridePage((await this.ridesOf(user, c)).created, first, after, c);
+    return ridePage((await this.ridesOf(user, c, info)).created, first, after, c);
   }
 
   @FieldResolver(() => [Ride], { description: `The rides this user joined (\`joinRide\`), past and upcoming, by \`timestamp\`, then \`id\`, one page. ${PAGE}` })
@@ -247,8 +250,9 @@ export class UserFieldsResolver {
     @Arg('first', () => Int, { nullable: true, description: FIRST_ARG }) first: number | null,
     @Arg('after', () => String, { nullable: true, description: AFTER_RIDE_ARG }) after: string | null,
     @Ctx() c: GqlContext,
+    @Info() info: GraphQLResolveInfo,
   ): Promise<RideRecord[]> {
-    return ridePage((await this.ridesOf(user, c)).joined, first, after, c);
+    return ridePage((await this.ridesOf(user, c, info)).joined, first, after, c);
   }
 }
 
