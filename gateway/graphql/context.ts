@@ -1,4 +1,4 @@
-import type { GraphQLResolveInfo } from 'graphql';
+import { OperationTypeNode, type GraphQLResolveInfo } from 'graphql';
 import type { Autoscaler } from '../autoscaler';
 import type { LiveFeed } from '../live/liveFeed';
 import type { Orchestrator } from '../orchestrator';
@@ -28,7 +28,7 @@ export interface GqlContext {
  */
 export function memoOf(c: GqlContext, info: GraphQLResolveInfo): Map<string, Promise<unknown>> {
   const root: unknown = info.rootValue;
-  if (info.operation.operation !== 'subscription' || typeof root !== 'object' || root === null) return c.memo;
+  if (info.operation.operation !== OperationTypeNode.SUBSCRIPTION || typeof root !== 'object' || root === null) return c.memo;
   let memo = c.eventMemos.get(root);
   if (!memo) {
     memo = new Map();
@@ -44,6 +44,6 @@ export function memoOf(c: GqlContext, info: GraphQLResolveInfo): Map<string, Pro
  */
 export function requestOf(c: GqlContext, info: GraphQLResolveInfo): RequestContext {
   const seq = (info.rootValue as { seq?: unknown } | null | undefined)?.seq;
-  if (info.operation.operation !== 'subscription' || typeof seq !== 'number' || seq <= c.request.clientMinSeq) return c.request;
+  if (info.operation.operation !== OperationTypeNode.SUBSCRIPTION || typeof seq !== 'number' || seq <= c.request.clientMinSeq) return c.request;
   return { ...c.request, clientMinSeq: seq };
 }
