@@ -427,7 +427,10 @@ export class Orchestrator extends EventEmitter {
     const master = this.master();
     if (!master) throw unavailable('there is no master to crash');
     this.crashedOnPurpose.add(master.id);
-    await this.runtime.kill({ workerId: master.id, pid: master.pid, containerId: master.containerId, host: master.host });
+    await this.runtime.kill({ workerId: master.id, pid: master.pid, containerId: master.containerId, host: master.host }).catch((err: unknown) => {
+      this.crashedOnPurpose.delete(master.id);
+      throw err;
+    });
     return master;
   }
 
@@ -437,7 +440,10 @@ export class Orchestrator extends EventEmitter {
     const victim = slaves[slaves.length - 1];
     if (!victim) throw unavailable('there is no slave to crash');
     this.crashedOnPurpose.add(victim.id);
-    await this.runtime.kill({ workerId: victim.id, pid: victim.pid, containerId: victim.containerId, host: victim.host });
+    await this.runtime.kill({ workerId: victim.id, pid: victim.pid, containerId: victim.containerId, host: victim.host }).catch((err: unknown) => {
+      this.crashedOnPurpose.delete(victim.id);
+      throw err;
+    });
     return victim;
   }
 

@@ -31,7 +31,10 @@ export function fromOldTimestamp(value: unknown): string {
   const m = typeof value === 'string' ? OLD_TIMESTAMP.exec(value) : null;
   if (!m) throw badInput('timestamp must be DD-MM-YYYY:SS-MM-HH');
   const [, dd, mm, yyyy, ss, mi, hh] = m.map(Number);
-  const date = new Date(Date.UTC(yyyy, mm - 1, dd, hh, mi, ss));
+  // Not Date.UTC: it reads years 0-99 as 1900-1999.
+  const date = new Date(0);
+  date.setUTCFullYear(yyyy, mm - 1, dd);
+  date.setUTCHours(hh, mi, ss, 0);
   if (date.getUTCDate() !== dd || date.getUTCMonth() !== mm - 1 || hh > 23 || mi > 59 || ss > 59) throw badInput(`no such time: ${String(value)}`);
   return date.toISOString();
 }

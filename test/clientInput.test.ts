@@ -22,6 +22,17 @@ describe('what a client sends', () => {
     expect((await fetch(`${cluster.url}/api/v1/rides?source=198&destination=1`)).status).toBe(204);
   });
 
+  it('variables nested deeper than the stack are answered, not a 500', async () => {
+    const deep = '['.repeat(20_000) + ']'.repeat(20_000);
+    const res = await fetch(`${cluster.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: `{"query":"{ areas { id } }","variables":{"a":${deep}}}`,
+    });
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as { data: { areas: unknown[] } }).data.areas).toHaveLength(198);
+  });
+
   it('the original 198 areas are served', async () => {
     const { areas } = await cluster.data<{ areas: Array<{ id: number; name: string }> }>('{ areas { id name } }');
     expect(areas).toHaveLength(198);

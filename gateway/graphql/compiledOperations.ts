@@ -126,7 +126,16 @@ export function compiledOperations(parts: CompiledOperationsParts): CompiledHand
     if (mediaType !== APPLICATION_JSON && mediaType !== GRAPHQL_RESPONSE_JSON) return decline();
     const variables = body.variables ?? {};
     if (typeof variables !== 'object' || variables === null || Array.isArray(variables)) return decline();
-    const planKey = `${typeof body.operationName === 'string' ? body.operationName : ''}\u0000${JSON.stringify(variables)}\u0000${body.query}`;
+    let variablesText: string;
+    try {
+      variablesText = JSON.stringify(variables);
+    } catch (err) {
+      // Nested past the stack (JSON.parse takes deeper than JSON.stringify gives back):
+      // Apollo's path answers it as it does any other request, not as a 500 here.
+      if (err instanceof RangeError) return decline();
+      throw err;
+    }
+    const planKey = `${typeof body.operationName === 'string' ? body.operationName : ''}\u0000${variablesText}\u0000${body.query}`;
     const planned = plans.get(planKey);
     if (planned) return answer(res, context, mediaType, planned.operation, { fields: planned.fields, key: planned.key }, null);
     let parsed = documents.get(body.query);

@@ -5,6 +5,7 @@ import path from 'node:path';
 import type { Adoption, RuntimeWorker, WorkerRuntime, WorkerSpec } from './runtime';
 import { NODE_PROCESS_ENV, WORKER_NODE_FLAGS } from '../nodeFlags';
 import { isProcessRunning } from '../../platform';
+import { unavailable } from '../../schema';
 
 const STOP_GRACE_MS = 5000;
 /** How often adopted workers (not our children, so no exit event) are checked for life. */
@@ -60,6 +61,9 @@ export class ProcessRuntime extends EventEmitter implements WorkerRuntime {
   }
 
   async kill(worker: RuntimeWorker): Promise<void> {
+    // Its pid means another process here: only the gateway on its machine can kill it.
+    if (worker.host !== null && worker.host !== os.hostname())
+      throw unavailable(`worker ${worker.workerId} runs on ${worker.host}, not on this machine (${os.hostname()}): ask the gateway there`);
     const child = this.children.get(worker.workerId)?.child;
     if (child) child.kill('SIGKILL');
     else if (isAlive(worker.pid)) process.kill(worker.pid, 'SIGKILL');
