@@ -328,6 +328,7 @@ describe('live rides', () => {
     await cluster.data(`mutation { createUser(username: "memo", password: ${JSON.stringify(PASSWORD)}) { username } }`);
     const client = createClient({ url: cluster.url.replace(/^http/, 'ws') + '/graphql', webSocketImpl: WebSocket, retryAttempts: 0 });
     const seen: number[][] = [];
+    const errors: unknown[] = [];
     let snapshot = false;
     client.subscribe<{ rides: { type: string; ride: { createdBy: { ridesCreated: Array<{ id: number }> } } | null } }>(
       { query: 'subscription { rides(source: 21, destination: 22) { type ride { createdBy { ridesCreated(first: 100) { id } } } } }' },
@@ -336,7 +337,7 @@ describe('live rides', () => {
           if (msg.data?.rides.type === 'SNAPSHOT') snapshot = true;
           if (msg.data?.rides.type === 'RIDE_CREATED') seen.push(msg.data.rides.ride!.createdBy.ridesCreated.map((r) => r.id));
         },
-        error: () => undefined,
+        error: (err) => errors.push(err),
         complete: () => undefined,
       },
     );
@@ -349,6 +350,7 @@ describe('live rides', () => {
     await waitUntil('the second change', async () => seen.length === 2, 30_000);
     expect(seen[0]).toEqual([first]);
     expect(seen[1]).toEqual([first, second]);
+    expect(errors).toEqual([]);
     await client.dispose();
   });
 });

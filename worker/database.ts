@@ -34,14 +34,22 @@ async function ensureDatabase(serverUrl: string, database: string): Promise<void
 }
 
 /** Runs `work` in one transaction on a pooled connection: commit on success, roll back on any error. */
+/**
+ * Logs a checked-out client's connection errors until the returned function is called
+ * (before release). A checked-out client has no listener of the pool's: without one, its
+ * connection dying (PostgreSQL stopped or killed) would be an uncaught 'error' that kills
+ * the process before the failing query reaches the caller, whose handling (fail-stop,
+ * retry, UNAVAILABLE) decides. The pool discards the broken client on release.
+ */
+export function logConnectionLoss(client: PoolClient, log: Logger, during: string): () => void {
+  const onError = (err: Error) => log.warn({ err }, `PostgreSQL connection failed during ${during}`);
+  client.on('error', onError);
+  return () => client.off('error', onError);
+}
+
 export async function inTransaction<T>(pool: Pool, log: Logger, work: (client: PoolClient) => Promise<T>, begin = 'BEGIN'): Promise<T> {
   const client = await pool.connect();
-  // A checked-out client has no listener of the pool's: without one, its connection dying
-  // (PostgreSQL stopped or killed) would be an uncaught 'error' that kills the process
-  // before the failing query reaches the caller, whose handling (fail-stop, retry) decides.
-  // The pool discards the broken client on release.
-  const onError = (err: Error) => log.warn({ err }, 'PostgreSQL connection failed during a transaction');
-  client.on('error', onError);
+  const stopLogging = logConnectionLoss(client, log, 'a transaction');
   try {
     await client.query(begin);
     const result = await work(client);
@@ -51,7 +59,7 @@ export async function inTransaction<T>(pool: Pool, log: Logger, work: (client: P
     await client.query('ROLLBACK').catch((rollbackErr: Error) => log.error({ err: rollbackErr }, 'rollback failed'));
     throw err;
   } finally {
-    client.off('error', onError);
+    stopLogging();
     client.release();
   }
 }

@@ -18,6 +18,7 @@ import { runSelections, runSelectionsAt, selectionStatement } from './selectionS
 import type { Sql } from './sql';
 import { type Logger } from '../platform';
 import { prepared } from './preparedSql';
+import { logConnectionLoss } from './database';
 import { PositionMismatchError, type Replica } from './replica';
 import { deadLetter, idsToAnswer, errorReply, isDatabaseUnavailable, ReplySender } from './rpcReply';
 
@@ -41,11 +42,8 @@ const QUERY_CANCELED = '57014';
 async function withDeadline<T>(pool: Pool, deadline: number | null, what: string, log: Logger, run: (sql: Sql) => Promise<T>): Promise<T> {
   if (deadline === null) return run(prepared(pool));
   const client = await pool.connect();
-  // As in inTransaction: a checked-out client's connection dying (PostgreSQL restarted
-  // mid-read) would otherwise be an uncaught 'error' that kills the worker; the failed
-  // query reaches the caller, which answers UNAVAILABLE and suspects the position.
-  const onError = (err: Error) => log.warn({ err }, `PostgreSQL connection failed during ${what}`);
-  client.on('error', onError);
+  // The failed query reaches the caller, which answers UNAVAILABLE and suspects the position.
+  const stopLogging = logConnectionLoss(client, log, what);
   // A holder, not a `let`: TypeScript cannot see the timer's assignment.
   const cancel: { pending?: Promise<void> } = {};
   const timer = setTimeout(
@@ -63,7 +61,7 @@ async function withDeadline<T>(pool: Pool, deadline: number | null, what: string
     clearTimeout(timer);
     // A cancel in flight must land before the connection serves its next query.
     if (cancel.pending) await cancel.pending;
-    client.off('error', onError);
+    stopLogging();
     client.release();
   }
 }
